@@ -1,0 +1,314 @@
+"""A DeepLabCut-compatible project on disk: config.yaml and every path inside it.
+
+All project paths are built here and only here. Paths are resolved relative to
+the folder holding config.yaml; its ``project_path`` key is never trusted
+(DeepLabCut's example projects ship it as a placeholder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "data-templates"
+NETWORKS = {"resnet_50": "ResNet-50, last stage atrous (stride 16), deconvolution head to stride 8"}
+
+# key -> (expected types, human description); checked when a project is opened.
+_REQUIRED_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "Task": ((str,), "a task name, e.g. Task: openfield"),
+    "scorer": ((str,), "the labeler's name, e.g. scorer: Pranav"),
+    "bodyparts": ((list,), "a list of body part names, e.g. bodyparts: [snout, tailbase]"),
+}
+_OPTIONAL_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "date": ((str,), ""),
+    "TrainingFraction": ((list,), [0.95]),
+    "iteration": ((int,), 0),
+    "pcutoff": ((float, int), 0.6),
+    "skeleton": ((list,), []),
+    "default_net_type": ((str,), "resnet_50"),
+    "video_sets": ((dict,), {}),
+    "colormap": ((str,), "rainbow"),
+    "dotsize": ((int, float), 8),
+}
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never half
+    a file: the data is written to the temporary file, flushed to disk, then
+    renamed (an atomic operation on POSIX file systems).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Project:
+    """An opened project. ``config`` is the parsed config.yaml (do not mutate it)."""
+
+    root: Path
+    config: Mapping[str, Any]
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def task(self) -> str:
+        return self.config["Task"]
+
+    @property
+    def scorer(self) -> str:
+        return self.config["scorer"]
+
+    @property
+    def date(self) -> str:
+        return str(self.config.get("date") or "")
+
+    @property
+    def bodyparts(self) -> list[str]:
+        return list(self.config["bodyparts"])
+
+    @property
+    def iteration(self) -> int:
+        return int(self.config.get("iteration", 0))
+
+    @property
+    def training_fractions(self) -> list[float]:
+        return [float(f) for f in self.config.get("TrainingFraction", [0.95])]
+
+    @property
+    def pcutoff(self) -> float:
+        return float(self.config.get("pcutoff", 0.6))
+
+    @property
+    def skeleton(self) -> list[tuple[str, str]]:
+        return [tuple(pair) for pair in self.config.get("skeleton") or []]
+
+    # --- paths -----------------------------------------------------------------
+    @property
+    def labeled_data_root(self) -> Path:
+        return self.root / "labeled-data"
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.root / "videos"
+
+    def labeled_data_dir(self, video: str) -> Path:
+        """Folder of the extracted frames of one video (named by the video's stem)."""
+        return self.labeled_data_root / video
+
+    def labels_file(self, video: str, suffix: str = ".h5") -> Path:
+        return self.labeled_data_dir(video) / f"CollectedData_{self.scorer}{suffix}"
+
+    def labeled_videos(self) -> list[str]:
+        """Names of the labeled-data folders, sorted."""
+        if not self.labeled_data_root.is_dir():
+            return []
+        return sorted(p.name for p in self.labeled_data_root.iterdir() if p.is_dir())
+
+    def model_name(self, shuffle: int, train_fraction: float) -> str:
+        return f"{self.task}{self.date}-trainset{round(train_fraction * 100)}shuffle{shuffle}"
+
+    def model_dir(self, shuffle: int, train_fraction: float, iteration: int | None = None) -> Path:
+        """Folder of one trained network: split, settings, checkpoints, logs."""
+        it = self.iteration if iteration is None else iteration
+        return self.root / "kit-models" / f"iteration-{it}" / self.model_name(shuffle, train_fraction)
+
+    def evaluation_dir(
+        self, shuffle: int, train_fraction: float, iteration: int | None = None
+    ) -> Path:
+        it = self.iteration if iteration is None else iteration
+        return (
+            self.root
+            / "evaluation-results-kit"
+            / f"iteration-{it}"
+            / self.model_name(shuffle, train_fraction)
+        )
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def image_path(self, relative: str) -> Path:
+        """Absolute path of an image named as in the label index (``labeled-data/v/img.png``)."""
+        return self.root / Path(*relative.replace("\\", "/").split("/"))
+
+
+def _check_config(config: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{path} is not a project configuration (a YAML mapping of keys to values). "
+            f"Received: {type(config).__name__}. Create one with kit.project.create_project."
+        )
+    for key, (types, example) in _REQUIRED_KEYS.items():
+        if key not in config or config[key] is None:
+            raise ValueError(f"{path} has no {key!r} key. Add {example}.")
+        if not isinstance(config[key], types):
+            raise ValueError(
+                f"{path}: {key!r} must be {example}. Received: {key}={config[key]!r}."
+            )
+    out = dict(config)
+    for key, (types, default) in _OPTIONAL_KEYS.items():
+        if out.get(key) is None:
+            out[key] = default
+        elif not isinstance(out[key], types) or isinstance(out[key], bool):
+            raise ValueError(
+                f"{path}: {key!r} has the wrong type. Received: {key}={out[key]!r}; "
+                f"expected {' or '.join(t.__name__ for t in types)}, e.g. {key}: {default!r}."
+            )
+    bodyparts = out["bodyparts"]
+    if not bodyparts or not all(isinstance(b, str) and b for b in bodyparts):
+        raise ValueError(f"{path}: bodyparts must be a non-empty list of names. Received: {bodyparts!r}.")
+    if len(set(bodyparts)) != len(bodyparts):
+        raise ValueError(f"{path}: bodyparts has duplicates. Received: {bodyparts!r}.")
+    for f in out["TrainingFraction"]:
+        if not isinstance(f, (int, float)) or not 0 < f <= 1:
+            raise ValueError(
+                f"{path}: every TrainingFraction must be in (0, 1]. Received: {out['TrainingFraction']!r}."
+            )
+    if not 0 <= out["pcutoff"] <= 1:
+        raise ValueError(f"{path}: pcutoff must be in [0, 1]. Received: pcutoff={out['pcutoff']!r}.")
+    if out["default_net_type"] not in NETWORKS:
+        raise ValueError(
+            f"{path}: unknown network default_net_type={out['default_net_type']!r}. "
+            f"kit implements {sorted(NETWORKS)}; set default_net_type: resnet_50."
+        )
+    return out
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    """Open a project from its folder or its config.yaml, without changing anything on disk.
+
+    Raises:
+        FileNotFoundError: no config.yaml there.
+        ValueError: config.yaml is not valid YAML, or a key is missing or of the wrong type.
+    """
+    path = Path(path).expanduser()
+    config_path = path if path.suffix in (".yaml", ".yml") else path / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"No project configuration at {config_path}. Pass the folder that holds "
+            "config.yaml, or create a project with kit.project.create_project."
+        )
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ValueError(f"{config_path} is not valid YAML ({e}). Fix the line it names.") from e
+    return Project(root=config_path.parent.resolve(), config=_check_config(config, config_path))
+
+
+def _replace_top_level(text: str, key: str, value: Any) -> str:
+    """Replace the value of top-level ``key`` in YAML ``text``, keeping comments elsewhere."""
+    dumped = yaml.safe_dump({key: value}, default_flow_style=False, sort_keys=False)
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        if line.startswith(f"{key}:"):
+            end = start + 1
+            while end < len(lines) and lines[end].startswith((" ", "-", "\t")):
+                end += 1
+            lines[start:end] = dumped.rstrip("\n").splitlines()
+            return "\n".join(lines) + "\n"
+    return text.rstrip("\n") + "\n" + dumped
+
+
+def update_config(project: Project, **updates: Any) -> Project:
+    """Set top-level keys of config.yaml (atomically, comments kept); return the reopened project."""
+    text = project.config_path.read_text(encoding="utf-8")
+    for key, value in updates.items():
+        text = _replace_top_level(text, key, value)
+    _check_config(yaml.safe_load(text), project.config_path)
+    atomic_write_text(project.config_path, text)
+    return load_project(project.root)
+
+
+def create_project(
+    project_dir: str | os.PathLike,
+    task: str,
+    scorer: str,
+    bodyparts: Sequence[str],
+    videos: Sequence[str | os.PathLike] = (),
+    date: str | None = None,
+    **config: Any,
+) -> Project:
+    """Create a new project folder from ``data-templates/config.yaml``.
+
+    Videos are copied into ``videos/``. Extra keyword arguments set further
+    config keys (e.g. ``skeleton=[["snout", "tailbase"]]``, ``TrainingFraction=[0.8]``).
+    An existing config.yaml is never overwritten.
+    """
+    root = Path(project_dir).expanduser().resolve()
+    if (root / "config.yaml").exists():
+        raise FileExistsError(
+            f"{root / 'config.yaml'} already exists. Open it with kit.project.load_project, "
+            "or choose another project_dir."
+        )
+    for name in bodyparts:
+        if not isinstance(name, str) or not name or any(c in name for c in " ,/\\"):
+            raise ValueError(
+                f"Body part names must be non-empty words without spaces, commas or slashes. "
+                f"Received: {name!r}."
+            )
+    template = TEMPLATE_DIR / "config.yaml"
+    if not template.is_file():
+        raise FileNotFoundError(f"The config template {template} is missing; reinstall kit.")
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    (root / "labeled-data").mkdir(exist_ok=True)
+    video_sets = {}
+    for video in videos:
+        src = Path(video)
+        if not src.is_file():
+            raise FileNotFoundError(f"Video {src} does not exist. Check the path.")
+        dst = root / "videos" / src.name
+        if not dst.exists():
+            shutil.copy2(src, dst)
+        video_sets[str(dst)] = {"crop": _video_crop(dst)}
+        (root / "labeled-data" / src.stem).mkdir(exist_ok=True)
+    values = {
+        "Task": task,
+        "scorer": scorer,
+        "date": date or _dt.date.today().strftime("%b%d"),
+        "project_path": str(root),
+        "video_sets": video_sets,
+        "bodyparts": list(bodyparts),
+        **config,
+    }
+    text = template.read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = _replace_top_level(text, key, value)
+    _check_config(yaml.safe_load(text), root / "config.yaml")
+    atomic_write_text(root / "config.yaml", text)
+    return load_project(root)
+
+
+def _video_crop(path: Path) -> str:
+    import cv2  # local: only needed when adding videos
+
+    cap = cv2.VideoCapture(str(path))
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    cap.release()
+    return f"0, {width}, 0, {height}"
