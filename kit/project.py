@@ -49,7 +49,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     renamed (an atomic operation on POSIX file systems).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")  # same ending: writers pick formats by it
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -124,6 +124,10 @@ class Project:
 
     def labels_file(self, video: str, suffix: str = ".h5") -> Path:
         return self.labeled_data_dir(video) / f"CollectedData_{self.scorer}{suffix}"
+
+    def ground_truth_file(self, video: str) -> Path:
+        """Exact positions of every frame of a synthetic video (see kit.synthetic)."""
+        return self.videos_dir / f"{video}_groundtruth.h5"
 
     def labeled_videos(self) -> list[str]:
         """Names of the labeled-data folders, sorted."""

@@ -1,0 +1,214 @@
+"""Images, augmentation (DeepLabCut's), and the training batches.
+
+Augmentation is one affine warp per image (scale, rotation, mirror and crop
+together, so pixels are interpolated once) followed by contrast and brightness.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+
+from kit.targets import TargetConfig, make_targets, map_shape
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as RGB uint8 (H, W, 3).
+
+    Grayscale is repeated to 3 channels, an alpha channel dropped, 16-bit
+    scaled to 8-bit. Paths with spaces or non-ASCII characters work.
+    """
+    path = Path(path)
+    try:
+        buffer = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise FileNotFoundError(f"Cannot read image {path}: {e}. Check the path.") from e
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if image is None:
+        raise ValueError(
+            f"{path} is not a readable image (empty or corrupted). Re-extract the frame or "
+            "remove its row from the label file."
+        )
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f"{path}: unsupported pixel type {image.dtype}; save it as 8-bit PNG.")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """DeepLabCut's augmentation. ``enabled=False`` keeps only the global scale and crop."""
+
+    enabled: bool = True
+    global_scale: float = 0.8
+    scale_range: tuple[float, float] = (0.5, 1.25)
+    rotation_deg: float = 25.0
+    mirror: bool = False
+    contrast_range: tuple[float, float] = (0.75, 1.25)
+    brightness: float = 25.0  # +- pixel values
+    crop_size: tuple[int, int] = (448, 448)  # (height, width), upper bound
+    keypoint_crop_probability: float = 0.5  # crops centred near a body part
+
+    def __post_init__(self):
+        if self.global_scale <= 0 or not 0 < self.scale_range[0] <= self.scale_range[1]:
+            raise ValueError(f"Scales must be positive and ordered. Received: {self}.")
+
+
+def mirror_permutation(bodyparts: Sequence[str]) -> list[int]:
+    """Index of each part's mirror image: ``leftear`` <-> ``rightear``, others to themselves."""
+    index = {name: i for i, name in enumerate(bodyparts)}
+    perm = []
+    for name in bodyparts:
+        twin = name
+        for a, b in (("left", "right"), ("Left", "Right"), ("L_", "R_"), ("l_", "r_")):
+            if a in name:
+                twin = name.replace(a, b)
+            elif b in name:
+                twin = name.replace(b, a)
+            if twin != name:
+                break
+        perm.append(index.get(twin, index[name]))
+    return perm
+
+
+def crop_shape(image_shapes: Sequence[tuple[int, int]], config: AugmentConfig) -> tuple[int, int]:
+    """Crop (height, width): the largest scaled image, a multiple of 16, capped by crop_size."""
+    top = config.global_scale * (config.scale_range[1] if config.enabled else 1.0)
+    h = max(s[0] for s in image_shapes) * top
+    w = max(s[1] for s in image_shapes) * top
+    return (min(config.crop_size[0], 16 * math.ceil(h / 16)),
+            min(config.crop_size[1], 16 * math.ceil(w / 16)))
+
+
+def augment(
+    image: np.ndarray,
+    points: np.ndarray,
+    crop_hw: tuple[int, int],
+    config: AugmentConfig,
+    rng: np.random.Generator,
+    mirror_perm: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warp one image and its points into a ``crop_hw`` training crop.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        points: (K, 2) x then y, image pixels, NaN = missing.
+
+    Returns:
+        The crop (crop_h, crop_w, 3) float32 in 0-255, and its points (K, 2);
+        points that fall outside the crop become NaN.
+    """
+    ch, cw = crop_hw
+    h, w = image.shape[:2]
+    scale, angle, flip = config.global_scale, 0.0, False
+    if config.enabled:
+        scale *= rng.uniform(*config.scale_range)
+        angle = rng.uniform(-config.rotation_deg, config.rotation_deg)
+        flip = bool(config.mirror and rng.random() < 0.5)
+    visible = points[np.isfinite(points).all(axis=1)]
+    if config.enabled and len(visible) and rng.random() < config.keypoint_crop_probability:
+        centre = visible[rng.integers(len(visible))] + rng.uniform(-0.25, 0.25, 2) * (cw, ch) / scale
+    elif config.enabled:
+        centre = rng.uniform((0, 0), (w, h))
+    else:
+        centre = np.array([w / 2, h / 2])
+    # p' = R S F (p - centre) + crop centre
+    a = math.radians(angle)
+    rot = scale * np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    if flip:
+        rot = rot @ np.diag([-1.0, 1.0])
+    shift = np.array([cw / 2, ch / 2]) - rot @ centre
+    matrix = np.hstack([rot, shift[:, None]])
+    out = cv2.warpAffine(image, matrix, (cw, ch), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    new_points = points @ rot.T + shift
+    if flip and mirror_perm is not None:
+        new_points = new_points[list(mirror_perm)]
+    inside = (new_points[:, 0] >= 0) & (new_points[:, 0] < cw) & (new_points[:, 1] >= 0) & (
+        new_points[:, 1] < ch)
+    new_points[~inside] = np.nan
+    out = out.astype(np.float32)
+    if config.enabled:
+        contrast = rng.uniform(*config.contrast_range)
+        mean = out.mean()
+        out = (out - mean) * contrast + mean + rng.uniform(-config.brightness, config.brightness)
+        np.clip(out, 0, 255, out=out)
+    return out, new_points
+
+
+def pack_targets(
+    points: np.ndarray, map_hw: tuple[int, int], config: TargetConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Targets of one crop, packed as the losses expect: (scores|weights), (locref|weights)."""
+    scmap, scmap_w, locref, locref_w = make_targets(points, map_hw, config)
+    return np.concatenate([scmap, scmap_w], -1), np.concatenate([locref, locref_w], -1)
+
+
+class PoseDataset(keras.utils.PyDataset):
+    """Batches of augmented crops and their packed targets, drawn at random.
+
+    Batch ``index`` of epoch ``epoch`` depends only on ``(seed, epoch, index)``,
+    so a resumed run sees exactly the batches an uninterrupted one would.
+    Set ``epoch`` before each epoch (the trainer does, with a callback).
+    """
+
+    def __init__(
+        self,
+        image_paths: Sequence[str | os.PathLike],
+        points: np.ndarray,
+        batch_size: int,
+        steps_per_epoch: int,
+        augment_config: AugmentConfig,
+        target_config: TargetConfig,
+        mirror_perm: Sequence[int] | None = None,
+        seed: int = 0,
+    ):
+        super().__init__(workers=1, use_multiprocessing=False)
+        if len(image_paths) == 0:
+            raise ValueError("No training images: label some frames first.")
+        self.image_paths = [Path(p) for p in image_paths]
+        self.points = np.asarray(points, dtype=np.float64)
+        self.batch_size = batch_size
+        self.steps_per_epoch = steps_per_epoch
+        self.augment_config = augment_config
+        self.target_config = target_config
+        self.mirror_perm = mirror_perm
+        self.seed = seed
+        self.epoch = 0
+        shapes = [self._image(i).shape[:2] for i in range(len(self.image_paths))]
+        self.crop_hw = crop_shape(shapes, augment_config)
+        self.map_hw = map_shape(*self.crop_hw)
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019 (one dataset per training run)
+    def _image(self, i: int) -> np.ndarray:
+        return load_image(self.image_paths[i])
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        chosen = rng.choice(len(self.image_paths), self.batch_size,
+                            replace=len(self.image_paths) < self.batch_size)
+        images, scores, locrefs = [], [], []
+        for i in chosen:
+            crop, pts = augment(self._image(int(i)), self.points[i], self.crop_hw,
+                                self.augment_config, rng, self.mirror_perm)
+            s, l = pack_targets(pts, self.map_hw, self.target_config)
+            images.append(crop)
+            scores.append(s)
+            locrefs.append(l)
+        return np.stack(images), (np.stack(scores), np.stack(locrefs))

@@ -1,0 +1,157 @@
+"""The pose network: ResNet-50 (last stage atrous, stride 16) + a deconvolution head.
+
+Written as Keras writes ``keras/src/applications/resnet.py``: a straight chain of
+named layers. Backbone layer names equal Keras's own ResNet-50, so ImageNet
+weights (or any Keras ResNet-50 weights file) copy over by name. Only
+``keras.ops``/``keras.layers``: the model runs on TensorFlow, JAX and PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+from keras import layers, ops
+
+IMAGENET_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+_BN_EPS = 1.001e-5
+
+
+@keras.saving.register_keras_serializable(package="kit")
+class CaffePreprocess(layers.Layer):
+    """RGB pixels 0-255 -> the input Keras's ResNet-50 expects (BGR, ImageNet mean removed)."""
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        mean = ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=self.compute_dtype)
+        return ops.flip(x, axis=-1) - mean
+
+
+def _block(x, filters: int, stride: int, dilation: int, conv_shortcut: bool, name: str):
+    """Keras's ``residual_block_v1``, with an optional dilation of the 3x3 convolution."""
+    if conv_shortcut:
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=name + "_0_conv")(x)
+        shortcut = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_0_bn")(shortcut)
+    else:
+        shortcut = x
+    x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_1_bn")(x)
+    x = layers.Activation("relu", name=name + "_1_relu")(x)
+    x = layers.Conv2D(
+        filters, 3, padding="same", dilation_rate=dilation, name=name + "_2_conv"
+    )(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_2_bn")(x)
+    x = layers.Activation("relu", name=name + "_2_relu")(x)
+    x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_3_bn")(x)
+    x = layers.Add(name=name + "_add")([shortcut, x])
+    return layers.Activation("relu", name=name + "_out")(x)
+
+
+def _stack(x, filters: int, blocks: int, stride: int, dilation: int, name: str):
+    x = _block(x, filters, stride, dilation, True, name + "_block1")
+    for i in range(2, blocks + 1):
+        x = _block(x, filters, 1, dilation, False, f"{name}_block{i}")
+    return x
+
+
+def build_model(
+    num_bodyparts: int, weights: str | os.PathLike | None = None, name: str = "kit_resnet50"
+) -> keras.Model:
+    """Build the pose network for images of any size.
+
+    Args:
+        num_bodyparts: K, the number of score maps.
+        weights: backbone initialisation: ``"imagenet"`` (Keras's download or its
+            cache in ``~/.keras/models``), the path of a Keras ResNet-50 weights
+            file (``.h5``, without top), or ``None`` (random, train from scratch).
+        name: model name.
+
+    Returns:
+        A model from RGB images (N, H, W, 3), pixels 0-255, to
+        ``[part_pred, locref]``: score-map logits (N, h, w, K) and
+        location-refinement maps (N, h, w, 2K), with h, w = ``targets.map_shape(H, W)``.
+    """
+    if num_bodyparts < 1:
+        raise ValueError(f"num_bodyparts must be >= 1. Received: {num_bodyparts}.")
+    inputs = keras.Input(shape=(None, None, 3), name="image")
+    x = CaffePreprocess(name="preprocess")(inputs)
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
+    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name="conv1_bn")(x)
+    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = _stack(x, 64, 3, stride=1, dilation=1, name="conv2")
+    x = _stack(x, 128, 4, stride=2, dilation=1, name="conv3")
+    x = _stack(x, 256, 6, stride=2, dilation=1, name="conv4")
+    # Atrous last stage (DeepLabCut's output stride 16): stride 1, dilation 2.
+    x = _stack(x, 512, 3, stride=1, dilation=2, name="conv5")
+    # A prior of ~1% positives on the score maps keeps the first steps from
+    # being spent on unlearning "everything is a body part" (focal-loss init).
+    part_pred = layers.Conv2DTranspose(
+        num_bodyparts, 3, strides=2, padding="same", name="part_pred",
+        bias_initializer=keras.initializers.Constant(-4.6), dtype="float32",
+    )(x)
+    locref = layers.Conv2DTranspose(
+        2 * num_bodyparts, 3, strides=2, padding="same", name="locref", dtype="float32",
+    )(x)
+    model = keras.Model(inputs, [part_pred, locref], name=name)
+    if weights is not None:
+        load_backbone_weights(model, weights)
+    return model
+
+
+def load_backbone_weights(model: keras.Model, weights: str | os.PathLike) -> int:
+    """Copy ResNet-50 weights into ``model``'s backbone by layer name; return layers copied."""
+    if weights != "imagenet" and not Path(weights).is_file():
+        raise FileNotFoundError(
+            f"No weights file at {weights}. Received: weights={weights!r}. Pass the path of a "
+            f"Keras ResNet-50 weights file (e.g. {IMAGENET_FILE}), 'imagenet', or None to "
+            "train from scratch."
+        )
+    try:
+        source = keras.applications.ResNet50(
+            include_top=False, weights=weights, input_shape=(None, None, 3)
+        )
+    except Exception as e:  # Keras raises a bare Exception when the download fails.
+        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+        raise RuntimeError(
+            f"ResNet-50 weights could not be loaded (weights={weights!r}): {e}\n"
+            f"For ImageNet weights without internet access, copy {IMAGENET_FILE} into "
+            f"{cache}/ (Keras's cache) or pass its path as weights=...; to train from "
+            "scratch pass weights=None."
+        ) from e
+    copied = 0
+    for layer in source.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+            copied += 1
+    return copied
+
+
+def _sum_by_nonzero_weights(loss, weights):
+    """TF1's SUM_BY_NONZERO_WEIGHTS reduction, which DeepLabCut's losses use."""
+    count = ops.sum(ops.cast(weights > 0, "float32"))
+    return ops.sum(loss * weights) / ops.maximum(count, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="kit")
+def scoremap_loss(y_true, y_pred):
+    """Weighted sigmoid cross-entropy. ``y_true`` packs (targets, weights) on the channel axis."""
+    k = ops.shape(y_pred)[-1]
+    target, weights = y_true[..., :k], y_true[..., k:]
+    z = ops.cast(y_pred, "float32")
+    bce = ops.maximum(z, 0.0) - z * target + ops.log1p(ops.exp(-ops.abs(z)))
+    return _sum_by_nonzero_weights(bce, weights)
+
+
+@keras.saving.register_keras_serializable(package="kit")
+def locref_loss(y_true, y_pred):
+    """Huber loss (delta 1) inside the disks. ``y_true`` packs (targets, weights)."""
+    c = ops.shape(y_pred)[-1]
+    target, weights = y_true[..., :c], y_true[..., c:]
+    diff = ops.abs(ops.cast(y_pred, "float32") - target)
+    huber = ops.where(diff <= 1.0, 0.5 * ops.square(diff), diff - 0.5)
+    return _sum_by_nonzero_weights(huber, weights)

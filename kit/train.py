@@ -1,0 +1,270 @@
+"""Training: one network per (project, iteration, shuffle, train_fraction).
+
+Everything a run needs to be reproduced or resumed lives in its model folder:
+``train_config.json`` (the settings), ``split.json`` (train/test images),
+``checkpoints/ckpt-<step>.keras`` (model + optimizer), ``train_log.csv`` (losses),
+and at the end ``model.keras`` and ``pose_config.json`` (what prediction needs).
+An interrupted run started again with the same settings resumes from its last
+checkpoint and draws the same batches it would have drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+
+from kit.data import AugmentConfig, PoseDataset, mirror_permutation
+from kit.labels import labels_to_array, load_labels
+from kit.model import build_model, locref_loss, scoremap_loss
+from kit.project import Project, atomic_path, atomic_write_text
+from kit.splits import Split, load_split, make_split, save_split
+from kit.targets import TargetConfig
+
+# DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
+DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (saved as train_config.json in the model folder).
+
+    Attributes:
+        shuffle, train_fraction: which split (and model folder) this is.
+        train_steps: optimizer steps in all.
+        batch_size: images per step (crops of equal size).
+        weights: initial weights: None (from scratch), "imagenet", a Keras ResNet-50
+            weights file (.h5), or a kit model (.keras) to continue from.
+        optimizer: "sgd" (DeepLabCut's multi-step schedule, momentum 0.9, scaled to
+            train_steps) or "adam" (learning_rate, divided by 10 at 80% and 95%).
+        learning_rate: Adam's initial rate; for SGD, the schedule's peak (0.02).
+        save_every: steps between checkpoints (0: a tenth of the run); must divide train_steps.
+        seed: seeds weights, splits and batches.
+        locref_loss_weight: weight of the location-refinement loss.
+    """
+
+    shuffle: int = 1
+    train_fraction: float = 0.95
+    train_steps: int = 1000
+    batch_size: int = 8
+    weights: str | None = None
+    optimizer: str = "sgd"
+    learning_rate: float | None = None
+    save_every: int = 0
+    seed: int = 0
+    locref_loss_weight: float = 0.05
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    targets: TargetConfig = field(default_factory=TargetConfig)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}.")
+        if self.train_steps < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"train_steps and batch_size must be >= 1. Received: train_steps="
+                f"{self.train_steps}, batch_size={self.batch_size}."
+            )
+        if self.save_every and self.train_steps % self.save_every:
+            raise ValueError(
+                f"save_every={self.save_every} must divide train_steps={self.train_steps}."
+            )
+
+    @property
+    def steps_per_checkpoint(self) -> int:
+        if self.save_every:
+            return self.save_every
+        return next(d for d in range(max(1, self.train_steps // 10), 0, -1)
+                    if self.train_steps % d == 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        aug = dict(d.pop("augment", {}))
+        for key in ("scale_range", "contrast_range", "crop_size"):
+            if key in aug:
+                aug[key] = tuple(aug[key])
+        return cls(augment=AugmentConfig(**aug), targets=TargetConfig(**d.pop("targets", {})), **d)
+
+
+def learning_rate_schedule(config: TrainConfig):
+    """The learning rate as a function of the step (a Keras schedule)."""
+    n = config.train_steps
+    if config.optimizer == "sgd":
+        peak = config.learning_rate or 0.02
+        scale = n / DLC_MULTI_STEP[-1][1]
+        bounds = [max(1, int(until * scale)) for _, until in DLC_MULTI_STEP[:-1]]
+        values = [lr * peak / 0.02 for lr, _ in DLC_MULTI_STEP]
+    else:
+        lr = config.learning_rate or 1e-3
+        bounds, values = [int(0.8 * n), int(0.95 * n)], [lr, lr / 10, lr / 100]
+    bounds = sorted(set(max(1, b) for b in bounds))
+    values = values[-len(bounds) - 1:]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
+
+
+def _make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    schedule = learning_rate_schedule(config)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=1e-4)
+    return keras.optimizers.Adam(schedule)
+
+
+class _AtomicCheckpoint(keras.callbacks.Callback):
+    """Save ``ckpt-<step>.keras`` after each epoch, atomically; keep the last ``keep``."""
+
+    def __init__(self, folder: Path, steps_per_epoch: int, keep: int = 2):
+        super().__init__()
+        self.folder, self.steps_per_epoch, self.keep = folder, steps_per_epoch, keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.folder / f"ckpt-{(epoch + 1) * self.steps_per_epoch:08d}.keras") as t:
+            self.model.save(t)
+        for old in list_checkpoints(self.folder)[: -self.keep]:
+            old.unlink()
+
+
+class _SetEpoch(keras.callbacks.Callback):
+    def __init__(self, dataset: PoseDataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.dataset.epoch = epoch
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoints in ``folder``, oldest first."""
+    found = [p for p in folder.glob("ckpt-*.keras") if re.fullmatch(r"ckpt-\d+\.keras", p.name)]
+    return sorted(found, key=lambda p: int(p.stem.split("-")[1]))
+
+
+def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
+    saved = model_dir / "train_config.json"
+    if saved.exists():
+        old = json.loads(saved.read_text())
+        if old != config.to_dict():
+            diff = {k: (old.get(k), v) for k, v in config.to_dict().items() if old.get(k) != v}
+            raise ValueError(
+                f"{model_dir} holds a run with other settings (saved, given): {diff}. "
+                "Use another shuffle number, or delete that folder to start over."
+            )
+    else:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(saved, json.dumps(config.to_dict(), indent=1))
+
+
+def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Split:
+    """The split stored with the model, or a new one (saved) if there is none yet."""
+    path = project.model_dir(config.shuffle, config.train_fraction) / "split.json"
+    if path.exists():
+        return load_split(path)
+    split = make_split(list(labels.index), config.train_fraction, config.shuffle, config.seed)
+    save_split(split, path)
+    return split
+
+
+def _compiled_model(project: Project, config: TrainConfig) -> keras.Model:
+    keras.utils.set_random_seed(config.seed)
+    weights = config.weights
+    is_kit_model = weights is not None and str(weights).endswith(".keras")
+    model = build_model(len(project.bodyparts), None if is_kit_model else weights)
+    if is_kit_model:
+        model.load_weights(weights)
+    model.compile(
+        optimizer=_make_optimizer(config),
+        loss=[scoremap_loss, locref_loss],
+        loss_weights=[1.0, config.locref_loss_weight],
+    )
+    return model
+
+
+def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
+    """Train (or resume training) the network of ``config``; return its model folder.
+
+    Raises ValueError if the model folder holds a run with other settings.
+    A finished run is not trained again.
+    """
+    model_dir = project.model_dir(config.shuffle, config.train_fraction)
+    _check_saved_config(model_dir, config)
+    if (model_dir / "model.keras").exists():
+        return model_dir
+    labels = load_labels(project)
+    split = get_split(project, config, labels)
+    train_labels = labels.loc[list(split.train)]
+    points = labels_to_array(train_labels, project.bodyparts)
+    per_epoch = config.steps_per_checkpoint
+    dataset = PoseDataset(
+        [project.image_path(name) for name in train_labels.index], points, config.batch_size,
+        per_epoch, config.augment, config.targets,
+        mirror_permutation(project.bodyparts), config.seed,
+    )
+    checkpoints = list_checkpoints(model_dir / "checkpoints")
+    model = _compiled_model(project, config)
+    initial_epoch = 0
+    if checkpoints:
+        model = keras.saving.load_model(checkpoints[-1])
+        initial_epoch = int(checkpoints[-1].stem.split("-")[1]) // per_epoch
+        if verbose:
+            print(f"Resuming from {checkpoints[-1].name} (step {initial_epoch * per_epoch}).")
+    model.fit(
+        dataset,
+        epochs=config.train_steps // per_epoch,
+        initial_epoch=initial_epoch,
+        callbacks=[
+            _SetEpoch(dataset),
+            keras.callbacks.CSVLogger(str(model_dir / "train_log.csv"), append=True),
+            _AtomicCheckpoint(model_dir / "checkpoints", per_epoch),
+        ],
+        verbose=verbose,
+    )
+    _save_final(model, project, config, dataset, model_dir)
+    return model_dir
+
+
+def _save_final(model, project, config, dataset, model_dir: Path) -> None:
+    pose_config = {
+        "bodyparts": project.bodyparts,
+        "global_scale": config.augment.global_scale,
+        "stride": config.targets.stride,
+        "locref_stdev": config.targets.locref_stdev,
+        "train_steps": config.train_steps,
+        "crop_hw": list(dataset.crop_hw),
+        "iteration": project.iteration,
+        "keras_backend": keras.backend.backend(),
+    }
+    atomic_write_text(model_dir / "pose_config.json", json.dumps(pose_config, indent=1))
+    with atomic_path(model_dir / "model.keras") as tmp:
+        model.save(tmp)
+
+
+def read_train_log(model_dir: str | Path) -> pd.DataFrame:
+    """The losses logged after each checkpoint, with the step number."""
+    model_dir = Path(model_dir)
+    log = pd.read_csv(model_dir / "train_log.csv")
+    config = TrainConfig.from_dict(json.loads((model_dir / "train_config.json").read_text()))
+    log["step"] = (log["epoch"] + 1) * config.steps_per_checkpoint
+    return log.drop_duplicates("step", keep="last").reset_index(drop=True)
+
+
+def remove_checkpoints(model_dir: str | Path) -> None:
+    """Delete a finished run's checkpoints (``model.keras`` holds the final weights)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.keras").exists():
+        raise ValueError(f"{model_dir} has no model.keras yet; its checkpoints are still needed.")
+    shutil.rmtree(model_dir / "checkpoints", ignore_errors=True)
+
+
+__all__ = ["TrainConfig", "train", "learning_rate_schedule", "read_train_log", "get_split",
+           "list_checkpoints", "remove_checkpoints"]
