@@ -160,9 +160,9 @@ def pack_targets(
 class PoseDataset(keras.utils.PyDataset):
     """Batches of augmented crops and their packed targets, drawn at random.
 
-    Batch ``index`` of epoch ``epoch`` depends only on ``(seed, epoch, index)``,
-    so a resumed run sees exactly the batches an uninterrupted one would.
-    Set ``epoch`` before each epoch (the trainer does, with a callback).
+    Batch ``index`` (the training step) depends only on ``(seed, index)``, so a
+    resumed run sees exactly the batches an uninterrupted one would. Its length
+    is the number of steps; it also feeds ``model.fit`` directly.
     """
 
     def __init__(
@@ -170,7 +170,7 @@ class PoseDataset(keras.utils.PyDataset):
         image_paths: Sequence[str | os.PathLike],
         points: np.ndarray,
         batch_size: int,
-        steps_per_epoch: int,
+        num_steps: int,
         augment_config: AugmentConfig,
         target_config: TargetConfig,
         mirror_perm: Sequence[int] | None = None,
@@ -182,12 +182,11 @@ class PoseDataset(keras.utils.PyDataset):
         self.image_paths = [Path(p) for p in image_paths]
         self.points = np.asarray(points, dtype=np.float64)
         self.batch_size = batch_size
-        self.steps_per_epoch = steps_per_epoch
+        self.num_steps = num_steps
         self.augment_config = augment_config
         self.target_config = target_config
         self.mirror_perm = mirror_perm
         self.seed = seed
-        self.epoch = 0
         shapes = [self._image(i).shape[:2] for i in range(len(self.image_paths))]
         self.crop_hw = crop_shape(shapes, augment_config)
         self.map_hw = map_shape(*self.crop_hw)
@@ -197,10 +196,10 @@ class PoseDataset(keras.utils.PyDataset):
         return load_image(self.image_paths[i])
 
     def __len__(self) -> int:
-        return self.steps_per_epoch
+        return self.num_steps
 
     def __getitem__(self, index: int):
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, index])
         chosen = rng.choice(len(self.image_paths), self.batch_size,
                             replace=len(self.image_paths) < self.batch_size)
         images, scores, locrefs = [], [], []

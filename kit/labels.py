@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tables.exceptions import HDF5ExtError
 
 from kit.project import Project, atomic_path
 
@@ -90,7 +91,8 @@ def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
             df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
         else:
             df = pd.read_hdf(path)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, pd.errors.ParserError) as e:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, HDF5ExtError,
+            pd.errors.ParserError) as e:
         backup = path.with_name(path.name + ".bak")
         hint = f" A backup of the previous version is at {backup}." if backup.exists() else ""
         raise ValueError(

@@ -108,8 +108,8 @@ def load_backbone_weights(model: keras.Model, weights: str | os.PathLike) -> int
     if weights != "imagenet" and not Path(weights).is_file():
         raise FileNotFoundError(
             f"No weights file at {weights}. Received: weights={weights!r}. Pass the path of a "
-            f"Keras ResNet-50 weights file (e.g. {IMAGENET_FILE}), 'imagenet', or None to "
-            "train from scratch."
+            f"Keras ResNet-50 weights file (e.g. {IMAGENET_FILE}), 'imagenet', or weights=None "
+            "to train from scratch."
         )
     try:
         source = keras.applications.ResNet50(

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from kit.labels import COLUMN_NAMES, H5_KEY, make_labels_frame, save_labels
-from kit.project import Project, atomic_path, create_project
+from kit.project import Project, atomic_path, create_project, load_project
 from kit.video import frame_image_name, save_image, write_video
 
 BODYPARTS = ("snout", "leftear", "rightear", "tailbase")
@@ -371,6 +371,7 @@ def make_synthetic_project(
     fps: float = 30,
     task: str = "synthetic",
     scorer: str = "synthetic",
+    exist_ok: bool = False,
 ) -> Project:
     """Create a complete synthetic project (see the module docstring); return it opened.
 
@@ -390,6 +391,8 @@ def make_synthetic_project(
             (about 1.25 * label_noise_px).
         fps: frames per second of the videos.
         task, scorer: written to config.yaml.
+        exist_ok: if ``project_dir`` already holds a project, open and return it
+            (made earlier with the same arguments, one hopes) instead of raising.
 
     The ground truth ``videos/<name>_groundtruth.h5`` (key ``df_with_missing``) is
     a DataFrame indexed by frame number with columns (scorer ``groundtruth``,
@@ -397,6 +400,8 @@ def make_synthetic_project(
     even when hidden; likelihood is 1.0 when visible and 0.0 when occluded. Read
     it with :func:`load_ground_truth`.
     """
+    if exist_ok and (Path(project_dir) / "config.yaml").is_file():
+        return load_project(project_dir)
     width, height = image_size
     if num_videos < 1 or num_frames < 1 or not 0 <= num_labeled <= num_frames:
         raise ValueError(

@@ -1,0 +1,98 @@
+"""Prediction: body-part positions and likelihoods from a trained model, any image size."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+
+from kit import model as _registers_kit_layers  # noqa: F401 (load_model needs them)
+from kit.targets import TargetConfig, decode
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    out = np.empty_like(z, dtype=np.float32)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by ``scale`` with the convention training uses (pixel (x, y) -> (s x, s y))."""
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    matrix = np.array([[scale, 0, 0], [0, scale, 0]], dtype=np.float64)
+    return cv2.warpAffine(image, matrix, (math.ceil(w * scale), math.ceil(h * scale)),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class Predictor:
+    """A trained network and what it needs to turn images into positions.
+
+    Args:
+        model_dir: a model folder written by :func:`kit.train.train`.
+    """
+
+    def __init__(self, model_dir: str | Path):
+        self.model_dir = Path(model_dir)
+        model_file = self.model_dir / "model.keras"
+        if not model_file.is_file():
+            raise FileNotFoundError(
+                f"No trained model at {model_file}. Train it first (notebooks/03_train.ipynb "
+                "or kit.train.train), or check shuffle and train_fraction."
+            )
+        pose = json.loads((self.model_dir / "pose_config.json").read_text())
+        self.bodyparts: list[str] = pose["bodyparts"]
+        self.global_scale: float = pose["global_scale"]
+        self.train_steps: int = pose["train_steps"]
+        self.targets = TargetConfig(stride=pose["stride"], locref_stdev=pose["locref_stdev"])
+        self.model = keras.saving.load_model(model_file, compile=False)
+
+    def predict_batch(self, images: np.ndarray) -> np.ndarray:
+        """Positions for a batch of equal-size images.
+
+        Args:
+            images: (N, H, W, 3) RGB, 0-255.
+
+        Returns:
+            (N, K, 3) float64: x, y in image pixels, likelihood in [0, 1].
+        """
+        scaled = np.stack([scale_image(im, self.global_scale) for im in images])
+        logits, locref = self.model.predict_on_batch(scaled.astype(np.float32))
+        out = decode(sigmoid(np.asarray(logits)), np.asarray(locref), self.targets)
+        out[..., :2] /= self.global_scale
+        return out
+
+    def predict_images(self, images: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
+        """Positions for images of any sizes (grouped by size into batches); (N, K, 3)."""
+        out = np.empty((len(images), len(self.bodyparts), 3))
+        by_shape: dict[tuple, list[int]] = {}
+        for i, image in enumerate(images):
+            by_shape.setdefault(image.shape, []).append(i)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start:start + batch_size]
+                out[chunk] = self.predict_batch(np.stack([images[i] for i in chunk]))
+        return out
+
+    def predict_stream(
+        self, frames: Iterable[np.ndarray], batch_size: int = 8
+    ) -> Iterator[np.ndarray]:
+        """Yield (K, 3) per frame of a stream of equal-size frames, batching them."""
+        batch: list[np.ndarray] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == batch_size:
+                yield from self.predict_batch(np.stack(batch))
+                batch = []
+        if batch:
+            yield from self.predict_batch(np.stack(batch))

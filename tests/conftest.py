@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny projects whose answers are known, and the shared openfield data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from kit.labels import make_labels_frame, save_labels  # noqa: E402
+from kit.project import Project, create_project  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+OPENFIELD = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
+
+
+def make_blob_project(
+    root: Path,
+    bodyparts=("a", "b"),
+    size=(64, 64),
+    num_frames: int = 12,
+    missing_rate: float = 0.0,
+    seed: int = 0,
+    video: str = "v",
+) -> Project:
+    """A project whose body parts are coloured disks on a dark background.
+
+    Args:
+        size: (width, height) of the frames.
+        missing_rate: fraction of (frame, part) labels set to NaN (the disk is not drawn).
+    """
+    rng = np.random.default_rng(seed)
+    project = create_project(root, "blobs", "tester", list(bodyparts))
+    folder = project.labeled_data_dir(video)
+    folder.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    margin = 8
+    points = rng.uniform((margin, margin), (w - margin, h - margin), (num_frames, len(bodyparts), 2))
+    points[rng.random(points.shape[:2]) < missing_rate] = np.nan
+    colors = [tuple(int(c) for c in rng.integers(80, 256, 3)) for _ in bodyparts]
+    names = []
+    for i in range(num_frames):
+        img = np.full((h, w, 3), 30, np.uint8)
+        for k, (x, y) in enumerate(points[i]):
+            if np.isfinite(x):
+                cv2.circle(img, (round(x * 16), round(y * 16)), 4 * 16, colors[k], -1,
+                           cv2.LINE_AA, shift=4)
+        name = f"labeled-data/{video}/img{i:04d}.png"
+        cv2.imwrite(str(project.root / name), img[:, :, ::-1])
+        names.append(name)
+    save_labels(project, video, make_labels_frame(points, names, project.scorer, bodyparts))
+    return project
+
+
+@pytest.fixture
+def blob_project(tmp_path) -> Project:
+    return make_blob_project(tmp_path / "blobs")
+
+
+@pytest.fixture
+def openfield() -> Path:
+    if not OPENFIELD.is_dir():
+        pytest.skip(f"the shared openfield dataset is not at {OPENFIELD} (../shared absent)")
+    return OPENFIELD

@@ -1,0 +1,94 @@
+import cv2
+import numpy as np
+import pytest
+
+from kit.data import AugmentConfig, PoseDataset, augment, crop_shape, load_image, mirror_permutation
+from kit.labels import labels_to_array, load_labels
+from kit.targets import TargetConfig, decode
+
+
+def test_load_image_gray_rgba_16bit_and_odd_paths(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    folder = tmp_path / "with space é"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "c.png"), rgb[:, :, ::-1])
+    assert np.array_equal(load_image(folder / "c.png"), rgb)
+    cv2.imwrite(str(tmp_path / "g.png"), rgb[:, :, 0])
+    assert np.array_equal(load_image(tmp_path / "g.png"), np.repeat(rgb[:, :, :1], 3, 2))
+    rgba = np.dstack([rgb[:, :, ::-1], np.full((10, 12), 7, np.uint8)])
+    cv2.imwrite(str(tmp_path / "a.png"), rgba)
+    assert np.array_equal(load_image(tmp_path / "a.png"), rgb)
+    cv2.imwrite(str(tmp_path / "d.png"), rgb[:, :, ::-1].astype(np.uint16) * 257)
+    assert np.array_equal(load_image(tmp_path / "d.png"), rgb)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="bad.png"):
+        load_image(tmp_path / "bad.png")
+
+
+def _dot_image(x, y, size=(120, 160)):
+    img = np.zeros((*size, 3), np.uint8)
+    cv2.circle(img, (round(x * 16), round(y * 16)), 3 * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
+    return img
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_augmented_points_follow_the_pixels(seed):
+    """The warped label must sit on the warped dot (centroid within 1 px)."""
+    img = _dot_image(70.3, 50.7)
+    pts = np.array([[70.3, 50.7], [np.nan, np.nan]])
+    config = AugmentConfig(contrast_range=(1, 1), brightness=0.0, keypoint_crop_probability=1.0)
+    out, new = augment(img, pts, (96, 96), config, np.random.default_rng(seed))
+    assert out.shape == (96, 96, 3) and np.isnan(new[1]).all()
+    if np.isnan(new[0]).any():
+        return
+    mask = out[:, :, 0]
+    ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    centroid = np.array([(xs * mask).sum(), (ys * mask).sum()]) / mask.sum()
+    assert np.linalg.norm(centroid - new[0]) < 1.0
+
+
+def test_points_outside_the_crop_become_missing():
+    img = _dot_image(150, 110)
+    config = AugmentConfig(enabled=False, global_scale=1.0)
+    _, new = augment(img, np.array([[150.0, 110.0], [80.0, 60.0]]), (32, 32), config,
+                     np.random.default_rng(0))
+    assert np.isnan(new[0]).all() and new[1] == pytest.approx([16, 16])
+
+
+def test_mirror_swaps_left_and_right():
+    assert mirror_permutation(["snout", "leftear", "rightear", "tail"]) == [0, 2, 1, 3]
+    img = _dot_image(40, 60)
+    pts = np.array([[40.0, 60.0], [30.0, 60.0], [50.0, 60.0]])
+    config = AugmentConfig(global_scale=1, scale_range=(1, 1), rotation_deg=0, mirror=True,
+                           keypoint_crop_probability=0, crop_size=(120, 160))
+    for seed in range(20):  # some seeds mirror
+        _, new = augment(img, pts, (120, 160), config, np.random.default_rng(seed), [0, 2, 1])
+        left_x, right_x = new[1, 0], new[2, 0]
+        assert left_x < right_x or np.isnan([left_x, right_x]).any()
+
+
+def test_crop_shape():
+    config = AugmentConfig(crop_size=(448, 448))
+    assert crop_shape([(480, 640)], config) == (448, 448)
+    assert crop_shape([(64, 64)], config) == (64, 64)
+    assert crop_shape([(64, 64)], AugmentConfig(enabled=False)) == (64, 64)
+
+
+def test_dataset_batches_are_seeded_and_decode_to_labels(blob_project):
+    labels = load_labels(blob_project)
+    paths = [blob_project.image_path(i) for i in labels.index]
+    pts = labels_to_array(labels, blob_project.bodyparts)
+    make = lambda: PoseDataset(paths, pts, 4, 3, AugmentConfig(), TargetConfig(), seed=3)  # noqa: E731
+    a, b = make(), make()
+    x1, (s1, l1) = a[1]
+    x2, (s2, l2) = b[1]
+    assert np.array_equal(x1, x2) and np.array_equal(s1, s2)
+    assert x1.shape == (4, *a.crop_hw, 3) and s1.shape == (4, *a.map_hw, 4)
+    assert not np.array_equal(b[2][0], x1)
+    # targets decode to a blob in the crop: the decoded point's pixel is bright
+    k = 2  # two parts: scores then weights
+    decoded = decode(s1[..., :k], l1[..., : 2 * k])
+    for img, det, weights in zip(x1, decoded, s1[:, 0, 0, k:]):
+        for (x, y, p), w in zip(det, weights):
+            if w and p == 1:
+                assert img[int(y), int(x)].max() > 60

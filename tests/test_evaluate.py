@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit.data import AugmentConfig, load_image
+from kit.evaluate import error_table, evaluate
+from kit.plots import evaluation_figure
+from kit.predict import Predictor, scale_image, sigmoid
+from kit.train import TrainConfig, train
+
+from conftest import make_blob_project
+
+
+def test_error_table_by_hand():
+    labels = np.array([[[0.0, 0.0], [10.0, 10.0]],
+                       [[5.0, 5.0], [np.nan, np.nan]]])
+    preds = np.array([[[3.0, 4.0, 0.9], [10.0, 10.0, 0.2]],
+                      [[5.0, 6.0, 0.8], [1.0, 1.0, 0.99]]])
+    table = error_table(labels, preds, ["a", "b"], pcutoff=0.5).set_index("bodypart")
+    # a: errors 5 and 1 -> 3; b: error 0 (the NaN label does not count); all: (5+0+1)/3 = 2
+    assert table.loc["a", "rmse_px"] == pytest.approx(3.0)
+    assert table.loc["b", "rmse_px"] == pytest.approx(0.0)
+    assert table.loc["all", "rmse_px"] == pytest.approx(2.0)
+    assert table.loc["all", "num_labels"] == 3
+    # with pcutoff 0.5 only a's two predictions count; b's one is below
+    assert table.loc["all", "rmse_px_pcutoff"] == pytest.approx(3.0)
+    assert np.isnan(table.loc["b", "rmse_px_pcutoff"])
+    with pytest.raises(ValueError, match="pcutoff"):
+        error_table(labels, preds, ["a", "b"], pcutoff=1.2)
+
+
+def test_scale_image_convention():
+    img = np.zeros((20, 30, 3), np.uint8)
+    img[10, 20] = 255
+    out = scale_image(img, 0.5)
+    assert out.shape == (10, 15, 3)
+    assert np.unravel_index(out[:, :, 0].argmax(), out.shape[:2]) == (5, 10)
+    assert sigmoid(np.array([-1000.0, 0.0, 1000.0])).tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    project = make_blob_project(tmp_path_factory.mktemp("ev") / "p", num_frames=10)
+    config = TrainConfig(train_steps=4, batch_size=2, train_fraction=0.8,
+                         augment=AugmentConfig(crop_size=(64, 64)))
+    return project, train(project, config, verbose=0)
+
+
+def test_predict_shapes_and_likelihoods(trained):
+    project, model_dir = trained
+    predictor = Predictor(model_dir)
+    images = [load_image(p) for p in sorted(project.labeled_data_dir("v").glob("*.png"))[:3]]
+    images.append(np.zeros((50, 70, 3), np.uint8))  # another size in the same call
+    out = predictor.predict_images(images, batch_size=2)
+    assert out.shape == (4, 2, 3)
+    assert np.all((out[..., 2] >= 0) & (out[..., 2] <= 1))
+    stream = np.array(list(predictor.predict_stream(images[:3], batch_size=2)))
+    assert np.allclose(stream, out[:3])
+
+
+def test_evaluate_writes_table_predictions_and_figure(trained):
+    project, _ = trained
+    evaluation = evaluate(project, shuffle=1, train_fraction=0.8, pcutoff=0.1)
+    table = pd.read_csv(evaluation.folder / "evaluation.csv")
+    assert {"split", "bodypart", "rmse_px", "rmse_px_pcutoff", "num_labels"} <= set(table.columns)
+    assert sorted(table.split.unique()) == ["test", "train"]
+    assert len(table) == 2 * 3  # two parts + "all", per split
+    assert table.query("split == 'test' and bodypart == 'all'").num_labels.item() == 4
+    saved = pd.read_hdf(evaluation.folder / "predictions.h5")
+    assert len(saved) == 10 and list(saved.columns.levels[2]) == ["likelihood", "x", "y"]
+    # the table agrees with the saved predictions
+    test = list(evaluation.test_images)
+    pred = saved.loc[test].to_numpy().reshape(2, 2, 3)
+    lab = evaluation.labels.loc[test].to_numpy().reshape(2, 2, 2)
+    expected = np.nanmean(np.linalg.norm(pred[..., :2] - lab, axis=-1))
+    assert evaluation.test_rmse == pytest.approx(expected)
+    assert evaluation_figure(project, evaluation, 2).is_file()
+
+
+def test_evaluate_without_model_says_what_to_do(blob_project):
+    with pytest.raises(FileNotFoundError, match="Train it first"):
+        evaluate(blob_project, shuffle=3)

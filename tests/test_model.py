@@ -1,0 +1,69 @@
+import keras
+import numpy as np
+import pytest
+
+from kit import model as kit_model
+from kit.model import build_model, locref_loss, scoremap_loss
+from kit.targets import map_shape
+
+
+@pytest.fixture(scope="module")
+def net():
+    return build_model(3)
+
+
+def test_output_shapes_for_any_image_size(net):
+    for h, w in [(64, 64), (72, 100)]:
+        logits, locref = net.predict_on_batch(np.zeros((1, h, w, 3), np.float32))
+        assert logits.shape == (1, *map_shape(h, w), 3)
+        assert locref.shape == (1, *map_shape(h, w), 6)
+
+
+def test_backbone_is_atrous_and_named_like_keras(net):
+    assert net.get_layer("conv5_block1_2_conv").dilation_rate == (2, 2)
+    assert net.get_layer("conv5_block1_1_conv").strides == (1, 1)
+    assert net.get_layer("conv4_block1_1_conv").strides == (2, 2)
+    keras_names = {l.name for l in keras.applications.ResNet50(weights=None, include_top=False,
+                                                                 input_shape=(64, 64, 3)).layers
+                   if l.weights}
+    assert keras_names <= {l.name for l in net.layers}
+
+
+def test_weights_file_copies_by_name(tmp_path):
+    source = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(None, None, 3))
+    path = tmp_path / "resnet50.weights.h5"
+    source.save_weights(path)
+    net = build_model(2, weights=path)
+    for name in ("conv1_conv", "conv5_block3_3_bn"):
+        for a, b in zip(net.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+            assert np.array_equal(a, b)
+
+
+def test_missing_weights_file_and_unavailable_imagenet(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="weights=None"):
+        build_model(2, weights=tmp_path / "nope.h5")
+
+    def offline(**kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(kit_model.keras.applications, "ResNet50", offline)
+    with pytest.raises(RuntimeError, match=r"resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+                                           r"[\s\S]*weights=None"):
+        build_model(2, weights="imagenet")
+
+
+def test_scoremap_loss_by_hand():
+    # one image, 1x2 map, one part; logits 0 (p=0.5) and 2; targets 1, 0; both weighted
+    y_pred = np.array([[[[0.0], [2.0]]]], np.float32)
+    y_true = np.array([[[[1.0, 1.0], [0.0, 1.0]]]], np.float32)
+    expected = (np.log(2) + np.log(1 + np.exp(2))) / 2
+    assert float(scoremap_loss(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
+    y_true[..., 1] = 0  # a missing part contributes nothing
+    assert float(scoremap_loss(y_true, y_pred)) == 0.0
+
+
+def test_locref_loss_by_hand():
+    y_pred = np.array([[[[0.5, 3.0]]]], np.float32)
+    y_true = np.array([[[[0.0, 0.0, 1.0, 1.0]]]], np.float32)
+    # huber(0.5) = 0.125, huber(3) = 2.5, over 2 weighted cells
+    assert float(locref_loss(y_true, y_pred)) == pytest.approx((0.125 + 2.5) / 2)

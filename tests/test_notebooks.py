@@ -1,0 +1,80 @@
+"""Every notebook runs headless under papermill with tiny parameters (through kit's runner)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kit.runner import NotebookFailed, resolve_parameters, run_notebook
+
+from conftest import REPO, make_blob_project
+
+NOTEBOOKS = REPO / "notebooks"
+
+
+def test_notebooks_are_stored_clean_and_parameterized():
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert not any(c.get("outputs") for c in code), f"{path.name} has outputs"
+        assert "parameters" in code[0]["metadata"].get("tags", []), path.name
+        assert not any("def " in "".join(c["source"]) for c in code), f"{path.name} defines code"
+
+
+def test_quickstart_tiny(tmp_path):
+    result = run_notebook(NOTEBOOKS / "00_quickstart.ipynb", {
+        "workdir": str(tmp_path / "qs"), "train_steps": 2, "batch_size": 2, "image_size": 64,
+        "num_labeled": 10, "crop_size": 64}, runs_dir=tmp_path / "runs", log_to_console=False)
+    text = result.notebook.read_text()
+    assert "test RMSE:" in text
+    assert (result.folder / "done.json").is_file()
+    evaluation = next((tmp_path / "qs" / "project").glob("evaluation-results-kit/*/*/evaluation.csv"))
+    assert {"test", "train"} == set(pd.read_csv(evaluation).split)
+    again = run_notebook(NOTEBOOKS / "00_quickstart.ipynb", {
+        "workdir": str(tmp_path / "qs"), "train_steps": 2, "batch_size": 2, "image_size": 64,
+        "num_labeled": 10, "crop_size": 64}, runs_dir=tmp_path / "runs", log_to_console=False)
+    assert again.skipped and again.folder == result.folder
+
+
+def _train_and_evaluate(project_dir: Path, runs: Path, **train):
+    params = {"project_dir": str(project_dir), "train_steps": 2, "batch_size": 1,
+              "crop_size": 64, "save_every": 1, **train}
+    run_notebook(NOTEBOOKS / "03_train.ipynb", params, runs_dir=runs, log_to_console=False)
+    result = run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {
+        "project_dir": str(project_dir), "train_fraction": params.get("train_fraction", 0.95),
+        "pcutoff": 0.1}, runs_dir=runs, log_to_console=False)
+    return result
+
+
+def test_train_and_evaluate_on_openfield(openfield, tmp_path):
+    import shutil
+
+    project = tmp_path / "openfield"  # the shared copy stays read-only
+    shutil.copytree(openfield, project)
+    _train_and_evaluate(project, tmp_path / "runs")
+    table = pd.read_csv(next(project.glob("evaluation-results-kit/iteration-0/*/evaluation.csv")))
+    assert table.query("bodypart == 'all'").num_labels.tolist() == [110 * 4, 6 * 4]
+    assert next(project.glob("evaluation-results-kit/iteration-0/*/test_frames.png")).is_file()
+
+
+def test_train_and_evaluate_five_parts_occluded_832x747(tmp_path):
+    project = make_blob_project(tmp_path / "p", bodyparts=list("abcde"), size=(832, 747),
+                                num_frames=5, missing_rate=0.3)
+    _train_and_evaluate(project.root, tmp_path / "runs", train_fraction=0.6)
+    table = pd.read_csv(next(project.root.glob("evaluation-results-kit/*/*/evaluation.csv")))
+    assert set(table.bodypart) == {"a", "b", "c", "d", "e", "all"}
+
+
+def test_failing_cell_is_named(tmp_path):
+    with pytest.raises(NotebookFailed, match=r"04_evaluate.ipynb failed in cell \d+: FileNotFoundError"):
+        run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {"project_dir": str(tmp_path)},
+                     runs_dir=tmp_path / "runs", log_to_console=False)
+
+
+def test_path_parameters_are_made_absolute(tmp_path):
+    (tmp_path / "proj").mkdir()
+    out = resolve_parameters({"project_dir": "proj", "workdir": "a/b", "weights": "imagenet",
+                              "steps": 3, "empty": ""}, tmp_path)
+    assert out == {"project_dir": str(tmp_path / "proj"), "workdir": str(tmp_path / "a/b"),
+                   "weights": "imagenet", "steps": 3, "empty": ""}

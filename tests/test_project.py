@@ -1,0 +1,60 @@
+import pytest
+import yaml
+
+from kit.project import create_project, load_project, update_config
+
+
+def test_open_deeplabcut_project_unchanged(openfield):
+    before = (openfield / "config.yaml").read_bytes()
+    project = load_project(openfield)
+    assert project.root == openfield.resolve()
+    assert project.bodyparts == ["snout", "leftear", "rightear", "tailbase"]
+    assert project.scorer == "Pranav" and project.training_fractions == [0.95]
+    assert project.labeled_videos() == ["m4s1"]
+    assert project.labels_file("m4s1").is_file()
+    assert project.model_name(1, 0.95) == "openfieldOct30-trainset95shuffle1"
+    assert (openfield / "config.yaml").read_bytes() == before
+
+
+def test_create_from_template_keeps_comments_and_values(tmp_path):
+    project = create_project(tmp_path / "p", "mouse", "ann", ["snout", "tail"],
+                             skeleton=[["snout", "tail"]], TrainingFraction=[0.8])
+    text = project.config_path.read_text()
+    assert "# pcutoff:" in text  # template comments kept
+    config = yaml.safe_load(text)
+    assert config["bodyparts"] == ["snout", "tail"] and config["Task"] == "mouse"
+    assert config["TrainingFraction"] == [0.8] and config["skeleton"] == [["snout", "tail"]]
+    assert (project.root / "labeled-data").is_dir()
+    with pytest.raises(FileExistsError, match="already exists"):
+        create_project(tmp_path / "p", "mouse", "ann", ["snout"])
+
+
+def test_update_config_sets_keys_atomically(tmp_path):
+    project = create_project(tmp_path / "p", "mouse", "ann", ["a", "b"])
+    project = update_config(project, iteration=2, bodyparts=["a", "b", "c"])
+    assert project.iteration == 2 and project.bodyparts == ["a", "b", "c"]
+    assert "# iteration:" in project.config_path.read_text()
+    assert not list(project.root.glob(".tmp*"))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: c.pop("bodyparts"), "no 'bodyparts' key"),
+    (lambda c: c.update(pcutoff="high"), "pcutoff"),
+    (lambda c: c.update(pcutoff=1.5), r"pcutoff must be in \[0, 1\]"),
+    (lambda c: c.update(default_net_type="resnet_152"), "unknown network"),
+    (lambda c: c.update(TrainingFraction=[0]), "TrainingFraction"),
+    (lambda c: c.update(bodyparts=["a", "a"]), "duplicates"),
+])
+def test_bad_config_names_file_and_key(tmp_path, edit, match):
+    project = create_project(tmp_path / "p", "mouse", "ann", ["a", "b"])
+    config = yaml.safe_load(project.config_path.read_text())
+    edit(config)
+    project.config_path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=match) as info:
+        load_project(project.root)
+    assert "config.yaml" in str(info.value)
+
+
+def test_missing_config_says_how_to_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="create_project"):
+        load_project(tmp_path)

@@ -1,0 +1,78 @@
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit.data import AugmentConfig
+from kit.train import TrainConfig, learning_rate_schedule, list_checkpoints, read_train_log, train
+
+from conftest import make_blob_project
+
+SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3,
+             augment=AugmentConfig(crop_size=(64, 64)))
+
+
+def test_short_training_lowers_the_loss(tmp_path):
+    project = make_blob_project(tmp_path / "p", num_frames=12)
+    model_dir = train(project, TrainConfig(train_steps=24, save_every=6, **SMALL), verbose=0)
+    log = read_train_log(model_dir)
+    assert log["step"].tolist() == [6, 12, 18, 24]
+    assert log["learning_rate"].tolist() == pytest.approx([1e-3] * 3 + [1e-5])  # rate of the next step
+    assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
+    for name in ("model.keras", "pose_config.json", "split.json", "train_config.json"):
+        assert (model_dir / name).is_file()
+    split = json.loads((model_dir / "split.json").read_text())
+    assert len(split["train"]) == 9 and len(split["test"]) == 3
+
+
+def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
+    project = make_blob_project(tmp_path / "p", num_frames=8)
+    config = TrainConfig(train_steps=6, save_every=2, **SMALL)
+    model_dir = train(project, config, verbose=0)
+    # Simulate a crash after step 4: the final model and the last checkpoint never got written.
+    (model_dir / "model.keras").unlink()
+    list_checkpoints(model_dir / "checkpoints")[-1].unlink()
+    log = pd.read_csv(model_dir / "train_log.csv")
+    log.iloc[:2].to_csv(model_dir / "train_log.csv", index=False)
+    train(project, config, verbose=0)
+    model = keras.saving.load_model(model_dir / "model.keras")
+    assert int(model.optimizer.iterations) == 6
+    assert read_train_log(model_dir)["step"].tolist() == [2, 4, 6]
+    assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == [
+        "ckpt-00000004.keras", "ckpt-00000006.keras"]
+
+
+def test_other_settings_in_the_same_folder_are_refused(tmp_path):
+    project = make_blob_project(tmp_path / "p", num_frames=8)
+    train(project, TrainConfig(train_steps=2, **SMALL), verbose=0)
+    with pytest.raises(ValueError, match="other settings.*train_steps"):
+        train(project, TrainConfig(train_steps=4, **SMALL), verbose=0)
+
+
+def test_five_bodyparts_occluded_and_odd_size(tmp_path):
+    """Missing labels and 832x747 frames train and keep their NaNs out of the loss."""
+    project = make_blob_project(tmp_path / "p", bodyparts=list("abcde"), size=(832, 747),
+                                num_frames=6, missing_rate=0.3)
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.5,
+                         augment=AugmentConfig(crop_size=(96, 128)))
+    model_dir = train(project, config, verbose=0)
+    assert np.isfinite(read_train_log(model_dir)["loss"]).all()
+
+
+def test_sgd_schedule_is_deeplabcuts_scaled():
+    schedule = learning_rate_schedule(TrainConfig(train_steps=1030))
+    assert [float(schedule(s)) for s in (0, 9, 11, 429, 431, 731)] == pytest.approx(
+        [0.005, 0.005, 0.02, 0.02, 0.002, 0.001])
+
+
+def test_bad_settings_raise():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="must divide"):
+        TrainConfig(train_steps=10, save_every=3)
+    assert TrainConfig(train_steps=1000).steps_per_checkpoint == 100
+    assert TrainConfig(train_steps=7).steps_per_checkpoint == 1
+    config = TrainConfig(train_steps=5, augment=AugmentConfig(mirror=True))
+    assert TrainConfig.from_dict(config.to_dict()) == config
