@@ -70,6 +70,7 @@ class Evaluation:
     test_images: tuple[str, ...]
     pcutoff: float
     folder: Path
+    bodyparts: list[str]  # those the model predicts
 
     def summary(self) -> pd.DataFrame:
         """The "all" rows: one per split."""
@@ -96,32 +97,35 @@ def evaluate(
     train_fraction: float | None = None,
     pcutoff: float | None = None,
     batch_size: int = 8,
+    variant: str = "",
 ) -> Evaluation:
     """Predict every image of the split stored with the model; save and return the errors.
 
-    Writes ``evaluation.csv`` (the table) and ``predictions.h5`` to
-    ``project.evaluation_dir(...)``. ``pcutoff`` defaults to the config's.
+    Writes ``evaluation.csv`` (the table: splits train, test and, for models that
+    kept videos out of training, novel) and ``predictions.h5`` to
+    ``project.evaluation_dir(...)``. ``pcutoff`` defaults to the config's;
+    ``variant`` names a model trained with ``TrainConfig.variant`` (e.g. "-n54").
     """
     train_fraction = project.training_fractions[0] if train_fraction is None else train_fraction
     pcutoff = project.pcutoff if pcutoff is None else float(pcutoff)
     if not 0 <= pcutoff <= 1:
         raise ValueError(f"pcutoff must be in [0, 1]. Received: pcutoff={pcutoff!r}.")
-    model_dir = project.model_dir(shuffle, train_fraction)
+    model_dir = project.model_dir(shuffle, train_fraction, variant=variant)
     predictor = Predictor(model_dir)
+    bodyparts = predictor.bodyparts
     split = load_split(model_dir / "split.json")
     labels = load_labels(project)
     tables, predicted = [], []
-    for name, images in (("train", split.train), ("test", split.test)):
+    for name, images in (("train", split.train), ("test", split.test), ("novel", split.novel)):
         images = [i for i in images if i in labels.index]
         if not images:
             continue
         points = predictor.predict_images([load_image(project.image_path(i)) for i in images],
                                           batch_size)
-        truth = labels_to_array(labels.loc[images], project.bodyparts)
-        tables.append(error_table(truth, points, project.bodyparts, pcutoff, name))
-        predicted.append(predictions_frame(points, images, f"kit_{model_dir.name}",
-                                           project.bodyparts))
-    folder = project.evaluation_dir(shuffle, train_fraction)
+        truth = labels_to_array(labels.loc[images], bodyparts)
+        tables.append(error_table(truth, points, bodyparts, pcutoff, name))
+        predicted.append(predictions_frame(points, images, f"kit_{model_dir.name}", bodyparts))
+    folder = project.evaluation_dir(shuffle, train_fraction, variant=variant)
     folder.mkdir(parents=True, exist_ok=True)
     table = pd.concat(tables, ignore_index=True)
     table.insert(0, "train_steps", predictor.train_steps)
@@ -130,5 +134,5 @@ def evaluate(
     predictions = pd.concat(predicted)
     with atomic_path(folder / "predictions.h5") as tmp:
         predictions.to_hdf(tmp, key="df_with_missing", mode="w", format="table")
-    return Evaluation(table, predictions, labels.loc[predictions.index], tuple(split.test),
-                      pcutoff, folder)
+    truth = labels.loc[predictions.index, pd.IndexSlice[:, bodyparts, :]]
+    return Evaluation(table, predictions, truth, tuple(split.test), pcutoff, folder, bodyparts)

@@ -66,7 +66,11 @@ class Predictor:
         Returns:
             (N, K, 3) float64: x, y in image pixels, likelihood in [0, 1].
         """
-        scaled = np.stack([scale_image(im, self.global_scale) for im in images])
+        return self.predict_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
+
+    def predict_scaled(self, scaled: np.ndarray) -> np.ndarray:
+        """:meth:`predict_batch` of images already resized by ``scale_image(im, global_scale)``
+        (e.g. on a reader thread); returns positions in the unscaled images' pixels."""
         logits, locref = self.model.predict_on_batch(scaled.astype(np.float32))
         out = decode(sigmoid(np.asarray(logits)), np.asarray(locref), self.targets)
         out[..., :2] /= self.global_scale

@@ -20,6 +20,7 @@ import yaml
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "data-templates"
 NETWORKS = {"resnet_50": "ResNet-50, last stage atrous (stride 16), deconvolution head to stride 8"}
+ANALYSIS_NETWORK_NAMES = {"resnet_50": "resnet50"}  # net type -> name in analysis files
 
 # key -> (expected types, human description); checked when a project is opened.
 _REQUIRED_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -125,6 +126,10 @@ class Project:
     def labels_file(self, video: str, suffix: str = ".h5") -> Path:
         return self.labeled_data_dir(video) / f"CollectedData_{self.scorer}{suffix}"
 
+    def check_labels_dir(self, video: str) -> Path:
+        """Drawings of the labeled frames of one video (DeepLabCut's ``<video>_labeled``)."""
+        return self.labeled_data_root / f"{video}_labeled"
+
     def ground_truth_file(self, video: str) -> Path:
         """Exact positions of every frame of a synthetic video (see kit.synthetic)."""
         return self.videos_dir / f"{video}_groundtruth.h5"
@@ -135,24 +140,28 @@ class Project:
             return []
         return sorted(p.name for p in self.labeled_data_root.iterdir() if p.is_dir())
 
-    def model_name(self, shuffle: int, train_fraction: float) -> str:
-        return f"{self.task}{self.date}-trainset{round(train_fraction * 100)}shuffle{shuffle}"
+    def model_name(self, shuffle: int, train_fraction: float, variant: str = "") -> str:
+        """DeepLabCut's ``<Task><date>-trainset<pct>shuffle<k>``, plus kit's variant suffix
+        (e.g. ``-n54`` for a model trained on 54 frames; see ``TrainConfig.variant``)."""
+        pct = round(train_fraction * 100)
+        return f"{self.task}{self.date}-trainset{pct}shuffle{shuffle}{variant}"
 
-    def model_dir(self, shuffle: int, train_fraction: float, iteration: int | None = None) -> Path:
+    def model_dir(
+        self, shuffle: int, train_fraction: float, iteration: int | None = None,
+        variant: str = "",
+    ) -> Path:
         """Folder of one trained network: split, settings, checkpoints, logs."""
         it = self.iteration if iteration is None else iteration
-        return self.root / "kit-models" / f"iteration-{it}" / self.model_name(shuffle, train_fraction)
+        return (self.root / "kit-models" / f"iteration-{it}"
+                / self.model_name(shuffle, train_fraction, variant))
 
     def evaluation_dir(
-        self, shuffle: int, train_fraction: float, iteration: int | None = None
+        self, shuffle: int, train_fraction: float, iteration: int | None = None,
+        variant: str = "",
     ) -> Path:
         it = self.iteration if iteration is None else iteration
-        return (
-            self.root
-            / "evaluation-results-kit"
-            / f"iteration-{it}"
-            / self.model_name(shuffle, train_fraction)
-        )
+        return (self.root / "evaluation-results-kit" / f"iteration-{it}"
+                / self.model_name(shuffle, train_fraction, variant))
 
     @property
     def runs_dir(self) -> Path:
@@ -161,6 +170,20 @@ class Project:
     def image_path(self, relative: str) -> Path:
         """Absolute path of an image named as in the label index (``labeled-data/v/img.png``)."""
         return self.root / Path(*relative.replace("\\", "/").split("/"))
+
+    def analysis_scorer(self, shuffle: int, train_steps: int) -> str:
+        """DeepLabCut's scorer of video analyses: ``DLC_resnet50_<Task><date>shuffle<k>_<steps>``."""
+        network = ANALYSIS_NETWORK_NAMES[self.config.get("default_net_type", "resnet_50")]
+        return f"DLC_{network}_{self.task}{self.date}shuffle{shuffle}_{train_steps}"
+
+    def analysis_file(
+        self, video: str | os.PathLike, scorer: str, suffix: str = ".h5",
+        folder: str | os.PathLike | None = None,
+    ) -> Path:
+        """``<video stem><scorer><suffix>`` beside the video (or in ``folder``), as DeepLabCut
+        names analysis outputs (suffixes: ``.h5``, ``.csv``, ``_filtered.h5``, ``_labeled.mp4``...)."""
+        video = Path(video)
+        return (video.parent if folder is None else Path(folder)) / f"{video.stem}{scorer}{suffix}"
 
 
 def _check_config(config: Any, path: Path) -> dict[str, Any]:

@@ -458,3 +458,12 @@ def load_ground_truth(project: Project, video: str, include_occluded: bool = Fal
     if not include_occluded:
         points[df.loc[:, likelihood].to_numpy() < 0.5] = np.nan
     return points
+
+
+def expected_label_error(label_noise_px: float) -> float:
+    """Mean Euclidean error, in pixels, that ``label_noise_px`` puts into the labels.
+
+    Independent Gaussian noise of sd sigma on x and y gives a Rayleigh-distributed
+    distance with mean ``sigma * sqrt(pi / 2)``: the "human error" of a synthetic project.
+    """
+    return float(label_noise_px * math.sqrt(math.pi / 2))

@@ -51,6 +51,12 @@ class TrainConfig:
         save_every: steps between checkpoints (0: a tenth of the run); must divide train_steps.
         seed: seeds weights, splits and batches.
         locref_loss_weight: weight of the location-refinement loss.
+        train_size: if > 0, train on the first ``train_size`` frames of the shuffle's
+            training set only (nested: smaller sets lie inside larger ones), testing
+            on the same test set: the points of a learning curve.
+        bodyparts: if given, train on these body parts only (the others are ignored).
+        test_videos: labeled-data folders kept out of training (novel animals); their
+            frames are evaluated as the split "novel".
     """
 
     shuffle: int = 1
@@ -63,6 +69,9 @@ class TrainConfig:
     save_every: int = 0
     seed: int = 0
     locref_loss_weight: float = 0.05
+    train_size: int = 0
+    bodyparts: tuple[str, ...] = ()
+    test_videos: tuple[str, ...] = ()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -80,6 +89,23 @@ class TrainConfig:
             )
 
     @property
+    def variant(self) -> str:
+        """Model-folder suffix naming what differs from a plain shuffle ("" if nothing)."""
+        parts = []
+        if self.train_size:
+            parts.append(f"n{self.train_size}")
+        if self.bodyparts:
+            parts.append("parts-" + "+".join(self.bodyparts))
+        if self.test_videos:
+            parts.append("novel-" + "+".join(self.test_videos))
+        if not self.augment.enabled:
+            parts.append("noaug")
+        return "".join("-" + p for p in parts)
+
+    def model_dir(self, project: Project) -> Path:
+        return project.model_dir(self.shuffle, self.train_fraction, variant=self.variant)
+
+    @property
     def steps_per_checkpoint(self) -> int:
         if self.save_every:
             return self.save_every
@@ -92,6 +118,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
+        for key in ("bodyparts", "test_videos"):
+            d[key] = tuple(d.get(key, ()))
         aug = dict(d.pop("augment", {}))
         for key in ("scale_range", "contrast_range", "crop_size"):
             if key in aug:
@@ -144,20 +172,40 @@ def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
 
 
 def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Split:
-    """The split stored with the model, or a new one (saved) if there is none yet."""
-    path = project.model_dir(config.shuffle, config.train_fraction) / "split.json"
+    """The split stored with the model, or a new one (saved) if there is none yet.
+
+    With ``config.train_size`` the stored split's ``train`` holds just the frames
+    trained on; its test set is the shuffle's, shared by every training size.
+    """
+    path = config.model_dir(project) / "split.json"
     if path.exists():
         return load_split(path)
-    split = make_split(list(labels.index), config.train_fraction, config.shuffle, config.seed)
+    split = make_split(list(labels.index), config.train_fraction, config.shuffle, config.seed,
+                       config.test_videos)
+    if config.train_size:
+        if config.train_size > len(split.train):
+            raise ValueError(
+                f"train_size={config.train_size} is more than the {len(split.train)} training "
+                f"frames of train_fraction={config.train_fraction}. Choose a smaller train_size."
+            )
+        split = dataclasses.replace(split, train=split.train[: config.train_size])
     save_split(split, path)
     return split
 
 
-def _compiled_model(project: Project, config: TrainConfig) -> keras.Model:
+def _bodyparts(project: Project, config: TrainConfig) -> list[str]:
+    unknown = [b for b in config.bodyparts if b not in project.bodyparts]
+    if unknown:
+        raise ValueError(f"bodyparts {unknown} are not in {project.config_path}: "
+                         f"{project.bodyparts}. Received: bodyparts={config.bodyparts!r}.")
+    return [b for b in project.bodyparts if b in config.bodyparts] or project.bodyparts
+
+
+def _compiled_model(num_bodyparts: int, config: TrainConfig) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     weights = config.weights
     is_kit_model = weights is not None and str(weights).endswith(".keras")
-    model = build_model(len(project.bodyparts), None if is_kit_model else weights)
+    model = build_model(num_bodyparts, None if is_kit_model else weights)
     if is_kit_model:
         model.load_weights(weights)
     model.compile(
@@ -178,7 +226,8 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     Raises ValueError if the model folder holds a run with other settings.
     A finished run is not trained again.
     """
-    model_dir = project.model_dir(config.shuffle, config.train_fraction)
+    model_dir = config.model_dir(project)
+    bodyparts = _bodyparts(project, config)
     _check_saved_config(model_dir, config)
     if (model_dir / "model.keras").exists():
         return model_dir
@@ -187,8 +236,8 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     train_labels = labels.loc[list(split.train)]
     dataset = PoseDataset(
         [project.image_path(name) for name in train_labels.index],
-        labels_to_array(train_labels, project.bodyparts), config.batch_size, config.train_steps,
-        config.augment, config.targets, mirror_permutation(project.bodyparts), config.seed,
+        labels_to_array(train_labels, bodyparts), config.batch_size, config.train_steps,
+        config.augment, config.targets, mirror_permutation(bodyparts), config.seed,
     )
     checkpoints = list_checkpoints(model_dir / "checkpoints")
     if checkpoints:
@@ -197,9 +246,9 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
         if verbose:
             print(f"Resuming from {checkpoints[-1].name} (step {start} of {config.train_steps}).")
     else:
-        model, start = _compiled_model(project, config), 0
+        model, start = _compiled_model(len(bodyparts), config), 0
     _fit(model, dataset, config, model_dir, start, verbose)
-    _save_final(model, project, config, dataset, model_dir)
+    _save_final(model, project, config, dataset, model_dir, bodyparts)
     return model_dir
 
 
@@ -243,9 +292,9 @@ def _save_checkpoint(model, folder: Path, step: int, keep: int = 2) -> None:
         old.unlink()
 
 
-def _save_final(model, project, config, dataset, model_dir: Path) -> None:
+def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
     pose_config = {
-        "bodyparts": project.bodyparts,
+        "bodyparts": bodyparts,
         "global_scale": config.augment.global_scale,
         "stride": config.targets.stride,
         "locref_stdev": config.targets.locref_stdev,

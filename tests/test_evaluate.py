@@ -80,3 +80,24 @@ def test_evaluate_writes_table_predictions_and_figure(trained):
 def test_evaluate_without_model_says_what_to_do(blob_project):
     with pytest.raises(FileNotFoundError, match="Train it first"):
         evaluate(blob_project, shuffle=3)
+
+
+def test_variants_one_part_nested_size_and_novel_video(tmp_path):
+    project = make_blob_project(tmp_path / "p", num_frames=10)
+    make_blob_project(tmp_path / "p2", num_frames=4, video="w")  # another "animal"
+    import shutil
+
+    shutil.copytree(tmp_path / "p2/labeled-data/w", project.labeled_data_dir("w"))
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.8, train_size=4,
+                         bodyparts=("b",), test_videos=("w",),
+                         augment=AugmentConfig(enabled=False, crop_size=(64, 64)))
+    assert config.variant == "-n4-parts-b-novel-w-noaug"
+    model_dir = train(project, config, verbose=0)
+    assert model_dir.name.endswith("shuffle1-n4-parts-b-novel-w-noaug")
+    evaluation = evaluate(project, 1, 0.8, 0.1, variant=config.variant)
+    table = evaluation.table.set_index(["split", "bodypart"])
+    assert set(table.index) == {(s, p) for s in ("train", "test", "novel") for p in ("b", "all")}
+    assert table.loc[("train", "b"), "num_labels"] == 4
+    assert table.loc[("test", "b"), "num_labels"] == 2
+    assert table.loc[("novel", "b"), "num_labels"] == 4
+    assert evaluation_figure(project, evaluation, 2).is_file()

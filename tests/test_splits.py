@@ -25,3 +25,19 @@ def test_fraction_leaving_no_test_frames_is_an_error():
         make_split(NAMES[:5], 0.95)
     with pytest.raises(ValueError, match=r"train_fraction must be in \(0, 1\]"):
         make_split(NAMES, 1.5)
+
+
+def test_training_sets_nest_and_share_the_test_set():
+    a = make_split(NAMES, 0.8, shuffle=1)
+    assert len(set(a.train[:5]) & set(a.train[:10])) == 5  # prefixes nest
+    assert make_split(NAMES, 0.8, shuffle=1).train[:5] == a.train[:5]
+
+
+def test_novel_videos_never_train():
+    names = NAMES + [f"labeled-data/w/img{i:03d}.png" for i in range(6)]
+    s = make_split(names, 0.75, shuffle=1, test_videos=["w"])
+    assert len(s.novel) == 6 and all("/w/" in n for n in s.novel)
+    assert not any("/w/" in n for n in s.train + s.test)
+    assert len(s.train) == 15 and len(s.test) == 5
+    with pytest.raises(ValueError, match="no labeled frames"):
+        make_split(names, 0.75, test_videos=["zz"])

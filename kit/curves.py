@@ -1,0 +1,227 @@
+"""The paper's experiments as sweeps: learning curves, body parts, augmentation, novel animals.
+
+Each point of an experiment is one training (a papermill run of
+``notebooks/03_train.ipynb``) and one evaluation (``04_evaluate``), so a sweep
+can be spread over machines (:mod:`kit.sweep`), lands in the project exactly as
+a run by hand would, and resumes after an interruption (runs already completed
+with the same parameters are skipped). Results are gathered into one tidy
+table: a row per (condition, training size, shuffle, split, body part).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kit.data import AugmentConfig
+from kit.labels import load_labels
+from kit.project import Project, atomic_path
+from kit.splits import make_split
+from kit.train import TrainConfig
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One training + evaluation of an experiment."""
+
+    labels: Mapping[str, Any]  # columns of the result table, e.g. {"train_size": 10, "shuffle": 1}
+    train: Mapping[str, Any]  # parameters of 03_train
+    evaluate: Mapping[str, Any] = field(default_factory=dict)  # extra parameters of 04_evaluate
+
+
+def resolve_sizes(train_sizes: Sequence[float], num_train: int) -> list[int]:
+    """Training-set sizes in frames: numbers >= 1 are counts, numbers < 1 fractions of ``num_train``."""
+    sizes = sorted({int(s) if s >= 1 else max(1, round(s * num_train)) for s in train_sizes})
+    if not sizes or sizes[0] < 1 or sizes[-1] > num_train:
+        raise ValueError(
+            f"train_sizes must lie in [1, {num_train}] frames (the training set of this split) or "
+            f"be fractions in (0, 1). Received: {list(train_sizes)}."
+        )
+    return sizes
+
+
+def num_training_frames(project: Project, train_fraction: float, test_videos=()) -> int:
+    """Size of the training pool of a split (the largest possible training set)."""
+    names = list(load_labels(project).index)
+    return len(make_split(names, train_fraction, 1, 0, test_videos).train)
+
+
+def _variant(train: Mapping[str, Any]) -> str:
+    """The model-folder suffix 03_train gives these parameters (see TrainConfig.variant)."""
+    return TrainConfig(
+        train_size=train.get("train_size", 0),
+        bodyparts=tuple(b for b in str(train.get("bodyparts", "")).split(",") if b),
+        test_videos=tuple(v for v in str(train.get("test_videos", "")).split(",") if v),
+        augment=AugmentConfig(enabled=train.get("augment", True)),
+    ).variant
+
+
+def learning_curve(train_sizes: Sequence[int], shuffles: Sequence[int],
+                   base: Mapping[str, Any]) -> list[Point]:
+    """A point per (size, shuffle): nested training sets, one test set per shuffle."""
+    return [Point({"condition": "all body parts", "train_size": n, "shuffle": k},
+                  {**base, "train_size": n, "shuffle": k})
+            for k in shuffles for n in train_sizes]
+
+
+def bodypart_experiment(bodypart: str, train_sizes: Sequence[int], shuffles: Sequence[int],
+                        base: Mapping[str, Any]) -> list[Point]:
+    """All body parts against ``bodypart`` alone, at the same frames, steps and seeds."""
+    points = []
+    for condition, parts in (("all body parts", ""), (f"{bodypart} only", bodypart)):
+        for k in shuffles:
+            for n in train_sizes:
+                points.append(Point({"condition": condition, "train_size": n, "shuffle": k},
+                                    {**base, "train_size": n, "shuffle": k, "bodyparts": parts}))
+    return points
+
+
+def augmentation_experiment(train_sizes: Sequence[int], shuffles: Sequence[int],
+                            base: Mapping[str, Any]) -> list[Point]:
+    """With against without augmentation, at several training sizes."""
+    return [Point({"condition": "augmented" if aug else "not augmented", "train_size": n,
+                   "shuffle": k}, {**base, "train_size": n, "shuffle": k, "augment": aug})
+            for aug in (True, False) for k in shuffles for n in train_sizes]
+
+
+def novel_animal_experiment(test_videos: Sequence[str], shuffles: Sequence[int],
+                            base: Mapping[str, Any]) -> list[Point]:
+    """Train on the other videos' frames; the split "novel" holds ``test_videos``' frames."""
+    return [Point({"condition": "novel: " + "+".join(test_videos), "train_size": 0, "shuffle": k},
+                  {**base, "shuffle": k, "test_videos": ",".join(test_videos)})
+            for k in shuffles]
+
+
+def run_points(project: Project, points: Sequence[Point], scheduler: str | None = "serial",
+               num_workers: int | None = None) -> pd.DataFrame:
+    """Train and evaluate every point (via kit.sweep), then gather the results.
+
+    ``scheduler`` is passed to :func:`kit.sweep.run_sweep` ("serial" runs in this
+    process; None starts a local Dask cluster; an address uses that scheduler).
+    """
+    from kit.sweep import run_sweep  # local: Dask is only needed for sweeps
+
+    root = str(project.root)
+    trainings = [(NOTEBOOKS / "03_train.ipynb", {**p.train, "project_dir": root}) for p in points]
+    _check(run_sweep(trainings, scheduler=scheduler, num_workers=num_workers), "training")
+    evaluations = [(NOTEBOOKS / "04_evaluate.ipynb", _evaluate_parameters(p, root)) for p in points]
+    _check(run_sweep(evaluations, scheduler=scheduler, num_workers=num_workers), "evaluation")
+    return collect(project, points)
+
+
+def _evaluate_parameters(point: Point, root: str) -> dict[str, Any]:
+    return {"project_dir": root, "shuffle": point.train.get("shuffle", 1),
+            "train_fraction": point.train.get("train_fraction", 0.95),
+            "variant": _variant(point.train), "pcutoff": 0.0, "num_figure_frames": 3,
+            **point.evaluate}
+
+
+def _check(results: pd.DataFrame, what: str) -> None:
+    failed = results[results["status"] != "done"] if "status" in results else results.iloc[:0]
+    if len(failed):
+        raise RuntimeError(f"{len(failed)} {what} run(s) failed:\n{failed.to_string()}")
+
+
+def collect(project: Project, points: Sequence[Point]) -> pd.DataFrame:
+    """The tidy table of a finished sweep: labels + each evaluation.csv row."""
+    frames = []
+    for p in points:
+        folder = project.evaluation_dir(p.train.get("shuffle", 1),
+                                        p.train.get("train_fraction", 0.95),
+                                        variant=_variant(p.train))
+        table = pd.read_csv(folder / "evaluation.csv")
+        for key, value in reversed(list(p.labels.items())):
+            table.insert(0, key, value)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def save_table(table: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path
+
+
+def paired_comparison(table: pd.DataFrame, condition_a: str, condition_b: str,
+                      bodypart: str, split: str = "test") -> pd.DataFrame:
+    """Per (train_size, shuffle) errors of ``bodypart`` under two conditions, and their difference.
+
+    Returns one row per training size: mean difference (b - a) over shuffles, its
+    standard deviation, the paired t statistic, the number of shuffles, and how
+    many shuffles condition a had the lower error.
+    """
+    rows = table[(table.bodypart == bodypart) & (table.split == split)]
+    wide = rows.pivot_table(index=["train_size", "shuffle"], columns="condition", values="rmse_px")
+    missing = {condition_a, condition_b} - set(wide.columns)
+    if missing:
+        raise ValueError(f"No results for conditions {sorted(missing)}; have {list(wide.columns)}.")
+    diff = (wide[condition_b] - wide[condition_a]).rename("difference_px")
+    out = []
+    for size, d in diff.groupby(level="train_size"):
+        n, sd = len(d), float(d.std(ddof=1)) if len(d) > 1 else math.nan
+        out.append({"train_size": size, "bodypart": bodypart, "split": split,
+                    f"{condition_a} rmse_px": float(wide[condition_a].loc[size].mean()),
+                    f"{condition_b} rmse_px": float(wide[condition_b].loc[size].mean()),
+                    "mean_difference_px": float(d.mean()), "sd_difference_px": sd,
+                    "t": float(d.mean() / (sd / math.sqrt(n))) if n > 1 and sd > 0 else math.nan,
+                    "num_shuffles": n, f"{condition_a} better": int((d > 0).sum())})
+    return pd.DataFrame(out)
+
+
+def plot_learning_curve(table: pd.DataFrame, human_error_px: float | None = None,
+                        bodypart: str = "all", hue: str = "split"):
+    """Train and test error against training-set size (mean and spread over shuffles)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    rows = table[(table.bodypart == bodypart) & (table.train_size > 0)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    sns.lineplot(data=rows, x="train_size", y="rmse_px", hue=hue, style=hue, markers=True,
+                 dashes=False, errorbar="sd", err_style="band", ax=ax)
+    if human_error_px:
+        ax.axhline(human_error_px, color="gray", ls="--", lw=1)
+        ax.text(ax.get_xlim()[0], human_error_px, " human labeling error", va="bottom",
+                fontsize=8, color="gray")
+    ax.set_xscale("log")
+    sizes = sorted(rows.train_size.unique())
+    ax.set_xticks(sizes, [str(int(s)) for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("training frames")
+    ax.set_ylabel(f"error, {bodypart} (px, mean over shuffles ± sd)")
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired(table: pd.DataFrame, bodypart: str, split: str = "test"):
+    """Error of ``bodypart`` per condition, one line per shuffle joining the paired runs."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    rows = table[(table.bodypart == bodypart) & (table.split == split)]
+    sizes = sorted(rows.train_size.unique())
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, size in zip(axes[0], sizes):
+        sub = rows[rows.train_size == size]
+        order = list(dict.fromkeys(sub.condition))
+        wide = sub.pivot_table(index="shuffle", columns="condition", values="rmse_px")[order]
+        for _, paired in wide.iterrows():
+            ax.plot(range(len(order)), paired.to_numpy(), color="gray", alpha=0.5, lw=1)
+        sns.pointplot(data=sub, x="condition", y="rmse_px", order=order, errorbar="sd",
+                      color="black", ax=ax, capsize=0.1)
+        ax.set_title(f"{size} training frames" if size else "all training frames", fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel(f"{split} error, {bodypart} (px)")
+        ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig
