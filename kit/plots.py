@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -105,7 +106,7 @@ def evaluation_figure(project, evaluation, num_frames: int = 6, split: str = "te
     names = names[:num_frames]
     if not names:
         raise ValueError(f"The {split} split has no frames to draw.")
-    bodyparts = project.bodyparts
+    bodyparts = evaluation.bodyparts
     labels = evaluation.labels.loc[names].to_numpy().reshape(len(names), len(bodyparts), 2)
     preds = evaluation.predictions.loc[names].to_numpy().reshape(len(names), len(bodyparts), 3)
     fig = plot_labels_vs_predictions(
@@ -114,3 +115,208 @@ def evaluation_figure(project, evaluation, num_frames: int = 6, split: str = "te
         colormap=project.config.get("colormap", "rainbow"),
     )
     return save_figure(fig, evaluation.folder / f"{split}_frames.png")
+
+
+# --- video analyses: trajectories, likelihood, jumps, labeled frames ------------------
+
+
+def _confident(points: np.ndarray, pcutoff: float) -> np.ndarray:
+    """(N, K) bool: likelihood >= pcutoff (NaN counts as not)."""
+    return points[..., 2] >= pcutoff
+
+
+def _panel_grid(num_panels: int, size: float = 3.0):
+    cols = min(num_panels, 4)
+    rows = -(-num_panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[num_panels:]:
+        ax.axis("off")
+    return fig, list(axes.flat)
+
+
+def plot_trajectories(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
+                      colormap: str = "viridis") -> plt.Figure:
+    """One panel per body part: its positions in the frame, coloured by time.
+
+    Args:
+        points: (N, K, 3) x, y (image pixels), likelihood; points below ``pcutoff`` left out.
+    """
+    fig, axes = _panel_grid(len(bodyparts))
+    frames = np.arange(len(points))
+    confident = _confident(points, pcutoff)
+    shown = points[confident][:, :2]  # one scale for every panel
+    low, high = (shown.min(0), shown.max(0)) if len(shown) else (np.zeros(2), np.ones(2))
+    pad = 0.05 * max(high - low) + 1
+    for k, (ax, name) in enumerate(zip(axes, bodyparts, strict=False)):
+        keep = confident[:, k]
+        art = ax.scatter(points[keep, k, 0], points[keep, k, 1], c=frames[keep], s=4,
+                         cmap=colormap, vmin=0, vmax=max(len(points) - 1, 1))
+        ax.set_title(f"{name} ({keep.sum()} of {len(points)} frames)", fontsize=9)
+        ax.set_xlim(low[0] - pad, high[0] + pad)
+        ax.set_ylim(high[1] + pad, low[1] - pad)  # image coordinates: y down
+        ax.set_aspect("equal")
+    fig.colorbar(art, ax=axes[:len(bodyparts)], label="frame", shrink=0.8)
+    fig.suptitle(f"Trajectories (likelihood >= {pcutoff})", fontsize=10)
+    return fig
+
+
+def plot_likelihood(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
+                    colormap: str = "rainbow") -> plt.Figure:
+    """Likelihood of each body part against frame, with the p-cutoff; points (N, K, 3)."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    colors = bodypart_colors(len(bodyparts), colormap)
+    for k, name in enumerate(bodyparts):
+        ax.plot(points[:, k, 2], color=colors[k], lw=0.8, label=name)
+    ax.axhline(pcutoff, color="gray", ls="--", lw=1, label=f"pcutoff {pcutoff}")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("likelihood")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    fig.tight_layout()
+    return fig
+
+
+def frame_jumps(points: np.ndarray, pcutoff: float) -> np.ndarray:
+    """(N - 1, K) distance in pixels each body part moved between consecutive frames;
+    NaN unless both frames reach ``pcutoff``."""
+    confident = _confident(points, pcutoff)
+    jumps = np.linalg.norm(np.diff(points[..., :2], axis=0), axis=-1)
+    return np.where(confident[1:] & confident[:-1], jumps, np.nan)
+
+
+def plot_jumps(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
+               colormap: str = "rainbow") -> plt.Figure:
+    """Histogram per body part of the frame-to-frame jumps (see :func:`frame_jumps`); a long
+    tail points at frames where the network jumped to something else."""
+    fig, axes = _panel_grid(len(bodyparts), size=2.6)
+    jumps = frame_jumps(points, pcutoff)
+    colors = bodypart_colors(len(bodyparts), colormap)
+    for k, (ax, name) in enumerate(zip(axes, bodyparts, strict=False)):
+        values = jumps[:, k][np.isfinite(jumps[:, k])]
+        if not len(values):
+            ax.set_title(f"{name}: no two consecutive frames above pcutoff", fontsize=8)
+            continue
+        ax.hist(values, bins=40, color=colors[k], log=True)
+        ax.set_title(f"{name}: median {np.median(values):.1f} px, max {values.max():.1f}",
+                     fontsize=8)
+        ax.set_xlabel("jump between frames (px)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@dataclass(frozen=True)
+class PoseStyle:
+    """How analysed body parts are drawn on frames (labeled videos, stills).
+
+    Attributes:
+        pcutoff: points below it are hidden (``low_likelihood="hide"``) or drawn
+            as faded rings (``"fade"``).
+        colormap: a Matplotlib colormap name (the config's ``colormap``).
+        dotsize: dot diameter in pixels (the config's ``dotsize``).
+        skeleton: pairs of body part names joined by a line (the config's ``skeleton``).
+        trail_length: draw each part's path over this many previous frames (0: none).
+    """
+
+    pcutoff: float = 0.6
+    colormap: str = "rainbow"
+    dotsize: float = 8
+    skeleton: tuple[tuple[str, str], ...] = ()
+    trail_length: int = 0
+    low_likelihood: str = "hide"
+
+    def __post_init__(self):
+        if self.low_likelihood not in ("hide", "fade"):
+            raise ValueError(
+                f"low_likelihood must be 'hide' or 'fade'. Received: {self.low_likelihood!r}."
+            )
+
+
+def skeleton_indices(bodyparts: Sequence[str], skeleton: Sequence[Sequence[str]]
+                     ) -> tuple[tuple[int, int], ...]:
+    """The config's skeleton (pairs of names) as index pairs; pairs naming unknown parts raise."""
+    unknown = sorted({n for pair in skeleton for n in pair} - set(bodyparts))
+    if unknown:
+        raise ValueError(f"skeleton names body parts {unknown} not among {list(bodyparts)}.")
+    names = list(bodyparts)
+    return tuple((names.index(a), names.index(b)) for a, b in skeleton)
+
+
+def _fixed(x: float, y: float) -> tuple[int, int]:
+    return round(x * 16), round(y * 16)  # OpenCV's shift=4: 1/16-pixel positions
+
+
+def draw_pose(frame: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
+              bodyparts: Sequence[str]) -> np.ndarray:
+    """Frame ``t`` with its body parts drawn (a copy).
+
+    Args:
+        frame: RGB uint8 (H, W, 3).
+        points: (N, K, 3) x, y, likelihood of the whole video (trails look back).
+        t: the frame's index in ``points``.
+        bodyparts: the K names (the skeleton names them).
+    """
+    import cv2  # local: plots is imported where OpenCV is not needed
+
+    out = frame.copy()
+    colors = [tuple(int(v) for v in c[:3] * 255)
+              for c in bodypart_colors(points.shape[1], style.colormap)]
+    confident = _confident(points, style.pcutoff)
+    radius = max(1, round(style.dotsize / 2 * 16))
+    for t0 in range(max(1, t - style.trail_length + 1), t + 1) if style.trail_length else ():
+        for k in np.flatnonzero(confident[t0] & confident[t0 - 1]):
+            cv2.line(out, _fixed(*points[t0 - 1, k, :2]), _fixed(*points[t0, k, :2]),
+                     colors[k], 1, cv2.LINE_AA, 4)
+    for a, b in skeleton_indices(bodyparts, style.skeleton):
+        if confident[t, a] and confident[t, b]:
+            cv2.line(out, _fixed(*points[t, a, :2]), _fixed(*points[t, b, :2]), (255, 255, 255),
+                     1, cv2.LINE_AA, 4)
+    for k, (x, y, _) in enumerate(points[t]):
+        if confident[t, k]:
+            cv2.circle(out, _fixed(x, y), radius, colors[k], -1, cv2.LINE_AA, 4)
+        elif style.low_likelihood == "fade" and np.isfinite(x) and np.isfinite(y):
+            cv2.circle(out, _fixed(x, y), radius, colors[k], 1, cv2.LINE_AA, 4)
+    return out
+
+
+def _load_analysis(h5: str | os.PathLike) -> tuple[Path, np.ndarray, list[str]]:
+    """(path, points (N, K, 3), body part names) of an analysis file."""
+    from kit.filters import analysis_bodyparts, load_points  # local: plots comes first
+
+    bodyparts = analysis_bodyparts(pd.read_hdf(h5, key="df_with_missing"))
+    return Path(h5), load_points(h5, bodyparts), bodyparts
+
+
+def save_analysis_figures(h5: str | os.PathLike, pcutoff: float,
+                          colormap: str = "rainbow") -> list[Path]:
+    """Trajectories, likelihood and jumps of one analysis file (see :mod:`kit.analyze`),
+    saved as ``<name>_trajectories.png``, ``_likelihood.png``, ``_jumps.png`` beside it."""
+    h5, points, bodyparts = _load_analysis(h5)
+    figures = {"trajectories": plot_trajectories(points, bodyparts, pcutoff),
+               "likelihood": plot_likelihood(points, bodyparts, pcutoff, colormap),
+               "jumps": plot_jumps(points, bodyparts, pcutoff, colormap)}
+    return [save_figure(fig, h5.with_name(f"{h5.stem}_{name}.png")) for name, fig in figures.items()]
+
+
+def create_labeled_video(video: str | os.PathLike, h5: str | os.PathLike,
+                         style: PoseStyle) -> Path:
+    """Draw the analysis ``h5`` on every frame of ``video``; write ``<h5 name>_labeled.mp4``
+    beside it (frames are streamed: memory stays flat)."""
+    from kit.video import FrameReader, video_info, write_video
+
+    h5, points, bodyparts = _load_analysis(h5)
+    fps = video_info(video).fps
+    with FrameReader(video, stop=len(points)) as reader:
+        frames = (draw_pose(frame, points, t, style, bodyparts) for t, frame in reader)
+        return write_video(h5.with_name(f"{h5.stem}_labeled.mp4"), frames, fps)
+
+
+def save_stills(video: str | os.PathLike, h5: str | os.PathLike, style: PoseStyle,
+                num_stills: int = 3) -> list[Path]:
+    """``num_stills`` annotated frames spread over the video, ``<h5 name>_frame<index>.png``."""
+    from kit.video import read_frames, save_image
+
+    h5, points, bodyparts = _load_analysis(h5)
+    indices = np.unique(np.linspace(0, len(points) - 1, max(1, num_stills)).round().astype(int))
+    return [save_image(h5.with_name(f"{h5.stem}_frame{t:05d}.png"),
+                       draw_pose(frame, points, t, style, bodyparts))
+            for t, frame in read_frames(video, indices).items()]

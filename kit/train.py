@@ -259,7 +259,7 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
     every = config.steps_per_checkpoint
     sums: dict[str, float] = {}
     bar = tqdm(total=config.train_steps, initial=start, disable=not verbose, unit="step",
-               desc="training", mininterval=2.0, file=sys.stdout)
+               desc="training", mininterval=10.0, file=sys.stdout)
     for step in range(start, config.train_steps):
         images, targets = dataset[step]
         losses = model.train_on_batch(images, targets, return_dict=True)

@@ -78,3 +78,25 @@ def test_path_parameters_are_made_absolute(tmp_path):
                               "steps": 3, "empty": ""}, tmp_path)
     assert out == {"project_dir": str(tmp_path / "proj"), "workdir": str(tmp_path / "a/b"),
                    "weights": "imagenet", "steps": 3, "empty": ""}
+
+
+def test_analyze_videos_tiny(tmp_path):
+    from kit.data import AugmentConfig
+    from kit.synthetic import make_synthetic_project
+    from kit.train import TrainConfig, train
+
+    project = make_synthetic_project(tmp_path / "p", image_size=(64, 64), num_frames=12,
+                                     num_labeled=6)
+    train(project, TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75,
+                               augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
+    params = {"project_dir": str(project.root), "train_fraction": 0.75, "batch_size": 4,
+              "filter": "savgol", "filter_window": 5, "pcutoff": 0.0, "trail_length": 2,
+              "num_stills": 1}
+    result = run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", params, runs_dir=tmp_path / "runs",
+                          log_to_console=False)
+    text = result.notebook.read_text()
+    assert "mean_error_px_labeled_frames" in text
+    name = f"animal0DLC_resnet50_synthetic{project.date}shuffle1_2"
+    for suffix in (".h5", ".csv", "_meta.json", "_filtered.h5", "_filtered_labeled.mp4",
+                   "_trajectories.png", "_filtered_frame00000.png"):
+        assert (project.videos_dir / f"{name}{suffix}").is_file(), suffix
