@@ -103,10 +103,13 @@ def run_points(project: Project, points: Sequence[Point], scheduler: str | None 
                num_workers: int | None = None) -> pd.DataFrame:
     """Train and evaluate every point (via kit.sweep), then gather the results.
 
-    ``scheduler`` is passed to :func:`kit.sweep.run_sweep` ("serial" runs in this
-    process; None starts a local Dask cluster; an address uses that scheduler).
+    ``scheduler``: "serial" runs in this process; "local" (or None) starts a Dask
+    LocalCluster on this machine; an address uses that Dask scheduler
+    (see :func:`kit.sweep.run_sweep`).
     """
     from kit.sweep import run_sweep  # local: Dask is only needed for sweeps
+
+    scheduler = None if scheduler == "local" else scheduler
 
     root = str(project.root)
     trainings = [(NOTEBOOKS / "03_train.ipynb", {**p.train, "project_dir": root}) for p in points]
@@ -124,7 +127,7 @@ def _evaluate_parameters(point: Point, root: str) -> dict[str, Any]:
 
 
 def _check(results: pd.DataFrame, what: str) -> None:
-    failed = results[results["status"] != "done"] if "status" in results else results.iloc[:0]
+    failed = results[results["status"] == "failed"]
     if len(failed):
         raise RuntimeError(f"{len(failed)} {what} run(s) failed:\n{failed.to_string()}")
 

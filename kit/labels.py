@@ -8,6 +8,7 @@ image paths relative to the project (``labeled-data/<video>/img0042.png``).
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from collections.abc import Sequence
@@ -40,7 +41,8 @@ def make_labels_frame(
             f"points must have shape (num_frames, {len(bodyparts)}, 2). Received: {points.shape}."
         )
     columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y"]], names=COLUMN_NAMES)
-    return pd.DataFrame(points.reshape(len(points), -1), index=pd.Index(list(index)), columns=columns)
+    values = points.reshape(len(points), 2 * len(bodyparts))  # -1 cannot be inferred for 0 frames
+    return pd.DataFrame(values, index=pd.Index(list(index)), columns=columns)
 
 
 def labels_to_array(df: pd.DataFrame, bodyparts: Sequence[str]) -> np.ndarray:
@@ -81,6 +83,16 @@ def _normalize(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         raise ValueError(f"{path} has a coordinate that is not a number ({e}). Fix that cell.") from e
 
 
+def _check_csv_rows(path: Path) -> None:
+    """Raise if a row has fewer cells than the header: a file cut short, whose missing
+    cells pandas would silently read as NaN (not visible)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    short = [n for n, row in enumerate(rows, 1) if row and len(row) < len(rows[0])]
+    if short:
+        raise ValueError(f"line(s) {short[:5]} have fewer cells than the header")
+
+
 def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
     """Read one CollectedData file (``.h5`` or ``.csv``), checked and normalized."""
     path = Path(path)
@@ -89,6 +101,7 @@ def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if path.suffix == ".csv":
             df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
+            _check_csv_rows(path)
         else:
             df = pd.read_hdf(path)
     except (OSError, ValueError, KeyError, IndexError, TypeError, HDF5ExtError,

@@ -100,3 +100,33 @@ def test_analyze_videos_tiny(tmp_path):
     for suffix in (".h5", ".csv", "_meta.json", "_filtered.h5", "_filtered_labeled.mp4",
                    "_trajectories.png", "_filtered_frame00000.png"):
         assert (project.videos_dir / f"{name}{suffix}").is_file(), suffix
+
+
+TINY_EXPERIMENT = {"shuffles": 1, "train_steps": 1, "batch_size": 2, "crop_size": 64,
+                   "image_size": 64, "num_videos": 2, "num_labeled": 6}
+
+
+def test_learning_curve_notebook_tiny(tmp_path):
+    run_notebook(NOTEBOOKS / "10_learning_curves.ipynb", {
+        **TINY_EXPERIMENT, "workdir": str(tmp_path / "lc"), "train_sizes": [2, 4]},
+        runs_dir=tmp_path / "runs", log_to_console=False)
+    results = tmp_path / "lc" / "project" / "experiments"
+    table = pd.read_csv(results / "learning_curve.csv")
+    assert sorted(table.train_size.unique()) == [2, 4]
+    assert set(table.split) == {"train", "test"}
+    assert table.query("split == 'train' and bodypart == 'all'").num_labels.max() <= 4 * 4
+    assert (results / "learning_curve.png").is_file() and (results / "learning_curve.svg").is_file()
+
+
+def test_bodypart_experiment_notebook_tiny(tmp_path):
+    run_notebook(NOTEBOOKS / "11_bodypart_experiment.ipynb", {
+        **TINY_EXPERIMENT, "workdir": str(tmp_path / "bp"), "train_sizes": [3],
+        "augmentation": False, "novel_videos": "animal1"},
+        runs_dir=tmp_path / "runs", log_to_console=False)
+    results = tmp_path / "bp" / "project" / "experiments"
+    parts = pd.read_csv(results / "bodypart_experiment.csv")
+    assert set(parts.condition) == {"all body parts", "snout only"}
+    assert set(parts[parts.condition == "snout only"].bodypart) == {"snout", "all"}
+    novel = pd.read_csv(results / "novel_animals.csv")
+    assert {"train", "test", "novel"} == set(novel.split)
+    assert (results / "bodypart_experiment.png").is_file()

@@ -1,0 +1,116 @@
+"""Start labeling: create (or reopen) a project, add videos, pick frames to label.
+
+Running the same step again is safe: videos already in the project are not
+copied twice, and :func:`kit.video.extract_frames` never picks a frame already
+extracted nor overwrites a file, so labeled frames stay as they are and new
+frames are added beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.project import Project, create_project, load_project, update_config
+from kit.video import PICK_METHODS, extract_frames, video_info
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How frames are picked from each video (see :func:`kit.video.pick_frames`).
+
+    Attributes:
+        num_frames: frames picked per video on each run (DeepLabCut's ``numframes2pick``).
+        method: ``"uniform"`` (evenly spread in time) or ``"kmeans"`` (varied appearance).
+        start, stop: the part of each video to pick from, as fractions of its length.
+        seed: seeds k-means.
+    """
+
+    num_frames: int = 20
+    method: str = "uniform"
+    start: float = 0.0
+    stop: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in PICK_METHODS:
+            raise ValueError(
+                f"Unknown method={self.method!r}. Choose one of {sorted(PICK_METHODS)}."
+            )
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be at least 1. Received: {self.num_frames}.")
+        if not 0.0 <= self.start < self.stop <= 1.0:
+            raise ValueError(
+                "start and stop are fractions of the video with 0 <= start < stop <= 1. "
+                f"Received: start={self.start}, stop={self.stop}."
+            )
+
+
+def open_or_create_project(
+    project_dir: str | os.PathLike, task: str, scorer: str, bodyparts: Sequence[str]
+) -> Project:
+    """Open the project in ``project_dir``, or create it there if it has no config.yaml.
+
+    Raises:
+        ValueError: the project exists with other body parts than ``bodyparts``
+            (changing them would orphan the labels; edit config.yaml on purpose instead).
+    """
+    if not (Path(project_dir).expanduser() / "config.yaml").is_file():
+        return create_project(project_dir, task, scorer, list(bodyparts))
+    project = load_project(project_dir)
+    if list(bodyparts) and list(bodyparts) != project.bodyparts:
+        raise ValueError(
+            f"{project.config_path} lists bodyparts={project.bodyparts}. Received: "
+            f"bodyparts={list(bodyparts)}. Pass the project's body parts, or edit config.yaml "
+            "first if you really mean to change them."
+        )
+    return project
+
+
+def add_videos(project: Project, videos: Sequence[str | os.PathLike]) -> Project:
+    """Copy videos into ``videos/`` and list them in config.yaml's ``video_sets``.
+
+    Videos already there are left alone. Returns the reopened project.
+
+    Raises:
+        ValueError: a video is missing or cannot be opened (see :func:`kit.video.video_info`).
+    """
+    video_sets = dict(project.config.get("video_sets") or {})
+    for video in videos:
+        src = Path(video).expanduser()
+        info = video_info(src)  # raises with a clear message before anything is copied
+        dst = project.videos_dir / src.name
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+        if str(dst) not in video_sets:
+            video_sets[str(dst)] = {"crop": f"0, {info.width}, 0, {info.height}"}
+        project.labeled_data_dir(src.stem).mkdir(parents=True, exist_ok=True)
+    if video_sets != dict(project.config.get("video_sets") or {}):
+        project = update_config(project, video_sets=video_sets)
+    return project
+
+
+def extract_for_labeling(
+    project: Project, videos: Sequence[str | os.PathLike], config: ExtractConfig
+) -> dict[str, list[Path]]:
+    """Pick ``config.num_frames`` new frames of each video (its copy in ``videos/``).
+
+    Returns ``{video name: paths written}``; frames extracted before are kept.
+    """
+    written = {}
+    for video in videos:
+        path = project.videos_dir / Path(video).name
+        written[path.stem] = extract_frames(
+            project,
+            path,
+            config.num_frames,
+            config.method,
+            config.start,
+            config.stop,
+            config.seed,
+        )
+    return written

@@ -1,0 +1,398 @@
+"""The labeler driven through its event handlers, checked on disk after every step.
+
+Also: the lock between kernels, merging a concurrent change, check-labels
+drawings, frame extraction (kit function and notebook), the labeling notebook
+headless, and a label file that survives SIGKILL while being saved.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+from matplotlib.backend_bases import KeyEvent, MouseEvent
+
+from kit.check_labels import draw_labeled_frames, labeled_frames_grid
+from kit.extract import (
+    ExtractConfig,
+    add_videos,
+    extract_for_labeling,
+    open_or_create_project,
+)
+from kit.label_store import LOCK_NAME, LabelsLockedError, LabelStore
+from kit.labeler import Labeler
+from kit.labels import make_labels_frame, read_labels_file, save_labels
+from kit.project import load_project
+from kit.runner import run_notebook
+from kit.synthetic import make_synthetic_project
+from kit.video import extract_frames
+
+VIDEO = "animal0"
+NOTEBOOKS = REPO / "notebooks"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def agg_backend():
+    matplotlib.use("Agg")  # the widget works without a browser; tests drive its handlers
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """Synthetic 64x64 project: frames 1, 3, 6, 8 labeled; frames 2, 5, 9 extracted, unlabeled."""
+    root = tmp_path_factory.mktemp("template") / "p"
+    project = make_synthetic_project(root, image_size=(64, 64), num_frames=10, num_labeled=4)
+    extract_frames(project, project.videos_dir / f"{VIDEO}.mp4", 3)
+    return root
+
+
+@pytest.fixture
+def project(template, tmp_path):
+    shutil.copytree(template, tmp_path / "p")
+    return load_project(tmp_path / "p")
+
+
+@pytest.fixture
+def open_labeler():
+    made = []
+
+    def make(project, **kwargs):
+        made.append(Labeler(project, **kwargs))
+        return made[-1]
+
+    yield make
+    for labeler in made:
+        labeler.close()
+
+
+def on_disk(project, name=None):
+    df = read_labels_file(project.labels_file(VIDEO))
+    return df if name is None else df.loc[name].to_numpy().reshape(-1, 2)
+
+
+def test_opens_at_first_unlabeled_frame_and_click_places_and_advances(project, open_labeler):
+    before = on_disk(project)
+    labeler = open_labeler(project)
+    assert labeler.video == VIDEO and labeler.name == f"labeled-data/{VIDEO}/img02.png"
+    assert len(labeler.images) == 7 and labeler.part == 0
+    labeler.on_click(10.25, 20.5)
+    points = on_disk(project, labeler.name)
+    assert points[0].tolist() == [10.25, 20.5] and np.isnan(points[1:]).all()
+    assert labeler.part == 1
+    labeler.on_click(30.0, 31.0)
+    assert on_disk(project, labeler.name)[1].tolist() == [30.0, 31.0]
+    after = on_disk(project)
+    pd.testing.assert_frame_equal(after.loc[before.index], before)  # other frames kept
+    assert set(after.columns.get_level_values("scorer")) == {"synthetic"}
+    assert project.labels_file(VIDEO).with_name("CollectedData_synthetic.h5.bak").is_file()
+
+
+def test_first_label_of_a_new_project(tmp_path, template, open_labeler):
+    project = open_or_create_project(tmp_path / "new", "t", "me", ["a", "b"])
+    extract_for_labeling(
+        add_videos(project, [template / "videos/animal0.mp4"]),
+        [template / "videos/animal0.mp4"],
+        ExtractConfig(num_frames=2),
+    )
+    labeler = open_labeler(project)
+    labeler.on_click(1.5, 2.5)
+    saved = on_disk(project)
+    assert saved.index.tolist() == [labeler.name]  # only frames with labels are written
+    assert (
+        saved.to_numpy()[0, :2].tolist() == [1.5, 2.5] and np.isnan(saved.to_numpy()[0, 2:]).all()
+    )
+
+
+def test_drag_moves_a_point(project, open_labeler):
+    labeler = open_labeler(project)
+    labeler.on_click(10.0, 10.0)
+    labeler.on_press(12.0, 11.0)  # within the pick radius of (10, 10): grabs snout
+    assert labeler.part == 0
+    labeler.on_motion(20.0, 20.0)
+    assert on_disk(project, labeler.name)[0].tolist() == [10.0, 10.0]  # saved on release only
+    labeler.on_release(25.5, 26.5)
+    assert on_disk(project, labeler.name)[0].tolist() == [25.5, 26.5]
+    labeler.on_press(50.0, 50.0)  # far from any point: places the selected part
+    labeler.on_release(50.0, 50.0)
+    assert on_disk(project, labeler.name)[0].tolist() == [50.0, 50.0]
+
+
+def test_delete_by_key_button_and_right_click(project, open_labeler):
+    labeler = open_labeler(project)
+    for x in (10.0, 20.0, 30.0):
+        labeler.on_click(x, x)
+    labeler.select_part(0)
+    labeler.on_key("delete")
+    assert np.isnan(on_disk(project, labeler.name)[0]).all()
+    labeler.on_key("2")
+    labeler.on_key("backspace")
+    assert np.isnan(on_disk(project, labeler.name)[1]).all()
+    labeler.on_click(31.0, 29.0, button=3)  # right click near rightear
+    points = on_disk(project, labeler.name)
+    assert np.isnan(points).all() and labeler.name in on_disk(project).index
+
+
+def test_navigation_keys_and_next_unlabeled(project, open_labeler):
+    labeler = open_labeler(project)
+    names = [n.rsplit("/", 1)[-1] for n in labeler.images]
+    assert names == [
+        "img01.png",
+        "img02.png",
+        "img03.png",
+        "img05.png",
+        "img06.png",
+        "img08.png",
+        "img09.png",
+    ]
+    assert labeler.frame == 1
+    labeler.on_key("n")
+    assert labeler.frame == 2 and labeler.part == 0
+    labeler.on_key("right")
+    labeler.on_key("left")
+    labeler.on_key("p")
+    assert labeler.frame == 1
+    labeler.on_key("p")
+    labeler.on_key("p")
+    assert labeler.frame == 0  # stays at the first frame
+    labeler.on_key("n")
+    labeler.on_click(5.0, 5.0)  # img02 is now labeled
+    labeler.on_key("u")
+    assert labeler.name.endswith("img05.png")
+    labeler.on_key("3")
+    assert labeler.part == 2
+    labeler.on_key("down")
+    labeler.on_key("down")
+    assert labeler.part == 0
+    labeler.on_key("up")
+    assert labeler.part == 3
+    labeler.on_key("x")  # unbound: nothing happens
+    assert labeler.part == 3 and "img05" in labeler.status.value
+
+
+def test_reopening_resumes_at_first_unlabeled_frame(project, open_labeler):
+    labeler = open_labeler(project)
+    labeler.on_click(5.0, 6.0)
+    labeler.close()
+    again = open_labeler(project)
+    assert again.name.endswith("img05.png")
+    assert again.store.points(f"labeled-data/{VIDEO}/img02.png")[0].tolist() == [5.0, 6.0]
+
+
+def test_matplotlib_events_are_forwarded_in_image_pixels(project, open_labeler):
+    labeler = open_labeler(project)
+    canvas, start = labeler.fig.canvas, labeler.frame
+    assert canvas.get_width_height() == (64, 64)  # one figure pixel per image pixel
+    # Display coordinates count from the bottom left; image pixel centres sit at integers.
+    canvas.callbacks.process(
+        "button_press_event", MouseEvent("button_press_event", canvas, 20, 64 - 10, button=1)
+    )
+    assert on_disk(project, labeler.name)[0] == pytest.approx([19.5, 9.5])
+    canvas.callbacks.process("key_press_event", KeyEvent("key_press_event", canvas, "n"))
+    canvas.callbacks.process("key_press_event", KeyEvent("key_press_event", canvas, "p"))
+    assert labeler.frame == start  # "p" is ours, not matplotlib's pan
+    canvas.callbacks.process("scroll_event", MouseEvent("scroll_event", canvas, 32, 32, step=1))
+    assert np.diff(labeler.ax.get_xlim())[0] == pytest.approx(64 / 1.25)
+
+
+def test_suggestions_are_drawn_accepted_and_dragged(project, open_labeler):
+    names = [f"labeled-data/{VIDEO}/img02.png"]
+    values = np.array([[[10, 10, 0.9], [40, 40, 0.2], [20, 50, 0.95], [50, 20, 0.99]]], float)
+    columns = pd.MultiIndex.from_product([["net"], project.bodyparts, ["x", "y", "likelihood"]])
+    suggestions = pd.DataFrame(values.reshape(1, -1), index=names, columns=columns)
+    labeler = open_labeler(project, suggestions=suggestions)
+    assert labeler._doubtful.get_xydata().tolist() == [[40.0, 40.0]]  # below pcutoff 0.6
+    labeler.on_press(51.0, 21.0)  # click on the tailbase suggestion accepts it
+    labeler.on_release(51.0, 21.0)
+    assert on_disk(project, names[0])[3].tolist() == [50.0, 20.0]
+    labeler.on_press(20.0, 49.0)  # drag the rightear suggestion elsewhere
+    labeler.on_motion(22.0, 47.0)
+    labeler.on_release(23.0, 46.0)
+    assert on_disk(project, names[0])[2].tolist() == [23.0, 46.0]
+    labeler.on_key("a")  # accepts snout (0.9), not leftear (0.2)
+    points = on_disk(project, names[0])
+    assert points[0].tolist() == [10.0, 10.0] and np.isnan(points[1]).all()
+
+
+def test_lock_live_holder_read_only_or_refused(project, open_labeler):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = project.labeled_data_dir(VIDEO) / LOCK_NAME
+        lock.write_text(
+            json.dumps(
+                {
+                    "pid": holder.pid,
+                    "host": socket.gethostname(),
+                    "scorer": "other",
+                    "time": "now",
+                    "token": "x",
+                }
+            )
+        )
+        with pytest.raises(LabelsLockedError, match=f"held by process {holder.pid}"):
+            Labeler(project, on_locked="raise")
+        with pytest.warns(UserWarning, match="Read-only"):
+            labeler = open_labeler(project)
+        before = project.labels_file(VIDEO).read_bytes()
+        labeler.on_click(10.0, 10.0)
+        assert labeler.read_only and project.labels_file(VIDEO).read_bytes() == before
+        assert "Read-only" in labeler.status.value
+        labeler.close()
+        assert json.loads(lock.read_text())["pid"] == holder.pid  # not ours to remove
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_stale_taken_over_same_kernel_handed_on_released(project, open_labeler):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = project.labeled_data_dir(VIDEO) / LOCK_NAME
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "token": "x"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = open_labeler(project)
+    assert not first.read_only and json.loads(lock.read_text())["pid"] == os.getpid()
+    second = open_labeler(project)  # the cell run again in the same kernel
+    assert not second.read_only and first.read_only
+    second.close()
+    assert not lock.exists()
+
+
+def test_concurrent_change_is_merged_with_a_warning(project, open_labeler):
+    labeler = open_labeler(project)
+    other = on_disk(project)  # another kernel edits frame img01 meanwhile
+    other.loc[f"labeled-data/{VIDEO}/img01.png"] = 7.0
+    save_labels(project, VIDEO, other)
+    with pytest.warns(UserWarning, match="changed by someone else"):
+        labeler.on_click(3.0, 4.0)
+    assert on_disk(project, f"labeled-data/{VIDEO}/img01.png").tolist() == [[7.0, 7.0]] * 4
+    assert on_disk(project, labeler.name)[0].tolist() == [3.0, 4.0]
+    assert "merged" in labeler.status.value
+    labeler.on_click(5.0, 6.0)  # in sync again: no warning
+    assert "merged" not in labeler.status.value
+
+
+def test_check_labels_draws_one_png_per_labeled_frame(project, open_labeler):
+    labeler = open_labeler(project)
+    labeler.on_click(10.0, 10.0)
+    paths = draw_labeled_frames(project)
+    folder = project.check_labels_dir(VIDEO)
+    assert sorted(p.name for p in folder.glob("*.png")) == [
+        "img01.png",
+        "img02.png",
+        "img03.png",
+        "img06.png",
+        "img08.png",
+    ]
+    assert len(paths) == 5 and all(p.parent == folder for p in paths)
+    assert len(labeled_frames_grid(paths).axes) == 8
+
+
+def test_extract_adds_frames_and_keeps_labeled_ones(tmp_path, template):
+    video = template / "videos" / f"{VIDEO}.mp4"
+    project = open_or_create_project(tmp_path / "new", "t", "me", ["a", "b"])
+    project = add_videos(project, [video])
+    first = extract_for_labeling(project, [video], ExtractConfig(num_frames=3))
+    names = [p.name for p in first[VIDEO]]
+    labels = make_labels_frame(
+        np.ones((3, 2, 2)), [f"labeled-data/{VIDEO}/{n}" for n in names], "me", ["a", "b"]
+    )
+    save_labels(project, VIDEO, labels)
+    stamps = {p: p.stat().st_mtime_ns for p in first[VIDEO]}
+    project = add_videos(open_or_create_project(tmp_path / "new", "t", "me", ["a", "b"]), [video])
+    second = extract_for_labeling(project, [video], ExtractConfig(num_frames=2))
+    assert len(second[VIDEO]) == 2 and not set(second[VIDEO]) & set(first[VIDEO])
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    pd.testing.assert_frame_equal(read_labels_file(project.labels_file(VIDEO)), labels)
+    assert list(project.config["video_sets"]) == [str(project.videos_dir / video.name)]
+    with pytest.raises(ValueError, match="lists bodyparts"):
+        open_or_create_project(tmp_path / "new", "t", "me", ["a", "c"])
+    with pytest.raises(ValueError, match="Unknown method"):
+        ExtractConfig(method="random")
+
+
+def test_create_project_notebook_twice(tmp_path, template):
+    params = {
+        "project_dir": str(tmp_path / "nb"),
+        "videos": [str(template / "videos/animal0.mp4")],
+        "bodyparts": ["a", "b"],
+        "numframes2pick": 2,
+    }
+    run_notebook(
+        NOTEBOOKS / "01_create_project.ipynb",
+        params,
+        runs_dir=tmp_path / "runs",
+        log_to_console=False,
+    )
+    project = load_project(tmp_path / "nb")
+    assert len(list(project.labeled_data_dir(VIDEO).glob("*.png"))) == 2
+    run_notebook(
+        NOTEBOOKS / "01_create_project.ipynb",
+        {**params, "method": "kmeans"},
+        runs_dir=tmp_path / "runs",
+        log_to_console=False,
+    )
+    assert len(list(project.labeled_data_dir(VIDEO).glob("*.png"))) == 4
+
+
+def test_label_notebook_runs_headless(project, tmp_path):
+    result = run_notebook(
+        NOTEBOOKS / "02_label_frames.ipynb",
+        {"project_dir": str(project.root)},
+        runs_dir=tmp_path / "runs",
+        log_to_console=False,
+    )
+    assert "4 labeled frames drawn into" in result.notebook.read_text()
+    assert len(list(project.check_labels_dir(VIDEO).glob("*.png"))) == 4
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from kit.labels import make_labels_frame, save_labels
+    from kit.project import load_project
+
+    project = load_project(sys.argv[1])
+    names = [f"labeled-data/v/img{i:02d}.png" for i in range(20)]
+    version = 0
+    while True:
+        points = np.full((20, len(project.bodyparts), 2), float(version))
+        save_labels(project, "v", make_labels_frame(points, names, project.scorer,
+                                                    project.bodyparts))
+        if version == 0:
+            print("saved", flush=True)
+        version += 1
+""")
+
+
+def test_sigkill_while_saving_never_leaves_a_broken_file(project):
+    rng = random.Random(0)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(project.root)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdout.readline().strip() == "saved"
+        child.stdout.close()
+        time.sleep(rng.uniform(0, 0.3))
+        os.kill(child.pid, signal.SIGKILL)  # at a random moment of the save loop
+        child.wait()
+        for suffix in (".h5", ".csv"):
+            values = np.unique(read_labels_file(project.labels_file("v", suffix)).to_numpy())
+            assert len(values) == 1 and values[0] == int(values[0])  # exactly one version
+    LabelStore(project, "v", [])  # opening clears the temporary files of dead writers
+    assert not [p for p in project.labeled_data_dir("v").iterdir() if p.name.startswith(".tmp")]
