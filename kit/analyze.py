@@ -38,10 +38,11 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+from tables.exceptions import HDF5ExtError
 from tqdm import tqdm
 
 from kit.evaluate import predictions_frame
-from kit.filters import analysis_bodyparts, load_points
+from kit.filters import analysis_bodyparts, load_points, read_analysis
 from kit.labels import H5_KEY
 from kit.predict import Predictor, scale_image
 from kit.project import Project, atomic_path, atomic_write_text
@@ -235,9 +236,13 @@ def _load_partial(path: Path, settings: dict, num_bodyparts: int) -> np.ndarray 
     """Points of the frames a previous run finished, if it ran with the same settings."""
     if not path.is_file():
         return None
-    with pd.HDFStore(path, mode="r") as store:
-        saved = json.loads(store.get_storer(H5_KEY).attrs.kit_settings)
-        df = store[H5_KEY]
+    try:
+        with pd.HDFStore(path, mode="r") as store:
+            saved = json.loads(store.get_storer(H5_KEY).attrs.kit_settings)
+            df = store[H5_KEY]
+    except (OSError, ValueError, KeyError, AttributeError, HDF5ExtError) as e:
+        warnings.warn(f"{path} cannot be read ({type(e).__name__}); starting over.", stacklevel=3)
+        return None
     if saved != settings:
         warnings.warn(f"{path} was written with other settings ({saved}); starting over.",
                       stacklevel=3)
@@ -302,6 +307,9 @@ def analyze_video(
                               for s in (".h5", "_meta.json", ".csv", ".partial.h5"))
     h5.parent.mkdir(parents=True, exist_ok=True)
     settings = _settings(config, predictor, info, scorer)
+    for stale in h5.parent.glob(".tmp*"):  # left by a run killed while saving this video's files
+        if stale.name.split("-", 1)[-1].startswith(h5.stem):
+            stale.unlink(missing_ok=True)
     if not config.overwrite and (done := _finished(h5, meta, settings)) is not None:
         return AnalysisResult(video, h5, done, skipped=True)
     num_parts = len(predictor.bodyparts)
@@ -405,7 +413,7 @@ def error_against_ground_truth(
     Averaged over every (frame, body part) where the part is visible, over all
     analysed frames or only ``frames``.
     """
-    parts = analysis_bodyparts(pd.read_hdf(h5, key=H5_KEY))
+    parts = analysis_bodyparts(read_analysis(h5))
     points = load_points(h5, parts)
     truth = load_ground_truth(project, Path(video).stem)[:, [project.bodyparts.index(b)
                                                              for b in parts]]

@@ -30,7 +30,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     try:
         buffer = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
-        raise FileNotFoundError(f"Cannot read image {path}: {e}. Check the path.") from e
+        raise FileNotFoundError(
+            f"Cannot read image {path}: {e}. Check the path, re-extract the frame, or delete its "
+            "row from the label file."
+        ) from e
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
     if image is None:
         raise ValueError(
@@ -46,6 +49,16 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by ``scale`` with the convention training uses (pixel (x, y) -> (s x, s y))."""
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    matrix = np.array([[scale, 0, 0], [0, scale, 0]], dtype=np.float64)
+    return cv2.warpAffine(image, matrix, (math.ceil(w * scale), math.ceil(h * scale)),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,22 @@ def mirror_permutation(bodyparts: Sequence[str]) -> list[int]:
                 break
         perm.append(index.get(twin, index[name]))
     return perm
+
+
+def labels_outside(points: np.ndarray, image_shapes: Sequence[tuple[int, int]]) -> np.ndarray:
+    """(N, K) bool: labels that lie outside their image (usually a labeling mistake).
+
+    Args:
+        points: (N, K, 2) x then y, image pixels, NaN = missing (never outside).
+        image_shapes: (height, width) of each of the N images.
+
+    A point counts as inside from -0.5 (the outer edge of the first pixel when pixel
+    centres are integers, as a Matplotlib labeler reports) to the width or height.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    size = np.array([(w, h) for h, w in image_shapes], dtype=np.float64).reshape(-1, 1, 2)
+    with np.errstate(invalid="ignore"):
+        return ((points < -0.5) | (points > size)).any(axis=-1)
 
 
 def crop_shape(image_shapes: Sequence[tuple[int, int]], config: AugmentConfig) -> tuple[int, int]:
@@ -180,7 +209,7 @@ class PoseDataset(keras.utils.PyDataset):
         if len(image_paths) == 0:
             raise ValueError("No training images: label some frames first.")
         self.image_paths = [Path(p) for p in image_paths]
-        self.points = np.asarray(points, dtype=np.float64)
+        self.points = np.array(points, dtype=np.float64)  # a copy: outside labels -> NaN
         self.batch_size = batch_size
         self.num_steps = num_steps
         self.augment_config = augment_config
@@ -188,6 +217,8 @@ class PoseDataset(keras.utils.PyDataset):
         self.mirror_perm = mirror_perm
         self.seed = seed
         shapes = [self._image(i).shape[:2] for i in range(len(self.image_paths))]
+        self.outside = labels_outside(self.points, shapes)  # left out of the targets
+        self.points[self.outside] = np.nan
         self.crop_hw = crop_shape(shapes, augment_config)
         self.map_hw = map_shape(*self.crop_hw)
 
@@ -211,3 +242,15 @@ class PoseDataset(keras.utils.PyDataset):
             scores.append(s)
             locrefs.append(l)
         return np.stack(images), (np.stack(scores), np.stack(locrefs))
+
+    def inference_batches(self, batch_size: int, max_images: int = 256):
+        """Whole training images as the network sees them at inference (scaled by the
+        global scale, not augmented), in batches of equal-size images: float32 (B, H, W, 3)."""
+        scale = self.augment_config.global_scale
+        by_shape: dict[tuple, list[np.ndarray]] = {}
+        for i in range(min(len(self.image_paths), max_images)):
+            image = scale_image(self._image(i), scale)
+            by_shape.setdefault(image.shape, []).append(image)
+        for images in by_shape.values():
+            for start in range(0, len(images), batch_size):
+                yield np.stack(images[start:start + batch_size]).astype(np.float32)

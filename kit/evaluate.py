@@ -7,6 +7,7 @@ columns here (``rmse_px``), averaged over every labeled (frame, body part).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.data import load_image
+from kit.data import labels_outside, load_image
 from kit.labels import labels_to_array, load_labels
 from kit.predict import Predictor
 from kit.project import Project, atomic_path
@@ -78,7 +79,9 @@ class Evaluation:
 
     @property
     def test_rmse(self) -> float:
-        return float(self.summary().loc["test", "rmse_px"])
+        """The mean test error (NaN for a model trained on every frame, train_fraction 1)."""
+        summary = self.summary()
+        return float(summary.loc["test", "rmse_px"]) if "test" in summary.index else float("nan")
 
 
 def predictions_frame(points: np.ndarray, index: Sequence, scorer: str,
@@ -120,9 +123,16 @@ def evaluate(
         images = [i for i in images if i in labels.index]
         if not images:
             continue
-        points = predictor.predict_images([load_image(project.image_path(i)) for i in images],
-                                          batch_size)
+        loaded = [load_image(project.image_path(i)) for i in images]
+        points = predictor.predict_images(loaded, batch_size)
         truth = labels_to_array(labels.loc[images], bodyparts)
+        outside = labels_outside(truth, [image.shape[:2] for image in loaded])
+        if outside.any():  # as in training: a mistake, not an error of the network
+            warnings.warn(
+                f"{outside.sum()} label(s) of {project.labeled_data_root} lie outside their "
+                f"image and are not counted: {[images[i] for i in np.flatnonzero(outside.any(1))]}"
+                ". Fix them in the labeler (notebooks/02_label_frames.ipynb).", stacklevel=2)
+            truth = np.where(outside[..., None], np.nan, truth)
         tables.append(error_table(truth, points, bodyparts, pcutoff, name))
         predicted.append(predictions_frame(points, images, f"kit_{model_dir.name}", bodyparts))
     folder = project.evaluation_dir(shuffle, train_fraction, variant=variant)

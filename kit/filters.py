@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tables.exceptions import HDF5ExtError
 
 from kit.labels import H5_KEY
 from kit.project import atomic_path
@@ -176,10 +177,21 @@ def analysis_bodyparts(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df.columns.get_level_values("bodyparts")))
 
 
+def read_analysis(h5: str | os.PathLike) -> pd.DataFrame:
+    """The table of an analysis file; a missing, truncated or foreign file raises, naming it."""
+    try:
+        return pd.read_hdf(h5, key=H5_KEY)
+    except (OSError, KeyError, ValueError, TypeError, HDF5ExtError) as e:
+        raise ValueError(
+            f"{h5} cannot be read as an analysis table ({type(e).__name__}). It may be truncated "
+            "or not an analysis file: analyze the video again (overwrite=True)."
+        ) from e
+
+
 def load_points(h5: str | os.PathLike, bodyparts: Sequence[str] | None = None) -> np.ndarray:
     """An analysis table as (num_frames, num_bodyparts, 3): x, y, likelihood (body parts
     in ``bodyparts`` order, default the file's)."""
-    df = pd.read_hdf(h5, key=H5_KEY)
+    df = read_analysis(h5)
     coords = list(df.columns.get_level_values(-1))
     if df.columns.nlevels != 3 or coords != ["x", "y", "likelihood"] * (len(coords) // 3):
         raise ValueError(
@@ -207,7 +219,7 @@ def filter_analysis(h5_path: str | os.PathLike, config: FilterConfig) -> Path:
     h5_path = Path(h5_path)
     if not h5_path.is_file():
         raise FileNotFoundError(f"No analysis file at {h5_path}. Analyze the video first.")
-    df = pd.read_hdf(h5_path, key=H5_KEY)
+    df = read_analysis(h5_path)
     points = load_points(h5_path)
     out = pd.DataFrame(filter_points(points, config).reshape(len(df), -1), index=df.index,
                        columns=df.columns)

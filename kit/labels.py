@@ -22,6 +22,7 @@ from kit.project import Project, atomic_path
 
 H5_KEY = "df_with_missing"
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def make_labels_frame(
@@ -83,14 +84,16 @@ def _normalize(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         raise ValueError(f"{path} has a coordinate that is not a number ({e}). Fix that cell.") from e
 
 
-def _check_csv_rows(path: Path) -> None:
+def _check_csv_rows(path: Path) -> int:
     """Raise if a row has fewer cells than the header: a file cut short, whose missing
-    cells pandas would silently read as NaN (not visible)."""
+    cells pandas would silently read as NaN (not visible). Returns the number of rows
+    below the three header rows."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     short = [n for n, row in enumerate(rows, 1) if row and len(row) < len(rows[0])]
     if short:
         raise ValueError(f"line(s) {short[:5]} have fewer cells than the header")
+    return sum(1 for row in rows[3:] if row)
 
 
 def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
@@ -101,7 +104,11 @@ def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if path.suffix == ".csv":
             df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
-            _check_csv_rows(path)
+            name = str(df.index.name).lower()
+            if _check_csv_rows(path) == len(df) + 1 and name.endswith(IMAGE_SUFFIXES):
+                # pandas takes a first row without any label (all NaN) for index names
+                first = pd.DataFrame(np.nan, index=[df.index.name], columns=df.columns)
+                df = pd.concat([first, df.rename_axis(None)])
         else:
             df = pd.read_hdf(path)
     except (OSError, ValueError, KeyError, IndexError, TypeError, HDF5ExtError,

@@ -120,6 +120,12 @@ def evaluation_figure(project, evaluation, num_frames: int = 6, split: str = "te
 # --- video analyses: trajectories, likelihood, jumps, labeled frames ------------------
 
 
+def _check_pcutoff(pcutoff: float) -> None:
+    if not 0 <= pcutoff <= 1:  # NaN fails too
+        raise ValueError(f"pcutoff is a likelihood, in [0, 1]. Received: pcutoff={pcutoff!r}. "
+                         "Pass e.g. the config's pcutoff (0.6).")
+
+
 def _confident(points: np.ndarray, pcutoff: float) -> np.ndarray:
     """(N, K) bool: likelihood >= pcutoff (NaN counts as not)."""
     return points[..., 2] >= pcutoff
@@ -225,6 +231,7 @@ class PoseStyle:
     low_likelihood: str = "hide"
 
     def __post_init__(self):
+        _check_pcutoff(self.pcutoff)
         if self.low_likelihood not in ("hide", "fade"):
             raise ValueError(
                 f"low_likelihood must be 'hide' or 'fade'. Received: {self.low_likelihood!r}."
@@ -280,9 +287,9 @@ def draw_pose(frame: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
 
 def _load_analysis(h5: str | os.PathLike) -> tuple[Path, np.ndarray, list[str]]:
     """(path, points (N, K, 3), body part names) of an analysis file."""
-    from kit.filters import analysis_bodyparts, load_points  # local: plots comes first
+    from kit.filters import analysis_bodyparts, load_points, read_analysis  # plots comes first
 
-    bodyparts = analysis_bodyparts(pd.read_hdf(h5, key="df_with_missing"))
+    bodyparts = analysis_bodyparts(read_analysis(h5))
     return Path(h5), load_points(h5, bodyparts), bodyparts
 
 
@@ -290,6 +297,7 @@ def save_analysis_figures(h5: str | os.PathLike, pcutoff: float,
                           colormap: str = "rainbow") -> list[Path]:
     """Trajectories, likelihood and jumps of one analysis file (see :mod:`kit.analyze`),
     saved as ``<name>_trajectories.png``, ``_likelihood.png``, ``_jumps.png`` beside it."""
+    _check_pcutoff(pcutoff)
     h5, points, bodyparts = _load_analysis(h5)
     figures = {"trajectories": plot_trajectories(points, bodyparts, pcutoff),
                "likelihood": plot_likelihood(points, bodyparts, pcutoff, colormap),

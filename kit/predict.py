@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from kit import model as _registers_kit_layers  # noqa: F401 (load_model needs them)
+from kit.data import scale_image
 from kit.targets import TargetConfig, decode
 
 
@@ -23,16 +24,6 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     ez = np.exp(z[~pos])
     out[~pos] = ez / (1.0 + ez)
     return out
-
-
-def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
-    """Resize by ``scale`` with the convention training uses (pixel (x, y) -> (s x, s y))."""
-    if scale == 1.0:
-        return image
-    h, w = image.shape[:2]
-    matrix = np.array([[scale, 0, 0], [0, scale, 0]], dtype=np.float64)
-    return cv2.warpAffine(image, matrix, (math.ceil(w * scale), math.ceil(h * scale)),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Predictor:

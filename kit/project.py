@@ -126,6 +126,12 @@ class Project:
     def labels_file(self, video: str, suffix: str = ".h5") -> Path:
         return self.labeled_data_dir(video) / f"CollectedData_{self.scorer}{suffix}"
 
+    def machine_labels_file(self, video: str, iteration: int | None = None) -> Path:
+        """A network's predictions for extracted frames, not yet confirmed by a person
+        (DeepLabCut's ``machinelabels-iter<i>.h5``; x, y, likelihood; never training labels)."""
+        it = self.iteration if iteration is None else iteration
+        return self.labeled_data_dir(video) / f"machinelabels-iter{it}.h5"
+
     def check_labels_dir(self, video: str) -> Path:
         """Drawings of the labeled frames of one video (DeepLabCut's ``<video>_labeled``)."""
         return self.labeled_data_root / f"{video}_labeled"
@@ -162,6 +168,14 @@ class Project:
         it = self.iteration if iteration is None else iteration
         return (self.root / "evaluation-results-kit" / f"iteration-{it}"
                 / self.model_name(shuffle, train_fraction, variant))
+
+    def refine_analysis_dir(
+        self, shuffle: int, train_fraction: float, iteration: int | None = None,
+        variant: str = "",
+    ) -> Path:
+        """Analyses of videos by one iteration's network, made to refine it (kit.refine):
+        kept per iteration, as analysis file names do not say the iteration."""
+        return self.evaluation_dir(shuffle, train_fraction, iteration, variant) / "analyzed-videos"
 
     @property
     def runs_dir(self) -> Path:

@@ -15,24 +15,27 @@ import json
 import re
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from kit.data import AugmentConfig, PoseDataset, mirror_permutation
 from kit.labels import labels_to_array, load_labels
-from kit.model import build_model, locref_loss, scoremap_loss
+from kit.model import build_model, locref_loss, recalibrate_batchnorm, scoremap_loss
 from kit.project import Project, atomic_path, atomic_write_text
-from kit.splits import Split, load_split, make_split, save_split
+from kit.splits import Split, load_split, make_split, save_split, video_of
 from kit.targets import TargetConfig
 
 # DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
 DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class TrainConfig:
         bodyparts: if given, train on these body parts only (the others are ignored).
         test_videos: labeled-data folders kept out of training (novel animals); their
             frames are evaluated as the split "novel".
+        precision: "float32", or a Keras mixed-precision policy ("mixed_float16",
+            "mixed_bfloat16": faster on recent GPUs; the heads stay float32).
+        jit_compile: XLA-compile the train step: True, False, or "auto" (Keras's choice:
+            XLA on JAX and on TensorFlow with a GPU).
     """
 
     shuffle: int = 1
@@ -72,10 +79,17 @@ class TrainConfig:
     train_size: int = 0
     bodyparts: tuple[str, ...] = ()
     test_videos: tuple[str, ...] = ()
+    precision: str = "float32"
+    jit_compile: bool | str = "auto"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS or self.jit_compile not in (True, False, "auto"):
+            raise ValueError(
+                f"precision must be one of {PRECISIONS} and jit_compile True, False or 'auto'. "
+                f"Received: precision={self.precision!r}, jit_compile={self.jit_compile!r}."
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}.")
         if self.train_steps < 1 or self.batch_size < 1:
@@ -159,7 +173,8 @@ def list_checkpoints(folder: Path) -> list[Path]:
 def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
     saved = model_dir / "train_config.json"
     if saved.exists():
-        old = json.loads(saved.read_text())
+        # Settings added to kit since that run was saved take their defaults.
+        old = {**TrainConfig().to_dict(), **json.loads(saved.read_text())}
         if old != config.to_dict():
             diff = {k: (old.get(k), v) for k, v in config.to_dict().items() if old.get(k) != v}
             raise ValueError(
@@ -180,8 +195,11 @@ def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Sp
     path = config.model_dir(project) / "split.json"
     if path.exists():
         return load_split(path)
-    split = make_split(list(labels.index), config.train_fraction, config.shuffle, config.seed,
-                       config.test_videos)
+    try:
+        split = make_split(list(labels.index), config.train_fraction, config.shuffle,
+                           config.seed, config.test_videos)
+    except ValueError as e:  # name the project: make_split only sees image names
+        raise ValueError(f"{project.labeled_data_root}: {e}") from e
     if config.train_size:
         if config.train_size > len(split.train):
             raise ValueError(
@@ -205,13 +223,19 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     weights = config.weights
     is_kit_model = weights is not None and str(weights).endswith(".keras")
-    model = build_model(num_bodyparts, None if is_kit_model else weights)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)  # layers keep the policy they are built with
+    try:
+        model = build_model(num_bodyparts, None if is_kit_model else weights)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     if is_kit_model:
         model.load_weights(weights)
     model.compile(
         optimizer=_make_optimizer(config),
         loss=[scoremap_loss, locref_loss],
         loss_weights=[1.0, config.locref_loss_weight],
+        jit_compile=config.jit_compile,
     )
     return model
 
@@ -232,13 +256,27 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     if (model_dir / "model.keras").exists():
         return model_dir
     labels = load_labels(project)
+    if len(labels) == 0:
+        raise ValueError(
+            f"No labeled frames in {project.labeled_data_root}: label some frames first "
+            "(notebooks/02_label_frames.ipynb), then train."
+        )
     split = get_split(project, config, labels)
+    unlabeled = [name for name in split.train if name not in labels.index]
+    if unlabeled:
+        raise ValueError(
+            f"{model_dir / 'split.json'} trains on {len(unlabeled)} frame(s) that no label file "
+            f"holds any more: {unlabeled[:5]}. Restore their labels (a .bak file keeps the "
+            "previous version), or train under another shuffle number."
+        )
     train_labels = labels.loc[list(split.train)]
     dataset = PoseDataset(
         [project.image_path(name) for name in train_labels.index],
         labels_to_array(train_labels, bodyparts), config.batch_size, config.train_steps,
         config.augment, config.targets, mirror_permutation(bodyparts), config.seed,
     )
+    _check_training_labels(project, train_labels, dataset, bodyparts)
+    _remove_stale_temporaries(model_dir)
     checkpoints = list_checkpoints(model_dir / "checkpoints")
     if checkpoints:
         model = keras.saving.load_model(checkpoints[-1])
@@ -248,8 +286,44 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     else:
         model, start = _compiled_model(len(bodyparts), config), 0
     _fit(model, dataset, config, model_dir, start, verbose)
+    recalibrate_batchnorm(model, dataset.inference_batches(config.batch_size))
     _save_final(model, project, config, dataset, model_dir, bodyparts)
     return model_dir
+
+
+def _label_files(project: Project, images) -> list[str]:
+    return [str(project.labels_file(v)) for v in sorted({video_of(i) for i in images})]
+
+
+def _check_training_labels(project: Project, labels: pd.DataFrame, dataset: PoseDataset,
+                           bodyparts: list[str]) -> None:
+    """Warn about labels outside their image (left out of training); raise if none is usable."""
+    images, given = list(labels.index), labels_to_array(labels, bodyparts)
+    for video in sorted({video_of(i) for i in images}):
+        rows = [f"{name} {part!r} (x={x:.1f}, y={y:.1f})"
+                for (name, points, outside) in zip(images, given, dataset.outside)
+                if video_of(name) == video
+                for part, (x, y), out in zip(bodyparts, points, outside) if out]
+        if rows:
+            warnings.warn(
+                f"{project.labels_file(video)}: {len(rows)} label(s) lie outside their image "
+                f"and are left out of training: {'; '.join(rows[:10])}. Move them onto the "
+                "body part, or mark them not visible, in the labeler (notebooks/02_label_frames.ipynb).",
+                stacklevel=3)
+    if not np.isfinite(dataset.points).all(axis=-1).any():
+        raise ValueError(
+            f"None of the {len(images)} training frames has a usable label (every body part "
+            f"is NaN, i.e. not visible, or outside the image) in {_label_files(project, images)}. "
+            "Label some frames first (notebooks/02_label_frames.ipynb), then train."
+        )
+
+
+def _remove_stale_temporaries(model_dir: Path) -> None:
+    """Delete the temporary files of a run that was killed while saving (atomic_path's
+    ``.tmp<pid>-*``; a checkpoint's is hundreds of MB). Nothing else writes this folder now."""
+    for folder in (model_dir, model_dir / "checkpoints"):
+        for stale in folder.glob(".tmp*"):
+            stale.unlink(missing_ok=True)
 
 
 def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, start: int,

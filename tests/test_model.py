@@ -67,3 +67,16 @@ def test_locref_loss_by_hand():
     y_true = np.array([[[[0.0, 0.0, 1.0, 1.0]]]], np.float32)
     # huber(0.5) = 0.125, huber(3) = 2.5, over 2 weighted cells
     assert float(locref_loss(y_true, y_pred)) == pytest.approx((0.125 + 2.5) / 2)
+
+
+def test_recalibrated_batchnorm_matches_training_mode(net):
+    """After precise-BN on a batch, inference mode reproduces training mode on it."""
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(0, 255, (2, 48, 48, 3)).astype(np.float32)
+    before = np.asarray(net(batch, training=False)[1])
+    train_mode = np.asarray(net(batch, training=True)[1])  # also nudges moving stats (momentum)
+    assert kit_model.recalibrate_batchnorm(net, [batch]) == 1
+    after = np.asarray(net(batch, training=False)[1])
+    assert np.abs(after - train_mode).max() < 1e-3 * (1 + np.abs(train_mode).max())
+    assert np.abs(before - train_mode).max() > np.abs(after - train_mode).max()
+    assert net.get_layer("conv1_bn").momentum == 0.99

@@ -1,0 +1,355 @@
+"""Frames the network probably gets wrong, and frames worth labeling next.
+
+Outliers (DeepLabCut's ``extract_outlier_frames``): from an analysed video, a frame
+is a candidate when, for any body part,
+
+- ``likelihood``: the likelihood is below ``pcutoff``;
+- ``jump``: the point moved more than ``jump_px`` pixels since the previous frame
+  (both confident: a low likelihood is the first criterion's business);
+- ``filter``: the point lies more than ``filter_px`` pixels from the median-filtered
+  trajectory (:func:`kit.filters.filter_points`).
+
+Among the candidates a diverse subset is chosen by k-means on their downsampled
+frames (:func:`kit.video.pick_frames`, ``method="kmeans"``). The chosen frames are
+saved as ``labeled-data/<video>/img<N>.png`` (existing files are never touched) and
+the network's predictions for them go to ``machinelabels-iter<i>.h5`` beside them:
+machine-made labels that never train a network until a person confirms them
+(see :mod:`kit.refine`).
+
+Suggestions (beyond DeepLabCut): unlabeled frames ranked by the network's
+uncertainty (1 - the lowest likelihood of the frame) and by how unlike the
+training frames they look (distance of a 30-px-wide grayscale thumbnail to the
+nearest training frame's), shown as a strip of thumbnails to pick from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from kit.data import load_image
+from kit.filters import FilterConfig, analysis_bodyparts, filter_points, load_points
+from kit.labels import COLUMN_NAMES, H5_KEY
+from kit.project import Project, atomic_path
+from kit.video import (
+    KMEANS_MAX_READ,
+    KMEANS_WIDTH,
+    extracted_frame_indices,
+    frame_image_name,
+    pick_frames,
+    read_frames,
+    save_image,
+    video_info,
+)
+
+CRITERIA = {
+    "likelihood": "a body part's likelihood is below pcutoff",
+    "jump": "a confident body part moved more than jump_px since the previous frame",
+    "filter": "a confident body part is more than filter_px from its median-filtered trajectory",
+}
+
+
+@dataclass(frozen=True)
+class OutlierConfig:
+    """Settings of :func:`extract_outliers`.
+
+    Attributes:
+        num_frames: how many outlier frames to extract (fewer if fewer are found).
+        pcutoff: likelihood threshold (criterion ``likelihood``; also what "confident" means).
+        jump_px: largest plausible move between consecutive frames, image pixels.
+        filter_px: largest plausible distance to the filtered trajectory, image pixels.
+        filter_window: frames in the median filter's window (odd, >= 3).
+        criteria: which of ``CRITERIA`` make a frame a candidate.
+        seed: seeds the k-means choice among candidates.
+    """
+
+    num_frames: int = 20
+    pcutoff: float = 0.6
+    jump_px: float = 20.0
+    filter_px: float = 20.0
+    filter_window: int = 5
+    criteria: tuple[str, ...] = tuple(CRITERIA)
+    seed: int = 0
+
+    def __post_init__(self):
+        unknown = [c for c in self.criteria if c not in CRITERIA]
+        if unknown or not self.criteria:
+            raise ValueError(f"criteria must be a non-empty subset of {list(CRITERIA)}. "
+                             f"Received: criteria={self.criteria!r}.")
+        if self.num_frames < 1 or not 0 <= self.pcutoff <= 1:
+            raise ValueError(f"Need num_frames >= 1 and pcutoff in [0, 1]. Received: num_frames="
+                             f"{self.num_frames}, pcutoff={self.pcutoff}.")
+        if self.jump_px <= 0 or self.filter_px <= 0:
+            raise ValueError(f"jump_px and filter_px must be positive. Received: jump_px="
+                             f"{self.jump_px}, filter_px={self.filter_px}.")
+
+
+def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
+    """Per frame, the measures behind each criterion and whether the frame is a candidate.
+
+    Args:
+        points: (num_frames, num_bodyparts, 3) x, y (image pixels), likelihood.
+
+    Returns:
+        Indexed by frame: ``min_likelihood``, ``max_jump_px``, ``max_filter_px`` (NaN
+        where nothing could be measured), one boolean column per criterion, and
+        ``outlier`` (any criterion in ``config.criteria``).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3 or points.shape[2] != 3:
+        raise ValueError(f"points must have shape (N, K, 3). Received: {points.shape}.")
+    confident = points[..., 2] >= config.pcutoff  # (N, K); NaN likelihood is not confident
+    xy = np.where(confident[..., None], points[..., :2], np.nan)
+    jump = np.full(points.shape[:2], np.nan)
+    jump[1:] = np.linalg.norm(xy[1:] - xy[:-1], axis=-1)
+    smooth = filter_points(points, FilterConfig(window=config.filter_window,
+                                                pcutoff=config.pcutoff))
+    off = np.linalg.norm(xy - smooth[..., :2], axis=-1)
+    table = pd.DataFrame({
+        "min_likelihood": _nan_reduce(np.min, points[..., 2]),
+        "max_jump_px": _nan_reduce(np.max, jump),
+        "max_filter_px": _nan_reduce(np.max, off),
+    })
+    table.index.name = "frame"
+    table["likelihood"] = ~(table.min_likelihood >= config.pcutoff)  # NaN: nothing predicted
+    table["jump"] = table.max_jump_px > config.jump_px
+    table["filter"] = table.max_filter_px > config.filter_px
+    table["outlier"] = table[list(config.criteria)].any(axis=1)
+    return table
+
+
+def _nan_reduce(function, values: np.ndarray) -> np.ndarray:
+    """``function`` over body parts ignoring NaN; NaN where a frame has no value."""
+    finite = np.isfinite(values)
+    fill = np.inf if function is np.min else -np.inf
+    out = function(np.where(finite, values, fill), axis=1)
+    return np.where(finite.any(axis=1), out, np.nan)
+
+
+def choose_diverse(video_path: str | os.PathLike, candidates: Sequence[int], num_frames: int,
+                   seed: int = 0) -> list[int]:
+    """``num_frames`` of ``candidates`` that look different (k-means on their thumbnails);
+    all candidates when there are not more than ``num_frames``. Sorted frame indices."""
+    candidates = sorted({int(c) for c in candidates})
+    if len(candidates) <= num_frames:
+        return candidates
+    info = video_info(video_path)
+    others = np.setdiff1d(np.arange(info.num_frames), candidates)
+    return pick_frames(video_path, num_frames, "kmeans", seed=seed, exclude=others)
+
+
+def machine_labels_frame(points: np.ndarray, images: Sequence[str], scorer: str,
+                         bodyparts: Sequence[str]) -> pd.DataFrame:
+    """A machine-label table: columns (scorer, bodyparts, coords x/y/likelihood), index images.
+
+    Args:
+        points: (num_images, num_bodyparts, 3) x, y (image pixels), likelihood.
+    """
+    columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y", "likelihood"]],
+                                         names=COLUMN_NAMES)
+    values = np.asarray(points, np.float64).reshape(len(images), 3 * len(bodyparts))
+    return pd.DataFrame(values, index=pd.Index(list(images)), columns=columns)
+
+
+def read_machine_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """A ``machinelabels-iter<i>.h5`` table (empty table if the file holds no frame)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No machine labels at {path}. Extract outlier frames first "
+                                "(kit.outliers.extract_outliers).")
+    return pd.read_hdf(path, key=H5_KEY)
+
+
+def save_machine_labels(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Write a machine-label table atomically (key ``df_with_missing``; format ``table``, or
+    ``fixed`` once every frame is confirmed, as pandas writes no empty ``table``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        df.to_hdf(tmp, key=H5_KEY, mode="w", format="fixed" if df.empty else "table")
+    return path
+
+
+def extract_with_predictions(project: Project, video_path: str | os.PathLike,
+                             analysis_h5: str | os.PathLike, frames: Sequence[int]) -> list[str]:
+    """Save ``frames`` of a video as PNGs for labeling, with the analysis' predictions as
+    machine labels (``project.machine_labels_file``); return the image names added.
+
+    Frames already in ``labeled-data/<video>/`` are skipped: their files and labels stay.
+    Body parts the analysis lacks are NaN.
+    """
+    video_path = Path(video_path)
+    video, info = video_path.stem, video_info(video_path)
+    frames = sorted(set(map(int, frames)) - set(extracted_frame_indices(project, video)))
+    parts = analysis_bodyparts(pd.read_hdf(analysis_h5, key=H5_KEY))
+    unknown = [b for b in parts if b not in project.bodyparts]
+    if unknown:
+        raise ValueError(f"{analysis_h5} predicts body parts {unknown} that are not in "
+                         f"{project.config_path}. Analyze with a model of this project.")
+    analysed = load_points(analysis_h5, parts)
+    if frames and frames[-1] >= len(analysed):
+        raise ValueError(f"{analysis_h5} covers frames 0-{len(analysed) - 1}. Received frames "
+                         f"{[f for f in frames if f >= len(analysed)][:5]}.")
+    points = np.full((len(frames), len(project.bodyparts), 3), np.nan)
+    points[:, [project.bodyparts.index(b) for b in parts]] = analysed[frames]
+    folder = project.labeled_data_dir(video)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for index, image in read_frames(video_path, frames).items():
+        path = save_image(folder / frame_image_name(index, info.num_frames), image)
+        names.append(path.relative_to(project.root).as_posix())
+    scorer = pd.read_hdf(analysis_h5, key=H5_KEY).columns.get_level_values("scorer")[0]
+    new = machine_labels_frame(points, names, scorer, project.bodyparts)
+    target = project.machine_labels_file(video)
+    if target.is_file():  # keep the rows of earlier extractions (in their scorer's name)
+        old = read_machine_labels(target)
+        new = pd.concat([old.drop(index=new.index, errors="ignore"),
+                         new.set_axis(old.columns, axis=1)])
+    save_machine_labels(target, new.sort_index())
+    return names
+
+
+@dataclass(frozen=True)
+class OutlierResult:
+    """What :func:`extract_outliers` found and wrote."""
+
+    scores: pd.DataFrame  # outlier_scores of every analysed frame
+    frames: list[int]  # the frames extracted
+    images: list[str]  # their image names (labeled-data/<video>/img<N>.png)
+    machine_labels: Path
+
+    def summary(self) -> pd.Series:
+        """Frames per criterion, candidates, and frames extracted."""
+        counts = self.scores[[*CRITERIA, "outlier"]].sum().astype(int)
+        return pd.concat([counts, pd.Series({"extracted": len(self.frames)})])
+
+
+def extract_outliers(project: Project, video_path: str | os.PathLike,
+                     analysis_h5: str | os.PathLike, config: OutlierConfig) -> OutlierResult:
+    """Find the outlier frames of an analysed video, choose a diverse ``config.num_frames``
+    of them not extracted before, and extract them with machine labels (see module docstring)."""
+    video_path = Path(video_path)
+    points = load_points(analysis_h5)
+    scores = outlier_scores(points, config)
+    done = set(extracted_frame_indices(project, video_path.stem))
+    candidates = [int(f) for f in scores.index[scores.outlier] if f not in done]
+    frames = choose_diverse(video_path, candidates, config.num_frames, config.seed)
+    images = extract_with_predictions(project, video_path, analysis_h5, frames)
+    return OutlierResult(scores, frames, images, project.machine_labels_file(video_path.stem))
+
+
+# --- what to label next ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuggestConfig:
+    """Settings of :func:`suggest_frames`.
+
+    Attributes:
+        num_frames: how many frames to suggest.
+        novelty_weight: score = (1 - w) * uncertainty + w * novelty, both in [0, 1].
+        min_gap: suggested frames are at least this many frames apart.
+        pcutoff: points below it are drawn as crosses in the strip.
+    """
+
+    num_frames: int = 8
+    novelty_weight: float = 0.5
+    min_gap: int = 5
+    pcutoff: float = 0.6
+
+    def __post_init__(self):
+        if self.num_frames < 1 or not 0 <= self.novelty_weight <= 1 or self.min_gap < 1:
+            raise ValueError(
+                "Need num_frames >= 1, novelty_weight in [0, 1] and min_gap >= 1. Received: "
+                f"num_frames={self.num_frames}, novelty_weight={self.novelty_weight}, "
+                f"min_gap={self.min_gap}.")
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    frames: list[int]  # suggested frame indices, best first
+    table: pd.DataFrame  # every ranked frame: uncertainty, novelty, score; best first
+    figure: plt.Figure
+
+
+def _thumbnail(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float64).ravel() / 255
+
+
+def rank_frames(uncertainty: np.ndarray, novelty: np.ndarray, frames: Sequence[int],
+                config: SuggestConfig) -> pd.DataFrame:
+    """Score frames and mark the suggested ones (greedy, best first, ``min_gap`` apart).
+
+    Args:
+        uncertainty: (N,) in [0, 1]; novelty: (N,) >= 0, scaled here by its maximum.
+    """
+    novelty = np.asarray(novelty, np.float64)
+    novelty = novelty / novelty.max() if len(novelty) and novelty.max() > 0 else novelty * 0
+    score = (1 - config.novelty_weight) * np.asarray(uncertainty) + config.novelty_weight * novelty
+    table = pd.DataFrame({"frame": list(frames), "uncertainty": uncertainty, "novelty": novelty,
+                          "score": score}).sort_values("score", ascending=False, kind="stable")
+    chosen: list[int] = []
+    for frame in table.frame:
+        if len(chosen) < config.num_frames and all(abs(frame - c) >= config.min_gap
+                                                   for c in chosen):
+            chosen.append(int(frame))
+    table["suggested"] = table.frame.isin(chosen)
+    return table.reset_index(drop=True)
+
+
+def suggest_frames(project: Project, video_path: str | os.PathLike, analysis_h5: str | os.PathLike,
+                   training_images: Sequence[str], config: SuggestConfig) -> Suggestions:
+    """Rank the video's frames not yet extracted by uncertainty and novelty; draw the best.
+
+    Uncertainty is ``1 - min likelihood`` over body parts (from the analysis); novelty the
+    distance of a frame's thumbnail to the nearest thumbnail of ``training_images`` (image
+    names as in the label index). At most ``KMEANS_MAX_READ`` frames, evenly spread, are read.
+    """
+    points = load_points(analysis_h5)
+    done = set(extracted_frame_indices(project, Path(video_path).stem))
+    pool = np.array([f for f in range(len(points)) if f not in done])
+    if len(pool) == 0 or not training_images:
+        raise ValueError(f"Nothing to rank: {len(pool)} frames not extracted, "
+                         f"{len(training_images)} training images. Pass both.")
+    pool = pool[:: max(1, -(-len(pool) // KMEANS_MAX_READ))]
+    info = video_info(video_path)
+    size = (KMEANS_WIDTH, max(1, round(info.height * KMEANS_WIDTH / info.width)))
+    train = np.stack([_thumbnail(load_image(project.image_path(n)), size) for n in training_images])
+    frames = read_frames(video_path, pool)
+    thumbs = np.stack([_thumbnail(frames[f], size) for f in pool])
+    d2 = (thumbs**2).sum(1)[:, None] - 2 * thumbs @ train.T + (train**2).sum(1)[None]
+    novelty = np.sqrt(np.maximum(d2.min(1), 0) / thumbs.shape[1])  # RMS gray-level difference
+    uncertainty = 1 - np.nan_to_num(points[pool, :, 2], nan=0.0).min(1)
+    table = rank_frames(uncertainty, novelty, pool, config)
+    chosen = table.frame[table.suggested].tolist()
+    figure = plot_suggestions([frames[f] for f in chosen], points[chosen], table.set_index(
+        "frame").loc[chosen, "score"].to_numpy(), chosen, config.pcutoff)
+    return Suggestions(chosen, table, figure)
+
+
+def plot_suggestions(images: Sequence[np.ndarray], points: np.ndarray, scores: Sequence[float],
+                     frames: Sequence[int], pcutoff: float) -> plt.Figure:
+    """A strip of thumbnails titled ``frame`` and ``score``, with the predictions drawn
+    (dots at or above ``pcutoff``, crosses below). points: (N, K, 3) x, y, likelihood."""
+    fig, axes = plt.subplots(1, max(1, len(images)), figsize=(2.2 * max(1, len(images)), 2.6),
+                             squeeze=False)
+    colors = plt.get_cmap("rainbow")(np.linspace(0, 1, points.shape[1] if len(points) else 1))
+    for ax, image, pts, score, frame in zip(axes[0], images, points, scores, frames):
+        ax.imshow(image)
+        sure = pts[:, 2] >= pcutoff
+        ax.scatter(pts[sure, 0], pts[sure, 1], s=14, c=colors[sure])
+        ax.scatter(pts[~sure, 0], pts[~sure, 1], s=24, c=colors[~sure], marker="x")
+        ax.set_title(f"frame {frame}\nscore {score:.2f}", fontsize=9)
+    for ax in axes[0]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    plt.close(fig)  # shown by the caller (a notebook displays the returned figure)
+    return fig
