@@ -378,8 +378,11 @@ def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> 
         "keras_backend": keras.backend.backend(),
     }
     atomic_write_text(model_dir / "pose_config.json", json.dumps(pose_config, indent=1))
+    # The same layers without the optimizer: a third of the size (the checkpoints keep
+    # the optimizer for resuming; weights=model.keras continues training from this).
+    inference = keras.Model(model.inputs, model.outputs, name=model.name)
     with atomic_path(model_dir / "model.keras") as tmp:
-        model.save(tmp)
+        inference.save(tmp)
 
 
 def read_train_log(model_dir: str | Path) -> pd.DataFrame:

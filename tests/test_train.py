@@ -37,8 +37,11 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
     log = pd.read_csv(model_dir / "train_log.csv")
     log.iloc[:2].to_csv(model_dir / "train_log.csv", index=False)
     train(project, config, verbose=0)
-    model = keras.saving.load_model(model_dir / "model.keras")
-    assert int(model.optimizer.iterations) == 6
+    last = keras.saving.load_model(list_checkpoints(model_dir / "checkpoints")[-1])
+    assert int(last.optimizer.iterations) == 6
+    final = keras.saving.load_model(model_dir / "model.keras")  # weights only, no optimizer
+    assert np.array_equal(final.get_layer("part_pred").get_weights()[0],
+                          last.get_layer("part_pred").get_weights()[0])
     assert read_train_log(model_dir)["step"].tolist() == [2, 4, 6]
     assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == [
         "ckpt-00000004.keras", "ckpt-00000006.keras"]
