@@ -242,15 +242,3 @@ class PoseDataset(keras.utils.PyDataset):
             scores.append(s)
             locrefs.append(l)
         return np.stack(images), (np.stack(scores), np.stack(locrefs))
-
-    def inference_batches(self, batch_size: int, max_images: int = 256):
-        """Whole training images as the network sees them at inference (scaled by the
-        global scale, not augmented), in batches of equal-size images: float32 (B, H, W, 3)."""
-        scale = self.augment_config.global_scale
-        by_shape: dict[tuple, list[np.ndarray]] = {}
-        for i in range(min(len(self.image_paths), max_images)):
-            image = scale_image(self._image(i), scale)
-            by_shape.setdefault(image.shape, []).append(image)
-        for images in by_shape.values():
-            for start in range(0, len(images), batch_size):
-                yield np.stack(images[start:start + batch_size]).astype(np.float32)

@@ -165,9 +165,12 @@ def recalibrate_batchnorm(model: keras.Model, batches) -> int:
     training-mode outputs are fine ("precise BatchNorm", Wu & Johnson 2021). Each
     batch is run in training mode with the momentum set so the moving statistics
     become the running mean of the batches' statistics. No weight is trained.
+    Use batches of the training distribution (augmented crops): statistics of
+    other images (e.g. whole frames without the crops' padding) shift the features
+    away from what the weights learned (measured: test error 13 -> 35 px).
 
     Args:
-        batches: iterable of float32 images (B, H, W, 3), as the model sees at inference.
+        batches: iterable of float32 images (B, H, W, 3) drawn like the training batches.
 
     Returns:
         The number of batches used.

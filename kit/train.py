@@ -286,7 +286,8 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     else:
         model, start = _compiled_model(len(bodyparts), config), 0
     _fit(model, dataset, config, model_dir, start, verbose)
-    recalibrate_batchnorm(model, dataset.inference_batches(config.batch_size))
+    # Fresh augmented batches (indices past the last step): the training distribution.
+    recalibrate_batchnorm(model, (dataset[config.train_steps + i][0] for i in range(20)))
     _save_final(model, project, config, dataset, model_dir, bodyparts)
     return model_dir
 
