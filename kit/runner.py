@@ -8,10 +8,14 @@ else ``./runs``. A run already completed with the same parameters is skipped
 unless ``redo``. The notebook runs in its own folder, as in Jupyter; string
 parameters that name an existing path or contain a ``/`` are made absolute
 against the folder you run from, so paths mean the same in both places.
+
+``python -m kit pipeline FILE [--redo]`` runs the notebooks of a pipeline file one
+after the other (see :func:`load_pipeline`), stopping at the first that fails.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import hashlib
 import json
@@ -114,3 +118,105 @@ def run_notebook(
         handler.close()
     atomic_write_text(folder / "done.json", json.dumps({"key": key, "notebook": notebook.name}))
     return RunResult(folder, output, skipped=False)
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> list[str]:
+    """Names assigned in the notebook's ``parameters`` cell, in order."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    cell = next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return []
+    names = []
+    for node in ast.parse("".join(cell["source"])).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook of a pipeline and the parameters it gets (paths already absolute)."""
+
+    notebook: Path
+    parameters: dict[str, Any]
+
+
+def load_pipeline(path: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> list[Step]:
+    """Read a pipeline file: shared ``parameters`` and a list of ``steps``.
+
+    The file (YAML)::
+
+        parameters:            # given to every step whose notebook declares them
+          project_dir: ../runs/synthetic/project
+          shuffle: 1
+        steps:
+          - notebook: ../notebooks/03_train.ipynb
+            parameters: {train_steps: 240}   # this step only; override shared ones
+          - notebook: ../notebooks/04_evaluate.ipynb
+
+    Notebook paths and path-like string parameters are relative to the file's folder.
+    A step parameter its notebook does not declare is an error (a typo would
+    otherwise be injected and ignored); shared ones go only where declared.
+    ``overrides`` (e.g. one entry of a sweep, see :func:`kit.sweep.load_sweep`) are
+    shared parameters that replace the file's.
+    """
+    path = Path(path)
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    if not isinstance(steps, list) or not steps:
+        raise ValueError(
+            f"{path}: a pipeline file needs a non-empty list 'steps' (and optionally "
+            f"'parameters'). Received top-level keys: {sorted(spec) if isinstance(spec, dict) else spec!r}."
+        )
+    if "sweep" in spec and overrides is None:
+        raise ValueError(
+            f"{path} has a 'sweep' list: run it with `python -m kit sweep {path}` "
+            "(add `--scheduler serial` to run its jobs here, one after the other)."
+        )
+    base = path.resolve().parent
+    shared = resolve_parameters({**(spec.get("parameters") or {}), **(overrides or {})}, base)
+    out = []
+    for i, step in enumerate(steps, 1):
+        if not isinstance(step, dict) or "notebook" not in step:
+            raise ValueError(f"{path}: step {i} must be a mapping with a 'notebook'. Received: {step!r}.")
+        notebook = (base / step["notebook"]).resolve()
+        if not notebook.is_file():
+            raise FileNotFoundError(f"{path}: step {i}: no notebook at {notebook}.")
+        declared = notebook_parameters(notebook)
+        own = resolve_parameters(step.get("parameters") or {}, base)
+        unknown = sorted(set(own) - set(declared))
+        if unknown:
+            raise ValueError(
+                f"{path}: step {i} ({notebook.name}) gives parameters it does not declare: "
+                f"{unknown}. Its parameters are: {declared}."
+            )
+        merged = {k: v for k, v in shared.items() if k in declared} | own
+        out.append(Step(notebook, merged))
+    unused = sorted(set(overrides or {}) - {k for step in out for k in step.parameters})
+    if unused:
+        raise ValueError(f"{path}: no step declares the parameters {unused} (from {overrides!r}).")
+    return out
+
+
+def run_pipeline(
+    steps: list[Step], runs_dir: str | os.PathLike | None = None, redo: bool = False,
+    log_to_console: bool = True,
+) -> list[RunResult]:
+    """Run ``steps`` in order with :func:`run_notebook`; return their results.
+
+    A step is skipped when an identical run completed, unless ``redo`` or an
+    earlier step ran anew (its inputs may have changed).
+
+    Raises:
+        NotebookFailed: naming the step, the notebook, the cell and the error; later
+            steps are not run.
+    """
+    results = []
+    for i, step in enumerate(steps, 1):
+        try:
+            result = run_notebook(step.notebook, step.parameters, runs_dir, redo, log_to_console)
+        except NotebookFailed as e:
+            raise NotebookFailed(f"step {i} of {len(steps)}: {e}") from None
+        results.append(result)
+        redo = redo or not result.skipped
+    return results

@@ -130,3 +130,27 @@ def test_bodypart_experiment_notebook_tiny(tmp_path):
     novel = pd.read_csv(results / "novel_animals.csv")
     assert {"train", "test", "novel"} == set(novel.split)
     assert (results / "bodypart_experiment.png").is_file()
+
+
+def test_refine_tiny_with_corrections_file(tmp_path):
+    from kit.data import AugmentConfig
+    from kit.project import load_project
+    from kit.refine import save_ground_truth_corrections
+    from kit.synthetic import make_synthetic_project
+    from kit.train import TrainConfig, train
+
+    project = make_synthetic_project(tmp_path / "p", num_frames=40, num_labeled=8,
+                                     image_size=(64, 64))
+    train(project, TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam",
+                               augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
+    truth = save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")  # every frame
+    result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {
+        "project_dir": str(project.root), "train_fraction": 0.5, "num_frames": 3, "pcutoff": 1.0,
+        "corrections_file": str(truth), "train_steps": 2, "num_suggestions": 2,
+        "extract_suggestions": True}, runs_dir=tmp_path / "runs", log_to_console=False)
+    text = result.notebook.read_text()
+    assert "merged 3 corrected frames" in text and "test RMSE on the same 4 frames" in text
+    project = load_project(project.root)
+    assert project.iteration == 1
+    assert (project.evaluation_dir(1, 0.5) / "iterations.png").is_file()
+    assert len(pd.read_hdf(project.machine_labels_file("animal0"))) == 2  # the suggestions
