@@ -118,6 +118,7 @@ def test_learning_curve_notebook_tiny(tmp_path):
     assert (results / "learning_curve.png").is_file() and (results / "learning_curve.svg").is_file()
 
 
+@pytest.mark.slow  # several papermill kernels: minutes on 2 cores
 def test_bodypart_experiment_notebook_tiny(tmp_path):
     run_notebook(NOTEBOOKS / "11_bodypart_experiment.ipynb", {
         **TINY_EXPERIMENT, "workdir": str(tmp_path / "bp"), "train_sizes": [3],
@@ -132,6 +133,7 @@ def test_bodypart_experiment_notebook_tiny(tmp_path):
     assert (results / "bodypart_experiment.png").is_file()
 
 
+@pytest.mark.slow  # several papermill kernels: minutes on 2 cores
 def test_refine_tiny_with_corrections_file(tmp_path):
     from kit.data import AugmentConfig
     from kit.project import load_project

@@ -80,6 +80,7 @@ def _assert_same_models(on_dask, serial):
             np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6, err_msg=name_a)
 
 
+@pytest.mark.slow  # a Dask cluster training notebooks: minutes on 2 cores
 def test_dask_and_serial_sweeps_train_the_same_models(dask_and_serial):
     on_dask, serial, dask_table, serial_table = dask_and_serial
     assert dask_table.status.tolist()[1:] == ["done", "done"], dask_table.error.tolist()
@@ -90,6 +91,7 @@ def test_dask_and_serial_sweeps_train_the_same_models(dask_and_serial):
     assert len(list(on_dask.glob("runs/*-03_train/done.json"))) == len(SHUFFLES)
 
 
+@pytest.mark.slow  # a Dask cluster training notebooks: minutes on 2 cores
 def test_failing_job_is_retried_once_reported_and_the_others_finish(dask_and_serial):
     on_dask, _, dask_table, _ = dask_and_serial
     failed = dask_table.iloc[0]
@@ -98,6 +100,7 @@ def test_failing_job_is_retried_once_reported_and_the_others_finish(dask_and_ser
     assert len(list(on_dask.glob("runs/*-03_train/parameters.yaml"))) == len(SHUFFLES) + 2
 
 
+@pytest.mark.slow  # a Dask cluster training notebooks: minutes on 2 cores
 def test_a_sweep_started_again_redoes_nothing(dask_and_serial):
     on_dask, serial, _, _ = dask_and_serial
     for project, scheduler, jobs in ((serial, "serial", 1), (on_dask, None, 2)):
