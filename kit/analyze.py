@@ -41,10 +41,11 @@ import pandas as pd
 from tables.exceptions import HDF5ExtError
 from tqdm import tqdm
 
+from kit.data import scale_image
 from kit.evaluate import predictions_frame
 from kit.filters import analysis_bodyparts, load_points, read_analysis
 from kit.labels import H5_KEY
-from kit.predict import Predictor, scale_image
+from kit.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.synthetic import load_ground_truth
 from kit.video import FrameReader, extracted_frame_indices, video_info

@@ -152,22 +152,25 @@ class Project:
         pct = round(train_fraction * 100)
         return f"{self.task}{self.date}-trainset{pct}shuffle{shuffle}{variant}"
 
+    def _per_iteration(self, top: str, shuffle: int, train_fraction: float,
+                       iteration: int | None, variant: str) -> Path:
+        it = self.iteration if iteration is None else iteration
+        return self.root / top / f"iteration-{it}" / self.model_name(shuffle, train_fraction, variant)
+
     def model_dir(
         self, shuffle: int, train_fraction: float, iteration: int | None = None,
         variant: str = "",
     ) -> Path:
         """Folder of one trained network: split, settings, checkpoints, logs."""
-        it = self.iteration if iteration is None else iteration
-        return (self.root / "kit-models" / f"iteration-{it}"
-                / self.model_name(shuffle, train_fraction, variant))
+        return self._per_iteration("kit-models", shuffle, train_fraction, iteration, variant)
 
     def evaluation_dir(
         self, shuffle: int, train_fraction: float, iteration: int | None = None,
         variant: str = "",
     ) -> Path:
-        it = self.iteration if iteration is None else iteration
-        return (self.root / "evaluation-results-kit" / f"iteration-{it}"
-                / self.model_name(shuffle, train_fraction, variant))
+        """Folder of one network's evaluation: table, predictions, figures."""
+        return self._per_iteration("evaluation-results-kit", shuffle, train_fraction, iteration,
+                                   variant)
 
     def refine_analysis_dir(
         self, shuffle: int, train_fraction: float, iteration: int | None = None,

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from kit import analyze, plots
-from kit.data import AugmentConfig
+from kit.data import AugmentConfig, scale_image
 from kit.evaluate import predictions_frame
-from kit.predict import Predictor, scale_image
+from kit.predict import Predictor
 from kit.synthetic import load_ground_truth, make_synthetic_project
 from kit.train import TrainConfig, train
 from kit.video import FrameReader, video_info
