@@ -43,12 +43,10 @@ from tqdm import tqdm
 
 from kit.data import scale_image
 from kit.evaluate import predictions_frame
-from kit.filters import analysis_bodyparts, load_points, read_analysis
 from kit.labels import H5_KEY
 from kit.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
-from kit.synthetic import load_ground_truth
-from kit.video import FrameReader, extracted_frame_indices, video_info
+from kit.video import FrameReader, video_info
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v")
 _END = object()  # the reader thread's last item
@@ -403,42 +401,6 @@ def _finish(video, info, config, predictor, settings, run, points, paths) -> dic
             f"(a truncated or damaged file). {h5.name} holds those {done} frames and its "
             "metadata says truncated: true.", stacklevel=3)
     return metadata
-
-
-def error_against_ground_truth(
-    project: Project, video: str | os.PathLike, h5: str | os.PathLike,
-    frames: Sequence[int] | None = None,
-) -> float:
-    """Mean Euclidean distance in pixels between an analysis and a synthetic video's truth.
-
-    Averaged over every (frame, body part) where the part is visible, over all
-    analysed frames or only ``frames``.
-    """
-    parts = analysis_bodyparts(read_analysis(h5))
-    points = load_points(h5, parts)
-    truth = load_ground_truth(project, Path(video).stem)[:, [project.bodyparts.index(b)
-                                                             for b in parts]]
-    if len(points) > len(truth):
-        raise ValueError(f"{h5} has {len(points)} frames; the ground truth only {len(truth)}.")
-    error = np.linalg.norm(points[..., :2] - truth[:len(points)], axis=-1)
-    if frames is not None:
-        error = error[[f for f in frames if f < len(points)]]
-    return float(np.nanmean(error))
-
-
-def ground_truth_errors(project: Project, results: Sequence[AnalysisResult]) -> pd.DataFrame:
-    """Per synthetic video: mean error over all frames and over the labeled frames only
-    (compare the latter with the evaluation error). Videos without ground truth are left out."""
-    rows = []
-    for r in results:
-        if project.ground_truth_file(r.video.stem).is_file():
-            labeled = extracted_frame_indices(project, r.video.stem)
-            rows.append({"video": r.video.name, "num_frames": r.metadata["num_frames_analyzed"],
-                         "mean_error_px": error_against_ground_truth(project, r.video, r.h5),
-                         "mean_error_px_labeled_frames": error_against_ground_truth(
-                             project, r.video, r.h5, labeled) if labeled else np.nan})
-    return pd.DataFrame(rows, columns=["video", "num_frames", "mean_error_px",
-                                       "mean_error_px_labeled_frames"])
 
 
 def results_table(results: Sequence[AnalysisResult]) -> pd.DataFrame:

@@ -237,8 +237,8 @@ class PoseDataset(keras.utils.PyDataset):
         for i in chosen:
             crop, pts = augment(self._image(int(i)), self.points[i], self.crop_hw,
                                 self.augment_config, rng, self.mirror_perm)
-            s, l = pack_targets(pts, self.map_hw, self.target_config)
+            s, loc = pack_targets(pts, self.map_hw, self.target_config)
             images.append(crop)
             scores.append(s)
-            locrefs.append(l)
+            locrefs.append(loc)
         return np.stack(images), (np.stack(scores), np.stack(locrefs))

@@ -28,36 +28,44 @@ class CaffePreprocess(layers.Layer):
         return ops.flip(x, axis=-1) - mean
 
 
-def _block(x, filters: int, stride: int, dilation: int, conv_shortcut: bool, name: str):
+def _norm(x, name: str, batchnorm: bool):
+    """BatchNormalization ``name``, or nothing where it is folded into the convolution."""
+    return layers.BatchNormalization(epsilon=_BN_EPS, name=name)(x) if batchnorm else x
+
+
+def _block(x, filters: int, stride: int, dilation: int, conv_shortcut: bool, name: str,
+           batchnorm: bool = True):
     """Keras's ``residual_block_v1``, with an optional dilation of the 3x3 convolution."""
     if conv_shortcut:
         shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=name + "_0_conv")(x)
-        shortcut = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_0_bn")(shortcut)
+        shortcut = _norm(shortcut, name + "_0_bn", batchnorm)
     else:
         shortcut = x
     x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_1_bn")(x)
+    x = _norm(x, name + "_1_bn", batchnorm)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
     x = layers.Conv2D(
         filters, 3, padding="same", dilation_rate=dilation, name=name + "_2_conv"
     )(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_2_bn")(x)
+    x = _norm(x, name + "_2_bn", batchnorm)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPS, name=name + "_3_bn")(x)
+    x = _norm(x, name + "_3_bn", batchnorm)
     x = layers.Add(name=name + "_add")([shortcut, x])
     return layers.Activation("relu", name=name + "_out")(x)
 
 
-def _stack(x, filters: int, blocks: int, stride: int, dilation: int, name: str):
-    x = _block(x, filters, stride, dilation, True, name + "_block1")
+def _stack(x, filters: int, blocks: int, stride: int, dilation: int, name: str,
+           batchnorm: bool = True):
+    x = _block(x, filters, stride, dilation, True, name + "_block1", batchnorm)
     for i in range(2, blocks + 1):
-        x = _block(x, filters, 1, dilation, False, f"{name}_block{i}")
+        x = _block(x, filters, 1, dilation, False, f"{name}_block{i}", batchnorm)
     return x
 
 
 def build_model(
-    num_bodyparts: int, weights: str | os.PathLike | None = None, name: str = "kit_resnet50"
+    num_bodyparts: int, weights: str | os.PathLike | None = None, name: str = "kit_resnet50",
+    batchnorm: bool = True,
 ) -> keras.Model:
     """Build the pose network for images of any size.
 
@@ -67,6 +75,8 @@ def build_model(
             cache in ``~/.keras/models``), the path of a Keras ResNet-50 weights
             file (``.h5``, without top), or ``None`` (random, train from scratch).
         name: model name.
+        batchnorm: False leaves out the BatchNormalization layers (for
+            :func:`fold_batchnorm`: inference only, their affine maps live in the convolutions).
 
     Returns:
         A model from RGB images (N, H, W, 3), pixels 0-255, to
@@ -79,15 +89,15 @@ def build_model(
     x = CaffePreprocess(name="preprocess")(inputs)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
     x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPS, name="conv1_bn")(x)
+    x = _norm(x, "conv1_bn", batchnorm)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = _stack(x, 64, 3, stride=1, dilation=1, name="conv2")
-    x = _stack(x, 128, 4, stride=2, dilation=1, name="conv3")
-    x = _stack(x, 256, 6, stride=2, dilation=1, name="conv4")
+    x = _stack(x, 64, 3, stride=1, dilation=1, name="conv2", batchnorm=batchnorm)
+    x = _stack(x, 128, 4, stride=2, dilation=1, name="conv3", batchnorm=batchnorm)
+    x = _stack(x, 256, 6, stride=2, dilation=1, name="conv4", batchnorm=batchnorm)
     # Atrous last stage (DeepLabCut's output stride 16): stride 1, dilation 2.
-    x = _stack(x, 512, 3, stride=1, dilation=2, name="conv5")
+    x = _stack(x, 512, 3, stride=1, dilation=2, name="conv5", batchnorm=batchnorm)
     # A prior of ~1% positives on the score maps keeps the first steps from
     # being spent on unlearning "everything is a body part" (focal-loss init).
     part_pred = layers.Conv2DTranspose(
@@ -187,3 +197,29 @@ def recalibrate_batchnorm(model: keras.Model, batches) -> int:
         for layer, momentum in zip(norms, momenta):
             layer.momentum = momentum
     return count
+
+
+def fold_batchnorm(model: keras.Model) -> keras.Model:
+    """The same network for inference with every BatchNormalization folded into the
+    convolution before it (w * g / sqrt(v + eps), (b - m) * g / sqrt(v + eps) + beta):
+    equal outputs up to float rounding, fewer passes over the feature maps.
+
+    Args:
+        model: a model of :func:`build_model` (trained; its moving statistics are used).
+    """
+    num_bodyparts = model.get_layer("part_pred").filters
+    folded = build_model(num_bodyparts, name=model.name, batchnorm=False)
+    for layer in folded.layers:
+        source = model.get_layer(layer.name)
+        if not layer.weights:
+            continue
+        weights = source.get_weights()
+        if layer.name.endswith("_conv"):
+            norm = model.get_layer(layer.name[: -len("_conv")] + "_bn")
+            gamma, beta, mean, var = (w.astype("float64") for w in norm.get_weights())
+            scale = gamma / (var + norm.epsilon) ** 0.5
+            kernel, bias = weights
+            weights = [(kernel * scale).astype(kernel.dtype),
+                       ((bias - mean) * scale + beta).astype(bias.dtype)]
+        layer.set_weights(weights)
+    return folded

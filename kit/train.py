@@ -36,6 +36,8 @@ from kit.targets import TargetConfig
 DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
+EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left skip tracing
+EXECUTION_ONLY = ("run_eagerly",)  # settings a resumed run may change
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,14 @@ class TrainConfig:
             "mixed_bfloat16": faster on recent GPUs; the heads stay float32).
         jit_compile: XLA-compile the train step: True, False, or "auto" (Keras's choice:
             XLA on JAX and on TensorFlow with a GPU).
+        run_eagerly: run the train step op by op instead of tracing it into a graph:
+            True, False, or "auto" (on TensorFlow, eagerly when at most ``EAGER_STEPS``
+            steps are left: tracing a ResNet-50 train step takes as long as ten to twenty
+            steps on a CPU, so smoke runs and short resumes finish sooner; JAX's eager
+            steps are too slow for that). Numbers are the same.
+        batchnorm_batches: augmented batches that BatchNorm's moving statistics are
+            recomputed on after training (``kit.model.recalibrate_batchnorm``); 0 keeps
+            the moving averages of the run.
     """
 
     shuffle: int = 1
@@ -81,6 +91,8 @@ class TrainConfig:
     test_videos: tuple[str, ...] = ()
     precision: str = "float32"
     jit_compile: bool | str = "auto"
+    run_eagerly: bool | str = "auto"
+    batchnorm_batches: int = 20
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -90,12 +102,17 @@ class TrainConfig:
                 f"precision must be one of {PRECISIONS} and jit_compile True, False or 'auto'. "
                 f"Received: precision={self.precision!r}, jit_compile={self.jit_compile!r}."
             )
+        if self.run_eagerly not in (True, False, "auto"):
+            raise ValueError(
+                f"run_eagerly must be True, False or 'auto'. Received: {self.run_eagerly!r}."
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}.")
-        if self.train_steps < 1 or self.batch_size < 1:
+        if self.train_steps < 1 or self.batch_size < 1 or self.batchnorm_batches < 0:
             raise ValueError(
-                f"train_steps and batch_size must be >= 1. Received: train_steps="
-                f"{self.train_steps}, batch_size={self.batch_size}."
+                f"train_steps and batch_size must be >= 1 and batchnorm_batches >= 0. "
+                f"Received: train_steps={self.train_steps}, batch_size={self.batch_size}, "
+                f"batchnorm_batches={self.batchnorm_batches}."
             )
         if self.save_every and self.train_steps % self.save_every:
             raise ValueError(
@@ -175,8 +192,11 @@ def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
     if saved.exists():
         # Settings added to kit since that run was saved take their defaults.
         old = {**TrainConfig().to_dict(), **json.loads(saved.read_text())}
-        if old != config.to_dict():
-            diff = {k: (old.get(k), v) for k, v in config.to_dict().items() if old.get(k) != v}
+        new = config.to_dict()
+        for key in EXECUTION_ONLY:  # how steps run, not what they compute
+            old.pop(key, None), new.pop(key, None)
+        if old != new:
+            diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
             raise ValueError(
                 f"{model_dir} holds a run with other settings (saved, given): {diff}. "
                 "Use another shuffle number, or delete that folder to start over."
@@ -285,9 +305,13 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
             print(f"Resuming from {checkpoints[-1].name} (step {start} of {config.train_steps}).")
     else:
         model, start = _compiled_model(len(bodyparts), config), 0
+    model.run_eagerly = config.run_eagerly is True or (
+        config.run_eagerly == "auto" and keras.backend.backend() == "tensorflow"
+        and config.train_steps - start <= EAGER_STEPS)
     _fit(model, dataset, config, model_dir, start, verbose)
     # Fresh augmented batches (indices past the last step): the training distribution.
-    recalibrate_batchnorm(model, (dataset[config.train_steps + i][0] for i in range(20)))
+    recalibrate_batchnorm(
+        model, (dataset[config.train_steps + i][0] for i in range(config.batchnorm_batches)))
     _save_final(model, project, config, dataset, model_dir, bodyparts)
     return model_dir
 

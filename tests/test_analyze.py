@@ -11,7 +11,8 @@ import pytest
 
 from kit import analyze, plots
 from kit.data import AugmentConfig, scale_image
-from kit.evaluate import predictions_frame
+from kit.evaluate import error_against_ground_truth, predictions_frame
+from kit.filters import load_points
 from kit.predict import Predictor
 from kit.synthetic import load_ground_truth, make_synthetic_project
 from kit.train import TrainConfig, train
@@ -26,7 +27,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("analyze") / "project"
     project = make_synthetic_project(root, image_size=(64, 64), num_frames=NUM_FRAMES,
                                      num_labeled=8)
-    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75,
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
                          augment=AugmentConfig(crop_size=(64, 64)))
     model_dir = train(project, config, verbose=0)
     return project, Predictor(model_dir), project.videos_dir / "animal0.mp4"
@@ -68,7 +69,7 @@ def test_threaded_batches_equal_predict_images(trained, tmp_path):
     project, predictor, video = trained
     result = analyze.analyze_video(project, video, _config(tmp_path, batch_size=3), predictor)
     expected = predictor.predict_images(_frames(video), batch_size=8)
-    got = analyze.load_points(result.h5)
+    got = load_points(result.h5)
     np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=1e-3)
     np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-5)
 
@@ -77,7 +78,7 @@ def test_crop_and_downscale_map_back_to_full_frame(trained, tmp_path):
     project, predictor, video = trained
     crop = (8, 56, 4, 60)  # x1, x2, y1, y2
     config = _config(tmp_path, crop=crop, downscale=2.0, batch_size=8)
-    got = analyze.load_points(analyze.analyze_video(project, video, config, predictor).h5)
+    got = load_points(analyze.analyze_video(project, video, config, predictor).h5)
     small = [scale_image(np.ascontiguousarray(f[4:60, 8:56]), 0.5) for f in _frames(video)]
     expected = predictor.predict_images(small)
     expected[..., :2] = expected[..., :2] * 2 + [8, 4]
@@ -106,7 +107,7 @@ def test_interrupted_run_resumes_to_the_same_result(trained, tmp_path):
     assert not list((tmp_path / "resumed").glob("*_meta.json"))
     resumed = analyze.analyze_video(project, video, config, predictor)
     assert resumed.metadata["resumed_from_frame"] == 8
-    np.testing.assert_allclose(analyze.load_points(resumed.h5), analyze.load_points(whole.h5),
+    np.testing.assert_allclose(load_points(resumed.h5), load_points(whole.h5),
                                atol=1e-3)
     assert not list((tmp_path / "resumed").glob("*.partial.h5"))
 
@@ -169,8 +170,8 @@ def test_error_against_ground_truth_is_the_offset(trained, tmp_path):
     h5 = tmp_path / "shifted.h5"
     predictions_frame(points, range(NUM_FRAMES), "s", project.bodyparts).to_hdf(
         h5, key="df_with_missing", format="table")
-    assert analyze.error_against_ground_truth(project, video, h5) == pytest.approx(5.0)
-    assert analyze.error_against_ground_truth(project, video, h5, [0, 3]) == pytest.approx(5.0)
+    assert error_against_ground_truth(project, video, h5) == pytest.approx(5.0)
+    assert error_against_ground_truth(project, video, h5, [0, 3]) == pytest.approx(5.0)
 
 
 def test_labeled_video_stills_and_figures(trained, tmp_path):

@@ -83,7 +83,7 @@ from kit.video import FrameReader, video_info
 ODD_FOLDER = "my project é ü"  # spaces and non-ASCII, all the way down
 ODD_VIDEO = "vidé o 1"
 TINY = {"train_steps": 2, "batch_size": 2, "save_every": 2, "train_fraction": 0.75,
-        "augment": AugmentConfig(crop_size=(64, 64))}
+        "batchnorm_batches": 2, "augment": AugmentConfig(crop_size=(64, 64))}
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:

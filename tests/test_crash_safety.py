@@ -25,6 +25,7 @@ from conftest import make_blob_project
 
 from kit import analyze
 from kit.data import AugmentConfig
+from kit.filters import load_points
 from kit.model import build_model
 from kit.predict import Predictor
 from kit.project import create_project
@@ -165,7 +166,7 @@ def test_killed_analysis_resumes_to_the_same_output(untrained, tmp_path):
     reference_config = analyze.AnalyzeConfig(train_fraction=0.75, batch_size=2, progress=False,
                                              output_dir=str(tmp_path / "whole"))
     (whole,) = analyze.analyze_videos(project, [video], reference_config, predictor)
-    got, expected = analyze.load_points(resumed.h5), analyze.load_points(whole.h5)
+    got, expected = load_points(resumed.h5), load_points(whole.h5)
     assert got.shape == expected.shape == (NUM_FRAMES, 2, 3)
     np.testing.assert_allclose(got[..., :2], expected[..., :2], rtol=0, atol=1e-4)
     np.testing.assert_allclose(got[..., 2], expected[..., 2], rtol=0, atol=1e-5)
@@ -181,4 +182,4 @@ def test_corrupt_partial_analysis_starts_over(untrained, tmp_path):
     partial.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 50)  # a damaged sidecar
     with pytest.warns(UserWarning, match=r"partial.h5 cannot be read.*starting over"):
         (result,) = analyze.analyze_videos(project, [video], config, predictor)
-    assert analyze.load_points(result.h5).shape == (4, 2, 3) and not partial.exists()
+    assert load_points(result.h5).shape == (4, 2, 3) and not partial.exists()

@@ -23,10 +23,10 @@ def test_backbone_is_atrous_and_named_like_keras(net):
     assert net.get_layer("conv5_block1_2_conv").dilation_rate == (2, 2)
     assert net.get_layer("conv5_block1_1_conv").strides == (1, 1)
     assert net.get_layer("conv4_block1_1_conv").strides == (2, 2)
-    keras_names = {l.name for l in keras.applications.ResNet50(weights=None, include_top=False,
-                                                                 input_shape=(64, 64, 3)).layers
-                   if l.weights}
-    assert keras_names <= {l.name for l in net.layers}
+    reference = keras.applications.ResNet50(weights=None, include_top=False,
+                                            input_shape=(64, 64, 3))
+    keras_names = {layer.name for layer in reference.layers if layer.weights}
+    assert keras_names <= {layer.name for layer in net.layers}
 
 
 def test_weights_file_copies_by_name(tmp_path):
@@ -80,3 +80,20 @@ def test_recalibrated_batchnorm_matches_training_mode(net):
     assert np.abs(after - train_mode).max() < 1e-3 * (1 + np.abs(train_mode).max())
     assert np.abs(before - train_mode).max() > np.abs(after - train_mode).max()
     assert net.get_layer("conv1_bn").momentum == 0.99
+
+
+def test_folded_batchnorm_gives_the_same_outputs():
+    net = build_model(3, name="folding")
+    rng = np.random.default_rng(0)
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n),
+                               rng.normal(0, 0.2, n), rng.uniform(0.5, 2.0, n)])
+    folded = kit_model.fold_batchnorm(net)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    assert folded.count_params() < net.count_params()
+    images = rng.uniform(0, 255, (2, 72, 56, 3)).astype("float32")
+    for a, b in zip(net.predict_on_batch(images), folded.predict_on_batch(images)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * np.abs(a).max())

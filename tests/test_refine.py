@@ -23,7 +23,8 @@ from kit.train import TrainConfig, train
 from kit.video import extracted_frame_indices
 
 TINY = {"shuffle": 1, "train_fraction": 0.5, "batch_size": 2, "optimizer": "adam",
-        "learning_rate": 1e-5, "augment": AugmentConfig(crop_size=(64, 64))}
+        "learning_rate": 1e-5, "batchnorm_batches": 2,
+        "augment": AugmentConfig(crop_size=(64, 64))}
 
 
 def test_outlier_scores_by_hand():

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import keras
@@ -6,15 +7,18 @@ import pandas as pd
 import pytest
 
 from kit.data import AugmentConfig
+from kit.evaluate import evaluate
+from kit.labels import load_labels
 from kit.train import TrainConfig, learning_rate_schedule, list_checkpoints, read_train_log, train
 
 from conftest import make_blob_project
 
 SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3,
-             augment=AugmentConfig(crop_size=(64, 64)))
+             batchnorm_batches=2, augment=AugmentConfig(crop_size=(64, 64)))
 
 
 def test_short_training_lowers_the_loss(tmp_path):
+    """24 steps: compiled (run_eagerly="auto"). A second call with other settings is refused."""
     project = make_blob_project(tmp_path / "p", num_frames=12)
     model_dir = train(project, TrainConfig(train_steps=24, save_every=6, **SMALL), verbose=0)
     log = read_train_log(model_dir)
@@ -25,6 +29,8 @@ def test_short_training_lowers_the_loss(tmp_path):
         assert (model_dir / name).is_file()
     split = json.loads((model_dir / "split.json").read_text())
     assert len(split["train"]) == 9 and len(split["test"]) == 3
+    with pytest.raises(ValueError, match="other settings.*train_steps"):
+        train(project, TrainConfig(train_steps=12, save_every=6, **SMALL), verbose=0)
 
 
 def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
@@ -36,7 +42,7 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
     list_checkpoints(model_dir / "checkpoints")[-1].unlink()
     log = pd.read_csv(model_dir / "train_log.csv")
     log.iloc[:2].to_csv(model_dir / "train_log.csv", index=False)
-    train(project, config, verbose=0)
+    train(project, dataclasses.replace(config, run_eagerly=True), verbose=0)  # may differ
     last = keras.saving.load_model(list_checkpoints(model_dir / "checkpoints")[-1])
     assert int(last.optimizer.iterations) == 6
     final = keras.saving.load_model(model_dir / "model.keras")  # weights only, no optimizer
@@ -47,21 +53,19 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
         "ckpt-00000004.keras", "ckpt-00000006.keras"]
 
 
-def test_other_settings_in_the_same_folder_are_refused(tmp_path):
-    project = make_blob_project(tmp_path / "p", num_frames=8)
-    train(project, TrainConfig(train_steps=2, **SMALL), verbose=0)
-    with pytest.raises(ValueError, match="other settings.*train_steps"):
-        train(project, TrainConfig(train_steps=4, **SMALL), verbose=0)
-
-
 def test_five_bodyparts_occluded_and_odd_size(tmp_path):
-    """Missing labels and 832x747 frames train and keep their NaNs out of the loss."""
+    """Missing labels and 832x747 frames train, keep their NaNs out of the loss and
+    are evaluated per body part."""
     project = make_blob_project(tmp_path / "p", bodyparts=list("abcde"), size=(832, 747),
                                 num_frames=6, missing_rate=0.3)
-    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.5,
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.5, batchnorm_batches=2,
                          augment=AugmentConfig(crop_size=(96, 128)))
     model_dir = train(project, config, verbose=0)
     assert np.isfinite(read_train_log(model_dir)["loss"]).all()
+    table = evaluate(project, train_fraction=0.5).table
+    assert set(table.bodypart) == {"a", "b", "c", "d", "e", "all"}
+    labels = load_labels(project)
+    assert table.query("bodypart == 'all'").num_labels.sum() == labels.notna().sum().sum() // 2
 
 
 def test_sgd_schedule_is_deeplabcuts_scaled():
@@ -75,6 +79,8 @@ def test_bad_settings_raise():
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(ValueError, match="must divide"):
         TrainConfig(train_steps=10, save_every=3)
+    with pytest.raises(ValueError, match="run_eagerly"):
+        TrainConfig(run_eagerly="sometimes")
     assert TrainConfig(train_steps=1000).steps_per_checkpoint == 100
     assert TrainConfig(train_steps=7).steps_per_checkpoint == 1
     config = TrainConfig(train_steps=5, augment=AugmentConfig(mirror=True))
