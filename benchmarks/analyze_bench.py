@@ -15,6 +15,13 @@ temporary folder.
 
     .venv/bin/python benchmarks/analyze_bench.py                      # whole video, 1 8 32
     .venv/bin/python benchmarks/analyze_bench.py --frames 16 --batch-sizes 1 8   # smoke test
+    # beside DeepLabCut 3's analyze_videos on the same clip of the first 200 frames
+    .venv/bin/python benchmarks/analyze_bench.py --frames 200 --dlc-python /work/venv-dlc/bin/python
+
+With ``--dlc-python`` the first ``--frames`` frames are written to a clip that both
+tools analyze (DeepLabCut always reads a whole file), and DeepLabCut's frames per
+second (its own inference time, ``run_duration``) and the ratio kit / DLC are printed
+per batch size both ran. DLC's snapshot: random weights trained one epoch (no download).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from kit.model import build_model
 from kit.predict import Predictor, scale_image
 from kit.project import load_project
 from kit.targets import TargetConfig
-from kit.video import FrameReader
+from kit.video import FrameReader, video_info, write_video
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
@@ -79,10 +86,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--video", type=Path, default=None, help="default: videos/m3v1mp4.mp4")
     parser.add_argument("--frames", type=int, default=None, help="analyze only the first N")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--dlc-python", help="python of a DeepLabCut 3 venv: measure it too")
+    parser.add_argument("--dlc-batch-sizes", type=int, nargs="+", default=[1, 8])
     args = parser.parse_args(argv)
     project = load_project(args.project)
     video = args.video or project.videos_dir / "m3v1mp4.mp4"
     with tempfile.TemporaryDirectory(prefix="kit-analyze-bench-") as tmp:
+        if args.dlc_python and args.frames:
+            with FrameReader(video, stop=args.frames) as reader:
+                video = write_video(Path(tmp) / "clip.mp4", (f for _, f in reader),
+                                    video_info(video).fps)
         predictor = Predictor(untrained_model_dir(Path(tmp) / "model", project.bodyparts))
         with FrameReader(video, stop=args.frames) as reader:
             first = next(reader)[1]
@@ -102,7 +115,27 @@ def main(argv: list[str] | None = None) -> None:
         for row in rows:
             row["bare_fps"] = bare_fps(predictor, frames, row["batch_size"])
             row["ratio"] = row["analysis_fps"] / row["bare_fps"]
-    report(rows, video)
+        report(rows, video)
+        if args.dlc_python:
+            compare_with_dlc(rows, args.dlc_python, video, args.dlc_batch_sizes)
+
+
+def compare_with_dlc(rows: list[dict], dlc_python: str, video: Path, batch_sizes) -> None:
+    """DeepLabCut 3's analyze_videos on the same video, and kit / DLC per batch size."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from dlc_peer import analyze_bench as dlc_analyze
+
+    kit_fps = {r["batch_size"]: r["analysis_fps"] for r in rows}
+    print(f"\nDeepLabCut 3 analyze_videos on {video.name}")
+    print(f"{'batch':>5} {'frames':>6} {'DLC f/s':>8} {'DLC wall f/s':>12} {'peak RSS MB':>11} "
+          f"{'kit f/s':>8} {'kit / DLC':>9}")
+    for batch_size in batch_sizes:
+        dlc = dlc_analyze(dlc_python, video, batch_size)
+        ours = kit_fps.get(batch_size)
+        ratio = f"{ours / dlc['fps']:9.2f}" if ours else f"{'-':>9}"
+        print(f"{batch_size:>5} {dlc['frames']:>6} {dlc['fps']:>8.2f} {dlc['fps_wall']:>12.2f} "
+              f"{dlc['peak_rss_mb']:>11} {ours or float('nan'):>8.2f} {ratio}")
+        print(json.dumps({"dlc": dlc}))
 
 
 def report(rows: list[dict], video: Path) -> None:

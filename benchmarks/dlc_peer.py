@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,32 @@ def model_bench(dlc_python: str, reps: int = 3, source=None) -> list[dict]:
         elif record:
             print(f"DeepLabCut: {json.dumps(record)}")
     return rows
+
+
+def ensure_snapshot(dlc_python: str, project: Path) -> None:
+    """DeepLabCut analyzes with a trained snapshot: make one from random weights (no
+    download) trained for one epoch at batch 1 (peer random_init.py and train_bench.py)."""
+    train_dir = next(project.glob("dlc-models-pytorch/iteration-0/*shuffle1/train"))
+    if next(train_dir.glob("snapshot-*.pt"), None):
+        return
+    _run([dlc_python, str(PEER / "random_init.py"), str(project)])
+    _run([dlc_python, str(PEER / "train_bench.py"), str(project), "1", "1",
+          str(project / "train_bench.json")])
+
+
+def analyze_bench(dlc_python: str, video: str | os.PathLike, batch_size: int,
+                  source=None) -> dict:
+    """``deeplabcut.analyze_videos`` on ``video`` (peer analyze_bench.py): frames per second
+    from DeepLabCut's own run time and from the wall clock, and the process's peak RSS."""
+    project = prepare_project(dlc_python, source)
+    ensure_snapshot(dlc_python, project)
+    out, peak = _run([dlc_python, str(PEER / "analyze_bench.py"), str(project), str(video),
+                      str(batch_size)])
+    found = re.search(r"frames=(\d+).*fps=([\d.]+) fps_wall=([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"DeepLabCut's analyze_bench.py printed no figures: {out[-400:]}")
+    return {"batch_size": batch_size, "frames": int(found[1]), "fps": float(found[2]),
+            "fps_wall": float(found[3]), "peak_rss_mb": peak}
 
 
 def main() -> int:

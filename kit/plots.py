@@ -157,7 +157,7 @@ def plot_trajectories(points: np.ndarray, bodyparts: Sequence[str], pcutoff: flo
         keep = confident[:, k]
         art = ax.scatter(points[keep, k, 0], points[keep, k, 1], c=frames[keep], s=4,
                          cmap=colormap, vmin=0, vmax=max(len(points) - 1, 1))
-        ax.set_title(f"{name} ({keep.sum()} of {len(points)} frames)", fontsize=9)
+        ax.set_title(f"{name}\n{keep.sum()} of {len(points)} frames", fontsize=9)
         ax.set_xlim(low[0] - pad, high[0] + pad)
         ax.set_ylim(high[1] + pad, low[1] - pad)  # image coordinates: y down
         ax.set_aspect("equal")
