@@ -38,9 +38,9 @@ import keras
 import numpy as np
 
 from kit.analyze import AnalyzeConfig, analyze_video
-from kit.data import AugmentConfig
+from kit.data import AugmentConfig, scale_image
 from kit.model import build_model
-from kit.predict import Predictor, scale_image
+from kit.predict import Predictor
 from kit.project import load_project
 from kit.targets import TargetConfig
 from kit.video import FrameReader, video_info, write_video

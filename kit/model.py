@@ -210,10 +210,9 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     num_bodyparts = model.get_layer("part_pred").filters
     folded = build_model(num_bodyparts, name=model.name, batchnorm=False)
     for layer in folded.layers:
-        source = model.get_layer(layer.name)
         if not layer.weights:
             continue
-        weights = source.get_weights()
+        weights = model.get_layer(layer.name).get_weights()
         if layer.name.endswith("_conv"):
             norm = model.get_layer(layer.name[: -len("_conv")] + "_bn")
             gamma, beta, mean, var = (w.astype("float64") for w in norm.get_weights())

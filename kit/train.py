@@ -194,7 +194,8 @@ def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
         old = {**TrainConfig().to_dict(), **json.loads(saved.read_text())}
         new = config.to_dict()
         for key in EXECUTION_ONLY:  # how steps run, not what they compute
-            old.pop(key, None), new.pop(key, None)
+            old.pop(key, None)
+            new.pop(key, None)
         if old != new:
             diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
             raise ValueError(
