@@ -2,8 +2,9 @@
 
 Everything a run needs to be reproduced or resumed lives in its model folder:
 ``train_config.json`` (the settings), ``split.json`` (train/test images),
-``checkpoints/ckpt-<step>.keras`` (model + optimizer), ``train_log.csv`` (losses),
-and at the end ``model.keras`` and ``pose_config.json`` (what prediction needs).
+``checkpoints/ckpt-<step>.keras`` (model + optimizer, while the run lasts),
+``train_log.csv`` (losses), and at the end ``model.keras`` and ``pose_config.json``
+(what prediction needs).
 An interrupted run started again with the same settings resumes from its last
 checkpoint and draws the same batches it would have drawn.
 """
@@ -37,7 +38,7 @@ DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left skip tracing
-EXECUTION_ONLY = ("run_eagerly",)  # settings a resumed run may change
+EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints")  # settings a resumed run may change
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class TrainConfig:
         batchnorm_batches: augmented batches that BatchNorm's moving statistics are
             recomputed on after training (``kit.model.recalibrate_batchnorm``); 0 keeps
             the moving averages of the run.
+        keep_checkpoints: keep the last checkpoint (model + optimizer, about 290 MB for
+            ResNet-50 with Adam) after the run has finished. By default it is deleted once
+            ``model.keras`` is written: a finished run is not trained again, and training on
+            from it takes ``weights=<model folder>/model.keras``.
     """
 
     shuffle: int = 1
@@ -93,6 +98,7 @@ class TrainConfig:
     jit_compile: bool | str = "auto"
     run_eagerly: bool | str = "auto"
     batchnorm_batches: int = 20
+    keep_checkpoints: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -265,8 +271,9 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     """Train (or resume training) the network of ``config``; return its model folder.
 
     Every ``config.steps_per_checkpoint`` steps the model and optimizer are saved
-    (``checkpoints/ckpt-<step>.keras``, atomically; the last two kept) and the mean
-    losses since the previous checkpoint appended to ``train_log.csv``.
+    (``checkpoints/ckpt-<step>.keras``, atomically; only the newest kept) and the mean
+    losses since the previous checkpoint appended to ``train_log.csv``. When the final
+    ``model.keras`` is written the checkpoint is deleted, unless ``config.keep_checkpoints``.
 
     Raises ValueError if the model folder holds a run with other settings.
     A finished run is not trained again.
@@ -314,6 +321,8 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     recalibrate_batchnorm(
         model, (dataset[config.train_steps + i][0] for i in range(config.batchnorm_batches)))
     _save_final(model, project, config, dataset, model_dir, bodyparts)
+    if not config.keep_checkpoints:
+        remove_checkpoints(model_dir)
     return model_dir
 
 
@@ -384,7 +393,9 @@ def _append_log(path: Path, row: dict[str, float]) -> None:
         log.to_csv(tmp, index=False)
 
 
-def _save_checkpoint(model, folder: Path, step: int, keep: int = 2) -> None:
+def _save_checkpoint(model, folder: Path, step: int, keep: int = 1) -> None:
+    """Save atomically, then delete the older ones: a whole checkpoint is on disk at every
+    moment, and a killed run leaves at most a temporary (removed when it resumes)."""
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / f"ckpt-{step:08d}.keras") as tmp:
         model.save(tmp)

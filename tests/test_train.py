@@ -3,9 +3,9 @@ import json
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
+import kit.train
 from kit.data import AugmentConfig
 from kit.evaluate import evaluate
 from kit.labels import load_labels
@@ -27,30 +27,39 @@ def test_short_training_lowers_the_loss(tmp_path):
     assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
     for name in ("model.keras", "pose_config.json", "split.json", "train_config.json"):
         assert (model_dir / name).is_file()
+    assert not (model_dir / "checkpoints").exists()  # deleted once model.keras is written
     split = json.loads((model_dir / "split.json").read_text())
     assert len(split["train"]) == 9 and len(split["test"]) == 3
     with pytest.raises(ValueError, match="other settings.*train_steps"):
         train(project, TrainConfig(train_steps=12, save_every=6, **SMALL), verbose=0)
 
 
-def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
+def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     project = make_blob_project(tmp_path / "p", num_frames=8)
-    config = TrainConfig(train_steps=6, save_every=2, **SMALL)
-    model_dir = train(project, config, verbose=0)
-    # Simulate a crash after step 4: the final model and the last checkpoint never got written.
-    (model_dir / "model.keras").unlink()
-    list_checkpoints(model_dir / "checkpoints")[-1].unlink()
-    log = pd.read_csv(model_dir / "train_log.csv")
-    log.iloc[:2].to_csv(model_dir / "train_log.csv", index=False)
-    train(project, dataclasses.replace(config, run_eagerly=True), verbose=0)  # may differ
+    config = TrainConfig(train_steps=6, save_every=2, keep_checkpoints=True, **SMALL)
+    save = kit.train._save_checkpoint
+
+    def save_then_interrupt_at_4(model, folder, step, **kwargs):
+        save(model, folder, step, **kwargs)
+        if step == 4:
+            raise KeyboardInterrupt  # Ctrl-C (or a lost kernel) right after checkpoint 4
+
+    monkeypatch.setattr(kit.train, "_save_checkpoint", save_then_interrupt_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(project, config, verbose=0)
+    monkeypatch.undo()
+    model_dir = config.model_dir(project)
+    assert not (model_dir / "model.keras").exists()
+    assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == ["ckpt-00000004.keras"]
+    assert read_train_log(model_dir)["step"].tolist() == [2, 4]
+    train(project, dataclasses.replace(config, run_eagerly=False), verbose=0)  # may differ
     last = keras.saving.load_model(list_checkpoints(model_dir / "checkpoints")[-1])
     assert int(last.optimizer.iterations) == 6
     final = keras.saving.load_model(model_dir / "model.keras")  # weights only, no optimizer
     assert np.array_equal(final.get_layer("part_pred").get_weights()[0],
                           last.get_layer("part_pred").get_weights()[0])
     assert read_train_log(model_dir)["step"].tolist() == [2, 4, 6]
-    assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == [
-        "ckpt-00000004.keras", "ckpt-00000006.keras"]
+    assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == ["ckpt-00000006.keras"]
 
 
 def test_five_bodyparts_occluded_and_odd_size(tmp_path):
