@@ -18,12 +18,12 @@ import pandas as pd
 
 from kit.data import labels_outside, load_image
 from kit.filters import analysis_bodyparts, load_points, read_analysis
+from kit.frame_picking import extracted_frame_indices
 from kit.labels import labels_to_array, load_labels
 from kit.predict import Predictor
 from kit.project import Project, atomic_path
 from kit.splits import load_split
 from kit.synthetic import load_ground_truth
-from kit.video import extracted_frame_indices
 
 
 def error_table(

@@ -1,7 +1,7 @@
 """Start labeling: create (or reopen) a project, add videos, pick frames to label.
 
 Running the same step again is safe: videos already in the project are not
-copied twice, and :func:`kit.video.extract_frames` never picks a frame already
+copied twice, and :func:`kit.frame_picking.extract_frames` never picks a frame already
 extracted nor overwrites a file, so labeled frames stay as they are and new
 frames are added beside them.
 """
@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.frame_picking import PICK_METHODS, extract_frames
 from kit.project import Project, create_project, load_project, update_config
-from kit.video import PICK_METHODS, extract_frames, video_info
+from kit.video import video_info
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    """How frames are picked from each video (see :func:`kit.video.pick_frames`).
+    """How frames are picked from each video (see :func:`kit.frame_picking.pick_frames`).
 
     Attributes:
         num_frames: frames picked per video on each run (DeepLabCut's ``numframes2pick``).

@@ -10,7 +10,7 @@ is a candidate when, for any body part,
   trajectory (:func:`kit.filters.filter_points`).
 
 Among the candidates a diverse subset is chosen by k-means on their downsampled
-frames (:func:`kit.video.pick_frames`, ``method="kmeans"``). The chosen frames are
+frames (:func:`kit.frame_picking.pick_frames`, ``method="kmeans"``). The chosen frames are
 saved as ``labeled-data/<video>/img<N>.png`` (existing files are never touched) and
 the network's predictions for them go to ``machinelabels-iter<i>.h5`` beside them:
 machine-made labels that never train a network until a person confirms them
@@ -36,18 +36,16 @@ import pandas as pd
 
 from kit.data import load_image
 from kit.filters import FilterConfig, analysis_bodyparts, filter_points, load_points
-from kit.labels import COLUMN_NAMES, H5_KEY
-from kit.project import Project, atomic_path
-from kit.video import (
+from kit.frame_picking import (
     KMEANS_MAX_READ,
     KMEANS_WIDTH,
     extracted_frame_indices,
     frame_image_name,
     pick_frames,
-    read_frames,
-    save_image,
-    video_info,
 )
+from kit.labels import COLUMN_NAMES, H5_KEY
+from kit.project import Project, atomic_path
+from kit.video import read_frames, save_image, video_info
 
 CRITERIA = {
     "likelihood": "a body part's likelihood is below pcutoff",

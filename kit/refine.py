@@ -34,6 +34,7 @@ import pandas as pd
 from kit.analyze import AnalyzeConfig, analyze_video
 from kit.data import load_image
 from kit.evaluate import error_table
+from kit.frame_picking import frame_image_name
 from kit.labels import (
     labels_to_array,
     load_labels,
@@ -49,7 +50,6 @@ from kit.project import Project, atomic_path, update_config
 from kit.splits import Split, load_split, save_split, video_of
 from kit.synthetic import load_ground_truth
 from kit.train import TrainConfig
-from kit.video import frame_image_name
 
 
 def pending_images(project: Project, video: str, iteration: int | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Videos: reading, writing, and picking frames to label (OpenCV).
+"""Videos: reading and writing them, and saving images (OpenCV).
 
 Frames are RGB ``uint8`` arrays of shape (height, width, 3) everywhere in kit;
 the BGR order OpenCV uses stays inside this module. Frame indices count from 0.
@@ -8,13 +8,15 @@ compressed formats animal videos come in; seeking is used only to jump over
 long gaps. A video that ends before the frame count its header declares (a
 truncated or half-copied file) is not silent: :class:`FrameReader` records it in
 ``.truncated``, and :func:`read_frames` raises.
+
+Picking frames to label and extracting them into a project is in
+:mod:`kit.frame_picking`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -22,13 +24,10 @@ from typing import Self
 import cv2
 import numpy as np
 
-from kit.project import Project, atomic_path
+from kit.project import atomic_path
 
 FOURCC = "mp4v"
-KMEANS_WIDTH = 30  # frames are shrunk to this many pixels wide before clustering
-KMEANS_MAX_READ = 1000  # at most this many frames are read to cluster
 _SEEK_GAP = 30  # jump with a seek when the next wanted frame is further ahead than this
-_IMAGE_NAME = re.compile(r"img(\d+)\.png")
 
 
 @dataclass(frozen=True)
@@ -266,165 +265,3 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.tobytes())
     return path
-
-
-def frame_image_name(frame_index: int, num_video_frames: int) -> str:
-    """DeepLabCut's name for an extracted frame: ``img`` + index zero-padded + ``.png``.
-
-    Padded to the number of digits of the video's frame count: frame 42 of a
-    1000-frame video is ``img0042.png``.
-    """
-    return f"img{frame_index:0{len(str(num_video_frames))}d}.png"
-
-
-# --- picking frames to label -------------------------------------------------------
-
-
-def _frame_range(info: VideoInfo, start: float, stop: float) -> range:
-    if not 0.0 <= start < stop <= 1.0:
-        raise ValueError(
-            f"start and stop are fractions of the video with 0 <= start < stop <= 1. "
-            f"Received: start={start}, stop={stop}."
-        )
-    first = round(start * info.num_frames)
-    return range(first, max(first + 1, round(stop * info.num_frames)))
-
-
-def _uniform(candidates: np.ndarray, num_frames: int, path: Path, seed: int) -> list[int]:
-    # The centre of each of num_frames equal slices: evenly spread, deterministic.
-    positions = ((np.arange(num_frames) + 0.5) * len(candidates) / num_frames).astype(int)
-    return sorted(int(i) for i in candidates[positions])
-
-
-def _kmeans(
-    points: np.ndarray, k: int, rng: np.random.Generator, num_iterations: int = 50
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's k-means with k-means++ seeding. points (n, d) -> (centres (k, d), labels (n,))."""
-    chosen = [int(rng.integers(len(points)))]
-    d2 = ((points - points[chosen[0]]) ** 2).sum(1)
-    for _ in range(1, k):
-        if d2.sum() > 0:
-            nxt = int(rng.choice(len(points), p=d2 / d2.sum()))
-        else:  # fewer distinct points than clusters
-            nxt = int(rng.choice(np.setdiff1d(np.arange(len(points)), chosen)))
-        chosen.append(nxt)
-        d2 = np.minimum(d2, ((points - points[nxt]) ** 2).sum(1))
-    centres = points[chosen].copy()
-    labels = np.zeros(len(points), dtype=int)
-    for iteration in range(num_iterations):
-        # |p - c|^2 = |p|^2 - 2 p.c + |c|^2, without an (n, k, d) array
-        distances = (centres**2).sum(1)[None] - 2 * points @ centres.T
-        new_labels = distances.argmin(1)
-        if iteration > 0 and np.array_equal(new_labels, labels):
-            break
-        labels = new_labels
-        for c in range(k):
-            if np.any(labels == c):
-                centres[c] = points[labels == c].mean(0)
-    return centres, labels
-
-
-def _kmeans_pick(candidates: np.ndarray, num_frames: int, path: Path, seed: int) -> list[int]:
-    sample = candidates[:: max(1, -(-len(candidates) // KMEANS_MAX_READ))]
-    if num_frames > len(sample):
-        raise ValueError(
-            f"kmeans picks among {len(sample)} sampled frames of {path}; cannot pick "
-            f"{num_frames}. Ask for fewer frames or use method='uniform'."
-        )
-    small = []
-    for frame in read_frames(path, sample).values():
-        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        height = max(1, round(gray.shape[0] * KMEANS_WIDTH / gray.shape[1]))
-        small.append(cv2.resize(gray, (KMEANS_WIDTH, height), interpolation=cv2.INTER_AREA))
-    points = np.stack(small).reshape(len(small), -1).astype(np.float64) / 255.0
-    centres, labels = _kmeans(points, num_frames, np.random.default_rng(seed))
-    picked: list[int] = []
-    for c, centre in enumerate(centres):
-        distances = ((points - centre) ** 2).sum(1)
-        # The member nearest the centre; an emptied cluster takes the nearest unpicked frame.
-        members = np.flatnonzero(labels == c)
-        members = np.setdiff1d(members if len(members) else np.arange(len(points)), picked)
-        if not len(members):
-            members = np.setdiff1d(np.arange(len(points)), picked)
-        picked.append(int(members[distances[members].argmin()]))
-    return sorted(int(sample[i]) for i in picked)
-
-
-PICK_METHODS: dict[str, Callable[[np.ndarray, int, Path, int], list[int]]] = {
-    "uniform": _uniform,
-    "kmeans": _kmeans_pick,
-}
-
-
-def pick_frames(
-    path: str | os.PathLike,
-    num_frames: int,
-    method: str = "uniform",
-    start: float = 0.0,
-    stop: float = 1.0,
-    seed: int = 0,
-    exclude: Sequence[int] = (),
-) -> list[int]:
-    """Choose frames to label; return sorted, distinct frame indices.
-
-    Args:
-        path: the video.
-        num_frames: how many frames to pick.
-        method: ``"uniform"``, evenly spread in time; or ``"kmeans"``, one frame per
-            cluster of appearance (frames shrunk to 30 px wide grayscale, at most
-            1000 of them read evenly, clustered by k-means, the frame nearest each
-            centre kept), so rare postures get picked too.
-        start, stop: the part of the video to pick from, as fractions of its length.
-        seed: seeds k-means; the same seed gives the same picks.
-        exclude: frame indices never picked (e.g. frames already extracted).
-    """
-    if method not in PICK_METHODS:
-        raise ValueError(f"Unknown method={method!r}. Choose one of {sorted(PICK_METHODS)}.")
-    info = video_info(path)
-    frames = _frame_range(info, start, stop)
-    candidates = np.setdiff1d(np.arange(frames.start, frames.stop), np.asarray(exclude, dtype=int))
-    if not 1 <= num_frames <= len(candidates):
-        raise ValueError(
-            f"Cannot pick num_frames={num_frames} from {len(candidates)} available frames of "
-            f"{info.path} (frames {frames.start}-{frames.stop - 1}, {len(exclude)} excluded). "
-            "Ask for fewer frames or widen start/stop."
-        )
-    return PICK_METHODS[method](candidates, num_frames, info.path, seed)
-
-
-def extracted_frame_indices(project: Project, video: str) -> list[int]:
-    """Frame indices already extracted to ``labeled-data/<video>/`` (from ``img<N>.png`` names)."""
-    folder = project.labeled_data_dir(video)
-    if not folder.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _IMAGE_NAME.fullmatch(p.name)))
-
-
-def extract_frames(
-    project: Project,
-    video_path: str | os.PathLike,
-    num_frames: int,
-    method: str = "uniform",
-    start: float = 0.0,
-    stop: float = 1.0,
-    seed: int = 0,
-) -> list[Path]:
-    """Pick frames of a video (see :func:`pick_frames`) and save them for labeling.
-
-    Writes ``labeled-data/<video stem>/img<N>.png`` as DeepLabCut names them (see
-    :func:`frame_image_name`). Frames already extracted are never picked again
-    and no existing file is overwritten, so running it again adds new frames and
-    keeps labeled ones. Returns the paths written, in frame order.
-    """
-    video_path = Path(video_path)
-    info = video_info(video_path)
-    done = extracted_frame_indices(project, video_path.stem)
-    indices = pick_frames(video_path, num_frames, method, start, stop, seed, exclude=done)
-    folder = project.labeled_data_dir(video_path.stem)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for index, frame in read_frames(video_path, indices).items():
-        target = folder / frame_image_name(index, info.num_frames)
-        if not target.exists():
-            written.append(save_image(target, frame))
-    return written

@@ -35,9 +35,10 @@ import numpy as np
 import pytest
 from conftest import REPO
 
+from kit.frame_picking import frame_image_name
 from kit.labels import read_labels_file
 from kit.project import create_project
-from kit.video import frame_image_name, save_image
+from kit.video import save_image
 
 pytestmark = pytest.mark.browser
 

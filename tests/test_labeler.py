@@ -31,13 +31,13 @@ from kit.extract import (
     extract_for_labeling,
     open_or_create_project,
 )
+from kit.frame_picking import extract_frames
 from kit.label_store import LOCK_NAME, LabelsLockedError, LabelStore
 from kit.labeler import Labeler
 from kit.labels import make_labels_frame, read_labels_file, save_labels
 from kit.project import load_project
 from kit.runner import run_notebook
 from kit.synthetic import make_synthetic_project
-from kit.video import extract_frames
 
 VIDEO = "animal0"
 NOTEBOOKS = REPO / "notebooks"
