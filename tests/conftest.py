@@ -13,6 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kit.labels import make_labels_frame, save_labels  # noqa: E402
 from kit.project import Project, create_project  # noqa: E402
+from kit.synthetic import make_synthetic_project  # noqa: E402
+from kit.video import write_video  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OPENFIELD = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
@@ -66,3 +68,27 @@ def openfield() -> Path:
     if not OPENFIELD.is_dir():
         pytest.skip(f"the shared openfield dataset is not at {OPENFIELD} (../shared absent)")
     return OPENFIELD
+
+
+CLIP_WIDTH, CLIP_HEIGHT = 64, 48
+SMALL_SYNTHETIC = {"num_videos": 2, "num_frames": 30, "num_labeled": 10, "image_size": (64, 48)}
+
+
+def coloured_frames(num_frames: int) -> list[np.ndarray]:
+    """Flat frames whose colour encodes the index, so a decoded frame tells which it is."""
+    return [
+        np.full((CLIP_HEIGHT, CLIP_WIDTH, 3), (8 * i % 256, 255 - 8 * i % 256, 100), np.uint8)
+        for i in range(num_frames)
+    ]
+
+
+@pytest.fixture(scope="session")
+def coloured_clip(tmp_path_factory) -> Path:
+    """A 30-frame 64x48 mp4 of :func:`coloured_frames` at 25 fps (read only)."""
+    return write_video(tmp_path_factory.mktemp("v") / "clip.mp4", coloured_frames(30), fps=25)
+
+
+@pytest.fixture(scope="session")
+def small_synthetic(tmp_path_factory) -> Project:
+    """A seeded synthetic project of two 30-frame 64x48 videos, 10 labeled each (read only)."""
+    return make_synthetic_project(tmp_path_factory.mktemp("s") / "p", seed=0, **SMALL_SYNTHETIC)

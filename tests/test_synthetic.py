@@ -9,68 +9,62 @@ from kit.synthetic import load_ground_truth, make_synthetic_project
 from kit.synthetic_animal import BODYPARTS
 from kit.video import video_info
 
-SMALL = {"num_videos": 2, "num_frames": 30, "num_labeled": 10, "image_size": (64, 48)}
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return make_synthetic_project(tmp_path_factory.mktemp("s") / "p", seed=0, **SMALL)
-
+from conftest import SMALL_SYNTHETIC
 
 def _frame_numbers(index: pd.Index) -> np.ndarray:
     return np.array([int(name.rsplit("/img", 1)[1][:-4]) for name in index])
 
 
-def test_project_layout(project):
-    assert project.bodyparts == list(BODYPARTS)
-    assert ("snout", "tailbase") in project.skeleton
-    assert len(project.config["video_sets"]) == 2
+def test_project_layout(small_synthetic):
+    assert small_synthetic.bodyparts == list(BODYPARTS)
+    assert ("snout", "tailbase") in small_synthetic.skeleton
+    assert len(small_synthetic.config["video_sets"]) == 2
     for video in ("animal0", "animal1"):
-        info = video_info(project.videos_dir / f"{video}.mp4")
+        info = video_info(small_synthetic.videos_dir / f"{video}.mp4")
         assert (info.num_frames, info.width, info.height) == (30, 64, 48)
-        assert len(list(project.labeled_data_dir(video).glob("img*.png"))) == 10
-    labels = load_labels(project)
+        assert len(list(small_synthetic.labeled_data_dir(video).glob("img*.png"))) == 10
+    labels = load_labels(small_synthetic)
     assert labels.shape == (20, 2 * len(BODYPARTS))
     assert labels.index[0] == "labeled-data/animal0/img01.png"  # frame 1 of 30: 2 digits
 
 
-def test_ground_truth_file_layout(project):
-    df = pd.read_hdf(project.ground_truth_file("animal0"), key="df_with_missing")
+def test_ground_truth_file_layout(small_synthetic):
+    df = pd.read_hdf(small_synthetic.ground_truth_file("animal0"), key="df_with_missing")
     assert list(df.columns.names) == ["scorer", "bodyparts", "coords"]
     assert set(df.columns.get_level_values("coords")) == {"x", "y", "likelihood"}
     assert list(df.index) == list(range(30))
-    truth = load_ground_truth(project, "animal0", include_occluded=True)
+    truth = load_ground_truth(small_synthetic, "animal0", include_occluded=True)
     assert truth.shape == (30, len(BODYPARTS), 2)
     assert np.all((truth >= 0) & (truth <= [64, 48]))
 
 
-def test_labels_equal_ground_truth_without_noise(project):
-    labels = load_labels(project)
+def test_labels_equal_ground_truth_without_noise(small_synthetic):
+    labels = load_labels(small_synthetic)
     for video in ("animal0", "animal1"):
         rows = labels[labels.index.str.startswith(f"labeled-data/{video}/")]
-        truth = load_ground_truth(project, video)[_frame_numbers(rows.index)]
+        truth = load_ground_truth(small_synthetic, video)[_frame_numbers(rows.index)]
         np.testing.assert_array_equal(rows.to_numpy().reshape(truth.shape), truth)
 
 
-def test_occluded_parts_are_nan(project):
-    df = pd.read_hdf(project.ground_truth_file("animal0"), key="df_with_missing")
+def test_occluded_parts_are_nan(small_synthetic):
+    df = pd.read_hdf(small_synthetic.ground_truth_file("animal0"), key="df_with_missing")
     hidden = df.xs("likelihood", axis=1, level="coords").to_numpy() == 0
     assert 0 < hidden.sum() < hidden.size * 0.2
     assert (hidden.sum(1) <= 1).all()  # one part at most per frame
-    truth = load_ground_truth(project, "animal0")
+    truth = load_ground_truth(small_synthetic, "animal0")
     np.testing.assert_array_equal(np.isnan(truth).any(2), hidden)
-    assert not np.isnan(load_ground_truth(project, "animal0", include_occluded=True)).any()
+    assert not np.isnan(load_ground_truth(small_synthetic, "animal0", include_occluded=True)).any()
 
 
-def test_same_seed_same_labels_other_seed_different(project, tmp_path):
-    again = make_synthetic_project(tmp_path / "again", seed=0, **SMALL)
-    pd.testing.assert_frame_equal(load_labels(again), load_labels(project))
-    other = make_synthetic_project(tmp_path / "other", seed=1, **SMALL)
+def test_same_seed_same_labels_other_seed_different(small_synthetic, tmp_path):
+    again = make_synthetic_project(tmp_path / "again", seed=0, **SMALL_SYNTHETIC)
+    pd.testing.assert_frame_equal(load_labels(again), load_labels(small_synthetic))
+    other = make_synthetic_project(tmp_path / "other", seed=1, **SMALL_SYNTHETIC)
     assert not np.allclose(
-        load_labels(other).to_numpy(), load_labels(project).to_numpy(), equal_nan=True
+        load_labels(other).to_numpy(), load_labels(small_synthetic).to_numpy(), equal_nan=True
     )
     with pytest.raises(FileExistsError):
-        make_synthetic_project(tmp_path / "other", seed=2, **SMALL)
+        make_synthetic_project(tmp_path / "other", seed=2, **SMALL_SYNTHETIC)
 
 
 def test_label_noise_has_the_documented_mean_error(tmp_path):

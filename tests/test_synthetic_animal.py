@@ -2,21 +2,12 @@
 
 import cv2
 import numpy as np
-import pytest
 
 from kit.labels import load_labels
 from kit.synthetic import load_ground_truth, make_synthetic_project
 
-SMALL = {"num_videos": 2, "num_frames": 30, "num_labeled": 10, "image_size": (64, 48)}
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return make_synthetic_project(tmp_path_factory.mktemp("s") / "p", seed=0, **SMALL)
-
-
-def test_left_ear_is_on_the_animals_left(project):
-    truth = load_ground_truth(project, "animal1", include_occluded=True)
+def test_left_ear_is_on_the_animals_left(small_synthetic):
+    truth = load_ground_truth(small_synthetic, "animal1", include_occluded=True)
     snout, left, right, tailbase = (truth[:, i] for i in range(4))
     heading, to_left, to_right = snout - tailbase, left - tailbase, right - tailbase
 
