@@ -14,6 +14,13 @@ both measured.
 
     .venv/bin/python benchmarks/train_bench.py                       # kit, every installed backend
     .venv/bin/python benchmarks/train_bench.py --plan compare --dlc-python /work/venv-dlc/bin/python
+
+``--variants`` times train steps of altered networks too, to see where a step's time goes:
+``frozen-bn`` (BatchNorm in inference mode, as the paper's TensorFlow DeepLabCut trained),
+``no-bn`` (no BatchNorm at all) and ``no-dilation`` (conv5 without its dilation of 2).
+
+    .venv/bin/python benchmarks/train_bench.py --plan ablation --backends tensorflow \
+        --variants base frozen-bn no-bn no-dilation
 """
 
 from __future__ import annotations
@@ -40,18 +47,39 @@ COMPARE = [("train", 480, 640, 1), ("train", 240, 320, 8), ("train", 448, 448, 1
 # ... and the issue's grid: 640x480 and 256x256 at batch 1, 8 and 32.
 GRID = [(kind, h, w, b) for kind in ("train", "predict") for h, w in ((480, 640), (256, 256))
         for b in (1, 8, 32)]
+VARIANTS = ("base", "frozen-bn", "no-bn", "no-dilation")
 
 
-def measure(kind: str, height: int, width: int, batch: int, reps: int, jit_compile) -> dict:
+def build_variant(variant: str):
+    """kit's network, or one altered as ``variant`` says (see the module docstring)."""
+    import keras
+
+    from kit import model as kit_model
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}. Received: {variant!r}.")
+    if variant == "no-dilation":
+        block = kit_model._block
+        kit_model._block = lambda x, f, s, d, c, n, batchnorm=True: block(x, f, s, 1, c, n, batchnorm)
+    model = kit_model.build_model(NUM_BODYPARTS, batchnorm=variant != "no-bn")
+    if variant == "frozen-bn":
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False  # Keras 3: inference mode, gamma and beta fixed
+    return model
+
+
+def measure(kind: str, height: int, width: int, batch: int, reps: int, jit_compile,
+            variant: str = "base") -> dict:
     """Time one configuration in this process (KERAS_BACKEND already set)."""
     import keras
     import numpy as np
 
-    from kit.model import build_model, locref_loss, scoremap_loss
+    from kit.model import locref_loss, scoremap_loss
     from kit.targets import map_shape
 
     keras.utils.set_random_seed(0)
-    model = build_model(NUM_BODYPARTS)
+    model = build_variant(variant)
     images = np.random.default_rng(0).uniform(0, 255, (batch, height, width, 3)).astype("float32")
     if kind == "train":
         h, w = map_shape(height, width)
@@ -78,19 +106,20 @@ def measure(kind: str, height: int, width: int, batch: int, reps: int, jit_compi
         step()
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)
-    return {"backend": keras.backend.backend(), "kind": kind, "hw": [height, width],
-            "batch": batch, "reps": reps, "first_step_s": round(first, 2),
+    return {"backend": keras.backend.backend(), "variant": variant, "kind": kind,
+            "hw": [height, width], "batch": batch, "reps": reps, "first_step_s": round(first, 2),
             "median_s_per_step": round(median, 4), "images_per_s": round(batch / median, 3),
             "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-def run_child(backend: str, config: tuple, reps: int, jit_compile, timeout: float) -> dict:
+def run_child(backend: str, config: tuple, reps: int, jit_compile, timeout: float,
+              variant: str = "base") -> dict:
     """Run one configuration in a subprocess; a failure is reported, not raised."""
     kind, h, w, b = config
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, __file__, "--child", kind, str(h), str(w), str(b), str(reps),
-           json.dumps(jit_compile)]
-    base = {"backend": backend, "kind": kind, "hw": [h, w], "batch": b}
+           json.dumps(jit_compile), variant]
+    base = {"backend": backend, "variant": variant, "kind": kind, "hw": [h, w], "batch": b}
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                               check=False, cwd=HERE.parent)
@@ -109,7 +138,10 @@ def installed_backends() -> list[str]:
 def plan(name: str, backends: list[str]) -> list[tuple[str, tuple]]:
     """(backend, configuration) pairs. 'compare': DLC's shapes on the first backend, and its
     640x480 ones on the others; 'grid' adds the 640x480/256x256 x 1/8/32 grid on the first
-    backend; 'full': DLC's shapes and the grid on every backend."""
+    backend; 'full': DLC's shapes and the grid on every backend; 'ablation': DLC's batch-1
+    train shapes (448x448, 640x480) on every backend."""
+    if name == "ablation":
+        return [(b, c) for b in backends for c in COMPARE if c[0] == "train" and c[3] == 1]
     first, others = backends[:1], backends[1:]
     at_640 = [c for c in COMPARE if c[1:3] == (480, 640)]
     out = [(b, c) for b in first for c in COMPARE]
@@ -121,14 +153,15 @@ def plan(name: str, backends: list[str]) -> list[tuple[str, tuple]]:
 
 def print_table(rows: list[dict], title: str) -> None:
     print(f"\n{title}")
-    print(f"{'backend':<11}{'kind':<8}{'HxW':>9}{'batch':>6}{'first s':>9}{'s/step':>9}"
-          f"{'img/s':>8}{'peak MB':>9}")
+    print(f"{'backend':<11}{'variant':<12}{'kind':<8}{'HxW':>9}{'batch':>6}{'first s':>9}"
+          f"{'s/step':>9}{'img/s':>8}{'peak MB':>9}")
     for r in rows:
         hw = "x".join(map(str, r["hw"]))
+        head = f"{r['backend']:<11}{r.get('variant', 'base'):<12}{r['kind']:<8}{hw:>9}{r['batch']:>6}"
         if "error" in r:
-            print(f"{r['backend']:<11}{r['kind']:<8}{hw:>9}{r['batch']:>6}  {r['error'][:90]}")
+            print(f"{head}  {r['error'][:90]}")
             continue
-        print(f"{r['backend']:<11}{r['kind']:<8}{hw:>9}{r['batch']:>6}{r.get('first_step_s', ''):>9}"
+        print(f"{head}{r.get('first_step_s', ''):>9}"
               f"{r['median_s_per_step']:>9.3f}{r['images_per_s']:>8.2f}{r.get('maxrss_mb', ''):>9}")
 
 
@@ -141,15 +174,17 @@ def print_ratios(kit_rows: list[dict], dlc_rows: list[dict]) -> None:
         if other is None or "error" in r:
             continue
         ratio = r["images_per_s"] / other["images_per_s"]
-        print(f"{r['backend']:<11}{r['kind']:<8}{'x'.join(map(str, r['hw'])):>9}{r['batch']:>6}"
-              f"  kit {r['images_per_s']:7.2f}  DLC {other['images_per_s']:7.2f}  ratio {ratio:5.2f}")
+        print(f"{r['backend']:<11}{r.get('variant', 'base'):<12}{r['kind']:<8}"
+              f"{'x'.join(map(str, r['hw'])):>9}{r['batch']:>6}  kit {r['images_per_s']:7.2f}  DLC {other['images_per_s']:7.2f}  ratio {ratio:5.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", nargs="+", help="default: every installed one")
-    parser.add_argument("--plan", choices=("compare", "grid", "full"), default="grid")
+    parser.add_argument("--plan", choices=("compare", "grid", "full", "ablation"), default="grid")
+    parser.add_argument("--variants", nargs="+", default=["base"], choices=VARIANTS,
+                        help="networks to time train steps of (predict: base only)")
     parser.add_argument("--reps", type=int, default=3, help="timed steps per configuration")
     parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
     parser.add_argument("--timeout", type=float, default=900, help="seconds per configuration")
@@ -164,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     kit_rows = []
     for backend, config in plan(args.plan, backends):
-        row = run_child(backend, config, args.reps, jit, args.timeout)
-        print(json.dumps(row), flush=True)
-        kit_rows.append(row)
+        for variant in args.variants if config[0] == "train" else ["base"]:
+            row = run_child(backend, config, args.reps, jit, args.timeout, variant)
+            print(json.dumps(row), flush=True)
+            kit_rows.append(row)
     print_table(kit_rows, "kit (Keras 3)")
     dlc_rows = []
     if args.dlc_python:
@@ -185,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        kind, h, w, b, reps, jit = sys.argv[2:8]
+        kind, h, w, b, reps, jit, variant = sys.argv[2:9]
         sys.path.insert(0, str(HERE.parent))
-        print(json.dumps(measure(kind, int(h), int(w), int(b), int(reps), json.loads(jit))))
+        print(json.dumps(measure(kind, int(h), int(w), int(b), int(reps), json.loads(jit),
+                                 variant)))
         sys.exit(0)
     sys.path.insert(0, str(HERE))
     sys.exit(main())
