@@ -22,7 +22,7 @@ from kit.data import AugmentConfig
 from kit.labels import load_labels
 from kit.project import Project, atomic_path
 from kit.splits import make_split
-from kit.train import TrainConfig
+from kit.train_config import TrainConfig
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

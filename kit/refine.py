@@ -49,7 +49,7 @@ from kit.predict import Predictor
 from kit.project import Project, atomic_path, update_config
 from kit.splits import Split, load_split, save_split, video_of
 from kit.synthetic import load_ground_truth
-from kit.train import TrainConfig
+from kit.train_config import TrainConfig
 
 
 def pending_images(project: Project, video: str, iteration: int | None = None) -> list[str]:

@@ -7,6 +7,9 @@ Everything a run needs to be reproduced or resumed lives in its model folder:
 (what prediction needs).
 An interrupted run started again with the same settings resumes from its last
 checkpoint and draws the same batches it would have drawn.
+
+The settings, ``TrainConfig``, are defined in :mod:`kit.train_config`; import them from
+here with the training they drive: ``from kit.train import TrainConfig, train``.
 """
 
 from __future__ import annotations
@@ -17,174 +20,19 @@ import re
 import shutil
 import sys
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kit.data import AugmentConfig, PoseDataset, mirror_permutation
+from kit.data import PoseDataset, mirror_permutation
 from kit.labels import labels_to_array, load_labels
 from kit.model import build_model, locref_loss, recalibrate_batchnorm, scoremap_loss
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.splits import Split, load_split, make_split, save_split, video_of
-from kit.targets import TargetConfig
-
-# DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
-DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
-OPTIMIZERS = ("sgd", "adam")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
-EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left skip tracing
-EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints")  # settings a resumed run may change
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of one training run (saved as train_config.json in the model folder).
-
-    Attributes:
-        shuffle, train_fraction: which split (and model folder) this is.
-        train_steps: optimizer steps in all.
-        batch_size: images per step (crops of equal size).
-        weights: initial weights: None (from scratch), "imagenet", a Keras ResNet-50
-            weights file (.h5), or a kit model (.keras) to continue from.
-        optimizer: "sgd" (DeepLabCut's multi-step schedule, momentum 0.9, scaled to
-            train_steps) or "adam" (learning_rate, divided by 10 at 80% and 95%).
-        learning_rate: Adam's initial rate; for SGD, the schedule's peak (0.02).
-        save_every: steps between checkpoints (0: a tenth of the run); must divide train_steps.
-        seed: seeds weights, splits and batches.
-        locref_loss_weight: weight of the location-refinement loss.
-        train_size: if > 0, train on the first ``train_size`` frames of the shuffle's
-            training set only (nested: smaller sets lie inside larger ones), testing
-            on the same test set: the points of a learning curve.
-        bodyparts: if given, train on these body parts only (the others are ignored).
-        test_videos: labeled-data folders kept out of training (novel animals); their
-            frames are evaluated as the split "novel".
-        precision: "float32", or a Keras mixed-precision policy ("mixed_float16",
-            "mixed_bfloat16": faster on recent GPUs; the heads stay float32).
-        jit_compile: XLA-compile the train step: True, False, or "auto" (Keras's choice:
-            XLA on JAX and on TensorFlow with a GPU).
-        run_eagerly: run the train step op by op instead of tracing it into a graph:
-            True, False, or "auto" (on TensorFlow, eagerly when at most ``EAGER_STEPS``
-            steps are left: tracing a ResNet-50 train step takes as long as ten to twenty
-            steps on a CPU, so smoke runs and short resumes finish sooner; JAX's eager
-            steps are too slow for that). Numbers are the same.
-        batchnorm_batches: augmented batches that BatchNorm's moving statistics are
-            recomputed on after training (``kit.model.recalibrate_batchnorm``); 0 keeps
-            the moving averages of the run.
-        keep_checkpoints: keep the last checkpoint (model + optimizer, about 290 MB for
-            ResNet-50 with Adam) after the run has finished. By default it is deleted once
-            ``model.keras`` is written: a finished run is not trained again, and training on
-            from it takes ``weights=<model folder>/model.keras``.
-    """
-
-    shuffle: int = 1
-    train_fraction: float = 0.95
-    train_steps: int = 1000
-    batch_size: int = 8
-    weights: str | None = None
-    optimizer: str = "sgd"
-    learning_rate: float | None = None
-    save_every: int = 0
-    seed: int = 0
-    locref_loss_weight: float = 0.05
-    train_size: int = 0
-    bodyparts: tuple[str, ...] = ()
-    test_videos: tuple[str, ...] = ()
-    precision: str = "float32"
-    jit_compile: bool | str = "auto"
-    run_eagerly: bool | str = "auto"
-    batchnorm_batches: int = 20
-    keep_checkpoints: bool = False
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    targets: TargetConfig = field(default_factory=TargetConfig)
-
-    def __post_init__(self):
-        if self.precision not in PRECISIONS or self.jit_compile not in (True, False, "auto"):
-            raise ValueError(
-                f"precision must be one of {PRECISIONS} and jit_compile True, False or 'auto'. "
-                f"Received: precision={self.precision!r}, jit_compile={self.jit_compile!r}."
-            )
-        if self.run_eagerly not in (True, False, "auto"):
-            raise ValueError(
-                f"run_eagerly must be True, False or 'auto'. Received: {self.run_eagerly!r}."
-            )
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}.")
-        if self.train_steps < 1 or self.batch_size < 1 or self.batchnorm_batches < 0:
-            raise ValueError(
-                f"train_steps and batch_size must be >= 1 and batchnorm_batches >= 0. "
-                f"Received: train_steps={self.train_steps}, batch_size={self.batch_size}, "
-                f"batchnorm_batches={self.batchnorm_batches}."
-            )
-        if self.save_every and self.train_steps % self.save_every:
-            raise ValueError(
-                f"save_every={self.save_every} must divide train_steps={self.train_steps}."
-            )
-
-    @property
-    def variant(self) -> str:
-        """Model-folder suffix naming what differs from a plain shuffle ("" if nothing)."""
-        parts = []
-        if self.train_size:
-            parts.append(f"n{self.train_size}")
-        if self.bodyparts:
-            parts.append("parts-" + "+".join(self.bodyparts))
-        if self.test_videos:
-            parts.append("novel-" + "+".join(self.test_videos))
-        if not self.augment.enabled:
-            parts.append("noaug")
-        return "".join("-" + p for p in parts)
-
-    def model_dir(self, project: Project) -> Path:
-        return project.model_dir(self.shuffle, self.train_fraction, variant=self.variant)
-
-    @property
-    def steps_per_checkpoint(self) -> int:
-        if self.save_every:
-            return self.save_every
-        return next(d for d in range(max(1, self.train_steps // 10), 0, -1)
-                    if self.train_steps % d == 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        for key in ("bodyparts", "test_videos"):
-            d[key] = tuple(d.get(key, ()))
-        aug = dict(d.pop("augment", {}))
-        for key in ("scale_range", "contrast_range", "crop_size"):
-            if key in aug:
-                aug[key] = tuple(aug[key])
-        return cls(augment=AugmentConfig(**aug), targets=TargetConfig(**d.pop("targets", {})), **d)
-
-
-def learning_rate_schedule(config: TrainConfig):
-    """The learning rate as a function of the step (a Keras schedule)."""
-    n = config.train_steps
-    if config.optimizer == "sgd":
-        peak = config.learning_rate or 0.02
-        scale = n / DLC_MULTI_STEP[-1][1]
-        bounds = [max(1, int(until * scale)) for _, until in DLC_MULTI_STEP[:-1]]
-        values = [lr * peak / 0.02 for lr, _ in DLC_MULTI_STEP]
-    else:
-        lr = config.learning_rate or 1e-3
-        bounds, values = [int(0.8 * n), int(0.95 * n)], [lr, lr / 10, lr / 100]
-    bounds = sorted({max(1, b) for b in bounds})
-    values = values[-len(bounds) - 1:]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
-
-
-def _make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    schedule = learning_rate_schedule(config)
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=1e-4)
-    return keras.optimizers.Adam(schedule)
+from kit.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -259,7 +107,7 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig) -> keras.Model:
     if is_kit_model:
         model.load_weights(weights)
     model.compile(
-        optimizer=_make_optimizer(config),
+        optimizer=make_optimizer(config),
         loss=[scoremap_loss, locref_loss],
         loss_weights=[1.0, config.locref_loss_weight],
         jit_compile=config.jit_compile,

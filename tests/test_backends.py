@@ -104,5 +104,3 @@ def test_mixed_precision_policy_is_applied_to_the_model_only():
     assert model.get_layer("conv1_conv").compute_dtype == "bfloat16"
     assert model.get_layer("conv1_conv").variable_dtype == "float32"
     assert [t.dtype for t in model.outputs] == ["float32", "float32"]  # the heads
-    with pytest.raises(ValueError, match="precision must be one of"):
-        TrainConfig(precision="float16")

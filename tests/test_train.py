@@ -1,3 +1,6 @@
+"""Training (kit.train): loss goes down, interrupted runs resume, odd labels and image sizes
+train. The settings alone are tested in tests/test_train_config.py."""
+
 import dataclasses
 import json
 
@@ -9,7 +12,7 @@ import kit.train
 from kit.data import AugmentConfig
 from kit.evaluate import evaluate
 from kit.labels import load_labels
-from kit.train import TrainConfig, learning_rate_schedule, list_checkpoints, read_train_log, train
+from kit.train import TrainConfig, list_checkpoints, read_train_log, train
 
 from conftest import make_blob_project
 
@@ -75,22 +78,3 @@ def test_five_bodyparts_occluded_and_odd_size(tmp_path):
     assert set(table.bodypart) == {"a", "b", "c", "d", "e", "all"}
     labels = load_labels(project)
     assert table.query("bodypart == 'all'").num_labels.sum() == labels.notna().sum().sum() // 2
-
-
-def test_sgd_schedule_is_deeplabcuts_scaled():
-    schedule = learning_rate_schedule(TrainConfig(train_steps=1030))
-    assert [float(schedule(s)) for s in (0, 9, 11, 429, 431, 731)] == pytest.approx(
-        [0.005, 0.005, 0.02, 0.02, 0.002, 0.001])
-
-
-def test_bad_settings_raise():
-    with pytest.raises(ValueError, match="optimizer"):
-        TrainConfig(optimizer="rmsprop")
-    with pytest.raises(ValueError, match="must divide"):
-        TrainConfig(train_steps=10, save_every=3)
-    with pytest.raises(ValueError, match="run_eagerly"):
-        TrainConfig(run_eagerly="sometimes")
-    assert TrainConfig(train_steps=1000).steps_per_checkpoint == 100
-    assert TrainConfig(train_steps=7).steps_per_checkpoint == 1
-    config = TrainConfig(train_steps=5, augment=AugmentConfig(mirror=True))
-    assert TrainConfig.from_dict(config.to_dict()) == config

@@ -1,0 +1,35 @@
+"""Training settings (kit.train_config): validation, derived values, the saved form and
+the learning-rate schedule. Nothing here trains; tests/test_train.py does."""
+
+import pytest
+
+from kit.data import AugmentConfig
+from kit.train_config import TrainConfig, learning_rate_schedule
+
+
+def test_sgd_schedule_is_deeplabcuts_scaled():
+    schedule = learning_rate_schedule(TrainConfig(train_steps=1030))
+    assert [float(schedule(s)) for s in (0, 9, 11, 429, 431, 731)] == pytest.approx(
+        [0.005, 0.005, 0.02, 0.02, 0.002, 0.001])
+
+
+def test_bad_settings_raise():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="must divide"):
+        TrainConfig(train_steps=10, save_every=3)
+    with pytest.raises(ValueError, match="run_eagerly"):
+        TrainConfig(run_eagerly="sometimes")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(precision="float16")
+    assert TrainConfig(train_steps=1000).steps_per_checkpoint == 100
+    assert TrainConfig(train_steps=7).steps_per_checkpoint == 1
+    config = TrainConfig(train_steps=5, augment=AugmentConfig(mirror=True))
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_variant_names_what_differs():
+    assert TrainConfig().variant == ""
+    assert TrainConfig(train_size=4, bodyparts=("b",), test_videos=("w",),
+                       augment=AugmentConfig(enabled=False)).variant == "-n4-parts-b-novel-w-noaug"
+    assert TrainConfig(bodyparts=("a", "c"), test_videos=("v", "w")).variant == "-parts-a+c-novel-v+w"
