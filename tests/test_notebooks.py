@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import papermill
 import pytest
 
 from kit.runner import NotebookFailed, resolve_parameters, run_notebook
@@ -20,6 +21,11 @@ def test_notebooks_are_stored_clean_and_parameterized():
         assert not any(c.get("outputs") for c in code), f"{path.name} has outputs"
         assert "parameters" in code[0]["metadata"].get("tags", []), path.name
         assert not any("def " in "".join(c["source"]) for c in code), f"{path.name} defines code"
+        # papermill must read every parameter (`--help-notebook`, and no "Unable to parse"
+        # warning in every run): it skips a line whose comment holds " = ".
+        assigned = [line.split(":")[0] for line in "".join(code[0]["source"]).splitlines()
+                    if line and not line.startswith("#")]
+        assert list(papermill.inspect_notebook(str(path))) == assigned, path.name
 
 
 def test_quickstart_tiny(tmp_path):
