@@ -192,8 +192,9 @@ def plot_learning_curve(table: pd.DataFrame, human_error_px: float | None = None
                  dashes=False, errorbar="sd", err_style="band", ax=ax)
     if human_error_px:
         ax.axhline(human_error_px, color="gray", ls="--", lw=1)
-        ax.text(ax.get_xlim()[0], human_error_px, " human labeling error", va="bottom",
-                fontsize=8, color="gray")
+        # Under the line at the right (the curves lie above it), whatever the x scale.
+        ax.text(0.99, human_error_px, "human labeling error", transform=ax.get_yaxis_transform(),
+                ha="right", va="top", fontsize=8, color="gray")
     ax.set_xscale("log")
     sizes = sorted(rows.train_size.unique())
     ax.set_xticks(sizes, [str(int(s)) for s in sizes])
