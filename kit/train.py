@@ -241,13 +241,13 @@ def _append_log(path: Path, row: dict[str, float]) -> None:
         log.to_csv(tmp, index=False)
 
 
-def _save_checkpoint(model, folder: Path, step: int, keep: int = 1) -> None:
+def _save_checkpoint(model, folder: Path, step: int) -> None:
     """Save atomically, then delete the older ones: a whole checkpoint is on disk at every
     moment, and a killed run leaves at most a temporary (removed when it resumes)."""
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / f"ckpt-{step:08d}.keras") as tmp:
         model.save(tmp)
-    for old in list_checkpoints(folder)[:-keep]:
+    for old in list_checkpoints(folder)[:-1]:
         old.unlink()
 
 
