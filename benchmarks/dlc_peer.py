@@ -79,6 +79,29 @@ def model_bench(dlc_python: str, reps: int = 3, source=None) -> list[dict]:
     return rows
 
 
+def model_grid(dlc_python: str, shapes: list[tuple], reps: int = 3, source=None) -> list[dict]:
+    """DLC's bare ResNet-50 on any (kind, height, width, batch) shapes (dlc_model_grid.py,
+    ours, run in DLC's venv): rows like :func:`model_bench`'s; peak memory is that of the
+    process up to each shape (shapes run in the order given)."""
+    if not Path(dlc_python).is_file():
+        print(f"DeepLabCut not measured: no python at {dlc_python}.", file=sys.stderr)
+        return []
+    project = prepare_project(dlc_python, source)
+    specs = [f"{kind}:{h}x{w}:{b}" for kind, h, w, b in shapes]
+    out, _ = _run([dlc_python, str(REPO / "benchmarks" / "dlc_model_grid.py"), str(project),
+                   str(reps), *specs])
+    rows = []
+    for line in out.splitlines():
+        record = json.loads(line) if line.startswith("{") else {}
+        if "bench" in record:
+            kind = "train" if record["bench"] == "train_step" else "predict"
+            rows.append({"backend": "dlc-torch", "kind": kind, "hw": record["hw"],
+                         "batch": record["batch"], "reps": record["reps"],
+                         "median_s_per_step": record["median_s_per_step"],
+                         "images_per_s": record["images_per_s"], "maxrss_mb": record["maxrss_mb"]})
+    return rows
+
+
 def ensure_snapshot(dlc_python: str, project: Path) -> None:
     """DeepLabCut analyzes with a trained snapshot: make one from random weights (no
     download) trained for one epoch at batch 1 (peer random_init.py and train_bench.py)."""
@@ -88,6 +111,16 @@ def ensure_snapshot(dlc_python: str, project: Path) -> None:
     _run([dlc_python, str(PEER / "random_init.py"), str(project)])
     _run([dlc_python, str(PEER / "train_bench.py"), str(project), "1", "1",
           str(project / "train_bench.json")])
+
+
+def train_frames(project: Path) -> int:
+    """How many frames DeepLabCut trains on in shuffle 1 (its Documentation_data pickle:
+    [data, train indices, test indices, train fraction])."""
+    import pickle
+
+    doc = next(project.glob("training-datasets/iteration-0/*/Documentation_data-*shuffle1.pickle"))
+    with open(doc, "rb") as f:
+        return len(pickle.load(f)[1])
 
 
 def analyze_bench(dlc_python: str, video: str | os.PathLike, batch_size: int,
