@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import kit  # noqa: F401, I001  (before Keras: kit's TensorFlow settings, as in a notebook)
 import keras
 import numpy as np
 

@@ -41,6 +41,7 @@ OPENFIELD = HERE.parent.parent / "shared" / "datasets" / "openfield-Pranav-2018-
 
 def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
     """Train ``steps`` steps on a scratch copy of ``project_dir``'s labels (this process)."""
+    import kit  # noqa: F401  (before Keras: kit's TensorFlow settings, as in a notebook)
     import keras
 
     from kit.project import load_project

@@ -72,6 +72,7 @@ def build_variant(variant: str):
 def measure(kind: str, height: int, width: int, batch: int, reps: int, jit_compile,
             variant: str = "base") -> dict:
     """Time one configuration in this process (KERAS_BACKEND already set)."""
+    import kit  # noqa: F401  (before Keras: kit's TensorFlow settings, as in a notebook)
     import keras
     import numpy as np
 
@@ -209,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         import dlc_peer
 
         dlc_rows = dlc_peer.model_bench(args.dlc_python, args.reps, args.dlc_project)
-        print_table(dlc_rows, "DeepLabCut 3.0.2 (PyTorch), ../shared/peer/model_bench.py")
+        measured = {(r["kind"], *r["hw"], r["batch"]) for r in dlc_rows}
+        rest = [c for c in dict.fromkeys(c for _, c in plan(args.plan, backends))
+                if c not in measured]
+        if rest:  # the grid's shapes: DLC's model, timed by our dlc_model_grid.py
+            dlc_rows += dlc_peer.model_grid(args.dlc_python, rest, args.reps, args.dlc_project)
+        print_table(dlc_rows, "DeepLabCut 3.0.2 (PyTorch): ../shared/peer/model_bench.py, then dlc_model_grid.py")
         print_ratios(kit_rows, dlc_rows)
     else:
         print("\nDeepLabCut not measured: pass --dlc-python (see benchmarks/README.md).")
