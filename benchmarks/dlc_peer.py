@@ -65,6 +65,12 @@ def model_bench(dlc_python: str, reps: int = 3, source=None) -> list[dict]:
     project = prepare_project(dlc_python, source)
     # model_bench.py times train steps after 2 warm-up steps; at least 4 reps give a median.
     out, peak = _run([dlc_python, str(PEER / "model_bench.py"), str(project), str(max(4, reps))])
+    return _rows(out, peak)
+
+
+def _rows(out: str, peak_mb: int) -> list[dict]:
+    """The JSON records a DLC model benchmark printed, as train_bench.py rows (peak memory:
+    the record's own if it has one, else ``peak_mb``); other records are printed."""
     rows = []
     for line in out.splitlines():
         record = json.loads(line) if line.startswith("{") else {}
@@ -73,7 +79,8 @@ def model_bench(dlc_python: str, reps: int = 3, source=None) -> list[dict]:
             rows.append({"backend": "dlc-torch", "kind": kind, "hw": record["hw"],
                          "batch": record["batch"], "reps": record["reps"],
                          "median_s_per_step": record["median_s_per_step"],
-                         "images_per_s": record["images_per_s"], "maxrss_mb": peak})
+                         "images_per_s": record["images_per_s"],
+                         "maxrss_mb": record.get("maxrss_mb", peak_mb)})
         elif record:
             print(f"DeepLabCut: {json.dumps(record)}")
     return rows
@@ -88,18 +95,9 @@ def model_grid(dlc_python: str, shapes: list[tuple], reps: int = 3, source=None)
         return []
     project = prepare_project(dlc_python, source)
     specs = [f"{kind}:{h}x{w}:{b}" for kind, h, w, b in shapes]
-    out, _ = _run([dlc_python, str(REPO / "benchmarks" / "dlc_model_grid.py"), str(project),
-                   str(reps), *specs])
-    rows = []
-    for line in out.splitlines():
-        record = json.loads(line) if line.startswith("{") else {}
-        if "bench" in record:
-            kind = "train" if record["bench"] == "train_step" else "predict"
-            rows.append({"backend": "dlc-torch", "kind": kind, "hw": record["hw"],
-                         "batch": record["batch"], "reps": record["reps"],
-                         "median_s_per_step": record["median_s_per_step"],
-                         "images_per_s": record["images_per_s"], "maxrss_mb": record["maxrss_mb"]})
-    return rows
+    out, peak = _run([dlc_python, str(REPO / "benchmarks" / "dlc_model_grid.py"),
+                      str(project), str(reps), *specs])
+    return _rows(out, peak)
 
 
 def ensure_snapshot(dlc_python: str, project: Path) -> None:

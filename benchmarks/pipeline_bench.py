@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No project at {args.project} (pass --project).")
         return 2
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
-          f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(unset)')}",
+          f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset: 1, as kit sets it')}",
           flush=True)
     rows = []
     for batch in args.batch_sizes:
