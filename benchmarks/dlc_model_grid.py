@@ -16,8 +16,9 @@ import json
 import resource
 import statistics
 import sys
-import time
 from pathlib import Path
+
+from train_bench import time_steps  # this folder is on sys.path when run as a script
 
 
 def main() -> None:
@@ -56,14 +57,7 @@ def main() -> None:
             def step():
                 with torch.inference_mode():
                     outputs(x)
-        for _ in range(2):
-            step()
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-        median = statistics.median(times)
+        median = statistics.median(time_steps(step, reps, warmup=2))
         print(json.dumps({"bench": "train_step" if kind == "train" else "predict",
                           "batch": b, "hw": [h, w], "reps": reps,
                           "median_s_per_step": round(median, 4),

@@ -29,7 +29,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -70,7 +69,7 @@ def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
         model_dir = train(project, config, verbose=0)
         total = time.perf_counter() - t0
         crop_hw = json.loads((model_dir / "pose_config.json").read_text())["crop_hw"]
-    steady = [b - a for a, b in zip(ends[warmup - 1:], ends[warmup:])] if warmup else []
+    steady = [b - a for a, b in zip(ends[warmup - 1:], ends[warmup:])]
     median = statistics.median(steady)
     return {"tool": "kit", "batch": batch, "steps": steps, "timed_steps": len(steady),
             "crop_hw": crop_hw, "first_steps_s": round(ends[warmup - 1] - t0, 2),
@@ -80,17 +79,11 @@ def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
 
 
 def run_kit(project_dir: str, batch: int, steps: int, warmup: int, timeout: float) -> dict:
+    from train_bench import run_json_child
+
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, __file__, "--child", project_dir, str(batch), str(steps), str(warmup)]
-    try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False, cwd=HERE.parent)
-    except subprocess.TimeoutExpired:
-        return {"tool": "kit", "batch": batch, "error": f"timed out after {timeout:.0f} s"}
-    if done.returncode != 0:
-        return {"tool": "kit", "batch": batch,
-                "error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(cmd, env, timeout, {"tool": "kit", "batch": batch})
 
 
 def run_dlc(dlc_python: str, batch: int, source: str) -> dict:
@@ -117,12 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--steps", type=int, default=0,
                         help="kit steps per run (default: warm-up + 16 at batch 1, + 6 above)")
-    parser.add_argument("--warmup", type=int, default=2, help="kit steps left out (tracing)")
+    parser.add_argument("--warmup", type=int, default=2,
+                        help="kit steps left out (tracing); at least 1")
     parser.add_argument("--project", default=str(OPENFIELD))
     parser.add_argument("--dlc-python", default=os.environ.get("DLC_PYTHON"))
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--json", help="also write every row to this file")
     args = parser.parse_args(argv)
+    if args.warmup < 1:
+        parser.error("--warmup must be at least 1 (the first step traces the graph).")
     if not (Path(args.project) / "config.yaml").is_file():
         print(f"No project at {args.project} (pass --project).")
         return 2

@@ -100,17 +100,38 @@ def measure(kind: str, height: int, width: int, batch: int, reps: int, jit_compi
     t0 = time.perf_counter()
     step()
     first = time.perf_counter() - t0
-    step()  # one more warm-up: some backends specialise on the second call
+    # One more warm-up: some backends specialise on the second call.
+    median = statistics.median(time_steps(step, reps, warmup=1))
+    return {"backend": keras.backend.backend(), "variant": variant, "kind": kind,
+            "hw": [height, width], "batch": batch, "reps": reps, "first_step_s": round(first, 2),
+            "median_s_per_step": round(median, 4), "images_per_s": round(batch / median, 3),
+            "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def time_steps(step, reps: int, warmup: int) -> list[float]:
+    """Call ``step`` ``warmup`` times untimed, then ``reps`` times timed; the times in s.
+    (Stdlib only: ``dlc_model_grid.py`` uses it in DeepLabCut's venv.)"""
+    for _ in range(warmup):
+        step()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    return {"backend": keras.backend.backend(), "variant": variant, "kind": kind,
-            "hw": [height, width], "batch": batch, "reps": reps, "first_step_s": round(first, 2),
-            "median_s_per_step": round(median, 4), "images_per_s": round(batch / median, 3),
-            "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return times
+
+
+def run_json_child(cmd: list[str], env: dict, timeout: float, base: dict) -> dict:
+    """Run ``cmd`` (run from the repository root); the JSON row its last output line
+    prints, or ``base`` with an ``error``: a failure is reported, not raised."""
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False, cwd=HERE.parent)
+    except subprocess.TimeoutExpired:
+        return {**base, "error": f"timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        return {**base, "error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run_child(backend: str, config: tuple, reps: int, jit_compile, timeout: float,
@@ -121,14 +142,7 @@ def run_child(backend: str, config: tuple, reps: int, jit_compile, timeout: floa
     cmd = [sys.executable, __file__, "--child", kind, str(h), str(w), str(b), str(reps),
            json.dumps(jit_compile), variant]
     base = {"backend": backend, "variant": variant, "kind": kind, "hw": [h, w], "batch": b}
-    try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False, cwd=HERE.parent)
-    except subprocess.TimeoutExpired:
-        return {**base, "error": f"timed out after {timeout:.0f} s"}
-    if done.returncode != 0:
-        return {**base, "error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(cmd, env, timeout, base)
 
 
 def installed_backends() -> list[str]:
