@@ -4,6 +4,7 @@
     python -m kit pipeline FILE [--redo]
     python -m kit sweep FILE [--scheduler ADDRESS|serial] [--workers N] [--retries N] [--redo]
     python -m kit synthetic DIR [--seed S] [--num-frames N] [--num-labeled N] [--image-size W H]
+    python -m kit rewrite-h5 PROJECT_DIR   # make a project's .h5 files open in pandas 2 (DeepLabCut)
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--num-labeled", type=int, default=60)
     synthetic.add_argument("--image-size", type=int, nargs=2, default=(256, 256),
                            metavar=("WIDTH", "HEIGHT"))
+    rewrite = commands.add_parser(
+        "rewrite-h5", help="rewrite the .h5 files of a project that pandas 2 (DeepLabCut's "
+        "environment) cannot read; each old file is kept as <name>.bak")
+    rewrite.add_argument("project_dir")
     return parser
 
 
@@ -79,6 +84,18 @@ def main(argv: list[str] | None = None) -> int:
             args.project_dir, seed=args.seed, num_frames=args.num_frames,
             num_labeled=args.num_labeled, image_size=tuple(args.image_size), exist_ok=True)
         print(f"project: {project.root}")
+        return 0
+    if args.command == "rewrite-h5":
+        from kit.hdf import rewrite_project_h5
+
+        if not Path(args.project_dir).is_dir():
+            print(f"error: no folder at {args.project_dir}", file=sys.stderr)
+            return 1
+        changed = rewrite_project_h5(args.project_dir)
+        for path in changed:
+            print(f"rewritten (old file kept as {path.name}.bak): {path}")
+        print(f"{len(changed)} file(s) rewritten; every .h5 under {args.project_dir} now opens "
+              "in pandas 2 and 3.")
         return 0
     if args.command == "sweep":
         from kit.sweep import load_sweep, run_sweep

@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from kit.data import scale_image
 from kit.evaluate import predictions_frame
-from kit.labels import H5_KEY
+from kit.hdf import H5_KEY, read_h5_attrs, write_h5
 from kit.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.video import FrameReader, video_info
@@ -236,9 +236,8 @@ def _load_partial(path: Path, settings: dict, num_bodyparts: int) -> np.ndarray 
     if not path.is_file():
         return None
     try:
-        with pd.HDFStore(path, mode="r") as store:
-            saved = json.loads(store.get_storer(H5_KEY).attrs.kit_settings)
-            df = store[H5_KEY]
+        saved = json.loads(read_h5_attrs(path)["kit_settings"])
+        df = pd.read_hdf(path, key=H5_KEY)
     except (OSError, ValueError, KeyError, AttributeError, HDF5ExtError) as e:
         warnings.warn(f"{path} cannot be read ({type(e).__name__}); starting over.", stacklevel=3)
         return None
@@ -250,10 +249,7 @@ def _load_partial(path: Path, settings: dict, num_bodyparts: int) -> np.ndarray 
 
 
 def _save_table(path: Path, df: pd.DataFrame, settings: dict | None = None) -> None:
-    with atomic_path(path) as tmp, pd.HDFStore(tmp, mode="w") as store:
-        store.put(H5_KEY, df, format="table")
-        if settings is not None:
-            store.get_storer(H5_KEY).attrs.kit_settings = json.dumps(settings)
+    write_h5(df, path, attrs=None if settings is None else {"kit_settings": json.dumps(settings)})
 
 
 def _finished(h5: Path, meta: Path, settings: dict) -> dict | None:

@@ -19,6 +19,7 @@ import pandas as pd
 from kit.data import labels_outside, load_image
 from kit.filters import analysis_bodyparts, load_points, read_analysis
 from kit.frame_picking import extracted_frame_indices
+from kit.hdf import write_h5
 from kit.labels import labels_to_array, load_labels
 from kit.predict import Predictor
 from kit.project import Project, atomic_path
@@ -146,8 +147,7 @@ def evaluate(
     with atomic_path(folder / "evaluation.csv") as tmp:
         table.to_csv(tmp, index=False)
     predictions = pd.concat(predicted)
-    with atomic_path(folder / "predictions.h5") as tmp:
-        predictions.to_hdf(tmp, key="df_with_missing", mode="w", format="table")
+    write_h5(predictions, folder / "predictions.h5")
     truth = labels.loc[predictions.index, pd.IndexSlice[:, bodyparts, :]]
     return Evaluation(table, predictions, truth, tuple(split.test), pcutoff, folder, bodyparts)
 

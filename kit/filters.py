@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tables.exceptions import HDF5ExtError
 
-from kit.labels import H5_KEY
+from kit.hdf import H5_KEY, write_h5
 from kit.project import atomic_path
 
 
@@ -224,8 +224,7 @@ def filter_analysis(h5_path: str | os.PathLike, config: FilterConfig) -> Path:
     out = pd.DataFrame(filter_points(points, config).reshape(len(df), -1), index=df.index,
                        columns=df.columns)
     target = filtered_path(h5_path)
-    with atomic_path(target) as tmp:
-        out.to_hdf(tmp, key=H5_KEY, mode="w", format="table")
+    write_h5(out, target)
     if config.save_csv:
         with atomic_path(filtered_path(h5_path, ".csv")) as tmp:
             out.to_csv(tmp)

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from tables.exceptions import HDF5ExtError
 
+from kit.hdf import write_h5
 from kit.project import Project, atomic_path
 
-H5_KEY = "df_with_missing"
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -156,6 +156,13 @@ def load_labels(project: Project, videos: Sequence[str] | None = None) -> pd.Dat
     return pd.concat(frames)
 
 
+def _csv_writer(df: pd.DataFrame):
+    def write(path: Path) -> None:
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp)
+    return write
+
+
 def write_labels_file(df: pd.DataFrame, h5_path: str | os.PathLike) -> None:
     """Write ``df`` to ``h5_path`` and the ``.csv`` beside it, atomically.
 
@@ -165,14 +172,13 @@ def write_labels_file(df: pd.DataFrame, h5_path: str | os.PathLike) -> None:
     h5_path.parent.mkdir(parents=True, exist_ok=True)
     csv_path = h5_path.with_suffix(".csv")
     for path, write in (
-        (h5_path, lambda p: df.to_hdf(p, key=H5_KEY, mode="w", format="table")),
-        (csv_path, lambda p: df.to_csv(p)),
+        (h5_path, lambda p: write_h5(df, p)),
+        (csv_path, _csv_writer(df)),
     ):
         if path.exists():
             with atomic_path(path.with_name(path.name + ".bak")) as tmp:
                 shutil.copyfile(path, tmp)
-        with atomic_path(path) as tmp:
-            write(tmp)
+        write(path)
 
 
 def save_labels(project: Project, video: str, df: pd.DataFrame) -> Path:

@@ -43,8 +43,9 @@ from kit.frame_picking import (
     frame_image_name,
     pick_frames,
 )
-from kit.labels import COLUMN_NAMES, H5_KEY
-from kit.project import Project, atomic_path
+from kit.hdf import H5_KEY, write_h5
+from kit.labels import COLUMN_NAMES
+from kit.project import Project
 from kit.video import read_frames, save_image, video_info
 
 CRITERIA = {
@@ -166,13 +167,8 @@ def read_machine_labels(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def save_machine_labels(path: str | os.PathLike, df: pd.DataFrame) -> Path:
-    """Write a machine-label table atomically (key ``df_with_missing``; format ``table``, or
-    ``fixed`` once every frame is confirmed, as pandas writes no empty ``table``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        df.to_hdf(tmp, key=H5_KEY, mode="w", format="fixed" if df.empty else "table")
-    return path
+    """Write a machine-label table atomically (see :func:`kit.hdf.write_h5`)."""
+    return write_h5(df, path)
 
 
 def extract_with_predictions(project: Project, video_path: str | os.PathLike,

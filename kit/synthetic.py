@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from kit.frame_picking import frame_image_name
-from kit.labels import COLUMN_NAMES, H5_KEY, make_labels_frame, save_labels
-from kit.project import Project, atomic_path, create_project, load_project
+from kit.hdf import H5_KEY, write_h5
+from kit.labels import COLUMN_NAMES, make_labels_frame, save_labels
+from kit.project import Project, create_project, load_project
 from kit.synthetic_animal import BODYPARTS, SKELETON, RenderedVideo, render_video
 from kit.video import save_image
 
@@ -42,10 +43,7 @@ def _save_ground_truth(project: Project, video: RenderedVideo) -> Path:
     df = pd.DataFrame(
         values.reshape(num_frames, -1), index=pd.RangeIndex(num_frames), columns=columns
     )
-    path = project.ground_truth_file(video.name)
-    with atomic_path(path) as tmp:
-        df.to_hdf(tmp, key=H5_KEY, mode="w", format="table")
-    return path
+    return write_h5(df, project.ground_truth_file(video.name))
 
 
 def _save_labeled(

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tables
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -92,3 +93,37 @@ def coloured_clip(tmp_path_factory) -> Path:
 def small_synthetic(tmp_path_factory) -> Project:
     """A seeded synthetic project of two 30-frame 64x48 videos, 10 labeled each (read only)."""
     return make_synthetic_project(tmp_path_factory.mktemp("s") / "p", seed=0, **SMALL_SYNTHETIC)
+
+
+TRAINED_NUM_FRAMES = 20
+
+
+@pytest.fixture(scope="session")
+def trained_synthetic(tmp_path_factory):
+    """(project, predictor, video path): a 64x64 synthetic project trained for 2 steps.
+
+    Tests may add analyses, evaluations and machine labels to the project, not change its
+    labels or model."""
+    from kit.data import AugmentConfig
+    from kit.predict import Predictor
+    from kit.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("analyze") / "project"
+    project = make_synthetic_project(root, image_size=(64, 64), num_frames=TRAINED_NUM_FRAMES,
+                                     num_labeled=8)
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
+                         augment=AugmentConfig(crop_size=(64, 64)))
+    model_dir = train(project, config, verbose=0)
+    return project, Predictor(model_dir), project.videos_dir / "animal0.mp4"
+
+
+def write_unstamped_h5(path: Path) -> Path:
+    """A label table as kit wrote it before kit.hdf (and as pandas 3's to_hdf writes it):
+    a table without the layout version, which pandas 2 cannot read."""
+    df = make_labels_frame([[[1.0, 2.0]], [[np.nan, 4.5]]],
+                           ["labeled-data/v/a.png", "labeled-data/v/b.png"], "s", ["p"])
+    df.to_hdf(path, key="df_with_missing", mode="w", format="table")
+    with tables.open_file(path, mode="a") as h5:
+        if "pandas_version" in h5.root.df_with_missing._v_attrs:  # pandas 2 stamps it itself
+            del h5.root.df_with_missing._v_attrs.pandas_version
+    return path

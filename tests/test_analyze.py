@@ -10,27 +10,13 @@ import pandas as pd
 import pytest
 
 from kit import analyze, plots
-from kit.data import AugmentConfig, scale_image
+from kit.data import scale_image
 from kit.evaluate import error_against_ground_truth, predictions_frame
 from kit.filters import load_points
-from kit.predict import Predictor
-from kit.synthetic import load_ground_truth, make_synthetic_project
-from kit.train import TrainConfig, train
+from kit.synthetic import load_ground_truth
 from kit.video import FrameReader, video_info
 
-NUM_FRAMES = 20
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """(project, predictor, video path): 64x64 synthetic project trained for 2 steps."""
-    root = tmp_path_factory.mktemp("analyze") / "project"
-    project = make_synthetic_project(root, image_size=(64, 64), num_frames=NUM_FRAMES,
-                                     num_labeled=8)
-    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
-                         augment=AugmentConfig(crop_size=(64, 64)))
-    model_dir = train(project, config, verbose=0)
-    return project, Predictor(model_dir), project.videos_dir / "animal0.mp4"
+from conftest import TRAINED_NUM_FRAMES as NUM_FRAMES
 
 
 def _config(tmp_path, **kw) -> analyze.AnalyzeConfig:
@@ -43,8 +29,8 @@ def _frames(video) -> list[np.ndarray]:
         return [frame for _, frame in reader]
 
 
-def test_output_has_deeplabcut_layout(trained, tmp_path):
-    project, predictor, video = trained
+def test_output_has_deeplabcut_layout(trained_synthetic, tmp_path):
+    project, predictor, video = trained_synthetic
     result = analyze.analyze_video(project, video, _config(tmp_path, save_csv=True), predictor)
     scorer = f"DLC_resnet50_synthetic{project.date}shuffle1_2"
     assert result.h5 == tmp_path / f"animal0{scorer}.h5" and not result.skipped
@@ -65,8 +51,8 @@ def test_output_has_deeplabcut_layout(trained, tmp_path):
     assert not list(tmp_path.glob("*partial*")) and not list(tmp_path.glob(".tmp*"))
 
 
-def test_threaded_batches_equal_predict_images(trained, tmp_path):
-    project, predictor, video = trained
+def test_threaded_batches_equal_predict_images(trained_synthetic, tmp_path):
+    project, predictor, video = trained_synthetic
     result = analyze.analyze_video(project, video, _config(tmp_path, batch_size=3), predictor)
     expected = predictor.predict_images(_frames(video), batch_size=8)
     got = load_points(result.h5)
@@ -74,8 +60,8 @@ def test_threaded_batches_equal_predict_images(trained, tmp_path):
     np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-5)
 
 
-def test_crop_and_downscale_map_back_to_full_frame(trained, tmp_path):
-    project, predictor, video = trained
+def test_crop_and_downscale_map_back_to_full_frame(trained_synthetic, tmp_path):
+    project, predictor, video = trained_synthetic
     crop = (8, 56, 4, 60)  # x1, x2, y1, y2
     config = _config(tmp_path, crop=crop, downscale=2.0, batch_size=8)
     got = load_points(analyze.analyze_video(project, video, config, predictor).h5)
@@ -91,8 +77,8 @@ class _Interrupt(Exception):
     pass
 
 
-def test_interrupted_run_resumes_to_the_same_result(trained, tmp_path):
-    project, predictor, video = trained
+def test_interrupted_run_resumes_to_the_same_result(trained_synthetic, tmp_path):
+    project, predictor, video = trained_synthetic
     whole = analyze.analyze_video(project, video, _config(tmp_path / "whole", batch_size=4),
                                   predictor)
 
@@ -112,8 +98,8 @@ def test_interrupted_run_resumes_to_the_same_result(trained, tmp_path):
     assert not list((tmp_path / "resumed").glob("*.partial.h5"))
 
 
-def test_done_video_is_skipped_unless_overwrite(trained, tmp_path):
-    project, predictor, video = trained
+def test_done_video_is_skipped_unless_overwrite(trained_synthetic, tmp_path):
+    project, predictor, video = trained_synthetic
     first = analyze.analyze_videos(project, [video], _config(tmp_path), predictor)[0]
     again = analyze.analyze_videos(project, [video], _config(tmp_path), predictor)[0]
     assert again.skipped and again.metadata == first.metadata
@@ -123,8 +109,8 @@ def test_done_video_is_skipped_unless_overwrite(trained, tmp_path):
         analyze.analyze_video(project, video, _config(tmp_path, downscale=2.0), predictor)
 
 
-def test_truncated_video_is_flagged(trained, tmp_path):
-    project, predictor, video = trained
+def test_truncated_video_is_flagged(trained_synthetic, tmp_path):
+    project, predictor, video = trained_synthetic
     full = tmp_path / "full.avi"
     writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 64))
     for frame in _frames(video):
@@ -141,8 +127,8 @@ def test_truncated_video_is_flagged(trained, tmp_path):
     assert len(pd.read_hdf(result.h5)) == num_read
 
 
-def test_unreadable_videos_and_missing_model_give_clear_errors(trained, tmp_path):
-    project, predictor, _ = trained
+def test_unreadable_videos_and_missing_model_give_clear_errors(trained_synthetic, tmp_path):
+    project, predictor, _ = trained_synthetic
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "notavideo.mp4").write_text("hello")
     for name in ("empty.mp4", "notavideo.mp4", "missing.mp4"):
@@ -154,8 +140,8 @@ def test_unreadable_videos_and_missing_model_give_clear_errors(trained, tmp_path
     assert not list(tmp_path.glob("*DLC_*"))
 
 
-def test_find_videos(trained, tmp_path):
-    project, _, video = trained
+def test_find_videos(trained_synthetic, tmp_path):
+    project, _, video = trained_synthetic
     assert analyze.find_videos(project) == [video]
     assert analyze.find_videos(project, str(video)) == [video]
     (tmp_path / f"{video.stem}DLC_x_labeled.mp4").write_bytes(b"")
@@ -163,8 +149,8 @@ def test_find_videos(trained, tmp_path):
         analyze.find_videos(project, tmp_path)
 
 
-def test_error_against_ground_truth_is_the_offset(trained, tmp_path):
-    project, _, video = trained
+def test_error_against_ground_truth_is_the_offset(trained_synthetic, tmp_path):
+    project, _, video = trained_synthetic
     truth = load_ground_truth(project, "animal0", include_occluded=True)
     points = np.concatenate([truth + [3.0, 4.0], np.ones((*truth.shape[:2], 1))], axis=2)
     h5 = tmp_path / "shifted.h5"
@@ -174,8 +160,8 @@ def test_error_against_ground_truth_is_the_offset(trained, tmp_path):
     assert error_against_ground_truth(project, video, h5, [0, 3]) == pytest.approx(5.0)
 
 
-def test_labeled_video_stills_and_figures(trained, tmp_path):
-    project, predictor, video = trained
+def test_labeled_video_stills_and_figures(trained_synthetic, tmp_path):
+    project, predictor, video = trained_synthetic
     result = analyze.analyze_video(project, video, _config(tmp_path), predictor)
     style = plots.PoseStyle(pcutoff=0.0, skeleton=tuple(project.skeleton), trail_length=3)
     labeled = plots.create_labeled_video(video, result.h5, style)

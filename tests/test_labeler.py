@@ -21,7 +21,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, write_unstamped_h5
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 
 from kit.check_labels import draw_labeled_frames, labeled_frames_grid
@@ -32,6 +32,7 @@ from kit.extract import (
     open_or_create_project,
 )
 from kit.frame_picking import extract_frames
+from kit.hdf import needs_rewrite
 from kit.label_store import LOCK_NAME, LabelsLockedError, LabelStore
 from kit.labeler import Labeler
 from kit.labels import make_labels_frame, read_labels_file, save_labels
@@ -337,6 +338,7 @@ def test_create_project_notebook_twice(tmp_path, template):
     )
     project = load_project(tmp_path / "nb")
     assert len(list(project.labeled_data_dir(VIDEO).glob("*.png"))) == 2
+    old = write_unstamped_h5(project.labeled_data_dir(VIDEO) / "old.h5")
     run_notebook(
         NOTEBOOKS / "01_create_project.ipynb",
         {**params, "method": "kmeans"},
@@ -344,6 +346,7 @@ def test_create_project_notebook_twice(tmp_path, template):
         log_to_console=False,
     )
     assert len(list(project.labeled_data_dir(VIDEO).glob("*.png"))) == 4
+    assert not needs_rewrite(old) and old.with_name("old.h5.bak").is_file()
 
 
 def test_label_notebook_runs_headless(project, tmp_path):
