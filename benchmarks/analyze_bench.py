@@ -1,6 +1,6 @@
 """Video analysis throughput against the bare network, on the same machine.
 
-For each batch size: frames per second of ``kit.analyze.analyze_video`` (reader
+For each batch size: frames per second of ``kit.results.analyze.analyze_video`` (reader
 thread, batching, decoding of the score maps, writing the files) on the openfield
 video (640x480), the bare network's own throughput at the same batch size
 (``model.predict_on_batch`` on frames decoded and resized beforehand), their
@@ -8,7 +8,7 @@ ratio (target >= 0.9), the fraction of the analysis time the network waited for
 frames, and the process's peak memory (``ru_maxrss``) after the analyses.
 
 Nothing is trained: the model is kit's network, untrained (random weights; speed
-does not depend on the weights), built by ``kit.model.build_model`` for the
+does not depend on the weights), built by ``kit.net.model.build_model`` for the
 project's 4 body parts and saved as ``model.keras`` + ``pose_config.json`` into a
 temporary model folder. The shared project is only read; outputs go to a
 temporary folder.
@@ -38,13 +38,13 @@ import kit  # noqa: F401, I001  (before Keras: kit's TensorFlow settings, as in 
 import keras
 import numpy as np
 
-from kit.analyze import AnalyzeConfig, analyze_video
-from kit.data import AugmentConfig, scale_image
-from kit.model import build_model
-from kit.predict import Predictor
+from kit.results.analyze import AnalyzeConfig, analyze_video
+from kit.net.data import AugmentConfig, scale_image
+from kit.net.model import build_model
+from kit.net.predict import Predictor
 from kit.project import load_project
-from kit.targets import TargetConfig
-from kit.video import FrameReader, video_info, write_video
+from kit.net.targets import TargetConfig
+from kit.project.video import FrameReader, video_info, write_video
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"

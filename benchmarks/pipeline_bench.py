@@ -4,7 +4,7 @@
 Where ``train_bench.py`` times the bare network shape for shape, this times what a user
 waits for: labeled frames trained on per second, data loading and augmentation included.
 
-- kit: ``kit.train.train`` with ``TrainConfig``'s defaults (SGD, global scale 0.8,
+- kit: ``kit.net.train.train`` with ``TrainConfig``'s defaults (SGD, global scale 0.8,
   augmentation, crops of the scaled frames capped at 448x448) except ``batch_size`` and
   ``train_steps``, from random weights, on a scratch copy of the project's labels. A
   step's time is the time between the ends of two ``train_on_batch`` calls: drawing and
@@ -44,7 +44,7 @@ def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
     import keras
 
     from kit.project import load_project
-    from kit.train import TrainConfig, train
+    from kit.net.train import TrainConfig, train
 
     ends: list[float] = []
     original = keras.Model.train_on_batch

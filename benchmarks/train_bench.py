@@ -2,9 +2,9 @@
 
 Each configuration (backend, train or predict, image size, batch size) runs in its own
 subprocess, so peak memory (maxrss) is that configuration's alone. A train step is
-``model.train_on_batch`` exactly as ``kit.train`` runs it (forward, both losses,
+``model.train_on_batch`` exactly as ``kit.net.train`` runs it (forward, both losses,
 backward, SGD update); predict is ``model.predict_on_batch`` (the network part of
-``kit.predict.Predictor``). The first step (tracing/compiling) is reported apart and
+``kit.net.predict.Predictor``). The first step (tracing/compiling) is reported apart and
 left out of the median.
 
 With ``--dlc-python`` (the python of a venv with deeplabcut 3.0.2, see
@@ -54,7 +54,7 @@ def build_variant(variant: str):
     """kit's network, or one altered as ``variant`` says (see the module docstring)."""
     import keras
 
-    from kit import model as kit_model
+    from kit.net import model as kit_model
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}. Received: {variant!r}.")
@@ -76,8 +76,8 @@ def measure(kind: str, height: int, width: int, batch: int, reps: int, jit_compi
     import keras
     import numpy as np
 
-    from kit.model import locref_loss, scoremap_loss
-    from kit.targets import map_shape
+    from kit.net.model import locref_loss, scoremap_loss
+    from kit.net.targets import map_shape
 
     keras.utils.set_random_seed(0)
     model = build_variant(variant)

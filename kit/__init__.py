@@ -2,7 +2,7 @@
 
 Modules form one pipeline, each importing only the ones before it:
 project/labels -> splits -> targets -> data -> model -> train -> predict -> evaluate.
-Import what you need (``from kit import project, train``); nothing heavy runs on import.
+Import what you need (``from kit.net import train``); nothing heavy runs on import.
 
 Importing kit before Keras turns on TensorFlow's oneDNN CPU kernels, which TensorFlow
 enables by itself only on CPUs with AVX-512 VNNI, BF16 or AMX. On the 2-core AVX2 machine

@@ -75,10 +75,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from kit.runner import NotebookFailed, load_pipeline, run_notebook, run_pipeline
+    from kit.experiments.runner import NotebookFailed, load_pipeline, run_notebook, run_pipeline
 
     if args.command == "synthetic":
-        from kit.synthetic import make_synthetic_project
+        from kit.experiments.synthetic import make_synthetic_project
 
         project = make_synthetic_project(
             args.project_dir, seed=args.seed, num_frames=args.num_frames,
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"project: {project.root}")
         return 0
     if args.command == "rewrite-h5":
-        from kit.hdf import rewrite_project_h5
+        from kit.project.hdf import rewrite_project_h5
 
         if not Path(args.project_dir).is_dir():
             print(f"error: no folder at {args.project_dir}", file=sys.stderr)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
               "in pandas 2 and 3.")
         return 0
     if args.command == "sweep":
-        from kit.sweep import load_sweep, run_sweep
+        from kit.experiments.sweep import load_sweep, run_sweep
 
         table = run_sweep(load_sweep(args.file), args.scheduler, args.workers, args.retries,
                           args.runs_dir, args.redo)

@@ -78,7 +78,7 @@ def plot_labels_vs_predictions(
 
 
 def plot_train_log(log: pd.DataFrame) -> plt.Figure:
-    """Training losses against step (``log`` from :func:`kit.train.read_train_log`)."""
+    """Training losses against step (``log`` from :func:`kit.net.train.read_train_log`)."""
     fig, ax = plt.subplots(figsize=(5, 3))
     for column, label in (("loss", "total"), ("part_pred_loss", "score maps"),
                           ("locref_loss", "location refinement")):
@@ -97,9 +97,9 @@ def evaluation_figure(project, evaluation, num_frames: int = 6, split: str = "te
 
     Args:
         project: the :class:`kit.project.Project`.
-        evaluation: a :class:`kit.evaluate.Evaluation`.
+        evaluation: a :class:`kit.results.evaluate.Evaluation`.
     """
-    from kit.data import load_image  # local: plots is imported by modules data does not need
+    from kit.net.data import load_image  # local: plots is imported by modules data does not need
 
     names = list(evaluation.test_images) if split == "test" else [
         i for i in evaluation.predictions.index if i not in set(evaluation.test_images)]
@@ -287,7 +287,7 @@ def draw_pose(frame: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
 
 def _load_analysis(h5: str | os.PathLike) -> tuple[Path, np.ndarray, list[str]]:
     """(path, points (N, K, 3), body part names) of an analysis file."""
-    from kit.filters import analysis_bodyparts, load_points, read_analysis  # plots comes first
+    from kit.results.filters import analysis_bodyparts, load_points, read_analysis  # plots comes first
 
     bodyparts = analysis_bodyparts(read_analysis(h5))
     return Path(h5), load_points(h5, bodyparts), bodyparts
@@ -295,7 +295,7 @@ def _load_analysis(h5: str | os.PathLike) -> tuple[Path, np.ndarray, list[str]]:
 
 def save_analysis_figures(h5: str | os.PathLike, pcutoff: float,
                           colormap: str = "rainbow") -> list[Path]:
-    """Trajectories, likelihood and jumps of one analysis file (see :mod:`kit.analyze`),
+    """Trajectories, likelihood and jumps of one analysis file (see :mod:`kit.results.analyze`),
     saved as ``<name>_trajectories.png``, ``_likelihood.png``, ``_jumps.png`` beside it."""
     _check_pcutoff(pcutoff)
     h5, points, bodyparts = _load_analysis(h5)
@@ -309,7 +309,7 @@ def create_labeled_video(video: str | os.PathLike, h5: str | os.PathLike,
                          style: PoseStyle) -> Path:
     """Draw the analysis ``h5`` on every frame of ``video``; write ``<h5 name>_labeled.mp4``
     beside it (frames are streamed: memory stays flat)."""
-    from kit.video import FrameReader, video_info, write_video
+    from kit.project.video import FrameReader, video_info, write_video
 
     h5, points, bodyparts = _load_analysis(h5)
     fps = video_info(video).fps
@@ -321,7 +321,7 @@ def create_labeled_video(video: str | os.PathLike, h5: str | os.PathLike,
 def save_stills(video: str | os.PathLike, h5: str | os.PathLike, style: PoseStyle,
                 num_stills: int = 3) -> list[Path]:
     """``num_stills`` annotated frames spread over the video, ``<h5 name>_frame<index>.png``."""
-    from kit.video import read_frames, save_image
+    from kit.project.video import read_frames, save_image
 
     h5, points, bodyparts = _load_analysis(h5)
     indices = np.unique(np.linspace(0, len(points) - 1, max(1, num_stills)).round().astype(int))

@@ -12,10 +12,10 @@ import tables
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kit.labels import make_labels_frame, save_labels  # noqa: E402
+from kit.project.labels import make_labels_frame, save_labels  # noqa: E402
 from kit.project import Project, create_project  # noqa: E402
-from kit.synthetic import make_synthetic_project  # noqa: E402
-from kit.video import write_video  # noqa: E402
+from kit.experiments.synthetic import make_synthetic_project  # noqa: E402
+from kit.project.video import write_video  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OPENFIELD = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
@@ -104,9 +104,9 @@ def trained_synthetic(tmp_path_factory):
 
     Tests may add analyses, evaluations and machine labels to the project, not change its
     labels or model."""
-    from kit.data import AugmentConfig
-    from kit.predict import Predictor
-    from kit.train import TrainConfig, train
+    from kit.net.data import AugmentConfig
+    from kit.net.predict import Predictor
+    from kit.net.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("analyze") / "project"
     project = make_synthetic_project(root, image_size=(64, 64), num_frames=TRAINED_NUM_FRAMES,
@@ -118,7 +118,7 @@ def trained_synthetic(tmp_path_factory):
 
 
 def write_unstamped_h5(path: Path) -> Path:
-    """A label table as kit wrote it before kit.hdf (and as pandas 3's to_hdf writes it):
+    """A label table as kit wrote it before kit.project.hdf (and as pandas 3's to_hdf writes it):
     a table without the layout version, which pandas 2 cannot read."""
     df = make_labels_frame([[[1.0, 2.0]], [[np.nan, 4.5]]],
                            ["labeled-data/v/a.png", "labeled-data/v/b.png"], "s", ["p"])

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit import analyze, plots
-from kit.data import scale_image
-from kit.evaluate import error_against_ground_truth, predictions_frame
-from kit.filters import load_points
-from kit.synthetic import load_ground_truth
-from kit.video import FrameReader, video_info
+from kit import plots
+from kit.results import analyze
+from kit.net.data import scale_image
+from kit.results.evaluate import error_against_ground_truth, predictions_frame
+from kit.results.filters import load_points
+from kit.experiments.synthetic import load_ground_truth
+from kit.project.video import FrameReader, video_info
 
 from conftest import TRAINED_NUM_FRAMES as NUM_FRAMES
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from kit.model import build_model
-from kit.predict import Predictor
+from kit.net.model import build_model
+from kit.net.predict import Predictor
 
 FRAMEWORK = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -26,9 +26,9 @@ from pathlib import Path
 import keras, numpy as np
 sys.path.insert(0, {tests!r})
 from conftest import make_blob_project
-from kit import train
-from kit.data import AugmentConfig
-from kit.predict import Predictor
+from kit.net import train
+from kit.net.data import AugmentConfig
+from kit.net.predict import Predictor
 
 out = Path({out!r})
 np.save(out / "positions.npy", Predictor({model_dir!r}).predict_batch(np.load({images!r})))
@@ -96,7 +96,7 @@ def test_mixed_precision_trains_on_every_backend(backend, reference, tmp_path):
 
 
 def test_mixed_precision_policy_is_applied_to_the_model_only():
-    from kit.train import TrainConfig, _compiled_model
+    from kit.net.train import TrainConfig, _compiled_model
 
     before = keras.config.dtype_policy().name
     model = _compiled_model(2, TrainConfig(precision="mixed_bfloat16", optimizer="adam"))

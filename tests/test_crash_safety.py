@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 from conftest import make_blob_project
 
-from kit import analyze
-from kit.data import AugmentConfig
-from kit.filters import load_points
-from kit.model import build_model
-from kit.predict import Predictor
+from kit.results import analyze
+from kit.net.data import AugmentConfig
+from kit.results.filters import load_points
+from kit.net.model import build_model
+from kit.net.predict import Predictor
 from kit.project import create_project
-from kit.train import TrainConfig, list_checkpoints, read_train_log, train
-from kit.video import write_video
+from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
+from kit.project.video import write_video
 
 REPO = Path(__file__).resolve().parent.parent  # the children import this tree's kit
 SEED = int(os.environ.get("KIT_CRASH_SEED", "8"))
@@ -43,13 +43,13 @@ START_TIMEOUT_S = 400  # a child's first checkpoint (TensorFlow import and traci
 TRAIN_CHILD = """
 import json, sys
 from kit.project import load_project
-from kit.train import TrainConfig, train
+from kit.net.train import TrainConfig, train
 train(load_project(sys.argv[1]), TrainConfig.from_dict(json.loads(sys.argv[2])), verbose=0)
 """
 
 ANALYZE_CHILD = """
 import sys
-from kit.analyze import AnalyzeConfig, analyze_videos
+from kit.results.analyze import AnalyzeConfig, analyze_videos
 from kit.project import load_project
 config = AnalyzeConfig(train_fraction=0.75, batch_size=2, save_every=4, output_dir=sys.argv[3],
                        progress=False)

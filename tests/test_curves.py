@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.curves import (
+from kit.experiments.curves import (
     _variant,
     bodypart_experiment,
     learning_curve,

@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.data import AugmentConfig, load_image
-from kit.evaluate import error_table, evaluate
+from kit.net.data import AugmentConfig, load_image
+from kit.results.evaluate import error_table, evaluate
 from kit.plots import evaluation_figure
-from kit.predict import Predictor, scale_image, sigmoid
-from kit.train import TrainConfig, train
+from kit.net.predict import Predictor, scale_image, sigmoid
+from kit.net.train import TrainConfig, train
 
 from conftest import make_blob_project
 

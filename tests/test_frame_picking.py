@@ -5,14 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from kit.frame_picking import (
+from kit.project.frame_picking import (
     extract_frames,
     extracted_frame_indices,
     frame_image_name,
     pick_frames,
 )
 from kit.project import create_project
-from kit.video import read_frames, save_image, write_video
+from kit.project.video import read_frames, save_image, write_video
 
 from conftest import CLIP_HEIGHT, CLIP_WIDTH
 

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit import analyze
+from kit.results import analyze
 from kit.__main__ import main
-from kit.evaluate import evaluate
-from kit.filters import FilterConfig, filter_analysis
-from kit.hdf import needs_rewrite, read_h5_attrs, rewrite_h5, rewrite_project_h5, write_h5
-from kit.labels import make_labels_frame, write_labels_file
-from kit.outliers import extract_with_predictions
-from kit.synthetic import make_synthetic_project
+from kit.results.evaluate import evaluate
+from kit.results.filters import FilterConfig, filter_analysis
+from kit.project.hdf import needs_rewrite, read_h5_attrs, rewrite_h5, rewrite_project_h5, write_h5
+from kit.project.labels import make_labels_frame, write_labels_file
+from kit.results.outliers import extract_with_predictions
+from kit.experiments.synthetic import make_synthetic_project
 
 from conftest import REPO, write_unstamped_h5
 

@@ -24,21 +24,21 @@ import pytest
 from conftest import REPO, write_unstamped_h5
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 
-from kit.check_labels import draw_labeled_frames, labeled_frames_grid
-from kit.extract import (
+from kit.labeling.check_labels import draw_labeled_frames, labeled_frames_grid
+from kit.project.extract import (
     ExtractConfig,
     add_videos,
     extract_for_labeling,
     open_or_create_project,
 )
-from kit.frame_picking import extract_frames
-from kit.hdf import needs_rewrite
-from kit.label_store import LOCK_NAME, LabelsLockedError, LabelStore
-from kit.labeler import Labeler
-from kit.labels import make_labels_frame, read_labels_file, save_labels
+from kit.project.frame_picking import extract_frames
+from kit.project.hdf import needs_rewrite
+from kit.labeling.label_store import LOCK_NAME, LabelsLockedError, LabelStore
+from kit.labeling.labeler import Labeler
+from kit.project.labels import make_labels_frame, read_labels_file, save_labels
 from kit.project import load_project
-from kit.runner import run_notebook
-from kit.synthetic import make_synthetic_project
+from kit.experiments.runner import run_notebook
+from kit.experiments.synthetic import make_synthetic_project
 
 VIDEO = "animal0"
 NOTEBOOKS = REPO / "notebooks"
@@ -363,7 +363,7 @@ def test_label_notebook_runs_headless(project, tmp_path):
 CHILD = textwrap.dedent("""
     import sys
     import numpy as np
-    from kit.labels import make_labels_frame, save_labels
+    from kit.project.labels import make_labels_frame, save_labels
     from kit.project import load_project
 
     project = load_project(sys.argv[1])

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.labels import (
+from kit.project.labels import (
     labels_to_array,
     load_labels,
     make_labels_frame,
@@ -89,7 +89,7 @@ def test_wrong_header_names_the_file(project):
 def test_bodyparts_differing_from_config(project):
     df, pts = _frame(project)
     other = make_labels_frame(pts, df.index, "ann", ["snout", "leftear", "nose"])
-    from kit.labels import write_labels_file
+    from kit.project.labels import write_labels_file
 
     write_labels_file(other, project.labels_file("v"))
     with pytest.raises(ValueError, match=r"Missing in the file: \['tail'\].*not in the config: \['nose'\]"):

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from kit import model as kit_model
-from kit.model import build_model, locref_loss, scoremap_loss
-from kit.targets import map_shape
+from kit.net import model as kit_model
+from kit.net.model import build_model, locref_loss, scoremap_loss
+from kit.net.targets import map_shape
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from kit import outliers, refine
-from kit.data import AugmentConfig
-from kit.frame_picking import extracted_frame_indices
-from kit.labels import load_labels, save_labels
+from kit.results import outliers, refine
+from kit.net.data import AugmentConfig
+from kit.project.frame_picking import extracted_frame_indices
+from kit.project.labels import load_labels, save_labels
 from kit.project import load_project
-from kit.runner import run_notebook
-from kit.splits import load_split
-from kit.synthetic import make_synthetic_project
-from kit.train import TrainConfig, train
+from kit.experiments.runner import run_notebook
+from kit.project.splits import load_split
+from kit.experiments.synthetic import make_synthetic_project
+from kit.net.train import TrainConfig, train
 
 TINY = {"shuffle": 1, "train_fraction": 0.5, "batch_size": 2, "optimizer": "adam",
         "learning_rate": 1e-5, "batchnorm_batches": 2,

@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO
 
 from kit.__main__ import main
-from kit.runner import load_pipeline, notebook_parameters
+from kit.experiments.runner import load_pipeline, notebook_parameters
 
 
 def _tiny_notebook(path: Path) -> Path:

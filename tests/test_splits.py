@@ -1,6 +1,6 @@
 import pytest
 
-from kit.splits import load_split, make_split, save_split
+from kit.project.splits import load_split, make_split, save_split
 
 NAMES = [f"labeled-data/v/img{i:03d}.png" for i in range(20)]
 

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.labels import load_labels
-from kit.synthetic import load_ground_truth, make_synthetic_project
-from kit.synthetic_animal import BODYPARTS
-from kit.video import video_info
+from kit.project.labels import load_labels
+from kit.experiments.synthetic import load_ground_truth, make_synthetic_project
+from kit.experiments.synthetic_animal import BODYPARTS
+from kit.project.video import video_info
 
 from conftest import SMALL_SYNTHETIC
 

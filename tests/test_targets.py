@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kit.targets import TargetConfig, decode, make_targets, map_shape
+from kit.net.targets import TargetConfig, decode, make_targets, map_shape
 
 
 def test_score_map_by_hand():

@@ -1,4 +1,4 @@
-"""Training (kit.train): loss goes down, interrupted runs resume, odd labels and image sizes
+"""Training (kit.net.train): loss goes down, interrupted runs resume, odd labels and image sizes
 train. The settings alone are tested in tests/test_train_config.py."""
 
 import dataclasses
@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-import kit.train
-from kit.data import AugmentConfig
-from kit.evaluate import evaluate
-from kit.labels import load_labels
-from kit.train import TrainConfig, list_checkpoints, read_train_log, train
+import kit.net.train
+from kit.net.data import AugmentConfig
+from kit.results.evaluate import evaluate
+from kit.project.labels import load_labels
+from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
 
 from conftest import make_blob_project
 
@@ -40,14 +40,14 @@ def test_short_training_lowers_the_loss(tmp_path):
 def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     project = make_blob_project(tmp_path / "p", num_frames=8)
     config = TrainConfig(train_steps=6, save_every=2, keep_checkpoints=True, **SMALL)
-    save = kit.train._save_checkpoint
+    save = kit.net.train._save_checkpoint
 
     def save_then_interrupt_at_4(model, folder, step, **kwargs):
         save(model, folder, step, **kwargs)
         if step == 4:
             raise KeyboardInterrupt  # Ctrl-C (or a lost kernel) right after checkpoint 4
 
-    monkeypatch.setattr(kit.train, "_save_checkpoint", save_then_interrupt_at_4)
+    monkeypatch.setattr(kit.net.train, "_save_checkpoint", save_then_interrupt_at_4)
     with pytest.raises(KeyboardInterrupt):
         train(project, config, verbose=0)
     monkeypatch.undo()

@@ -1,10 +1,10 @@
-"""Training settings (kit.train_config): validation, derived values, the saved form and
+"""Training settings (kit.net.train_config): validation, derived values, the saved form and
 the learning-rate schedule. Nothing here trains; tests/test_train.py does."""
 
 import pytest
 
-from kit.data import AugmentConfig
-from kit.train_config import TrainConfig, learning_rate_schedule
+from kit.net.data import AugmentConfig
+from kit.net.train_config import TrainConfig, learning_rate_schedule
 
 
 def test_sgd_schedule_is_deeplabcuts_scaled():

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kit.video import (
+from kit.project.video import (
     FrameReader,
     iter_frames,
     read_frames,

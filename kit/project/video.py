@@ -10,7 +10,7 @@ truncated or half-copied file) is not silent: :class:`FrameReader` records it in
 ``.truncated``, and :func:`read_frames` raises.
 
 Picking frames to label and extracting them into a project is in
-:mod:`kit.frame_picking`.
+:mod:`kit.project.frame_picking`.
 """
 
 from __future__ import annotations

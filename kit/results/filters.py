@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tables.exceptions import HDF5ExtError
 
-from kit.hdf import H5_KEY, write_h5
+from kit.project.hdf import H5_KEY, write_h5
 from kit.project import atomic_path
 
 

@@ -8,8 +8,8 @@ Everything a run needs to be reproduced or resumed lives in its model folder:
 An interrupted run started again with the same settings resumes from its last
 checkpoint and draws the same batches it would have drawn.
 
-The settings, ``TrainConfig``, are defined in :mod:`kit.train_config`; import them from
-here with the training they drive: ``from kit.train import TrainConfig, train``.
+The settings, ``TrainConfig``, are defined in :mod:`kit.net.train_config`; import them from
+here with the training they drive: ``from kit.net.train import TrainConfig, train``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kit.data import PoseDataset, mirror_permutation
-from kit.labels import labels_to_array, load_labels
-from kit.model import build_model, locref_loss, recalibrate_batchnorm, scoremap_loss
+from kit.net.data import PoseDataset, mirror_permutation
+from kit.project.labels import labels_to_array, load_labels
+from kit.net.model import build_model, locref_loss, recalibrate_batchnorm, scoremap_loss
 from kit.project import Project, atomic_path, atomic_write_text
-from kit.splits import Split, load_split, make_split, save_split, video_of
-from kit.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
+from kit.project.splits import Split, load_split, make_split, save_split, video_of
+from kit.net.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

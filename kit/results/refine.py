@@ -4,7 +4,7 @@ Machine-made labels and labels a person confirmed are kept apart, as in DeepLabC
 
 - :func:`kit.outliers.extract_outliers` writes the network's predictions for the
   extracted frames to ``labeled-data/<video>/machinelabels-iter<i>.h5``. Training
-  reads only ``CollectedData_<scorer>`` (:func:`kit.labels.load_labels`), so these
+  reads only ``CollectedData_<scorer>`` (:func:`kit.project.labels.load_labels`), so these
   never train a network as they are.
 - A frame counts as confirmed once it is in ``CollectedData``: the labeler writes
   the frames the user touched there (:func:`load_suggestions` gives it the
@@ -15,7 +15,7 @@ Machine-made labels and labels a person confirmed are kept apart, as in DeepLabC
   model's ``split.json`` itself: the previous test frames stay the test frames (so
   both iterations are measured on the same frames, :func:`compare_iterations`), the
   previous training frames and every newly confirmed frame train. Training
-  (:func:`kit.train.train`) reuses a stored split, so nothing in it changes;
+  (:func:`kit.net.train.train`) reuses a stored split, so nothing in it changes;
   :func:`next_train_config` starts it from the previous model's weights.
 """
 
@@ -31,11 +31,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit.analyze import AnalyzeConfig, analyze_video
-from kit.data import load_image
-from kit.evaluate import error_table
-from kit.frame_picking import frame_image_name
-from kit.labels import (
+from kit.results.analyze import AnalyzeConfig, analyze_video
+from kit.net.data import load_image
+from kit.results.evaluate import error_table
+from kit.project.frame_picking import frame_image_name
+from kit.project.labels import (
     labels_to_array,
     load_labels,
     make_labels_frame,
@@ -43,13 +43,13 @@ from kit.labels import (
     save_labels,
     write_labels_file,
 )
-from kit.outliers import read_machine_labels, save_machine_labels
+from kit.results.outliers import read_machine_labels, save_machine_labels
 from kit.plots import save_figure
-from kit.predict import Predictor
+from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, update_config
-from kit.splits import Split, load_split, save_split, video_of
-from kit.synthetic import load_ground_truth
-from kit.train_config import TrainConfig
+from kit.project.splits import Split, load_split, save_split, video_of
+from kit.experiments.synthetic import load_ground_truth
+from kit.net.train_config import TrainConfig
 
 
 def pending_images(project: Project, video: str, iteration: int | None = None) -> list[str]:
@@ -63,7 +63,7 @@ def pending_images(project: Project, video: str, iteration: int | None = None) -
 
 
 def load_suggestions(project: Project, video: str, iteration: int | None = None) -> pd.DataFrame:
-    """The pending machine labels of one video, as :class:`kit.labeler.Labeler`'s
+    """The pending machine labels of one video, as :class:`kit.labeling.labeler.Labeler`'s
     ``suggestions`` (x, y, likelihood per body part; index = image names)."""
     path = project.machine_labels_file(video, iteration)
     return read_machine_labels(path).loc[pending_images(project, video, iteration)]
@@ -94,7 +94,7 @@ def merge_corrections(project: Project, video: str, corrections_file: str | os.P
 
     Returns:
         The image names merged (they replace the rows of the same images, are saved with
-        :func:`kit.labels.save_labels`, atomic with a ``.bak``, and leave the machine labels).
+        :func:`kit.project.labels.save_labels`, atomic with a ``.bak``, and leave the machine labels).
     """
     df = read_labels_file(corrections_file)
     found = set(df.columns.get_level_values("bodyparts"))
@@ -143,7 +143,7 @@ def model_iteration(model_dir: str | os.PathLike) -> int:
     path = Path(model_dir) / "pose_config.json"
     if not path.is_file():
         raise FileNotFoundError(f"No trained model at {model_dir} (no pose_config.json). "
-                                "Train it first (kit.train.train).")
+                                "Train it first (kit.net.train.train).")
     return int(json.loads(path.read_text())["iteration"])
 
 
@@ -233,7 +233,7 @@ def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike]
 
     Returns:
         One row per (model, body part) plus ``all``: ``iteration, bodypart, num_labels,
-        rmse_px, rmse_px_pcutoff`` (mean Euclidean error in pixels, as kit.evaluate).
+        rmse_px, rmse_px_pcutoff`` (mean Euclidean error in pixels, as kit.results.evaluate).
     """
     pcutoff = project.pcutoff if pcutoff is None else float(pcutoff)
     labels = load_labels(project)

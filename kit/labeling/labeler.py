@@ -14,7 +14,7 @@ previous frame, ``u`` next unlabeled frame, ``1``-``9`` choose a body part,
 ``up``/``down`` previous/next body part, ``delete``/``backspace`` delete the
 selected part's point, ``a`` accept the suggestions with likelihood >= pcutoff.
 
-Every change is saved at once (see :class:`kit.label_store.LabelStore`). A frame
+Every change is saved at once (see :class:`kit.labeling.label_store.LabelStore`). A frame
 counts as labeled once one of its body parts is placed; the labeler opens at the
 first frame that is not. The event handlers are plain methods (``on_click``,
 ``on_press``/``on_motion``/``on_release``, ``on_key``, ``on_scroll``) taking data
@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit.label_store import (
+from kit.labeling.label_store import (
     ON_LOCKED,
     LabelLock,
     LabelsLockedError,
@@ -42,7 +42,7 @@ from kit.label_store import (
     parse_suggestions,
     with_scorer,
 )
-from kit.labeler_panel import Panel
+from kit.labeling.labeler_panel import Panel
 from kit.plots import bodypart_colors
 from kit.project import Project
 

@@ -7,14 +7,14 @@ is a candidate when, for any body part,
 - ``jump``: the point moved more than ``jump_px`` pixels since the previous frame
   (both confident: a low likelihood is the first criterion's business);
 - ``filter``: the point lies more than ``filter_px`` pixels from the median-filtered
-  trajectory (:func:`kit.filters.filter_points`).
+  trajectory (:func:`kit.results.filters.filter_points`).
 
 Among the candidates a diverse subset is chosen by k-means on their downsampled
-frames (:func:`kit.frame_picking.pick_frames`, ``method="kmeans"``). The chosen frames are
+frames (:func:`kit.project.frame_picking.pick_frames`, ``method="kmeans"``). The chosen frames are
 saved as ``labeled-data/<video>/img<N>.png`` (existing files are never touched) and
 the network's predictions for them go to ``machinelabels-iter<i>.h5`` beside them:
 machine-made labels that never train a network until a person confirms them
-(see :mod:`kit.refine`).
+(see :mod:`kit.results.refine`).
 
 Suggestions (beyond DeepLabCut): unlabeled frames ranked by the network's
 uncertainty (1 - the lowest likelihood of the frame) and by how unlike the
@@ -34,19 +34,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit.data import load_image
-from kit.filters import FilterConfig, analysis_bodyparts, filter_points, load_points
-from kit.frame_picking import (
+from kit.net.data import load_image
+from kit.results.filters import FilterConfig, analysis_bodyparts, filter_points, load_points
+from kit.project.frame_picking import (
     KMEANS_MAX_READ,
     KMEANS_WIDTH,
     extracted_frame_indices,
     frame_image_name,
     pick_frames,
 )
-from kit.hdf import H5_KEY, write_h5
-from kit.labels import COLUMN_NAMES
+from kit.project.hdf import H5_KEY, write_h5
+from kit.project.labels import COLUMN_NAMES
 from kit.project import Project
-from kit.video import read_frames, save_image, video_info
+from kit.project.video import read_frames, save_image, video_info
 
 CRITERIA = {
     "likelihood": "a body part's likelihood is below pcutoff",
@@ -167,7 +167,7 @@ def read_machine_labels(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def save_machine_labels(path: str | os.PathLike, df: pd.DataFrame) -> Path:
-    """Write a machine-label table atomically (see :func:`kit.hdf.write_h5`)."""
+    """Write a machine-label table atomically (see :func:`kit.project.hdf.write_h5`)."""
     return write_h5(df, path)
 
 

@@ -1,8 +1,8 @@
 """Training settings: ``TrainConfig`` (saved as ``train_config.json`` in the model folder)
 and the learning-rate schedule and optimizer it stands for.
 
-Nothing here trains or touches disk; :mod:`kit.train` runs the training these settings
-describe, and is where users import ``TrainConfig`` from (``from kit.train import TrainConfig``).
+Nothing here trains or touches disk; :mod:`kit.net.train` runs the training these settings
+describe, and is where users import ``TrainConfig`` from (``from kit.net.train import TrainConfig``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import keras
 
-from kit.data import AugmentConfig
+from kit.net.data import AugmentConfig
 from kit.project import Project
-from kit.targets import TargetConfig
+from kit.net.targets import TargetConfig
 
 # DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
 DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
@@ -59,7 +59,7 @@ class TrainConfig:
             steps on a CPU, so smoke runs and short resumes finish sooner; JAX's eager
             steps are too slow for that). Numbers are the same.
         batchnorm_batches: augmented batches that BatchNorm's moving statistics are
-            recomputed on after training (``kit.model.recalibrate_batchnorm``); 0 keeps
+            recomputed on after training (``kit.net.model.recalibrate_batchnorm``); 0 keeps
             the moving averages of the run.
         keep_checkpoints: keep the last checkpoint (model + optimizer, about 290 MB for
             ResNet-50 with Adam) after the run has finished. By default it is deleted once

@@ -1,6 +1,6 @@
 """Video analysis: a trained network over every frame of videos, saved as DeepLabCut saves it.
 
-Frames are decoded on a reader thread (:class:`kit.video.FrameReader`), cropped,
+Frames are decoded on a reader thread (:class:`kit.project.video.FrameReader`), cropped,
 downscaled and resized for the network there, and handed over in batches through
 a bounded queue while the main thread runs the network, so decoding overlaps
 inference and memory stays flat however long the video.
@@ -41,12 +41,12 @@ import pandas as pd
 from tables.exceptions import HDF5ExtError
 from tqdm import tqdm
 
-from kit.data import scale_image
-from kit.evaluate import predictions_frame
-from kit.hdf import H5_KEY, read_h5_attrs, write_h5
-from kit.predict import Predictor
+from kit.net.data import scale_image
+from kit.results.evaluate import predictions_frame
+from kit.project.hdf import H5_KEY, read_h5_attrs, write_h5
+from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
-from kit.video import FrameReader, video_info
+from kit.project.video import FrameReader, video_info
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v")
 _END = object()  # the reader thread's last item
@@ -121,7 +121,7 @@ def load_predictor(project: Project, config: AnalyzeConfig) -> Predictor:
         raise FileNotFoundError(
             f"No trained model for shuffle={config.shuffle}, train_fraction="
             f"{config.train_fraction} (expected {model_dir / 'model.keras'}). Train it first "
-            "(notebooks/03_train.ipynb or kit.train.train), or pass the shuffle and "
+            "(notebooks/03_train.ipynb or kit.net.train.train), or pass the shuffle and "
             "train_fraction you trained."
         )
     return Predictor(model_dir)

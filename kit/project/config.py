@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "data-templates"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "data-templates"
 NETWORKS = {"resnet_50": "ResNet-50, last stage atrous (stride 16), deconvolution head to stride 8"}
 ANALYSIS_NETWORK_NAMES = {"resnet_50": "resnet50"}  # net type -> name in analysis files
 
@@ -137,7 +137,7 @@ class Project:
         return self.labeled_data_root / f"{video}_labeled"
 
     def ground_truth_file(self, video: str) -> Path:
-        """Exact positions of every frame of a synthetic video (see kit.synthetic)."""
+        """Exact positions of every frame of a synthetic video (see kit.experiments.synthetic)."""
         return self.videos_dir / f"{video}_groundtruth.h5"
 
     def labeled_videos(self) -> list[str]:
@@ -176,7 +176,7 @@ class Project:
         self, shuffle: int, train_fraction: float, iteration: int | None = None,
         variant: str = "",
     ) -> Path:
-        """Analyses of videos by one iteration's network, made to refine it (kit.refine):
+        """Analyses of videos by one iteration's network, made to refine it (kit.results.refine):
         kept per iteration, as analysis file names do not say the iteration."""
         return self.evaluation_dir(shuffle, train_fraction, iteration, variant) / "analyzed-videos"
 

@@ -157,7 +157,7 @@ def load_pipeline(path: str | os.PathLike, overrides: Mapping[str, Any] | None =
     Notebook paths and path-like string parameters are relative to the file's folder.
     A step parameter its notebook does not declare is an error (a typo would
     otherwise be injected and ignored); shared ones go only where declared.
-    ``overrides`` (e.g. one entry of a sweep, see :func:`kit.sweep.load_sweep`) are
+    ``overrides`` (e.g. one entry of a sweep, see :func:`kit.experiments.sweep.load_sweep`) are
     shared parameters that replace the file's.
     """
     path = Path(path)

@@ -9,9 +9,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kit.data import scale_image
-from kit.model import fold_batchnorm  # also registers kit's layers for load_model
-from kit.targets import TargetConfig, decode
+from kit.net.data import scale_image
+from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
+from kit.net.targets import TargetConfig, decode
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -28,7 +28,7 @@ class Predictor:
     """A trained network and what it needs to turn images into positions.
 
     Args:
-        model_dir: a model folder written by :func:`kit.train.train`.
+        model_dir: a model folder written by :func:`kit.net.train.train`.
     """
 
     def __init__(self, model_dir: str | Path):
@@ -37,7 +37,7 @@ class Predictor:
         if not model_file.is_file():
             raise FileNotFoundError(
                 f"No trained model at {model_file}. Train it first (notebooks/03_train.ipynb "
-                "or kit.train.train), or check shuffle and train_fraction."
+                "or kit.net.train.train), or check shuffle and train_fraction."
             )
         pose = json.loads((self.model_dir / "pose_config.json").read_text())
         self.bodyparts: list[str] = pose["bodyparts"]

@@ -1,8 +1,8 @@
 """Sweeps: many notebook runs at once, on a Dask cluster or one after the other.
 
-A job is one notebook and its parameters (a :class:`kit.runner.Step` or a
+A job is one notebook and its parameters (a :class:`kit.experiments.runner.Step` or a
 ``(notebook, parameters)`` pair), or a list of them run in order on one worker
-(e.g. train then evaluate). Every notebook runs through :func:`kit.runner.run_notebook`,
+(e.g. train then evaluate). Every notebook runs through :func:`kit.experiments.runner.run_notebook`,
 so its results land in the project exactly as in a local run, and a job whose
 runs already completed with the same parameters is skipped: a sweep started
 again after an interruption redoes only what did not finish.
@@ -15,7 +15,7 @@ to run the jobs in this process, in order. A failing job is retried
 ``retries`` times and reported; the others go on.
 
 ``python -m kit sweep FILE`` runs a sweep file: a pipeline file (see
-:func:`kit.runner.load_pipeline`) with a ``sweep`` list, one job per entry.
+:func:`kit.experiments.runner.load_pipeline`) with a ``sweep`` list, one job per entry.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from kit.runner import Step, load_pipeline, resolve_parameters, run_pipeline
+from kit.experiments.runner import Step, load_pipeline, resolve_parameters, run_pipeline
 
 SERIAL = "serial"
 COLUMNS = ["job", "parameters", "status", "attempts", "folder", "error"]
@@ -90,7 +90,7 @@ def _as_steps(job: Any) -> list[Step]:
         items = job
     else:
         raise ValueError(
-            "A job is (notebook, parameters), a kit.runner.Step, or a non-empty list of them. "
+            "A job is (notebook, parameters), a kit.experiments.runner.Step, or a non-empty list of them. "
             f"Received: {job!r}."
         )
     steps = []
@@ -139,14 +139,14 @@ def run_sweep(
     """Run ``jobs`` (see the module docstring) and return one row per job.
 
     Args:
-        jobs: each ``(notebook, parameters)``, a :class:`kit.runner.Step`, or a list
+        jobs: each ``(notebook, parameters)``, a :class:`kit.experiments.runner.Step`, or a list
             of those run in order. Relative paths are taken from the current folder.
         scheduler: None (a LocalCluster on this machine), ``"serial"`` (in this
             process, in order), a scheduler address (``"tcp://host:8786"``), or a
             ``distributed.Client`` or cluster object (e.g. dask-jobqueue's SLURMCluster).
         num_workers: workers of the LocalCluster (default :func:`default_num_workers`).
         retries: further attempts for a failing job.
-        runs_dir, redo: as in :func:`kit.runner.run_notebook`.
+        runs_dir, redo: as in :func:`kit.experiments.runner.run_notebook`.
         threads: CPU threads of each notebook kernel (None: the machine's cores split
             evenly between the LocalCluster's workers; unchanged for "serial" and for
             other schedulers). TensorFlow on the CPU gives bit-identical results for the

@@ -2,7 +2,7 @@
 
 Each point of an experiment is one training (a papermill run of
 ``notebooks/03_train.ipynb``) and one evaluation (``04_evaluate``), so a sweep
-can be spread over machines (:mod:`kit.sweep`), lands in the project exactly as
+can be spread over machines (:mod:`kit.experiments.sweep`), lands in the project exactly as
 a run by hand would, and resumes after an interruption (runs already completed
 with the same parameters are skipped). Results are gathered into one tidy
 table: a row per (condition, training size, shuffle, split, body part).
@@ -18,13 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from kit.data import AugmentConfig
-from kit.labels import load_labels
+from kit.net.data import AugmentConfig
+from kit.project.labels import load_labels
 from kit.project import Project, atomic_path
-from kit.splits import make_split
-from kit.train_config import TrainConfig
+from kit.project.splits import make_split
+from kit.net.train_config import TrainConfig
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,13 @@ def novel_animal_experiment(test_videos: Sequence[str], shuffles: Sequence[int],
 
 def run_points(project: Project, points: Sequence[Point], scheduler: str | None = "serial",
                num_workers: int | None = None) -> pd.DataFrame:
-    """Train and evaluate every point (via kit.sweep), then gather the results.
+    """Train and evaluate every point (via kit.experiments.sweep), then gather the results.
 
     ``scheduler``: "serial" runs in this process; "local" (or None) starts a Dask
     LocalCluster on this machine; an address uses that Dask scheduler
-    (see :func:`kit.sweep.run_sweep`).
+    (see :func:`kit.experiments.sweep.run_sweep`).
     """
-    from kit.sweep import run_sweep  # local: Dask is only needed for sweeps
+    from kit.experiments.sweep import run_sweep  # local: Dask is only needed for sweeps
 
     scheduler = None if scheduler == "local" else scheduler
 

@@ -1,6 +1,6 @@
 """A synthetic DeepLabCut project with exact ground truth: kit's own test and demo data.
 
-The animal, its video and its true positions come from :mod:`kit.synthetic_animal`;
+The animal, its video and its true positions come from :mod:`kit.experiments.synthetic_animal`;
 this module makes the project on disk around them and reads the truth back.
 
 Files written into the project (besides config.yaml):
@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.frame_picking import frame_image_name
-from kit.hdf import H5_KEY, write_h5
-from kit.labels import COLUMN_NAMES, make_labels_frame, save_labels
+from kit.project.frame_picking import frame_image_name
+from kit.project.hdf import H5_KEY, write_h5
+from kit.project.labels import COLUMN_NAMES, make_labels_frame, save_labels
 from kit.project import Project, create_project, load_project
-from kit.synthetic_animal import BODYPARTS, SKELETON, RenderedVideo, render_video
-from kit.video import save_image
+from kit.experiments.synthetic_animal import BODYPARTS, SKELETON, RenderedVideo, render_video
+from kit.project.video import save_image
 
 GROUND_TRUTH_SCORER = "groundtruth"
 
@@ -152,7 +152,7 @@ def load_ground_truth(project: Project, video: str, include_occluded: bool = Fal
     path = project.ground_truth_file(video)
     if not path.is_file():
         raise FileNotFoundError(
-            f"No ground truth at {path}. Only projects made by kit.synthetic.make_synthetic_project "
+            f"No ground truth at {path}. Only projects made by kit.experiments.synthetic.make_synthetic_project "
             f"have one; check the video name (this project has {project.labeled_videos()})."
         )
     df = pd.read_hdf(path, key=H5_KEY)

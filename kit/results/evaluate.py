@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.data import labels_outside, load_image
-from kit.filters import analysis_bodyparts, load_points, read_analysis
-from kit.frame_picking import extracted_frame_indices
-from kit.hdf import write_h5
-from kit.labels import labels_to_array, load_labels
-from kit.predict import Predictor
+from kit.net.data import labels_outside, load_image
+from kit.results.filters import analysis_bodyparts, load_points, read_analysis
+from kit.project.frame_picking import extracted_frame_indices
+from kit.project.hdf import write_h5
+from kit.project.labels import labels_to_array, load_labels
+from kit.net.predict import Predictor
 from kit.project import Project, atomic_path
-from kit.splits import load_split
-from kit.synthetic import load_ground_truth
+from kit.project.splits import load_split
+from kit.experiments.synthetic import load_ground_truth
 
 
 def error_table(
@@ -178,7 +178,7 @@ def ground_truth_errors(project: Project, results: Sequence) -> pd.DataFrame:
     (compare the latter with the evaluation error). Videos without ground truth are left out.
 
     Args:
-        results: ``kit.analyze.AnalysisResult`` of the videos.
+        results: ``kit.results.analyze.AnalysisResult`` of the videos.
     """
     rows = []
     for r in results:

@@ -17,7 +17,7 @@ import cv2
 import keras
 import numpy as np
 
-from kit.targets import TargetConfig, make_targets, map_shape
+from kit.net.targets import TargetConfig, make_targets, map_shape
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tables.exceptions import HDF5ExtError
 
-from kit.hdf import write_h5
+from kit.project.hdf import write_h5
 from kit.project import Project, atomic_path
 
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.frame_picking import PICK_METHODS, extract_frames
+from kit.project.frame_picking import PICK_METHODS, extract_frames
 from kit.project import Project, create_project, load_project, update_config
-from kit.video import video_info
+from kit.project.video import video_info
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    """How frames are picked from each video (see :func:`kit.frame_picking.pick_frames`).
+    """How frames are picked from each video (see :func:`kit.project.frame_picking.pick_frames`).
 
     Attributes:
         num_frames: frames picked per video on each run (DeepLabCut's ``numframes2pick``).

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from kit.labels import labels_to_array, load_labels
+from kit.project.labels import labels_to_array, load_labels
 from kit.plots import bodypart_colors, save_figure
 from kit.project import Project
 

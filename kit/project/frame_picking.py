@@ -4,7 +4,7 @@ Two ways to pick (:data:`PICK_METHODS`): ``"uniform"``, evenly spread in time,
 and ``"kmeans"``, one frame per cluster of appearance. Extracted frames are
 named as DeepLabCut names them (:func:`frame_image_name`), and the names tell
 which frames are already extracted (:func:`extracted_frame_indices`). Reading
-and writing the videos and images themselves is :mod:`kit.video`'s job.
+and writing the videos and images themselves is :mod:`kit.project.video`'s job.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from kit.project import Project
-from kit.video import VideoInfo, read_frames, save_image, video_info
+from kit.project.video import VideoInfo, read_frames, save_image, video_info
 
 KMEANS_WIDTH = 30  # frames are shrunk to this many pixels wide before clustering
 KMEANS_MAX_READ = 1000  # at most this many frames are read to cluster

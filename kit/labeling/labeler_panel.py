@@ -1,4 +1,4 @@
-"""The ipywidgets side of :class:`kit.labeler.Labeler`: body-part buttons, frame buttons, status.
+"""The ipywidgets side of :class:`kit.labeling.labeler.Labeler`: body-part buttons, frame buttons, status.
 
 Kept apart from the labeler's logic so that stays short; the panel only shows
 state and calls back the labeler's actions.

@@ -1,7 +1,7 @@
 """The labels of one video while it is being labeled: load, edit, save at once, lock.
 
 :class:`LabelStore` holds the label table of ``labeled-data/<video>/`` and
-writes it with :func:`kit.labels.save_labels` (atomic, previous version kept as
+writes it with :func:`kit.project.labels.save_labels` (atomic, previous version kept as
 ``.bak``) after every change, so killing the kernel loses at most the change in
 flight. Before each save it compares the file on disk with what it last read or
 wrote; if someone else changed it meanwhile, their rows are merged in (only the
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.labels import labels_to_array, make_labels_frame, read_labels_file, save_labels
+from kit.project.labels import labels_to_array, make_labels_frame, read_labels_file, save_labels
 from kit.project import Project, atomic_write_text
 
 LOCK_NAME = ".labeler.lock"

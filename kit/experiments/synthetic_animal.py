@@ -20,7 +20,7 @@ over it, like a cable or the experimenter's hand): it is NaN in the labels
 (DeepLabCut's "not visible") and has likelihood 0 in the ground truth.
 
 :func:`render_video` writes one video and returns its true positions; turning
-that into a project on disk is :mod:`kit.synthetic`'s job.
+that into a project on disk is :mod:`kit.experiments.synthetic`'s job.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.video import write_video
+from kit.project.video import write_video
 
 BODYPARTS = ("snout", "leftear", "rightear", "tailbase")
 SKELETON = [["snout", "leftear"], ["snout", "rightear"], ["snout", "tailbase"]]

@@ -1,0 +1,2 @@
+"""Stage 5, experiments: synthetic data, learning curves, sweeps, the notebook runner.
+Imports any earlier stage."""

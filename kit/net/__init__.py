@@ -1,0 +1,2 @@
+"""Stage 3, the network: targets, augmentation and batches, the model, training, prediction.
+Imports the project stage."""

@@ -1,0 +1,17 @@
+"""Stage 1, the project: config and paths, label and analysis files, video and image I/O,
+frame picking, train/test splits, and how poses are drawn. Imports no other stage.
+
+The project's config and paths are re-exported here (``from kit.project import load_project``).
+"""
+
+from kit.project.config import (
+    Project,
+    atomic_path,
+    atomic_write_text,
+    create_project,
+    load_project,
+    update_config,
+)
+
+__all__ = ["Project", "atomic_path", "atomic_write_text", "create_project", "load_project",
+           "update_config"]
