@@ -12,9 +12,9 @@ import tables
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kit.project.labels import make_labels_frame, save_labels  # noqa: E402
-from kit.project import Project, create_project  # noqa: E402
 from kit.experiments.synthetic import make_synthetic_project  # noqa: E402
+from kit.project import Project, create_project  # noqa: E402
+from kit.project.labels import make_labels_frame, save_labels  # noqa: E402
 from kit.project.video import write_video  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,16 +8,15 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TRAINED_NUM_FRAMES as NUM_FRAMES
 
 from kit import plots
-from kit.results import analyze
+from kit.experiments.synthetic import error_against_ground_truth, load_ground_truth
 from kit.net.data import scale_image
-from kit.results.evaluate import error_against_ground_truth, predictions_frame
-from kit.results.filters import load_points
-from kit.experiments.synthetic import load_ground_truth
+from kit.project.analysis_file import load_points, predictions_frame
+from kit.project.drawing import PoseStyle, draw_pose
 from kit.project.video import FrameReader, video_info
-
-from conftest import TRAINED_NUM_FRAMES as NUM_FRAMES
+from kit.results import analyze
 
 
 def _config(tmp_path, **kw) -> analyze.AnalyzeConfig:
@@ -164,7 +163,7 @@ def test_error_against_ground_truth_is_the_offset(trained_synthetic, tmp_path):
 def test_labeled_video_stills_and_figures(trained_synthetic, tmp_path):
     project, predictor, video = trained_synthetic
     result = analyze.analyze_video(project, video, _config(tmp_path), predictor)
-    style = plots.PoseStyle(pcutoff=0.0, skeleton=tuple(project.skeleton), trail_length=3)
+    style = PoseStyle(pcutoff=0.0, skeleton=tuple(project.skeleton), trail_length=3)
     labeled = plots.create_labeled_video(video, result.h5, style)
     assert labeled.name == f"{result.h5.stem}_labeled.mp4"
     assert video_info(labeled).num_frames == NUM_FRAMES
@@ -178,18 +177,18 @@ def test_labeled_video_stills_and_figures(trained_synthetic, tmp_path):
 def test_draw_pose_hides_or_fades_points_below_pcutoff():
     frame = np.zeros((40, 40, 3), np.uint8)
     points = np.array([[[10.0, 10.0, 0.9], [30.0, 30.0, 0.1]]])
-    hidden = plots.draw_pose(frame, points, 0, plots.PoseStyle(pcutoff=0.5, dotsize=6), "ab")
+    hidden = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=6), "ab")
     assert hidden[10, 10].any() and not hidden[30, 30].any() and not hidden[25:36, 25:36].any()
-    faded = plots.draw_pose(frame, points, 0, plots.PoseStyle(pcutoff=0.5, dotsize=6,
+    faded = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=6,
                                                               low_likelihood="fade"), "ab")
     assert faded[27, 30].any() and not faded[30, 30].any()  # a ring: drawn edge, empty centre
     assert not frame.any()  # the input is not drawn on
     points[0, 1, 2] = 0.9
-    joined = plots.draw_pose(frame, points, 0, plots.PoseStyle(pcutoff=0.5, dotsize=2,
+    joined = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=2,
                                                                skeleton=(("a", "b"),)), "ab")
     assert joined[20, 20].all()  # the skeleton line, white, between (10, 10) and (30, 30)
     with pytest.raises(ValueError, match="'c'"):
-        plots.draw_pose(frame, points, 0, plots.PoseStyle(skeleton=(("a", "c"),)), "ab")
+        draw_pose(frame, points, 0, PoseStyle(skeleton=(("a", "c"),)), "ab")
 
 
 def test_frame_jumps_count_only_confident_pairs():

@@ -71,14 +71,16 @@ import yaml
 from conftest import make_blob_project
 
 from kit.net.data import AugmentConfig
+from kit.net.train import TrainConfig, get_split, read_train_log, train
+from kit.plots import save_analysis_figures
+from kit.project import create_project, load_project
+from kit.project.analysis_file import predictions_frame
+from kit.project.drawing import PoseStyle
+from kit.project.labels import load_labels, make_labels_frame, read_labels_file, save_labels
+from kit.project.splits import make_split
+from kit.project.video import FrameReader, video_info
 from kit.results.evaluate import Evaluation, evaluate
 from kit.results.filters import FilterConfig, filter_analysis
-from kit.project.labels import load_labels, make_labels_frame, read_labels_file, save_labels
-from kit.plots import PoseStyle, save_analysis_figures
-from kit.project import create_project, load_project
-from kit.project.splits import make_split
-from kit.net.train import TrainConfig, get_split, read_train_log, train
-from kit.project.video import FrameReader, video_info
 
 ODD_FOLDER = "my project é ü"  # spaces and non-ASCII, all the way down
 ODD_VIDEO = "vidé o 1"
@@ -370,7 +372,7 @@ def test_pcutoff_outside_0_1(blob_project, tmp_path):
 
 
 def test_truncated_analysis_file(tmp_path):
-    from kit.results.evaluate import predictions_frame
+    
 
     h5 = tmp_path / "clipDLC_resnet50_x.h5"
     df = predictions_frame(np.random.default_rng(0).random((30, 2, 3)), range(30), "DLC", ["a", "b"])

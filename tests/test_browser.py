@@ -35,9 +35,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
+from kit.project import create_project
 from kit.project.frame_picking import frame_image_name
 from kit.project.labels import read_labels_file
-from kit.project import create_project
 from kit.project.video import save_image
 
 pytestmark = pytest.mark.browser

@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 from conftest import make_blob_project
 
-from kit.results import analyze
 from kit.net.data import AugmentConfig
-from kit.results.filters import load_points
 from kit.net.model import build_model
 from kit.net.predict import Predictor
-from kit.project import create_project
 from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
+from kit.project import create_project
+from kit.project.analysis_file import load_points
 from kit.project.video import write_video
+from kit.results import analyze
 
 REPO = Path(__file__).resolve().parent.parent  # the children import this tree's kit
 SEED = int(os.environ.get("KIT_CRASH_SEED", "8"))

@@ -2,9 +2,10 @@ import cv2
 import numpy as np
 import pytest
 
-from kit.net.data import AugmentConfig, PoseDataset, augment, crop_shape, load_image, mirror_permutation
-from kit.project.labels import labels_to_array, load_labels
+from kit.net.data import AugmentConfig, PoseDataset, augment, crop_shape, mirror_permutation
 from kit.net.targets import TargetConfig, decode
+from kit.project.labels import labels_to_array, load_labels
+from kit.project.video import load_image
 
 
 def test_load_image_gray_rgba_16bit_and_odd_paths(tmp_path):

@@ -1,14 +1,14 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_blob_project
 
-from kit.net.data import AugmentConfig, load_image
-from kit.results.evaluate import error_table, evaluate
-from kit.plots import evaluation_figure
+from kit.net.data import AugmentConfig
 from kit.net.predict import Predictor, scale_image, sigmoid
 from kit.net.train import TrainConfig, train
-
-from conftest import make_blob_project
+from kit.plots import evaluation_figure
+from kit.project.video import load_image
+from kit.results.evaluate import error_table, evaluate
 
 
 def test_error_table_by_hand():

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kit.project.analysis_file import predictions_frame
 from kit.results import filters
-from kit.results.evaluate import predictions_frame
 
 
 def test_median_filter_removes_a_spike():

@@ -4,17 +4,16 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import CLIP_HEIGHT, CLIP_WIDTH
 
+from kit.project import create_project
 from kit.project.frame_picking import (
     extract_frames,
     extracted_frame_indices,
     frame_image_name,
     pick_frames,
 )
-from kit.project import create_project
 from kit.project.video import read_frames, save_image, write_video
-
-from conftest import CLIP_HEIGHT, CLIP_WIDTH
 
 
 @pytest.mark.parametrize("method", ["uniform", "kmeans"])

@@ -11,9 +11,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kit.project.labels import make_labels_frame, read_labels_file, save_labels
-from kit.project import Project
 from kit.net.targets import TargetConfig, decode, make_targets, map_shape
+from kit.project import Project
+from kit.project.labels import make_labels_frame, read_labels_file, save_labels
 
 # KIT_FUZZ_EXAMPLES=2000 searches harder (e.g. after changing kit.project.labels or kit.net.targets).
 FUZZ = settings(max_examples=int(os.environ.get("KIT_FUZZ_EXAMPLES", "40")), deadline=None,

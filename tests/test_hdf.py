@@ -12,17 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, write_unstamped_h5
 
-from kit.results import analyze
 from kit.__main__ import main
-from kit.results.evaluate import evaluate
-from kit.results.filters import FilterConfig, filter_analysis
+from kit.experiments.synthetic import make_synthetic_project
 from kit.project.hdf import needs_rewrite, read_h5_attrs, rewrite_h5, rewrite_project_h5, write_h5
 from kit.project.labels import make_labels_frame, write_labels_file
+from kit.results import analyze
+from kit.results.evaluate import evaluate
+from kit.results.filters import FilterConfig, filter_analysis
 from kit.results.outliers import extract_with_predictions
-from kit.experiments.synthetic import make_synthetic_project
-
-from conftest import REPO, write_unstamped_h5
 
 READER = REPO / "tests" / "interop" / "read_tables.py"
 DLC_CHECK = REPO / "tests" / "interop" / "dlc_reads_kit.py"

@@ -24,7 +24,12 @@ import pytest
 from conftest import REPO, write_unstamped_h5
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 
+from kit.experiments.runner import run_notebook
+from kit.experiments.synthetic import make_synthetic_project
 from kit.labeling.check_labels import draw_labeled_frames, labeled_frames_grid
+from kit.labeling.label_store import LOCK_NAME, LabelsLockedError, LabelStore
+from kit.labeling.labeler import Labeler
+from kit.project import load_project
 from kit.project.extract import (
     ExtractConfig,
     add_videos,
@@ -33,12 +38,7 @@ from kit.project.extract import (
 )
 from kit.project.frame_picking import extract_frames
 from kit.project.hdf import needs_rewrite
-from kit.labeling.label_store import LOCK_NAME, LabelsLockedError, LabelStore
-from kit.labeling.labeler import Labeler
 from kit.project.labels import make_labels_frame, read_labels_file, save_labels
-from kit.project import load_project
-from kit.experiments.runner import run_notebook
-from kit.experiments.synthetic import make_synthetic_project
 
 VIDEO = "animal0"
 NOTEBOOKS = REPO / "notebooks"

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kit.project import create_project
 from kit.project.labels import (
     labels_to_array,
     load_labels,
@@ -9,7 +10,6 @@ from kit.project.labels import (
     read_labels_file,
     save_labels,
 )
-from kit.project import create_project
 
 
 @pytest.fixture

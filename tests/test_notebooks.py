@@ -6,10 +6,9 @@ from pathlib import Path
 import pandas as pd
 import papermill
 import pytest
+from conftest import REPO
 
 from kit.experiments.runner import NotebookFailed, resolve_parameters, run_notebook
-
-from conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -79,8 +78,8 @@ def test_path_parameters_are_made_absolute(tmp_path):
 
 
 def test_analyze_videos_tiny(tmp_path):
-    from kit.net.data import AugmentConfig
     from kit.experiments.synthetic import make_synthetic_project
+    from kit.net.data import AugmentConfig
     from kit.net.train import TrainConfig, train
 
     project = make_synthetic_project(tmp_path / "p", image_size=(64, 64), num_frames=12,
@@ -133,11 +132,10 @@ def test_bodypart_experiment_notebook_tiny(tmp_path):
 
 @pytest.mark.slow  # several papermill kernels: minutes on 2 cores
 def test_refine_tiny_with_corrections_file(tmp_path):
+    from kit.experiments.synthetic import make_synthetic_project, save_ground_truth_corrections
     from kit.net.data import AugmentConfig
-    from kit.project import load_project
-    from kit.results.refine import save_ground_truth_corrections
-    from kit.experiments.synthetic import make_synthetic_project
     from kit.net.train import TrainConfig, train
+    from kit.project import load_project
 
     project = make_synthetic_project(tmp_path / "p", num_frames=40, num_labeled=8,
                                      image_size=(64, 64))

@@ -12,15 +12,16 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from kit.results import outliers, refine
+from kit.experiments import synthetic
+from kit.experiments.runner import run_notebook
+from kit.experiments.synthetic import make_synthetic_project
 from kit.net.data import AugmentConfig
+from kit.net.train import TrainConfig, train
+from kit.project import load_project
 from kit.project.frame_picking import extracted_frame_indices
 from kit.project.labels import load_labels, save_labels
-from kit.project import load_project
-from kit.experiments.runner import run_notebook
 from kit.project.splits import load_split
-from kit.experiments.synthetic import make_synthetic_project
-from kit.net.train import TrainConfig, train
+from kit.results import outliers, refine
 
 TINY = {"shuffle": 1, "train_fraction": 0.5, "batch_size": 2, "optimizer": "adam",
         "learning_rate": 1e-5, "batchnorm_batches": 2,
@@ -100,7 +101,7 @@ def test_one_round_mechanics(trained, tmp_path):
     assert refine.load_suggestions(project, "animal0").index.tolist() == found.images
 
     # The user confirms two of the four frames (the ground truth stands in for them).
-    corrections = refine.save_ground_truth_corrections(
+    corrections = synthetic.save_ground_truth_corrections(
         project, "animal0", tmp_path / "corrections.h5", found.frames[:2])
     merged = refine.merge_corrections(project, "animal0", corrections)
     assert merged == found.images[:2]
@@ -159,7 +160,7 @@ def test_merge_only_pending_and_errors(trained, tmp_path):
         num_frames=2, pcutoff=1.0, seed=1))
     assert not set(again.images) & set(found.images)  # nothing extracted twice
     assert len(pd.read_hdf(project.machine_labels_file("animal0"))) == 5
-    every_frame = refine.save_ground_truth_corrections(project, "animal0", tmp_path / "gt.h5")
+    every_frame = synthetic.save_ground_truth_corrections(project, "animal0", tmp_path / "gt.h5")
     with pytest.raises(ValueError, match="never extracted"):
         refine.merge_corrections(project, "animal0", every_frame)
     before = load_labels(project)
@@ -190,7 +191,7 @@ def test_one_round_lowers_the_test_error(tmp_path):
     train(project, TrainConfig(train_fraction=0.5, train_steps=120, batch_size=4,
                                optimizer="adam", augment=AugmentConfig(crop_size=(96, 96))),
           verbose=0)
-    truth = refine.save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")
+    truth = synthetic.save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")
     run_notebook(REPO / "notebooks" / "06_refine.ipynb", {
         "project_dir": str(project.root), "train_fraction": 0.5, "num_frames": 16,
         "corrections_file": str(truth), "train_steps": 120}, runs_dir=tmp_path / "runs",

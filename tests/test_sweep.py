@@ -8,7 +8,13 @@ import pytest
 from conftest import REPO, make_blob_project
 
 from kit.experiments.runner import Step, load_pipeline
-from kit.experiments.sweep import default_num_workers, load_sweep, run_sweep, thread_environment, visible_gpus
+from kit.experiments.sweep import (
+    default_num_workers,
+    load_sweep,
+    run_sweep,
+    thread_environment,
+    visible_gpus,
+)
 
 pytest.importorskip("distributed")
 

@@ -3,13 +3,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_SYNTHETIC
 
-from kit.project.labels import load_labels
 from kit.experiments.synthetic import load_ground_truth, make_synthetic_project
 from kit.experiments.synthetic_animal import BODYPARTS
+from kit.project.labels import load_labels
 from kit.project.video import video_info
 
-from conftest import SMALL_SYNTHETIC
 
 def _frame_numbers(index: pd.Index) -> np.ndarray:
     return np.array([int(name.rsplit("/img", 1)[1][:-4]) for name in index])

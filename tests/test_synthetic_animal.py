@@ -3,8 +3,9 @@
 import cv2
 import numpy as np
 
-from kit.project.labels import load_labels
 from kit.experiments.synthetic import load_ground_truth, make_synthetic_project
+from kit.project.labels import load_labels
+
 
 def test_left_ear_is_on_the_animals_left(small_synthetic):
     truth = load_ground_truth(small_synthetic, "animal1", include_occluded=True)

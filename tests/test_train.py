@@ -7,14 +7,13 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import make_blob_project
 
 import kit.net.train
 from kit.net.data import AugmentConfig
-from kit.results.evaluate import evaluate
-from kit.project.labels import load_labels
 from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
-
-from conftest import make_blob_project
+from kit.project.labels import load_labels
+from kit.results.evaluate import evaluate
 
 SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3,
              batchnorm_batches=2, augment=AugmentConfig(crop_size=(64, 64)))

@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import CLIP_HEIGHT, CLIP_WIDTH, coloured_frames
 
 from kit.project.video import (
     FrameReader,
@@ -10,8 +11,6 @@ from kit.project.video import (
     video_info,
     write_video,
 )
-
-from conftest import CLIP_HEIGHT, CLIP_WIDTH, coloured_frames
 
 
 def test_write_then_read_round_trip(coloured_clip):

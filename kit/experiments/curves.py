@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 
 from kit.net.data import AugmentConfig
-from kit.project.labels import load_labels
-from kit.project import Project, atomic_path
-from kit.project.splits import make_split
 from kit.net.train_config import TrainConfig
+from kit.project import Project, atomic_path
+from kit.project.labels import load_labels
+from kit.project.splits import make_split
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 

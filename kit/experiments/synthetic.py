@@ -19,16 +19,18 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kit.project.frame_picking import frame_image_name
-from kit.project.hdf import H5_KEY, write_h5
-from kit.project.labels import COLUMN_NAMES, make_labels_frame, save_labels
-from kit.project import Project, create_project, load_project
 from kit.experiments.synthetic_animal import BODYPARTS, SKELETON, RenderedVideo, render_video
+from kit.project import Project, create_project, load_project
+from kit.project.analysis_file import analysis_bodyparts, load_points, read_analysis
+from kit.project.frame_picking import extracted_frame_indices, frame_image_name
+from kit.project.hdf import H5_KEY, write_h5
+from kit.project.labels import COLUMN_NAMES, make_labels_frame, save_labels, write_labels_file
 from kit.project.video import save_image
 
 GROUND_TRUTH_SCORER = "groundtruth"
@@ -172,3 +174,58 @@ def expected_label_error(label_noise_px: float) -> float:
     distance with mean ``sigma * sqrt(pi / 2)``: the "human error" of a synthetic project.
     """
     return float(label_noise_px * math.sqrt(math.pi / 2))
+
+
+def error_against_ground_truth(
+    project: Project, video: str | os.PathLike, h5: str | os.PathLike,
+    frames: Sequence[int] | None = None,
+) -> float:
+    """Mean Euclidean distance in pixels between an analysis and a synthetic video's truth.
+
+    Averaged over every (frame, body part) where the part is visible, over all
+    analysed frames or only ``frames``.
+    """
+    parts = analysis_bodyparts(read_analysis(h5))
+    points = load_points(h5, parts)
+    truth = load_ground_truth(project, Path(video).stem)[:, [project.bodyparts.index(b)
+                                                             for b in parts]]
+    if len(points) > len(truth):
+        raise ValueError(f"{h5} has {len(points)} frames; the ground truth only {len(truth)}.")
+    error = np.linalg.norm(points[..., :2] - truth[:len(points)], axis=-1)
+    if frames is not None:
+        error = error[[f for f in frames if f < len(points)]]
+    return float(np.nanmean(error))
+
+
+def ground_truth_errors(project: Project, results: Sequence) -> pd.DataFrame:
+    """Per synthetic video: mean error over all frames and over the labeled frames only
+    (compare the latter with the evaluation error). Videos without ground truth are left out.
+
+    Args:
+        results: ``kit.results.analyze.AnalysisResult`` of the videos.
+    """
+    rows = []
+    for r in results:
+        if project.ground_truth_file(r.video.stem).is_file():
+            labeled = extracted_frame_indices(project, r.video.stem)
+            rows.append({"video": r.video.name, "num_frames": r.metadata["num_frames_analyzed"],
+                         "mean_error_px": error_against_ground_truth(project, r.video, r.h5),
+                         "mean_error_px_labeled_frames": error_against_ground_truth(
+                             project, r.video, r.h5, labeled) if labeled else np.nan})
+    return pd.DataFrame(rows, columns=["video", "num_frames", "mean_error_px",
+                                       "mean_error_px_labeled_frames"])
+
+
+def save_ground_truth_corrections(project: Project, video: str, path: str | os.PathLike,
+                                  frames: Sequence[int] | None = None) -> Path:
+    """A corrections file holding a synthetic video's true positions (a perfect labeler).
+
+    Rows are named as extracted frames are (``labeled-data/<video>/img<N>.png``), for
+    ``frames`` or every frame; occluded parts are NaN. Written with ``.csv`` beside.
+    """
+    truth = load_ground_truth(project, video)
+    frames = range(len(truth)) if frames is None else sorted(map(int, frames))
+    names = [f"labeled-data/{video}/{frame_image_name(f, len(truth))}" for f in frames]
+    df = make_labels_frame(truth[list(frames)], names, project.scorer, project.bodyparts)
+    write_labels_file(df, path)
+    return Path(path)

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from kit.project.labels import labels_to_array, load_labels
-from kit.plots import bodypart_colors, save_figure
 from kit.project import Project
+from kit.project.drawing import bodypart_colors, save_figure
+from kit.project.labels import labels_to_array, load_labels
+from kit.project.video import load_image
 
 DPI = 100
 
@@ -68,14 +68,8 @@ def draw_labeled_frames(project: Project, videos: Sequence[str] | None = None) -
     for name, frame_points in zip(labels.index, points):
         if not np.isfinite(frame_points).any():
             continue
-        bgr = cv2.imread(str(project.image_path(name)), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise FileNotFoundError(
-                f"{project.image_path(name)} (labeled in {name!r}) cannot be "
-                "read. Extract the frame again or delete its labels."
-            )
         fig = draw_labeled_frame(
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
+            load_image(project.image_path(name)),
             frame_points,
             project.bodyparts,
             project.skeleton,

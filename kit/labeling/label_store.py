@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.project.labels import labels_to_array, make_labels_frame, read_labels_file, save_labels
 from kit.project import Project, atomic_write_text
+from kit.project.labels import labels_to_array, make_labels_frame, read_labels_file, save_labels
 
 LOCK_NAME = ".labeler.lock"
 ON_LOCKED = ("read-only", "raise")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import warnings
 
-import cv2
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,8 +42,9 @@ from kit.labeling.label_store import (
     with_scorer,
 )
 from kit.labeling.labeler_panel import Panel
-from kit.plots import bodypart_colors
 from kit.project import Project
+from kit.project.drawing import bodypart_colors
+from kit.project.video import load_image
 
 PICK_RADIUS_PX = 8  # a press this close (screen pixels) to a point grabs it
 DPI = 100
@@ -60,13 +60,6 @@ KEYS = {
     "backspace": "delete_point",
     "a": "accept_suggestions",
 }
-
-
-def _read_image(path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{path} cannot be read as an image. Extract the frame again.")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 class Labeler:
@@ -119,7 +112,7 @@ class Labeler:
         self._drag: dict | None = None
         self.frame = next((i for i, n in enumerate(self.images) if not self.store.is_labeled(n)), 0)
         self.part = self._first_unplaced()
-        self._build_figure(_read_image(self.project.image_path(self.images[self.frame])), scale)
+        self._build_figure(load_image(self.project.image_path(self.images[self.frame])), scale)
         self._build_panel()
         if self.message:
             warnings.warn(self.message, stacklevel=2)
@@ -364,7 +357,7 @@ class Labeler:
         self._connect()
 
     def _show_frame(self) -> None:
-        image = _read_image(self.project.image_path(self.name))
+        image = load_image(self.project.image_path(self.name))
         if image.shape != self.image.get_array().shape:  # another size: reset the view
             h, w = image.shape[:2]
             self.image.set_extent((-0.5, w - 0.5, h - 0.5, -0.5))

@@ -28,11 +28,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from kit.net.data import PoseDataset, mirror_permutation
-from kit.project.labels import labels_to_array, load_labels
 from kit.net.model import build_model, locref_loss, recalibrate_batchnorm, scoremap_loss
-from kit.project import Project, atomic_path, atomic_write_text
-from kit.project.splits import Split, load_split, make_split, save_split, video_of
 from kit.net.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
+from kit.project import Project, atomic_path, atomic_write_text
+from kit.project.labels import labels_to_array, load_labels
+from kit.project.splits import Split, load_split, make_split, save_split, video_of
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -16,8 +16,8 @@ from typing import Any
 import keras
 
 from kit.net.data import AugmentConfig
-from kit.project import Project
 from kit.net.targets import TargetConfig
+from kit.project import Project
 
 # DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
 DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.project.frame_picking import PICK_METHODS, extract_frames
 from kit.project import Project, create_project, load_project, update_config
+from kit.project.frame_picking import PICK_METHODS, extract_frames
 from kit.project.video import video_info
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from tables.exceptions import HDF5ExtError
 
-from kit.project.hdf import write_h5
 from kit.project import Project, atomic_path
+from kit.project.hdf import write_h5
 
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")

@@ -265,3 +265,34 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.tobytes())
     return path
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as RGB uint8 (H, W, 3).
+
+    Grayscale is repeated to 3 channels, an alpha channel dropped, 16-bit
+    scaled to 8-bit. Paths with spaces or non-ASCII characters work.
+    """
+    path = Path(path)
+    try:
+        buffer = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise FileNotFoundError(
+            f"Cannot read image {path}: {e}. Check the path, re-extract the frame, or delete its "
+            "row from the label file."
+        ) from e
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if image is None:
+        raise ValueError(
+            f"{path} is not a readable image (empty or corrupted). Re-extract the frame or "
+            "remove its row from the label file."
+        )
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f"{path}: unsupported pixel type {image.dtype}; save it as 8-bit PNG.")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -38,14 +38,12 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-from tables.exceptions import HDF5ExtError
 from tqdm import tqdm
 
 from kit.net.data import scale_image
-from kit.results.evaluate import predictions_frame
-from kit.project.hdf import H5_KEY, read_h5_attrs, write_h5
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
+from kit.project.analysis_file import load_partial_points, predictions_frame, save_analysis
 from kit.project.video import FrameReader, video_info
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v")
@@ -231,27 +229,6 @@ def _settings(config, predictor, info, scorer) -> dict[str, Any]:
             "width": info.width, "height": info.height}
 
 
-def _load_partial(path: Path, settings: dict, num_bodyparts: int) -> np.ndarray | None:
-    """Points of the frames a previous run finished, if it ran with the same settings."""
-    if not path.is_file():
-        return None
-    try:
-        saved = json.loads(read_h5_attrs(path)["kit_settings"])
-        df = pd.read_hdf(path, key=H5_KEY)
-    except (OSError, ValueError, KeyError, AttributeError, HDF5ExtError) as e:
-        warnings.warn(f"{path} cannot be read ({type(e).__name__}); starting over.", stacklevel=3)
-        return None
-    if saved != settings:
-        warnings.warn(f"{path} was written with other settings ({saved}); starting over.",
-                      stacklevel=3)
-        return None
-    return df.to_numpy(np.float64).reshape(len(df), num_bodyparts, 3)
-
-
-def _save_table(path: Path, df: pd.DataFrame, settings: dict | None = None) -> None:
-    write_h5(df, path, attrs=None if settings is None else {"kit_settings": json.dumps(settings)})
-
-
 def _finished(h5: Path, meta: Path, settings: dict) -> dict | None:
     """The metadata of a finished analysis with these settings; raises if settings differ."""
     if not (h5.is_file() and meta.is_file()):
@@ -310,7 +287,7 @@ def analyze_video(
     num_parts = len(predictor.bodyparts)
     points = np.full((min(info.num_frames, config.max_frames or info.num_frames), num_parts, 3),
                      np.nan)
-    previous = None if config.overwrite else _load_partial(partial, settings, num_parts)
+    previous = None if config.overwrite else load_partial_points(partial, settings, num_parts)
     start = 0 if previous is None else len(previous)
     if previous is not None:
         points[:start] = previous
@@ -332,7 +309,7 @@ class _Saver:
 
     def __call__(self, points: np.ndarray) -> None:
         df = predictions_frame(points, range(len(points)), self.scorer, self.predictor.bodyparts)
-        _save_table(self.path, df, self.settings)
+        save_analysis(self.path, df, self.settings)
 
 
 def _infer(video, predictor, config, points, start, save, on_batch) -> dict[str, Any]:
@@ -376,7 +353,7 @@ def _finish(video, info, config, predictor, settings, run, points, paths) -> dic
             f"{info.num_frames}. The file is damaged or truncated; copy or re-encode it."
         )
     df = predictions_frame(points[:done], range(done), settings["scorer"], predictor.bodyparts)
-    _save_table(h5, df)
+    save_analysis(h5, df)
     if config.save_csv:
         with atomic_path(csv) as tmp:
             df.to_csv(tmp)

@@ -7,7 +7,6 @@ columns here (``rmse_px``), averaged over every labeled (frame, body part).
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,15 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.net.data import labels_outside, load_image
-from kit.results.filters import analysis_bodyparts, load_points, read_analysis
-from kit.project.frame_picking import extracted_frame_indices
-from kit.project.hdf import write_h5
-from kit.project.labels import labels_to_array, load_labels
+from kit.net.data import labels_outside
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path
+from kit.project.analysis_file import (
+    predictions_frame,
+)
+from kit.project.hdf import write_h5
+from kit.project.labels import labels_to_array, load_labels
 from kit.project.splits import load_split
-from kit.experiments.synthetic import load_ground_truth
+from kit.project.video import load_image
 
 
 def error_table(
@@ -89,16 +89,6 @@ class Evaluation:
         return float(summary.loc["test", "rmse_px"]) if "test" in summary.index else float("nan")
 
 
-def predictions_frame(points: np.ndarray, index: Sequence, scorer: str,
-                      bodyparts: Sequence[str]) -> pd.DataFrame:
-    """(N, K, 3) predictions as DeepLabCut's analysis table (x, y, likelihood per part)."""
-    columns = pd.MultiIndex.from_product(
-        [[scorer], list(bodyparts), ["x", "y", "likelihood"]],
-        names=["scorer", "bodyparts", "coords"],
-    )
-    return pd.DataFrame(points.reshape(len(points), -1), index=pd.Index(list(index)), columns=columns)
-
-
 def evaluate(
     project: Project,
     shuffle: int = 1,
@@ -152,41 +142,3 @@ def evaluate(
     return Evaluation(table, predictions, truth, tuple(split.test), pcutoff, folder, bodyparts)
 
 
-def error_against_ground_truth(
-    project: Project, video: str | os.PathLike, h5: str | os.PathLike,
-    frames: Sequence[int] | None = None,
-) -> float:
-    """Mean Euclidean distance in pixels between an analysis and a synthetic video's truth.
-
-    Averaged over every (frame, body part) where the part is visible, over all
-    analysed frames or only ``frames``.
-    """
-    parts = analysis_bodyparts(read_analysis(h5))
-    points = load_points(h5, parts)
-    truth = load_ground_truth(project, Path(video).stem)[:, [project.bodyparts.index(b)
-                                                             for b in parts]]
-    if len(points) > len(truth):
-        raise ValueError(f"{h5} has {len(points)} frames; the ground truth only {len(truth)}.")
-    error = np.linalg.norm(points[..., :2] - truth[:len(points)], axis=-1)
-    if frames is not None:
-        error = error[[f for f in frames if f < len(points)]]
-    return float(np.nanmean(error))
-
-
-def ground_truth_errors(project: Project, results: Sequence) -> pd.DataFrame:
-    """Per synthetic video: mean error over all frames and over the labeled frames only
-    (compare the latter with the evaluation error). Videos without ground truth are left out.
-
-    Args:
-        results: ``kit.results.analyze.AnalysisResult`` of the videos.
-    """
-    rows = []
-    for r in results:
-        if project.ground_truth_file(r.video.stem).is_file():
-            labeled = extracted_frame_indices(project, r.video.stem)
-            rows.append({"video": r.video.name, "num_frames": r.metadata["num_frames_analyzed"],
-                         "mean_error_px": error_against_ground_truth(project, r.video, r.h5),
-                         "mean_error_px_labeled_frames": error_against_ground_truth(
-                             project, r.video, r.h5, labeled) if labeled else np.nan})
-    return pd.DataFrame(rows, columns=["video", "num_frames", "mean_error_px",
-                                       "mean_error_px_labeled_frames"])

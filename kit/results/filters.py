@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tables.exceptions import HDF5ExtError
 
-from kit.project.hdf import H5_KEY, write_h5
 from kit.project import atomic_path
+from kit.project.analysis_file import filtered_path, load_points, read_analysis
+from kit.project.hdf import write_h5
 
 
 @dataclass(frozen=True)
@@ -170,45 +170,6 @@ def filter_points(points: np.ndarray, config: FilterConfig) -> np.ndarray:
             signal = np.where(low[:, k], np.nan, points[:, k, axis])
             out[:, k, axis] = FILTERS[config.method](fill_gaps(signal, config.max_gap), config)
     return out
-
-
-def analysis_bodyparts(df: pd.DataFrame) -> list[str]:
-    """The body parts of an analysis table, in column order."""
-    return list(dict.fromkeys(df.columns.get_level_values("bodyparts")))
-
-
-def read_analysis(h5: str | os.PathLike) -> pd.DataFrame:
-    """The table of an analysis file; a missing, truncated or foreign file raises, naming it."""
-    try:
-        return pd.read_hdf(h5, key=H5_KEY)
-    except (OSError, KeyError, ValueError, TypeError, HDF5ExtError) as e:
-        raise ValueError(
-            f"{h5} cannot be read as an analysis table ({type(e).__name__}). It may be truncated "
-            "or not an analysis file: analyze the video again (overwrite=True)."
-        ) from e
-
-
-def load_points(h5: str | os.PathLike, bodyparts: Sequence[str] | None = None) -> np.ndarray:
-    """An analysis table as (num_frames, num_bodyparts, 3): x, y, likelihood (body parts
-    in ``bodyparts`` order, default the file's)."""
-    df = read_analysis(h5)
-    coords = list(df.columns.get_level_values(-1))
-    if df.columns.nlevels != 3 or coords != ["x", "y", "likelihood"] * (len(coords) // 3):
-        raise ValueError(
-            f"{h5} is not an analysis table: columns must be (scorer, bodyparts, coords) "
-            f"with coords x, y, likelihood per body part. Received coords: {coords[:6]}..."
-        )
-    scorer = df.columns.get_level_values("scorer")[0]
-    if bodyparts is None:
-        bodyparts = analysis_bodyparts(df)
-    columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y", "likelihood"]])
-    return df.loc[:, columns].to_numpy(np.float64).reshape(len(df), len(bodyparts), 3)
-
-
-def filtered_path(h5_path: str | os.PathLike, suffix: str = ".h5") -> Path:
-    """DeepLabCut's name for the filtered version of an analysis file: ``<name>_filtered.h5``."""
-    h5_path = Path(h5_path)
-    return h5_path.with_name(f"{h5_path.stem}_filtered{suffix}")
 
 
 def filter_analysis(h5_path: str | os.PathLike, config: FilterConfig) -> Path:

@@ -34,8 +34,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit.net.data import load_image
-from kit.results.filters import FilterConfig, analysis_bodyparts, filter_points, load_points
+from kit.project import Project
+from kit.project.analysis_file import (
+    analysis_bodyparts,
+    load_points,
+    predictions_frame,
+    read_analysis,
+    read_machine_labels,
+    save_machine_labels,
+)
 from kit.project.frame_picking import (
     KMEANS_MAX_READ,
     KMEANS_WIDTH,
@@ -43,10 +50,8 @@ from kit.project.frame_picking import (
     frame_image_name,
     pick_frames,
 )
-from kit.project.hdf import H5_KEY, write_h5
-from kit.project.labels import COLUMN_NAMES
-from kit.project import Project
-from kit.project.video import read_frames, save_image, video_info
+from kit.project.video import load_image, read_frames, save_image, video_info
+from kit.results.filters import FilterConfig, filter_points
 
 CRITERIA = {
     "likelihood": "a body part's likelihood is below pcutoff",
@@ -144,33 +149,6 @@ def choose_diverse(video_path: str | os.PathLike, candidates: Sequence[int], num
     return pick_frames(video_path, num_frames, "kmeans", seed=seed, exclude=others)
 
 
-def machine_labels_frame(points: np.ndarray, images: Sequence[str], scorer: str,
-                         bodyparts: Sequence[str]) -> pd.DataFrame:
-    """A machine-label table: columns (scorer, bodyparts, coords x/y/likelihood), index images.
-
-    Args:
-        points: (num_images, num_bodyparts, 3) x, y (image pixels), likelihood.
-    """
-    columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y", "likelihood"]],
-                                         names=COLUMN_NAMES)
-    values = np.asarray(points, np.float64).reshape(len(images), 3 * len(bodyparts))
-    return pd.DataFrame(values, index=pd.Index(list(images)), columns=columns)
-
-
-def read_machine_labels(path: str | os.PathLike) -> pd.DataFrame:
-    """A ``machinelabels-iter<i>.h5`` table (empty table if the file holds no frame)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No machine labels at {path}. Extract outlier frames first "
-                                "(kit.outliers.extract_outliers).")
-    return pd.read_hdf(path, key=H5_KEY)
-
-
-def save_machine_labels(path: str | os.PathLike, df: pd.DataFrame) -> Path:
-    """Write a machine-label table atomically (see :func:`kit.project.hdf.write_h5`)."""
-    return write_h5(df, path)
-
-
 def extract_with_predictions(project: Project, video_path: str | os.PathLike,
                              analysis_h5: str | os.PathLike, frames: Sequence[int]) -> list[str]:
     """Save ``frames`` of a video as PNGs for labeling, with the analysis' predictions as
@@ -182,7 +160,8 @@ def extract_with_predictions(project: Project, video_path: str | os.PathLike,
     video_path = Path(video_path)
     video, info = video_path.stem, video_info(video_path)
     frames = sorted(set(map(int, frames)) - set(extracted_frame_indices(project, video)))
-    parts = analysis_bodyparts(pd.read_hdf(analysis_h5, key=H5_KEY))
+    table = read_analysis(analysis_h5)
+    parts = analysis_bodyparts(table)
     unknown = [b for b in parts if b not in project.bodyparts]
     if unknown:
         raise ValueError(f"{analysis_h5} predicts body parts {unknown} that are not in "
@@ -199,8 +178,8 @@ def extract_with_predictions(project: Project, video_path: str | os.PathLike,
     for index, image in read_frames(video_path, frames).items():
         path = save_image(folder / frame_image_name(index, info.num_frames), image)
         names.append(path.relative_to(project.root).as_posix())
-    scorer = pd.read_hdf(analysis_h5, key=H5_KEY).columns.get_level_values("scorer")[0]
-    new = machine_labels_frame(points, names, scorer, project.bodyparts)
+    scorer = table.columns.get_level_values("scorer")[0]
+    new = predictions_frame(points, names, scorer, project.bodyparts)
     target = project.machine_labels_file(video)
     if target.is_file():  # keep the rows of earlier extractions (in their scorer's name)
         old = read_machine_labels(target)

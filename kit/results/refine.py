@@ -31,25 +31,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit.results.analyze import AnalyzeConfig, analyze_video
-from kit.net.data import load_image
-from kit.results.evaluate import error_table
-from kit.project.frame_picking import frame_image_name
+from kit.net.predict import Predictor
+from kit.net.train_config import TrainConfig
+from kit.project import Project, atomic_path, update_config
+from kit.project.analysis_file import read_machine_labels, save_machine_labels
+from kit.project.drawing import save_figure
 from kit.project.labels import (
     labels_to_array,
     load_labels,
     make_labels_frame,
     read_labels_file,
     save_labels,
-    write_labels_file,
 )
-from kit.results.outliers import read_machine_labels, save_machine_labels
-from kit.plots import save_figure
-from kit.net.predict import Predictor
-from kit.project import Project, atomic_path, update_config
 from kit.project.splits import Split, load_split, save_split, video_of
-from kit.experiments.synthetic import load_ground_truth
-from kit.net.train_config import TrainConfig
+from kit.project.video import load_image
+from kit.results.analyze import AnalyzeConfig, analyze_video
+from kit.results.evaluate import error_table
 
 
 def pending_images(project: Project, video: str, iteration: int | None = None) -> list[str]:
@@ -118,21 +115,6 @@ def merge_corrections(project: Project, video: str, corrections_file: str | os.P
     save_labels(project, video, merged.sort_index())
     confirm_labeled_frames(project, video)
     return list(corrections.index)
-
-
-def save_ground_truth_corrections(project: Project, video: str, path: str | os.PathLike,
-                                  frames: Sequence[int] | None = None) -> Path:
-    """A corrections file holding a synthetic video's true positions (a perfect labeler).
-
-    Rows are named as extracted frames are (``labeled-data/<video>/img<N>.png``), for
-    ``frames`` or every frame; occluded parts are NaN. Written with ``.csv`` beside.
-    """
-    truth = load_ground_truth(project, video)
-    frames = range(len(truth)) if frames is None else sorted(map(int, frames))
-    names = [f"labeled-data/{video}/{frame_image_name(f, len(truth))}" for f in frames]
-    df = make_labels_frame(truth[list(frames)], names, project.scorer, project.bodyparts)
-    write_labels_file(df, path)
-    return Path(path)
 
 
 # --- the next iteration -----------------------------------------------------------------
