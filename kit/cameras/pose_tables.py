@@ -93,3 +93,9 @@ def read_poses_3d(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
     """A 3D table: (num_frames, num_bodyparts, 5) x, y, z, error, views; body parts."""
     points, bodyparts, _ = read_table(path, COORDS_3D)
     return points, bodyparts
+
+
+def save_poses_3d(path: str | os.PathLike, points: np.ndarray, bodyparts: Sequence[str],
+                  scorer: str = "kit-3d") -> Path:
+    """Write a 3D table (num_frames, num_bodyparts, 5) x, y, z, error, views as .h5 or .csv."""
+    return save_table(make_table(points, scorer, bodyparts, COORDS_3D), path)
