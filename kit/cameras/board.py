@@ -152,7 +152,7 @@ def detect_views(pattern: str, cameras: list[str], board: Board, every: int = 1
     """Corners of the board in every camera's views; views are matched by position in order.
 
     Returns:
-        views: names of the views (from the first camera).
+        views: names of the views (the first camera's, its name taken out: left01 -> 01).
         corners: (num_cameras, num_views, num_corners, 2) pixels, NaN where not found.
         size: (width, height) of the images (the same for every camera, else raises).
     """
@@ -164,7 +164,7 @@ def detect_views(pattern: str, cameras: list[str], board: Board, every: int = 1
             corners = detect_corners(image, board)
             found.append(np.full((board.num_corners, 2), np.nan) if corners is None else corners)
             if not per_camera:
-                names.append(name)
+                names.append(name.replace(camera, "") or name)  # left01 -> 01
         if per_camera and len(found) != len(per_camera[0]):
             raise ValueError(f"Camera {camera!r} has {len(found)} views, {cameras[0]!r} has "
                              f"{len(per_camera[0])}. Give every camera the same views, in order.")

@@ -137,9 +137,9 @@ def chain_poses(poses: np.ndarray) -> np.ndarray:
     most views with (median over views of the relative translation, mean rotation).
     """
     seen = np.isfinite(poses).all(axis=2)
-    transforms = [np.hstack([cv2.Rodrigues(p[:3])[0], p[3:, None]]) if ok else None
-                  for cam, cam_seen in zip(poses, seen) for p, ok in zip(cam, cam_seen)]
-    board = np.array(transforms, dtype=object).reshape(seen.shape)
+    board = np.full((*seen.shape, 3, 4), np.nan)  # board -> camera [R | t] per camera, view
+    for c, v in zip(*np.nonzero(seen)):
+        board[c, v] = np.hstack([cv2.Rodrigues(poses[c, v, :3])[0], poses[c, v, 3:, None]])
     known = {0: np.hstack([np.eye(3), np.zeros((3, 1))])}
     while len(known) < len(poses):
         shared = {(c, k): np.flatnonzero(seen[c] & seen[k]) for c in range(len(poses))
