@@ -172,14 +172,14 @@ def animal_trajectory(num_frames: int, seed: int = 0) -> np.ndarray:
     """(num_frames, len(BODYPARTS), 3) world points, mm: a rigid stick body on a smooth random
     walk near the origin, heading along its velocity, with a wagging tail."""
     rng = np.random.default_rng(seed)
-    position, velocity, heading = np.zeros(2), rng.normal(size=2), 0.0
+    position, velocity, heading = np.zeros(2), rng.normal(size=2), rng.uniform(-3, 3)
     out = np.empty((num_frames, len(BODYPARTS), 3))
     for t in range(num_frames):
-        velocity = 0.9 * velocity + rng.normal(size=2) - 0.02 * position
+        velocity = 0.95 * velocity + 0.3 * rng.normal(size=2) - 0.005 * position
         position = position + velocity
-        heading += 0.2 * math.remainder(math.atan2(velocity[1], velocity[0]) - heading, math.tau)
+        heading += 0.1 * math.remainder(math.atan2(velocity[1], velocity[0]) - heading, math.tau)
         body = _BODY.copy()
-        wag = 0.5 * math.sin(0.3 * t)
+        wag = 0.5 * math.sin(0.15 * t)
         tail = body[6] - body[5]
         body[6] = body[5] + [tail[0] * math.cos(wag), tail[0] * math.sin(wag), tail[2]]
         c, s = math.cos(heading), math.sin(heading)
