@@ -2,7 +2,8 @@
 
 Each view's point is undistorted to normalized camera coordinates, then the 3D point is the
 direct linear transform (DLT) solution over the views whose likelihood reaches
-``pcutoff``, each view's two equations weighted by its likelihood. With ``consensus`` on,
+``pcutoff``, each view's two equations weighted by its likelihood and scaled so that they
+measure pixels. With ``consensus`` on,
 every subset of at least two cameras is tried (RANSAC over camera subsets, exhaustively:
 rigs have few cameras) and a point keeps the largest subset whose views all reproject
 within ``threshold_px``, so one wrong view cannot drag it away. Every point keeps its mean
@@ -46,14 +47,28 @@ class TriangulateConfig:
                              f"pcutoff={self.pcutoff}, threshold_px={self.threshold_px}.")
 
 
-def triangulate_dlt(normalized: np.ndarray, extrinsics: np.ndarray, weights: np.ndarray
-                    ) -> np.ndarray:
+def _dlt(rows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(M, 3) least-squares points of DLT rows (2C, M, 4) each scaled by ``scale`` (C, M)."""
+    a = np.moveaxis(rows * np.concatenate([scale, scale])[..., None], 0, 1)  # (M, 2C, 4)
+    homogeneous = np.linalg.svd(a)[2][:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return homogeneous[:, :3] / homogeneous[:, 3:]
+
+
+def triangulate_dlt(normalized: np.ndarray, extrinsics: np.ndarray, weights: np.ndarray,
+                    focal: np.ndarray | None = None) -> np.ndarray:
     """Weighted DLT of many points at once.
+
+    A DLT row's residual is the point's depth times its error in normalized coordinates;
+    given ``focal`` it is solved twice, the second time with each camera's rows scaled by
+    focal / depth (depths from the first solution), so the residuals are errors in pixels
+    and cameras of very different focal lengths or distances count fairly.
 
     Args:
         normalized: (C, M, 2) undistorted normalized coordinates (x/z, y/z) per camera.
         extrinsics: (C, 3, 4) world -> camera [R | t].
         weights: (C, M) >= 0; 0 leaves a view out (its coordinates may then be NaN).
+        focal: (C,) focal length of each camera, pixels; None: one solution, unscaled rows.
 
     Returns:
         (M, 3) world points; NaN where fewer than two views have weight.
@@ -61,12 +76,13 @@ def triangulate_dlt(normalized: np.ndarray, extrinsics: np.ndarray, weights: np.
     xy = np.nan_to_num(normalized)
     rows = np.concatenate([xy[..., :1] * extrinsics[:, None, 2] - extrinsics[:, None, 0],
                            xy[..., 1:] * extrinsics[:, None, 2] - extrinsics[:, None, 1]])
-    a = np.moveaxis(rows, 0, 1)  # (M, 2C, 4)
-    a /= np.maximum(np.linalg.norm(a, axis=2, keepdims=True), 1e-300)  # equal footing, then
-    a *= np.moveaxis(np.concatenate([weights, weights]), 0, 1)[..., None]  # the weights
-    homogeneous = np.linalg.svd(a)[2][:, -1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        points = homogeneous[:, :3] / homogeneous[:, 3:]
+    points = _dlt(rows, weights)
+    if focal is not None:
+        depth = np.einsum("cj,mj->cm", extrinsics[:, 2, :3], points) + extrinsics[:, 2, 3:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = weights * np.asarray(focal)[:, None] / np.abs(depth)
+        ok = np.isfinite(scale).all(axis=0)
+        points[ok] = _dlt(rows[:, ok], scale[:, ok])
     points[(weights > 0).sum(axis=0) < 2] = np.nan
     return points
 
@@ -81,7 +97,8 @@ def reprojection_errors(cameras: Sequence[Camera], points: np.ndarray, pixels: n
 
 def _solve(cameras, normalized, pixels, weights):
     """Points (M, 3), mean error over used views (M,), views used (M,)."""
-    points = triangulate_dlt(normalized, np.array([c.extrinsics for c in cameras]), weights)
+    focal = np.array([c.matrix[[0, 1], [0, 1]].mean() for c in cameras])
+    points = triangulate_dlt(normalized, np.array([c.extrinsics for c in cameras]), weights, focal)
     used = weights > 0
     errors = np.where(used, reprojection_errors(cameras, points, pixels), 0.0)
     views = used.sum(axis=0)
