@@ -14,6 +14,8 @@ the order is taken with the first row running left to right in the image.
 from __future__ import annotations
 
 import glob
+import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,3 +175,20 @@ def detect_views(pattern: str, cameras: list[str], board: Board, every: int = 1
         raise ValueError(f"Images of different sizes {sorted(sizes)}: calibrate them separately.")
     return names, np.asarray(per_camera, dtype=np.float64), sizes.pop()
 
+
+
+def unpack_views(views: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """The folder of board views: ``views`` itself, or a ``.zip`` of them extracted into
+    ``folder`` (once; extracting again overwrites the same files)."""
+    views = Path(views)
+    if views.suffix.lower() != ".zip":
+        if not views.is_dir():
+            raise FileNotFoundError(f"No folder of board views at {views}. Pass the folder (or "
+                                    ".zip) holding every camera's board images or videos.")
+        return views
+    if not views.is_file():
+        raise FileNotFoundError(f"No zip of board views at {views}. Check the path.")
+    folder = Path(folder)
+    with zipfile.ZipFile(views) as archive:
+        archive.extractall(folder)
+    return folder

@@ -13,8 +13,10 @@ default with each camera's focal lengths, principal point and k1, k2.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,6 +27,7 @@ from scipy.sparse import lil_matrix
 
 from kit.cameras.board import Board
 from kit.cameras.calibration_file import Calibration, Camera
+from kit.project import atomic_path
 
 
 @dataclass(frozen=True)
@@ -319,3 +322,12 @@ def error_summary(errors: pd.DataFrame) -> pd.DataFrame:
     return errors.groupby("camera", sort=False).agg(
         views=("view", "size"), detected=("detected", "sum"), used=("used", "sum"),
         mean_error=("error", "mean"), max_error=("error", "max"))
+
+
+def save_errors(path: str | os.PathLike, errors: pd.DataFrame) -> Path:
+    """Write the per-camera, per-view error table (``CalibrationResult.errors``) as CSV,
+    atomically; return the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        errors.to_csv(tmp, index=False)
+    return path

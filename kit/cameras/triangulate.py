@@ -15,12 +15,14 @@ post-hoc adjustment towards constant limb lengths (:func:`constrain_lengths`).
 
 from __future__ import annotations
 
+import glob
 import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from kit.cameras.calibration_file import Calibration, Camera
 from kit.cameras.pose_tables import read_points_2d
@@ -253,3 +255,28 @@ def constrain_lengths(points_3d: np.ndarray, bodyparts: Sequence[str],
             out[:, i, :3] += share * correction
             out[:, j, :3] -= (1 - share) * correction
     return out
+
+
+def find_analyses(pattern: str, cameras: Sequence[str]) -> list[list[str]]:
+    """Per camera, the 2D analysis files matching ``pattern`` with ``{camera}`` replaced by its
+    name (a glob; several files: an ensemble, see :func:`load_views`)."""
+    if "{camera}" not in pattern:
+        raise ValueError(f"pattern must contain '{{camera}}'. Received: pattern={pattern!r}.")
+    found = [sorted(glob.glob(pattern.replace("{camera}", name))) for name in cameras]
+    missing = [name for name, files in zip(cameras, found) if not files]
+    if missing:
+        raise FileNotFoundError(f"No analysis files for cameras {missing}: nothing matches "
+                                f"{pattern!r}. Check the pattern and the camera names.")
+    return found
+
+
+def summary(points_3d: np.ndarray, bodyparts: Sequence[str]) -> pd.DataFrame:
+    """Per body part: fraction of frames triangulated, median reprojection error (pixels),
+    mean number of views used (over triangulated frames)."""
+    found = points_3d[..., 4] >= 2
+    with np.errstate(all="ignore"):
+        return pd.DataFrame({
+            "triangulated": found.mean(axis=0),
+            "median_error_px": np.nanmedian(np.where(found, points_3d[..., 3], np.nan), axis=0),
+            "mean_views": np.nanmean(np.where(found, points_3d[..., 4], np.nan), axis=0)},
+            index=pd.Index(list(bodyparts), name="bodypart"))
