@@ -127,3 +127,23 @@ def write_unstamped_h5(path: Path) -> Path:
         if "pandas_version" in h5.root.df_with_missing._v_attrs:  # pandas 2 stamps it itself
             del h5.root.df_with_missing._v_attrs.pandas_version
     return path
+
+
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def rig_folder(tmp_path_factory):
+    """A synthetic 3-camera rig (kit.cameras.synthetic): 25 board views, 40 frames (read only)."""
+    from kit.cameras.synthetic import make_rig_project
+
+    return make_rig_project(tmp_path_factory.mktemp("rig") / "rig", num_cameras=3, num_views=25,
+                            num_frames=40, seed=0)
+
+
+def shared_dataset(name: str) -> Path:
+    """A folder of ../shared/datasets, or skip the test saying it is absent."""
+    path = SHARED_DATASETS / name
+    if not path.is_dir():
+        pytest.skip(f"the shared dataset {name} is not at {path} (../shared absent)")
+    return path

@@ -1,0 +1,282 @@
+"""Triangulation: every camera's 2D analysis -> one 3D point per frame and body part.
+
+Each view's point is undistorted to normalized camera coordinates, then the 3D point is the
+direct linear transform (DLT) solution over the views whose likelihood reaches
+``pcutoff``, each view's two equations weighted by its likelihood and scaled so that they
+measure pixels. With ``consensus`` on,
+every subset of at least two cameras is tried (RANSAC over camera subsets, exhaustively:
+rigs have few cameras) and a point keeps the largest subset whose views all reproject
+within ``threshold_px``, so one wrong view cannot drag it away. Every point keeps its mean
+reprojection error over the views used (pixels) and their number.
+
+Optional afterwards: smoothing over time with kit's 2D filters run on x, y and z, and a
+post-hoc adjustment towards constant limb lengths (:func:`constrain_lengths`).
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kit.cameras.calibration_file import Calibration, Camera
+from kit.cameras.pose_tables import read_points_2d
+from kit.results.filters import FilterConfig, filter_points
+
+
+@dataclass(frozen=True)
+class TriangulateConfig:
+    """Settings of :func:`triangulate`.
+
+    Attributes:
+        pcutoff: views with likelihood below it are left out.
+        consensus: try every subset of >= 2 cameras and keep the largest consistent one.
+        threshold_px: reprojection error (pixels) above which a view disagrees (consensus).
+    """
+
+    pcutoff: float = 0.6
+    consensus: bool = False
+    threshold_px: float = 10.0
+
+    def __post_init__(self):
+        if not 0 <= self.pcutoff <= 1 or not self.threshold_px > 0:
+            raise ValueError(f"Need pcutoff in [0, 1] and threshold_px > 0. Received: "
+                             f"pcutoff={self.pcutoff}, threshold_px={self.threshold_px}.")
+
+
+def _dlt(rows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(M, 3) least-squares points of DLT rows (2C, M, 4) each scaled by ``scale`` (C, M)."""
+    a = np.moveaxis(rows * np.concatenate([scale, scale])[..., None], 0, 1)  # (M, 2C, 4)
+    homogeneous = np.linalg.svd(a)[2][:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return homogeneous[:, :3] / homogeneous[:, 3:]
+
+
+def triangulate_dlt(normalized: np.ndarray, extrinsics: np.ndarray, weights: np.ndarray,
+                    focal: np.ndarray | None = None) -> np.ndarray:
+    """Weighted DLT of many points at once.
+
+    A DLT row's residual is the point's depth times its error in normalized coordinates;
+    given ``focal`` it is solved twice, the second time with each camera's rows scaled by
+    focal / depth (depths from the first solution), so the residuals are errors in pixels
+    and cameras of very different focal lengths or distances count fairly.
+
+    Args:
+        normalized: (C, M, 2) undistorted normalized coordinates (x/z, y/z) per camera.
+        extrinsics: (C, 3, 4) world -> camera [R | t].
+        weights: (C, M) >= 0; 0 leaves a view out (its coordinates may then be NaN).
+        focal: (C,) focal length of each camera, pixels; None: one solution, unscaled rows.
+
+    Returns:
+        (M, 3) world points; NaN where fewer than two views have weight.
+    """
+    xy = np.nan_to_num(normalized)
+    rows = np.concatenate([xy[..., :1] * extrinsics[:, None, 2] - extrinsics[:, None, 0],
+                           xy[..., 1:] * extrinsics[:, None, 2] - extrinsics[:, None, 1]])
+    points = _dlt(rows, weights)
+    if focal is not None:
+        depth = np.einsum("cj,mj->cm", extrinsics[:, 2, :3], points) + extrinsics[:, 2, 3:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = weights * np.asarray(focal)[:, None] / np.abs(depth)
+        ok = np.isfinite(scale).all(axis=0)
+        points[ok] = _dlt(rows[:, ok], scale[:, ok])
+    points[(weights > 0).sum(axis=0) < 2] = np.nan
+    return points
+
+
+def reprojection_errors(cameras: Sequence[Camera], points: np.ndarray, pixels: np.ndarray
+                        ) -> np.ndarray:
+    """(C, ...) distance in pixels between world points (..., 3) projected into each camera
+    and the observed pixels (C, ..., 2); NaN where either is missing."""
+    return np.stack([np.linalg.norm(cam.project(points) - obs, axis=-1)
+                     for cam, obs in zip(cameras, pixels)])
+
+
+def _solve(cameras, normalized, pixels, weights):
+    """Points (M, 3), mean error over used views (M,), views used (M,)."""
+    focal = np.array([c.matrix[[0, 1], [0, 1]].mean() for c in cameras])
+    points = triangulate_dlt(normalized, np.array([c.extrinsics for c in cameras]), weights, focal)
+    used = weights > 0
+    errors = np.where(used, reprojection_errors(cameras, points, pixels), 0.0)
+    views = used.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(views >= 2, errors.sum(axis=0) / views, np.nan)
+    return points, mean, np.where(views >= 2, views, 0), np.where(used, errors, 0.0)
+
+
+def _consensus(cameras, normalized, pixels, weights, threshold_px):
+    """Per point, the largest subset of cameras whose used views all reproject within
+    ``threshold_px`` (ties: lowest error); where none agrees, the best pair."""
+    num_cameras, num_points = weights.shape
+    best = (np.full((num_points, 3), np.nan), np.full(num_points, np.nan),
+            np.zeros(num_points, int))
+    best_key = np.full(num_points, -np.inf)
+    for size in range(2, num_cameras + 1):
+        for subset in itertools.combinations(range(num_cameras), size):
+            mask = np.zeros((num_cameras, 1))
+            mask[list(subset)] = 1
+            points, mean, views, errors = _solve(cameras, normalized, pixels, weights * mask)
+            agree = (errors < threshold_px).all(axis=0) & (views >= 2)
+            key = np.where(views >= 2, agree * 1e6 + views * 1e3 - np.minimum(mean, 999), -np.inf)
+            better = key > best_key
+            best_key[better] = key[better]
+            for kept, new in zip(best, (points, mean, views)):
+                kept[better] = new[better]
+    return best
+
+
+def triangulate(calibration: Calibration, points_2d: np.ndarray, config: TriangulateConfig
+                ) -> np.ndarray:
+    """3D points from every camera's 2D points.
+
+    Args:
+        points_2d: (num_cameras, num_frames, num_bodyparts, 3) x, y (pixels), likelihood,
+            cameras in ``calibration``'s order; NaN = missing.
+
+    Returns:
+        (num_frames, num_bodyparts, 5): x, y, z (world units), mean reprojection error
+        (pixels) and number of views used; NaN, NaN, NaN, NaN, 0 where under two views.
+    """
+    points_2d = np.asarray(points_2d, dtype=np.float64)
+    cameras = list(calibration.cameras)
+    if points_2d.ndim != 4 or points_2d.shape[0] != len(cameras) or points_2d.shape[3] != 3:
+        raise ValueError(f"points_2d must have shape ({len(cameras)}, num_frames, "
+                         f"num_bodyparts, 3). Received: {points_2d.shape}.")
+    shape = points_2d.shape[1:3]
+    pixels = points_2d[..., :2].reshape(len(cameras), -1, 2)
+    likelihood = points_2d[..., 2].reshape(len(cameras), -1)
+    ok = (likelihood >= config.pcutoff) & np.isfinite(pixels).all(axis=2)
+    weights = np.where(ok, likelihood, 0.0)
+    normalized = np.stack([c.undistort(p) for c, p in zip(cameras, pixels)])
+    if config.consensus:
+        points, mean, views = _consensus(cameras, normalized, pixels, weights, config.threshold_px)
+    else:
+        points, mean, views, _ = _solve(cameras, normalized, pixels, weights)
+    out = np.concatenate([points, mean[:, None], views[:, None]], axis=1)
+    return out.reshape(*shape, 5)
+
+
+def load_views(calibration: Calibration, paths: Sequence[Sequence[str | os.PathLike]]
+               ) -> tuple[np.ndarray, list[str]]:
+    """Every camera's 2D analysis as (num_cameras, num_frames, num_bodyparts, 3).
+
+    Args:
+        paths: per camera (calibration order), one analysis file, or several (an ensemble
+            of networks): then x, y and likelihood are each their median over the files.
+
+    Returns:
+        the points and the body parts (the first file's order; all must have them).
+    """
+    if len(paths) != len(calibration.cameras):
+        raise ValueError(f"Need one list of analysis files per camera {calibration.names}. "
+                         f"Received: {len(paths)} lists.")
+    per_camera, bodyparts = [], None
+    for name, files in zip(calibration.names, paths):
+        if not files:
+            raise ValueError(f"No analysis file for camera {name!r}. Check the file pattern.")
+        tables = []
+        for path in files:
+            points, parts = read_points_2d(path)
+            bodyparts = bodyparts or parts
+            if set(parts) != set(bodyparts):
+                raise ValueError(f"{path} has body parts {parts}; other files have {bodyparts}.")
+            tables.append(points[:, [parts.index(b) for b in bodyparts]])
+        if len({len(t) for t in tables} | {len(t) for t in per_camera}) > 1:
+            raise ValueError(f"Camera {name!r}: analyses have different numbers of frames "
+                             f"({[len(t) for t in tables]}). Analyze the same synchronized videos.")
+        per_camera.append(np.median(tables, axis=0))
+    return np.stack(per_camera), bodyparts
+
+
+def smooth_3d(points_3d: np.ndarray, config: FilterConfig) -> np.ndarray:
+    """Filter x, y and z over time with kit's 2D filters (:func:`kit.filters.filter_points`).
+
+    Args:
+        points_3d: (num_frames, num_bodyparts, 5) as :func:`triangulate` returns.
+
+    Returns:
+        (num_frames, num_bodyparts, 5): x, y, z filtered (gaps up to ``config.max_gap``
+        frames filled), error and views as triangulated (NaN and 0 where filled).
+        ``config.pcutoff`` is not used: a point is missing when it has no coordinates.
+    """
+    present = np.isfinite(points_3d[..., :3]).all(axis=2).astype(np.float64)
+    settings = FilterConfig(config.method, config.window, config.order, 0.5, config.max_gap)
+    x, y, z = (points_3d[..., i] for i in range(3))
+    planar = filter_points(np.stack([x, y, present], axis=2), settings)  # x, y as a 2D track
+    height = filter_points(np.stack([z, z, present], axis=2), settings)  # z (twice)
+    out = points_3d.copy()
+    out[..., :2], out[..., 2] = planar[..., :2], height[..., 0]
+    return out
+
+
+def limb_lengths(points_3d: np.ndarray, bodyparts: Sequence[str],
+                 skeleton: Sequence[Sequence[str]]) -> np.ndarray:
+    """(num_edges,) median length of each skeleton edge over frames, world units."""
+    index = [(bodyparts.index(a), bodyparts.index(b)) for a, b in skeleton]
+    return np.array([np.nanmedian(np.linalg.norm(points_3d[:, a, :3] - points_3d[:, b, :3],
+                                                 axis=1)) for a, b in index])
+
+
+def constrain_lengths(points_3d: np.ndarray, bodyparts: Sequence[str],
+                      skeleton: Sequence[Sequence[str]], lengths: np.ndarray | None = None,
+                      iterations: int = 50) -> np.ndarray:
+    """Optional, post hoc: move points so that skeleton edges keep their lengths.
+
+    Each edge's two ends are moved along the edge, in proportion to their reprojection
+    errors (the worse point moves more), until its length is ``lengths`` (default: the
+    median over frames, :func:`limb_lengths`); repeated ``iterations`` times over all
+    edges, which converges to lengths that agree for chains and trees.
+
+    Args:
+        points_3d: (num_frames, num_bodyparts, 5) as :func:`triangulate` returns.
+
+    Returns:
+        a copy with x, y, z adjusted (error and views unchanged).
+    """
+    unknown = [b for edge in skeleton for b in edge if b not in bodyparts]
+    if unknown:
+        raise ValueError(f"Skeleton body parts {unknown} are not in {list(bodyparts)}.")
+    lengths = limb_lengths(points_3d, bodyparts, skeleton) if lengths is None else lengths
+    out = points_3d.copy()
+    error = np.nan_to_num(points_3d[..., 3], nan=1.0) + 1e-9
+    for _ in range(iterations):
+        for (a, b), length in zip(skeleton, lengths):
+            i, j = bodyparts.index(a), bodyparts.index(b)
+            delta = out[:, j, :3] - out[:, i, :3]
+            current = np.linalg.norm(delta, axis=1, keepdims=True)
+            share = error[:, i:i + 1] / (error[:, i:i + 1] + error[:, j:j + 1])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                correction = np.nan_to_num(delta * (1 - length / current))
+            out[:, i, :3] += share * correction
+            out[:, j, :3] -= (1 - share) * correction
+    return out
+
+
+def find_analyses(pattern: str, cameras: Sequence[str]) -> list[list[str]]:
+    """Per camera, the 2D analysis files matching ``pattern`` with ``{camera}`` replaced by its
+    name (a glob; several files: an ensemble, see :func:`load_views`)."""
+    if "{camera}" not in pattern:
+        raise ValueError(f"pattern must contain '{{camera}}'. Received: pattern={pattern!r}.")
+    found = [sorted(glob.glob(pattern.replace("{camera}", name))) for name in cameras]
+    missing = [name for name, files in zip(cameras, found) if not files]
+    if missing:
+        raise FileNotFoundError(f"No analysis files for cameras {missing}: nothing matches "
+                                f"{pattern!r}. Check the pattern and the camera names.")
+    return found
+
+
+def summary(points_3d: np.ndarray, bodyparts: Sequence[str]) -> pd.DataFrame:
+    """Per body part: fraction of frames triangulated, median reprojection error (pixels),
+    mean number of views used (over triangulated frames)."""
+    found = points_3d[..., 4] >= 2
+    with np.errstate(all="ignore"):
+        return pd.DataFrame({
+            "triangulated": found.mean(axis=0),
+            "median_error_px": np.nanmedian(np.where(found, points_3d[..., 3], np.nan), axis=0),
+            "mean_views": np.nanmean(np.where(found, points_3d[..., 4], np.nan), axis=0)},
+            index=pd.Index(list(bodyparts), name="bodypart"))
