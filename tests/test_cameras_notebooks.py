@@ -1,8 +1,8 @@
-import pytest
-
 """The 3D notebooks run headless (kit's runner) on a tiny synthetic rig, and on the shared data."""
 
 import json
+
+import pytest
 
 import numpy as np
 from conftest import REPO, shared_dataset
