@@ -25,7 +25,7 @@ from conftest import REPO, write_unstamped_h5
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 
 from kit.experiments.runner import run_notebook
-from kit.experiments.synthetic import make_synthetic_project
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.labeling.check_labels import draw_labeled_frames, labeled_frames_grid
 from kit.labeling.label_store import LOCK_NAME, LabelsLockedError, LabelStore
 from kit.labeling.labeler import Labeler
@@ -53,8 +53,9 @@ def agg_backend():
 def template(tmp_path_factory):
     """Synthetic 64x64 project: frames 1, 3, 6, 8 labeled; frames 2, 5, 9 extracted, unlabeled."""
     root = tmp_path_factory.mktemp("template") / "p"
-    project = make_synthetic_project(root, image_size=(64, 64), num_frames=10, num_labeled=4)
-    extract_frames(project, project.videos_dir / f"{VIDEO}.mp4", 3)
+    project = make_synthetic_project(root,
+        SyntheticConfig(image_size=(64, 64), num_frames=10, num_labeled=4))
+    extract_frames(project, project.videos_dir / f"{VIDEO}.mp4", ExtractConfig(num_frames=3))
     return root
 
 
@@ -212,7 +213,7 @@ def test_suggestions_are_drawn_accepted_and_dragged(project, open_labeler):
     columns = pd.MultiIndex.from_product([["net"], project.bodyparts, ["x", "y", "likelihood"]])
     suggestions = pd.DataFrame(values.reshape(1, -1), index=names, columns=columns)
     labeler = open_labeler(project, suggestions=suggestions)
-    assert labeler._doubtful.get_xydata().tolist() == [[40.0, 40.0]]  # below pcutoff 0.6
+    assert labeler.view.doubtful.get_xydata().tolist() == [[40.0, 40.0]]  # below pcutoff 0.6
     labeler.on_press(51.0, 21.0)  # click on the tailbase suggestion accepts it
     labeler.on_release(51.0, 21.0)
     assert on_disk(project, names[0])[3].tolist() == [50.0, 20.0]

@@ -9,6 +9,7 @@ from conftest import REPO, make_blob_project
 
 from kit.experiments.runner import Step, load_pipeline
 from kit.experiments.sweep import (
+    SweepConfig,
     default_num_workers,
     load_sweep,
     run_sweep,
@@ -69,8 +70,9 @@ def dask_and_serial(tmp_path_factory):
     serial = shutil.copytree(on_dask, root / "serial")
     bad = (TRAIN, {"project_dir": str(on_dask), "shuffle": 9, "optimizer": "rmsprop"})
     # The failing job first: its two attempts then overlap the trainings.
-    dask_table = run_sweep([bad] + _train_jobs(on_dask), num_workers=2, retries=1, threads=1)
-    serial_table = run_sweep(_train_jobs(serial)[:1], scheduler="serial", threads=1)
+    dask_table = run_sweep([bad] + _train_jobs(on_dask), None,
+                           SweepConfig(num_workers=2, retries=1, threads=1))
+    serial_table = run_sweep(_train_jobs(serial)[:1], "serial", SweepConfig(threads=1))
     return on_dask, serial, dask_table, serial_table
 
 
@@ -110,7 +112,7 @@ def test_failing_job_is_retried_once_reported_and_the_others_finish(dask_and_ser
 def test_a_sweep_started_again_redoes_nothing(dask_and_serial):
     on_dask, serial, _, _ = dask_and_serial
     for project, scheduler, jobs in ((serial, "serial", 1), (on_dask, None, 2)):
-        again = run_sweep(_train_jobs(project)[:jobs], scheduler=scheduler, num_workers=1)
+        again = run_sweep(_train_jobs(project)[:jobs], scheduler, SweepConfig(num_workers=1))
         assert again.status.tolist() == ["skipped"] * jobs
         assert again.attempts.tolist() == [1] * jobs
 
@@ -119,13 +121,13 @@ def test_a_sweep_started_again_redoes_nothing(dask_and_serial):
 def test_dask_and_serial_sweeps_are_equal_to_the_end(dask_and_serial):
     """The rest of the serial sweep, then 04_evaluate of both shuffles, on Dask and serially."""
     on_dask, serial, _, _ = dask_and_serial
-    assert run_sweep(_train_jobs(serial), "serial", threads=1).status.tolist() == [
+    assert run_sweep(_train_jobs(serial), "serial", SweepConfig(threads=1)).status.tolist() == [
         "skipped", "done"]
     _assert_same_models(on_dask, serial)
     assert len(_models(serial)) == len(SHUFFLES)
-    table = run_sweep(_evaluate_jobs(on_dask), num_workers=2, threads=1)
+    table = run_sweep(_evaluate_jobs(on_dask), None, SweepConfig(num_workers=2, threads=1))
     assert table.status.tolist() == ["done"] * 2
-    assert run_sweep(_evaluate_jobs(serial), "serial", threads=1).status.tolist() == ["done"] * 2
+    assert run_sweep(_evaluate_jobs(serial), "serial", SweepConfig(threads=1)).status.tolist() == ["done"] * 2
     evaluations = sorted(on_dask.glob("evaluation-results-kit/*/*/evaluation.csv"))
     assert len(evaluations) == len(SHUFFLES)
     for a in evaluations:
@@ -153,7 +155,7 @@ def test_bad_jobs_and_retries_are_refused():
     with pytest.raises(ValueError, match="A job is"):
         run_sweep(["03_train.ipynb"], scheduler="serial")
     with pytest.raises(ValueError, match="retries"):
-        run_sweep([(TRAIN, {})], scheduler="serial", retries=-1)
+        SweepConfig(retries=-1)
     assert isinstance(Step(TRAIN, {}).notebook, type(TRAIN))
 
 
