@@ -166,3 +166,59 @@ def test_workers_follow_gpus_else_half_the_cores(monkeypatch):
     assert visible_gpus() == [] and default_num_workers() >= 1
     assert default_num_workers([]) == max(1, (__import__("os").cpu_count() or 1) // 2)
     assert thread_environment(3)["TF_NUM_INTRAOP_THREADS"] == "3"
+
+
+def _tiny_job(tmp_path, word):
+    """A notebook that writes ``word`` to a file: a job that trains nothing."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    parameters = nbformat.v4.new_code_cell(
+        'out: str = "word.txt"  # where the word goes\nword: str = "a"  # what to write')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell(
+        "from pathlib import Path\nPath(out).write_text(word)")]
+    notebook = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, notebook)
+    return (notebook, {"out": str(tmp_path / f"{word}.txt"), "word": word})
+
+
+def test_a_sweep_runs_on_an_encrypted_scheduler(tmp_path):
+    pytest.importorskip("cryptography")
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    security = Security.temporary()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://",
+                      security=security, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        with pytest.raises(ValueError, match="tls:// scheduler needs"):
+            run_sweep([_tiny_job(tmp_path, "x")], address)
+        table = run_sweep([_tiny_job(tmp_path, "hello")], address,
+                          SweepConfig(runs_dir=tmp_path / "runs", security=security))
+    assert table.status.tolist() == ["done"], table.error.tolist()
+    assert (tmp_path / "hello.txt").read_text() == "hello"
+
+
+def test_command_line_tls_flags_make_a_security(tmp_path):
+    pytest.importorskip("cryptography")
+    from distributed.security import Security
+
+    from kit.__main__ import _parser, _security
+
+    args = _parser().parse_args(["sweep", "f.yaml", "--security", "temporary"])
+    security = _security(args)
+    assert isinstance(security, Security) and security.require_encryption
+    args = _parser().parse_args(["sweep", "f.yaml", "--scheduler", "tls://h:8786",
+                                 "--tls-ca-file", "ca.pem", "--tls-cert", "c.pem",
+                                 "--tls-key", "k.pem"])
+    security = _security(args)
+    assert (security.tls_ca_file, security.tls_client_cert, security.tls_client_key) == (
+        "ca.pem", "c.pem", "k.pem")
+    args = _parser().parse_args(["sweep", "f.yaml", "--scheduler", "tls://h:8786",
+                                 "--security", "temporary"])
+    with pytest.raises(ValueError, match="only a cluster started here"):
+        _security(args)
+    assert _security(_parser().parse_args(["sweep", "f.yaml"])) is None

@@ -213,17 +213,20 @@ def run_sweep(jobs: Sequence[Any], scheduler: Any = None,
 
 
 def _client(scheduler: Any, num_workers: int, security: Any):
-    """A Client, and the LocalCluster we started (to close) or None."""
+    """A Client, and what to close when done: the Client and the LocalCluster made here
+    (a Client given by the caller stays open)."""
     from distributed import Client, LocalCluster
 
     if scheduler is None:
         tls = {} if security is None else {"security": security, "protocol": "tls://"}
         cluster = LocalCluster(n_workers=num_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, **tls)
-        return Client(cluster, security=security), cluster
+        client = Client(cluster, security=security)
+        return client, [client, cluster]
     if isinstance(scheduler, Client):
-        return scheduler, None
-    return Client(scheduler, security=security), None
+        return scheduler, []
+    client = Client(scheduler, security=security)
+    return client, [client]
 
 
 def _run_on_dask(steps: list[list[Step]], scheduler: Any, config: SweepConfig,
@@ -235,7 +238,7 @@ def _run_on_dask(steps: list[list[Step]], scheduler: Any, config: SweepConfig,
     threads = config.threads
     if threads is None and scheduler is None:
         threads = max(1, (os.cpu_count() or 1) // num_workers)
-    client, cluster = _client(scheduler, num_workers, config.security)
+    client, to_close = _client(scheduler, num_workers, config.security)
     rows: list[dict | None] = [None] * len(steps)
     try:
         futures = {}
@@ -257,9 +260,8 @@ def _run_on_dask(steps: list[list[Step]], scheduler: Any, config: SweepConfig,
                 continue
             rows[i] = _row(steps[i], attempt, outcome)
     finally:
-        if cluster is not None:
-            client.close()
-            cluster.close()
+        for opened in to_close:
+            opened.close()
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
