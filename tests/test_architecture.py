@@ -115,3 +115,22 @@ def test_the_size_rule_catches_long_functions_and_honours_a_reason():
     assert oversized(many.replace("h=1):", "h=1):  # size: mirrors keras"), "m.py") == []
     assert oversized("x = 1\n" * (MAX_MODULE_LINES + 1), "m.py") == [
         f"m.py ({MAX_MODULE_LINES + 1} lines)"]
+
+
+POSIX_ONLY = {
+    "shell=True": "pass a list of arguments",
+    "sh -c": "pass a list of arguments",
+    "bash": "pass a list of arguments; Windows has no bash",
+    "bin/python": "use sys.executable (a Windows venv has Scripts\\python.exe)",
+    "/tmp": "use tempfile",
+    "os.path.join": "use pathlib",
+}
+
+
+def test_kit_assumes_no_posix_shell_or_layout():
+    found = []
+    for path in sorted((REPO / "kit").rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            found += [f"{path.relative_to(REPO).as_posix()}:{number}: {text!r} ({fix})"
+                      for text, fix in POSIX_ONLY.items() if text in line]
+    assert not found, found

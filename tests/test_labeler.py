@@ -400,3 +400,19 @@ def test_sigkill_while_saving_never_leaves_a_broken_file(project):
             assert len(values) == 1 and values[0] == int(values[0])  # exactly one version
     LabelStore(project, "v", [])  # opening clears the temporary files of dead writers
     assert not [p for p in project.labeled_data_dir("v").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_lock_liveness_check_never_signals_a_process_on_windows(monkeypatch):
+    """On Windows os.kill(pid, 0) is CTRL_C_EVENT: it would interrupt the other labeler."""
+    from kit.labeling import label_store
+
+    def no_kill(*args):
+        raise AssertionError(f"os.kill{args} on Windows")
+
+    asked = []
+    monkeypatch.setattr(label_store.os, "kill", no_kill)
+    monkeypatch.setattr(label_store, "_pid_alive_windows", lambda pid: asked.append(pid) or True)
+    monkeypatch.setattr(label_store.sys, "platform", "win32")
+    assert label_store._pid_alive(1234) and asked == [1234]
+    monkeypatch.undo()
+    assert label_store._pid_alive(os.getpid())  # POSIX: this process runs

@@ -98,3 +98,10 @@ def test_other_write_errors_pass_through_unchanged(tmp_path):
             raise PermissionError(13, "Permission denied")
     assert not isinstance(raised.value, DiskFullError)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_image_paths_from_label_index_names_written_on_windows_or_posix(tmp_path):
+    project = create_project(tmp_path / "p", "mouse", "ann", ["a"])
+    expected = project.root / "labeled-data" / "v" / "img1.png"
+    assert project.image_path("labeled-data/v/img1.png") == expected
+    assert project.image_path("labeled-data\\v\\img1.png") == expected  # DeepLabCut on Windows

@@ -157,3 +157,13 @@ def test_kernels_get_onednn_unless_the_user_said_otherwise(tmp_path, monkeypatch
                  log_to_console=False)
     assert (tmp_path / "env.txt").read_text() == kernel_value
     assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") == user_value  # this process: unchanged
+
+
+def test_path_parameters_with_windows_separators_are_made_absolute(tmp_path, monkeypatch):
+    from kit.experiments import runner
+
+    monkeypatch.setattr(runner, "_SEPARATORS", ("/", "\\"))  # as on Windows (os.sep == "\\")
+    resolved = runner.resolve_parameters(
+        {"workdir": "runs\\quickstart", "word": "adam", "n": 3}, tmp_path)
+    assert Path(resolved["workdir"]).is_absolute() and resolved["workdir"].startswith(str(tmp_path))
+    assert resolved["word"] == "adam" and resolved["n"] == 3  # not paths: unchanged
