@@ -26,3 +26,4 @@ test-slow: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check kit tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache

@@ -34,7 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import kit  # noqa: F401, I001  (before Keras: kit's TensorFlow settings, as in a notebook)
+# ruff: noqa: E402  (kit.use_onednn() must run before Keras is imported)
+import kit  # noqa: I001
+
+kit.use_onednn()  # as kit's runner does for every notebook kernel
 import keras
 import numpy as np
 

@@ -40,7 +40,9 @@ OPENFIELD = HERE.parent.parent / "shared" / "datasets" / "openfield-Pranav-2018-
 
 def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
     """Train ``steps`` steps on a scratch copy of ``project_dir``'s labels (this process)."""
-    import kit  # noqa: F401  (before Keras: kit's TensorFlow settings, as in a notebook)
+    import kit  # before Keras: kit's TensorFlow settings, as in a notebook
+
+    kit.use_onednn()  # as kit's runner does for every notebook kernel
     import keras
 
     from kit.project import load_project
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No project at {args.project} (pass --project).")
         return 2
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
-          f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset: 1, as kit sets it')}",
+          f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset: 1, as kit.use_onednn sets it')}",
           flush=True)
     rows = []
     for batch in args.batch_sizes:

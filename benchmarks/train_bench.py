@@ -72,7 +72,9 @@ def build_variant(variant: str):
 def measure(kind: str, height: int, width: int, batch: int, reps: int, jit_compile,
             variant: str = "base") -> dict:
     """Time one configuration in this process (KERAS_BACKEND already set)."""
-    import kit  # noqa: F401  (before Keras: kit's TensorFlow settings, as in a notebook)
+    import kit  # before Keras: kit's TensorFlow settings, as in a notebook
+
+    kit.use_onednn()  # as kit's runner does for every notebook kernel
     import keras
     import numpy as np
 

@@ -3,8 +3,12 @@
     python -m kit run NOTEBOOK [-p NAME VALUE]... [-f FILE] [--redo]
     python -m kit pipeline FILE [--redo]
     python -m kit sweep FILE [--scheduler ADDRESS|serial] [--workers N] [--retries N] [--redo]
+                        [--security temporary | --tls-ca-file F --tls-cert F --tls-key F]
     python -m kit synthetic DIR [--seed S] [--num-frames N] [--num-labeled N] [--image-size W H]
     python -m kit rewrite-h5 PROJECT_DIR   # make a project's .h5 files open in pandas 2 (DeepLabCut)
+
+``python -m kit`` turns TensorFlow's oneDNN CPU kernels on for itself and the notebook
+kernels it starts, unless TF_ENABLE_ONEDNN_OPTS is set (see ``kit.use_onednn``).
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
                        "(default: a local cluster sized to this machine)")
     sweep.add_argument("--workers", type=int, help="workers of the local cluster")
     sweep.add_argument("--retries", type=int, default=1, help="further attempts per failing job")
+    tls = sweep.add_argument_group(
+        "encryption (TLS)", "anyone who can reach a plain tcp:// scheduler can run code as you: "
+        "on a shared cluster use a tls:// scheduler and its certificates")
+    tls.add_argument("--security", choices=["temporary"],
+                     help="encrypt the local cluster started here with a new temporary "
+                     "certificate (needs the cryptography package)")
+    tls.add_argument("--tls-ca-file", help="certificate authority of the scheduler's cluster")
+    tls.add_argument("--tls-cert", help="this client's certificate")
+    tls.add_argument("--tls-key", help="this client's private key")
     for command in (run, pipeline, sweep):
         command.add_argument("--runs-dir",
                              help="where run folders go (default: <project_dir>/runs or ./runs)")
@@ -73,37 +86,63 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _synthetic(args: argparse.Namespace) -> int:
+    from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+
+    config = SyntheticConfig(seed=args.seed, num_frames=args.num_frames,
+                             num_labeled=args.num_labeled, image_size=tuple(args.image_size))
+    project = make_synthetic_project(args.project_dir, config, exist_ok=True)
+    print(f"project: {project.root}")
+    return 0
+
+
+def _rewrite_h5(args: argparse.Namespace) -> int:
+    from kit.project.hdf import rewrite_project_h5
+
+    if not Path(args.project_dir).is_dir():
+        print(f"error: no folder at {args.project_dir}", file=sys.stderr)
+        return 1
+    changed = rewrite_project_h5(args.project_dir)
+    for path in changed:
+        print(f"rewritten (old file kept as {path.name}.bak): {path}")
+    print(f"{len(changed)} file(s) rewritten; every .h5 under {args.project_dir} now opens "
+          "in pandas 2 and 3.")
+    return 0
+
+
+def _security(args: argparse.Namespace):
+    """The TLS settings the sweep flags ask for, or None."""
+    from kit.experiments.sweep import make_security
+
+    files = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    if args.security is None and not any(files):
+        return None
+    if args.security == "temporary" and args.scheduler is not None:
+        raise ValueError(
+            f"--security temporary makes a certificate that only a cluster started here knows; "
+            f"the scheduler {args.scheduler!r} cannot. Leave out --scheduler, or give its "
+            "certificates with --tls-ca-file --tls-cert --tls-key.")
+    return make_security(*files, temporary=args.security == "temporary")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from kit.experiments.sweep import SweepConfig, load_sweep, run_sweep
+
+    try:
+        config = SweepConfig(num_workers=args.workers, retries=args.retries,
+                             runs_dir=args.runs_dir, redo=args.redo, security=_security(args))
+        jobs = load_sweep(args.file)
+        table = run_sweep(jobs, args.scheduler, config)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(table.drop(columns="parameters").to_string())
+    return int((table.status == "failed").any())
+
+
+def _run(args: argparse.Namespace) -> int:
     from kit.experiments.runner import NotebookFailed, load_pipeline, run_notebook, run_pipeline
 
-    if args.command == "synthetic":
-        from kit.experiments.synthetic import make_synthetic_project
-
-        project = make_synthetic_project(
-            args.project_dir, seed=args.seed, num_frames=args.num_frames,
-            num_labeled=args.num_labeled, image_size=tuple(args.image_size), exist_ok=True)
-        print(f"project: {project.root}")
-        return 0
-    if args.command == "rewrite-h5":
-        from kit.project.hdf import rewrite_project_h5
-
-        if not Path(args.project_dir).is_dir():
-            print(f"error: no folder at {args.project_dir}", file=sys.stderr)
-            return 1
-        changed = rewrite_project_h5(args.project_dir)
-        for path in changed:
-            print(f"rewritten (old file kept as {path.name}.bak): {path}")
-        print(f"{len(changed)} file(s) rewritten; every .h5 under {args.project_dir} now opens "
-              "in pandas 2 and 3.")
-        return 0
-    if args.command == "sweep":
-        from kit.experiments.sweep import load_sweep, run_sweep
-
-        table = run_sweep(load_sweep(args.file), args.scheduler, args.workers, args.retries,
-                          args.runs_dir, args.redo)
-        print(table.drop(columns="parameters").to_string())
-        return int((table.status == "failed").any())
     try:
         if args.command == "pipeline":
             results = run_pipeline(load_pipeline(args.file), args.runs_dir, args.redo)
@@ -118,5 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+COMMANDS = {"synthetic": _synthetic, "rewrite-h5": _rewrite_h5, "sweep": _sweep,
+            "run": _run, "pipeline": _run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
 if __name__ == "__main__":
+    from kit import use_onednn
+
+    use_onednn()  # before anything imports TensorFlow, here and in the kernels started
     sys.exit(main())

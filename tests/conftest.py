@@ -12,7 +12,7 @@ import tables
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kit.experiments.synthetic import make_synthetic_project  # noqa: E402
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project  # noqa: E402
 from kit.project import Project, create_project  # noqa: E402
 from kit.project.labels import make_labels_frame, save_labels  # noqa: E402
 from kit.project.video import write_video  # noqa: E402
@@ -92,7 +92,8 @@ def coloured_clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_synthetic(tmp_path_factory) -> Project:
     """A seeded synthetic project of two 30-frame 64x48 videos, 10 labeled each (read only)."""
-    return make_synthetic_project(tmp_path_factory.mktemp("s") / "p", seed=0, **SMALL_SYNTHETIC)
+    return make_synthetic_project(tmp_path_factory.mktemp("s") / "p",
+        SyntheticConfig(seed=0, **SMALL_SYNTHETIC))
 
 
 TRAINED_NUM_FRAMES = 20
@@ -109,8 +110,8 @@ def trained_synthetic(tmp_path_factory):
     from kit.net.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("analyze") / "project"
-    project = make_synthetic_project(root, image_size=(64, 64), num_frames=TRAINED_NUM_FRAMES,
-                                     num_labeled=8)
+    project = make_synthetic_project(root,
+        SyntheticConfig(image_size=(64, 64), num_frames=TRAINED_NUM_FRAMES, num_labeled=8))
     config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
                          augment=AugmentConfig(crop_size=(64, 64)))
     model_dir = train(project, config, verbose=0)

@@ -8,6 +8,7 @@ from conftest import CLIP_HEIGHT, CLIP_WIDTH
 
 from kit.project import create_project
 from kit.project.frame_picking import (
+    ExtractConfig,
     extract_frames,
     extracted_frame_indices,
     frame_image_name,
@@ -18,10 +19,10 @@ from kit.project.video import read_frames, save_image, write_video
 
 @pytest.mark.parametrize("method", ["uniform", "kmeans"])
 def test_pick_frames_sorted_distinct_within_range(coloured_clip, method):
-    picks = pick_frames(coloured_clip, 5, method=method, start=0.2, stop=0.8)
+    picks = pick_frames(coloured_clip, 5, method=method, span=(0.2, 0.8))
     assert picks == sorted(set(picks)) and len(picks) == 5
     assert all(6 <= i < 24 for i in picks)
-    assert pick_frames(coloured_clip, 5, method=method, start=0.2, stop=0.8) == picks  # seeded
+    assert pick_frames(coloured_clip, 5, method=method, span=(0.2, 0.8)) == picks  # seeded
     assert not set(pick_frames(coloured_clip, 5, method=method, exclude=picks)) & set(picks)
 
 
@@ -31,7 +32,7 @@ def test_pick_frames_rejects_bad_arguments(coloured_clip):
     with pytest.raises(ValueError, match="num_frames=31"):
         pick_frames(coloured_clip, 31)
     with pytest.raises(ValueError, match="start"):
-        pick_frames(coloured_clip, 3, start=0.5, stop=0.5)
+        pick_frames(coloured_clip, 3, span=(0.5, 0.5))
 
 
 def test_kmeans_picks_one_frame_per_scene(tmp_path):
@@ -49,7 +50,7 @@ def test_kmeans_picks_one_frame_per_scene(tmp_path):
 
 def test_extract_frames_names_like_deeplabcut_and_never_overwrites(tmp_path, coloured_clip):
     project = create_project(tmp_path / "p", "t", "me", ["snout"])
-    first = extract_frames(project, coloured_clip, 3)
+    first = extract_frames(project, coloured_clip, ExtractConfig(num_frames=3))
     assert [p.name for p in first] == ["img05.png", "img15.png", "img25.png"]
     assert all(p.parent == project.labeled_data_dir("clip") for p in first)
     image = cv2.cvtColor(cv2.imread(str(first[0])), cv2.COLOR_BGR2RGB)
@@ -57,7 +58,7 @@ def test_extract_frames_names_like_deeplabcut_and_never_overwrites(tmp_path, col
     # A "labeled" frame must survive a rerun untouched.
     marker = np.zeros((CLIP_HEIGHT, CLIP_WIDTH, 3), np.uint8)
     save_image(first[0], marker)
-    second = extract_frames(project, coloured_clip, 3)
+    second = extract_frames(project, coloured_clip, ExtractConfig(num_frames=3))
     assert not {p.name for p in second} & {p.name for p in first}
     assert len(second) == 3
     np.testing.assert_array_equal(cv2.imread(str(first[0])), marker)

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, write_unstamped_h5
 
 from kit.__main__ import main
-from kit.experiments.synthetic import make_synthetic_project
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.project.hdf import needs_rewrite, read_h5_attrs, rewrite_h5, rewrite_project_h5, write_h5
 from kit.project.labels import make_labels_frame, write_labels_file
 from kit.results import analyze
@@ -117,8 +117,8 @@ def test_every_kind_of_h5_loads_identically_in_the_other_pandas(
 
 
 def test_rewrite_makes_old_files_readable_keeps_a_backup(other_pandas_python, tmp_path):
-    project = make_synthetic_project(tmp_path / "p", num_videos=1, num_frames=10, num_labeled=4,
-                                     image_size=(48, 48))
+    project = make_synthetic_project(tmp_path / "p",
+        SyntheticConfig(num_videos=1, num_frames=10, num_labeled=4, image_size=(48, 48)))
     old = write_unstamped_h5(project.labeled_data_dir("animal0") / "CollectedData_old.h5")
     before = pd.read_hdf(old)
     bytes_before = old.read_bytes()
@@ -153,8 +153,8 @@ def _dlc_python() -> Path:
 def test_deeplabcut_reads_a_kit_project(trained_synthetic, tmp_path):
     python = _dlc_python()
     project, predictor, _ = trained_synthetic
-    fresh = make_synthetic_project(tmp_path / "p", num_videos=1, num_frames=10, num_labeled=6,
-                                   image_size=(64, 64), seed=1)
+    fresh = make_synthetic_project(tmp_path / "p",
+        SyntheticConfig(num_videos=1, num_frames=10, num_labeled=6, image_size=(64, 64), seed=1))
     config = analyze.AnalyzeConfig(train_fraction=0.75, output_dir=str(tmp_path / "a"),
                                    progress=False)
     result = analyze.analyze_video(project, project.videos_dir / "animal0.mp4", config, predictor)

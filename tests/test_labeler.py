@@ -25,7 +25,7 @@ from conftest import REPO, write_unstamped_h5
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 
 from kit.experiments.runner import run_notebook
-from kit.experiments.synthetic import make_synthetic_project
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.labeling.check_labels import draw_labeled_frames, labeled_frames_grid
 from kit.labeling.label_store import LOCK_NAME, LabelsLockedError, LabelStore
 from kit.labeling.labeler import Labeler
@@ -53,8 +53,9 @@ def agg_backend():
 def template(tmp_path_factory):
     """Synthetic 64x64 project: frames 1, 3, 6, 8 labeled; frames 2, 5, 9 extracted, unlabeled."""
     root = tmp_path_factory.mktemp("template") / "p"
-    project = make_synthetic_project(root, image_size=(64, 64), num_frames=10, num_labeled=4)
-    extract_frames(project, project.videos_dir / f"{VIDEO}.mp4", 3)
+    project = make_synthetic_project(root,
+        SyntheticConfig(image_size=(64, 64), num_frames=10, num_labeled=4))
+    extract_frames(project, project.videos_dir / f"{VIDEO}.mp4", ExtractConfig(num_frames=3))
     return root
 
 
@@ -212,7 +213,7 @@ def test_suggestions_are_drawn_accepted_and_dragged(project, open_labeler):
     columns = pd.MultiIndex.from_product([["net"], project.bodyparts, ["x", "y", "likelihood"]])
     suggestions = pd.DataFrame(values.reshape(1, -1), index=names, columns=columns)
     labeler = open_labeler(project, suggestions=suggestions)
-    assert labeler._doubtful.get_xydata().tolist() == [[40.0, 40.0]]  # below pcutoff 0.6
+    assert labeler.view.doubtful.get_xydata().tolist() == [[40.0, 40.0]]  # below pcutoff 0.6
     labeler.on_press(51.0, 21.0)  # click on the tailbase suggestion accepts it
     labeler.on_release(51.0, 21.0)
     assert on_disk(project, names[0])[3].tolist() == [50.0, 20.0]
@@ -399,3 +400,19 @@ def test_sigkill_while_saving_never_leaves_a_broken_file(project):
             assert len(values) == 1 and values[0] == int(values[0])  # exactly one version
     LabelStore(project, "v", [])  # opening clears the temporary files of dead writers
     assert not [p for p in project.labeled_data_dir("v").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_lock_liveness_check_never_signals_a_process_on_windows(monkeypatch):
+    """On Windows os.kill(pid, 0) is CTRL_C_EVENT: it would interrupt the other labeler."""
+    from kit.labeling import label_store
+
+    def no_kill(*args):
+        raise AssertionError(f"os.kill{args} on Windows")
+
+    asked = []
+    monkeypatch.setattr(label_store.os, "kill", no_kill)
+    monkeypatch.setattr(label_store, "_pid_alive_windows", lambda pid: asked.append(pid) or True)
+    monkeypatch.setattr(label_store.sys, "platform", "win32")
+    assert label_store._pid_alive(1234) and asked == [1234]
+    monkeypatch.undo()
+    assert label_store._pid_alive(os.getpid())  # POSIX: this process runs

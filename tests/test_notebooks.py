@@ -78,12 +78,12 @@ def test_path_parameters_are_made_absolute(tmp_path):
 
 
 def test_analyze_videos_tiny(tmp_path):
-    from kit.experiments.synthetic import make_synthetic_project
+    from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
     from kit.net.data import AugmentConfig
     from kit.net.train import TrainConfig, train
 
-    project = make_synthetic_project(tmp_path / "p", image_size=(64, 64), num_frames=12,
-                                     num_labeled=6)
+    project = make_synthetic_project(tmp_path / "p",
+        SyntheticConfig(image_size=(64, 64), num_frames=12, num_labeled=6))
     train(project, TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     params = {"project_dir": str(project.root), "train_fraction": 0.75, "batch_size": 4,
@@ -132,13 +132,17 @@ def test_bodypart_experiment_notebook_tiny(tmp_path):
 
 @pytest.mark.slow  # several papermill kernels: minutes on 2 cores
 def test_refine_tiny_with_corrections_file(tmp_path):
-    from kit.experiments.synthetic import make_synthetic_project, save_ground_truth_corrections
+    from kit.experiments.synthetic import (
+        SyntheticConfig,
+        make_synthetic_project,
+        save_ground_truth_corrections,
+    )
     from kit.net.data import AugmentConfig
     from kit.net.train import TrainConfig, train
     from kit.project import load_project
 
-    project = make_synthetic_project(tmp_path / "p", num_frames=40, num_labeled=8,
-                                     image_size=(64, 64))
+    project = make_synthetic_project(tmp_path / "p",
+        SyntheticConfig(num_frames=40, num_labeled=8, image_size=(64, 64)))
     train(project, TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam", batchnorm_batches=2,
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     truth = save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")  # every frame

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import yaml
 
@@ -58,3 +60,48 @@ def test_bad_config_names_file_and_key(tmp_path, edit, match):
 def test_missing_config_says_how_to_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="create_project"):
         load_project(tmp_path)
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EDQUOT"])
+def test_full_disk_names_the_file_keeps_the_old_one_and_says_how_to_resume(tmp_path, code):
+    import errno
+
+    from kit.project import atomic_path, atomic_write_text
+    from kit.project.config import DiskFullError
+
+    number = getattr(errno, code, errno.ENOSPC)
+    target = tmp_path / "evaluation.csv"
+    atomic_write_text(target, "the previous, complete file\n")
+
+    def writer_on_a_full_disk(path):  # writes part of the file, then the disk is full
+        path.write_text("half a fi")
+        raise OSError(number, os.strerror(number))
+
+    with pytest.raises(OSError) as raised:
+        with atomic_path(target) as tmp:
+            writer_on_a_full_disk(tmp)
+    error = raised.value
+    assert isinstance(error, DiskFullError) and error.errno == number
+    assert str(target) in str(error) and "run the same command again" in str(error)
+    assert "resumes from the last complete save" in str(error)
+    assert target.read_text() == "the previous, complete file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.csv"]  # no temporary left
+
+
+def test_other_write_errors_pass_through_unchanged(tmp_path):
+    from kit.project import atomic_path
+    from kit.project.config import DiskFullError
+
+    with pytest.raises(PermissionError) as raised:
+        with atomic_path(tmp_path / "a.txt") as tmp:
+            tmp.write_text("x")
+            raise PermissionError(13, "Permission denied")
+    assert not isinstance(raised.value, DiskFullError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_paths_from_label_index_names_written_on_windows_or_posix(tmp_path):
+    project = create_project(tmp_path / "p", "mouse", "ann", ["a"])
+    expected = project.root / "labeled-data" / "v" / "img1.png"
+    assert project.image_path("labeled-data/v/img1.png") == expected
+    assert project.image_path("labeled-data\\v\\img1.png") == expected  # DeepLabCut on Windows

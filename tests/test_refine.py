@@ -14,7 +14,7 @@ from conftest import REPO
 
 from kit.experiments import synthetic
 from kit.experiments.runner import run_notebook
-from kit.experiments.synthetic import make_synthetic_project
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.data import AugmentConfig
 from kit.net.train import TrainConfig, train
 from kit.project import load_project
@@ -64,7 +64,8 @@ def trained_once(tmp_path_factory):
     """A 64x64 synthetic project (40 frames, 8 labeled), a 2-step model of iteration 0 and
     its analysis of the video."""
     root = tmp_path_factory.mktemp("refine") / "project"
-    project = make_synthetic_project(root, num_frames=40, num_labeled=8, image_size=(64, 64))
+    project = make_synthetic_project(root,
+        SyntheticConfig(num_frames=40, num_labeled=8, image_size=(64, 64)))
     model_dir = train(project, TrainConfig(train_steps=2, **TINY), verbose=0)
     refine.analyze_with_model(project, model_dir, project.videos_dir / "animal0.mp4")
     return project.root
@@ -186,8 +187,8 @@ def test_merge_only_pending_and_errors(trained, tmp_path):
 def test_one_round_lowers_the_test_error(tmp_path):
     """The loop through notebooks/06_refine.ipynb, the ground truth standing in for the user:
     8 training frames, then 16 corrected outlier frames; the same 8 test frames."""
-    project = make_synthetic_project(tmp_path / "p", num_frames=200, num_labeled=16,
-                                     image_size=(128, 128))
+    project = make_synthetic_project(tmp_path / "p",
+        SyntheticConfig(num_frames=200, num_labeled=16, image_size=(128, 128)))
     train(project, TrainConfig(train_fraction=0.5, train_steps=120, batch_size=4,
                                optimizer="adam", augment=AugmentConfig(crop_size=(96, 96))),
           verbose=0)

@@ -127,3 +127,43 @@ def test_synthetic_pipeline_train_evaluate_analyze(tmp_path):
     assert runs == ["03_train", "04_evaluate", "05_analyze_videos"]
     assert list(project.glob("evaluation-results-kit/*/*/test_frames.png"))
     assert list(project.glob("videos/*_labeled.mp4"))
+
+
+def _environment_notebook(path: Path) -> Path:
+    """A notebook that writes its kernel's TF_ENABLE_ONEDNN_OPTS into ``out``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    parameters = nbformat.v4.new_code_cell('out: str = "env.txt"  # where the value goes')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell(
+        "import os\nfrom pathlib import Path\n"
+        "Path(out).write_text(str(os.environ.get('TF_ENABLE_ONEDNN_OPTS')))")]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize("user_value, kernel_value", [(None, "1"), ("0", "0")])
+def test_kernels_get_onednn_unless_the_user_said_otherwise(tmp_path, monkeypatch, user_value,
+                                                           kernel_value):
+    import os
+
+    from kit.experiments.runner import run_notebook
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    if user_value is not None:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", user_value)
+    notebook = _environment_notebook(tmp_path / "env.ipynb")
+    run_notebook(notebook, {"out": str(tmp_path / "env.txt")}, tmp_path / "runs",
+                 log_to_console=False)
+    assert (tmp_path / "env.txt").read_text() == kernel_value
+    assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") == user_value  # this process: unchanged
+
+
+def test_path_parameters_with_windows_separators_are_made_absolute(tmp_path, monkeypatch):
+    from kit.experiments import runner
+
+    monkeypatch.setattr(runner, "_SEPARATORS", ("/", "\\"))  # as on Windows (os.sep == "\\")
+    resolved = runner.resolve_parameters(
+        {"workdir": "runs\\quickstart", "word": "adam", "n": 3}, tmp_path)
+    assert Path(resolved["workdir"]).is_absolute() and resolved["workdir"].startswith(str(tmp_path))
+    assert resolved["word"] == "adam" and resolved["n"] == 3  # not paths: unchanged

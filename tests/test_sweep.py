@@ -9,6 +9,7 @@ from conftest import REPO, make_blob_project
 
 from kit.experiments.runner import Step, load_pipeline
 from kit.experiments.sweep import (
+    SweepConfig,
     default_num_workers,
     load_sweep,
     run_sweep,
@@ -69,8 +70,9 @@ def dask_and_serial(tmp_path_factory):
     serial = shutil.copytree(on_dask, root / "serial")
     bad = (TRAIN, {"project_dir": str(on_dask), "shuffle": 9, "optimizer": "rmsprop"})
     # The failing job first: its two attempts then overlap the trainings.
-    dask_table = run_sweep([bad] + _train_jobs(on_dask), num_workers=2, retries=1, threads=1)
-    serial_table = run_sweep(_train_jobs(serial)[:1], scheduler="serial", threads=1)
+    dask_table = run_sweep([bad] + _train_jobs(on_dask), None,
+                           SweepConfig(num_workers=2, retries=1, threads=1))
+    serial_table = run_sweep(_train_jobs(serial)[:1], "serial", SweepConfig(threads=1))
     return on_dask, serial, dask_table, serial_table
 
 
@@ -110,7 +112,7 @@ def test_failing_job_is_retried_once_reported_and_the_others_finish(dask_and_ser
 def test_a_sweep_started_again_redoes_nothing(dask_and_serial):
     on_dask, serial, _, _ = dask_and_serial
     for project, scheduler, jobs in ((serial, "serial", 1), (on_dask, None, 2)):
-        again = run_sweep(_train_jobs(project)[:jobs], scheduler=scheduler, num_workers=1)
+        again = run_sweep(_train_jobs(project)[:jobs], scheduler, SweepConfig(num_workers=1))
         assert again.status.tolist() == ["skipped"] * jobs
         assert again.attempts.tolist() == [1] * jobs
 
@@ -119,13 +121,13 @@ def test_a_sweep_started_again_redoes_nothing(dask_and_serial):
 def test_dask_and_serial_sweeps_are_equal_to_the_end(dask_and_serial):
     """The rest of the serial sweep, then 04_evaluate of both shuffles, on Dask and serially."""
     on_dask, serial, _, _ = dask_and_serial
-    assert run_sweep(_train_jobs(serial), "serial", threads=1).status.tolist() == [
+    assert run_sweep(_train_jobs(serial), "serial", SweepConfig(threads=1)).status.tolist() == [
         "skipped", "done"]
     _assert_same_models(on_dask, serial)
     assert len(_models(serial)) == len(SHUFFLES)
-    table = run_sweep(_evaluate_jobs(on_dask), num_workers=2, threads=1)
+    table = run_sweep(_evaluate_jobs(on_dask), None, SweepConfig(num_workers=2, threads=1))
     assert table.status.tolist() == ["done"] * 2
-    assert run_sweep(_evaluate_jobs(serial), "serial", threads=1).status.tolist() == ["done"] * 2
+    assert run_sweep(_evaluate_jobs(serial), "serial", SweepConfig(threads=1)).status.tolist() == ["done"] * 2
     evaluations = sorted(on_dask.glob("evaluation-results-kit/*/*/evaluation.csv"))
     assert len(evaluations) == len(SHUFFLES)
     for a in evaluations:
@@ -153,7 +155,7 @@ def test_bad_jobs_and_retries_are_refused():
     with pytest.raises(ValueError, match="A job is"):
         run_sweep(["03_train.ipynb"], scheduler="serial")
     with pytest.raises(ValueError, match="retries"):
-        run_sweep([(TRAIN, {})], scheduler="serial", retries=-1)
+        SweepConfig(retries=-1)
     assert isinstance(Step(TRAIN, {}).notebook, type(TRAIN))
 
 
@@ -164,3 +166,59 @@ def test_workers_follow_gpus_else_half_the_cores(monkeypatch):
     assert visible_gpus() == [] and default_num_workers() >= 1
     assert default_num_workers([]) == max(1, (__import__("os").cpu_count() or 1) // 2)
     assert thread_environment(3)["TF_NUM_INTRAOP_THREADS"] == "3"
+
+
+def _tiny_job(tmp_path, word):
+    """A notebook that writes ``word`` to a file: a job that trains nothing."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    parameters = nbformat.v4.new_code_cell(
+        'out: str = "word.txt"  # where the word goes\nword: str = "a"  # what to write')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell(
+        "from pathlib import Path\nPath(out).write_text(word)")]
+    notebook = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, notebook)
+    return (notebook, {"out": str(tmp_path / f"{word}.txt"), "word": word})
+
+
+def test_a_sweep_runs_on_an_encrypted_scheduler(tmp_path):
+    pytest.importorskip("cryptography")
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    security = Security.temporary()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://",
+                      security=security, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        with pytest.raises(ValueError, match="tls:// scheduler needs"):
+            run_sweep([_tiny_job(tmp_path, "x")], address)
+        table = run_sweep([_tiny_job(tmp_path, "hello")], address,
+                          SweepConfig(runs_dir=tmp_path / "runs", security=security))
+    assert table.status.tolist() == ["done"], table.error.tolist()
+    assert (tmp_path / "hello.txt").read_text() == "hello"
+
+
+def test_command_line_tls_flags_make_a_security(tmp_path):
+    pytest.importorskip("cryptography")
+    from distributed.security import Security
+
+    from kit.__main__ import _parser, _security
+
+    args = _parser().parse_args(["sweep", "f.yaml", "--security", "temporary"])
+    security = _security(args)
+    assert isinstance(security, Security) and security.require_encryption
+    args = _parser().parse_args(["sweep", "f.yaml", "--scheduler", "tls://h:8786",
+                                 "--tls-ca-file", "ca.pem", "--tls-cert", "c.pem",
+                                 "--tls-key", "k.pem"])
+    security = _security(args)
+    assert (security.tls_ca_file, security.tls_client_cert, security.tls_client_key) == (
+        "ca.pem", "c.pem", "k.pem")
+    args = _parser().parse_args(["sweep", "f.yaml", "--scheduler", "tls://h:8786",
+                                 "--security", "temporary"])
+    with pytest.raises(ValueError, match="only a cluster started here"):
+        _security(args)
+    assert _security(_parser().parse_args(["sweep", "f.yaml"])) is None

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL_SYNTHETIC
 
-from kit.experiments.synthetic import load_ground_truth, make_synthetic_project
+from kit.experiments.synthetic import load_ground_truth, SyntheticConfig, make_synthetic_project
 from kit.experiments.synthetic_animal import BODYPARTS
 from kit.project.labels import load_labels
 from kit.project.video import video_info
@@ -57,26 +57,20 @@ def test_occluded_parts_are_nan(small_synthetic):
 
 
 def test_same_seed_same_labels_other_seed_different(small_synthetic, tmp_path):
-    again = make_synthetic_project(tmp_path / "again", seed=0, **SMALL_SYNTHETIC)
+    again = make_synthetic_project(tmp_path / "again", SyntheticConfig(seed=0, **SMALL_SYNTHETIC))
     pd.testing.assert_frame_equal(load_labels(again), load_labels(small_synthetic))
-    other = make_synthetic_project(tmp_path / "other", seed=1, **SMALL_SYNTHETIC)
+    other = make_synthetic_project(tmp_path / "other", SyntheticConfig(seed=1, **SMALL_SYNTHETIC))
     assert not np.allclose(
         load_labels(other).to_numpy(), load_labels(small_synthetic).to_numpy(), equal_nan=True
     )
     with pytest.raises(FileExistsError):
-        make_synthetic_project(tmp_path / "other", seed=2, **SMALL_SYNTHETIC)
+        make_synthetic_project(tmp_path / "other", SyntheticConfig(seed=2, **SMALL_SYNTHETIC))
 
 
 def test_label_noise_has_the_documented_mean_error(tmp_path):
     sigma = 2.0
-    project = make_synthetic_project(
-        tmp_path / "p",
-        seed=3,
-        num_frames=60,
-        num_labeled=60,
-        image_size=(64, 48),
-        label_noise_px=sigma,
-    )
+    project = make_synthetic_project(tmp_path / "p",
+        SyntheticConfig(seed=3, num_frames=60, num_labeled=60, image_size=(64, 48), label_noise_px=sigma))
     labels = load_labels(project)
     truth = load_ground_truth(project, "animal0")[_frame_numbers(labels.index)]
     error = np.linalg.norm(labels.to_numpy().reshape(truth.shape) - truth, axis=2)

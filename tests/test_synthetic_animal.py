@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from kit.experiments.synthetic import load_ground_truth, make_synthetic_project
+from kit.experiments.synthetic import load_ground_truth, SyntheticConfig, make_synthetic_project
 from kit.project.labels import load_labels
 
 
@@ -21,9 +21,8 @@ def test_left_ear_is_on_the_animals_left(small_synthetic):
 
 def test_labeled_images_show_the_animal_at_the_labels(tmp_path):
     width, height = 128, 96
-    project = make_synthetic_project(
-        tmp_path / "p", seed=5, num_frames=120, num_labeled=40, image_size=(width, height)
-    )
+    project = make_synthetic_project(tmp_path / "p",
+        SyntheticConfig(seed=5, num_frames=120, num_labeled=40, image_size=(width, height)))
     labels = load_labels(project)
     images = np.stack([cv2.imread(str(project.image_path(i))) for i in labels.index]).astype(int)
     assert images.shape == (40, height, width, 3)

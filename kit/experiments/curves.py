@@ -107,15 +107,16 @@ def run_points(project: Project, points: Sequence[Point], scheduler: str | None 
     LocalCluster on this machine; an address uses that Dask scheduler
     (see :func:`kit.experiments.sweep.run_sweep`).
     """
-    from kit.experiments.sweep import run_sweep  # local: Dask is only needed for sweeps
+    from kit.experiments.sweep import SweepConfig, run_sweep  # local: Dask only for sweeps
 
     scheduler = None if scheduler == "local" else scheduler
+    config = SweepConfig(num_workers=num_workers)
 
     root = str(project.root)
     trainings = [(NOTEBOOKS / "03_train.ipynb", {**p.train, "project_dir": root}) for p in points]
-    _check(run_sweep(trainings, scheduler=scheduler, num_workers=num_workers), "training")
+    _check(run_sweep(trainings, scheduler, config), "training")
     evaluations = [(NOTEBOOKS / "04_evaluate.ipynb", _evaluate_parameters(p, root)) for p in points]
-    _check(run_sweep(evaluations, scheduler=scheduler, num_workers=num_workers), "evaluation")
+    _check(run_sweep(evaluations, scheduler, config), "evaluation")
     return collect(project, points)
 
 

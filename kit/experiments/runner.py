@@ -6,8 +6,10 @@ the notebook into ``<runs>/<timestamp>-<notebook>/`` (the executed notebook,
 ``<runs>`` is ``<project_dir>/runs`` when the notebook gets a ``project_dir``,
 else ``./runs``. A run already completed with the same parameters is skipped
 unless ``redo``. The notebook runs in its own folder, as in Jupyter; string
-parameters that name an existing path or contain a ``/`` are made absolute
-against the folder you run from, so paths mean the same in both places.
+parameters that name an existing path or contain a ``/`` (or ``\\`` on Windows) are
+made absolute against the folder you run from, so paths mean the same in both places.
+The kernel gets TensorFlow's oneDNN kernels on unless ``TF_ENABLE_ONEDNN_OPTS`` is set
+(see :func:`kit.onednn_environment`).
 
 ``python -m kit pipeline FILE [--redo]`` runs the notebooks of a pipeline file one
 after the other (see :func:`load_pipeline`), stopping at the first that fails.
@@ -16,6 +18,7 @@ after the other (see :func:`load_pipeline`), stopping at the first that fails.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -28,7 +31,10 @@ from typing import Any
 
 import yaml
 
+from kit import onednn_environment
 from kit.project import atomic_write_text
+
+_SEPARATORS = tuple({"/", os.sep})  # "/" is a separator on Windows too
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,8 @@ def resolve_parameters(parameters: Mapping[str, Any], base: Path) -> dict[str, A
     """Make path-like string parameters absolute against ``base`` (see module docstring)."""
     out = {}
     for name, value in parameters.items():
-        if isinstance(value, str) and value and ("/" in value or (base / value).exists()):
+        if isinstance(value, str) and value and (
+                any(sep in value for sep in _SEPARATORS) or (base / value).exists()):
             value = str((base / Path(value).expanduser()).resolve())
         out[name] = value
     return out
@@ -64,6 +71,22 @@ def _completed_run(runs: Path, notebook: Path, key: str) -> Path | None:
     return None
 
 
+@contextlib.contextmanager
+def environment(changes: Mapping[str, str]):
+    """Set environment variables for the kernels started inside (they inherit this
+    process's); restore them after."""
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebook(
     notebook: str | os.PathLike,
     parameters: Mapping[str, Any] | None = None,
@@ -78,8 +101,6 @@ def run_notebook(
         NotebookFailed: a cell raised (its number and error are in the message;
             the executed notebook with the traceback is kept in the run folder).
     """
-    import papermill  # local: heavy, and only the runner needs it
-
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(f"No notebook at {notebook}. Notebooks are in notebooks/.")
@@ -96,6 +117,16 @@ def run_notebook(
     folder = runs / f"{stamp}-{notebook.stem}"
     folder.mkdir(parents=True)
     atomic_write_text(folder / "parameters.yaml", yaml.safe_dump(parameters, sort_keys=True))
+    output = _execute(notebook, folder, parameters, log_to_console)
+    atomic_write_text(folder / "done.json", json.dumps({"key": key, "notebook": notebook.name}))
+    return RunResult(folder, output, skipped=False)
+
+
+def _execute(notebook: Path, folder: Path, parameters: Mapping[str, Any],
+             log_to_console: bool) -> Path:
+    """Run ``notebook`` into ``folder`` with papermill, logging to ``folder/log.txt``."""
+    import papermill  # local: heavy, and only the runner needs it
+
     handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
     logger = logging.getLogger("papermill")
     logger.addHandler(handler)
@@ -104,10 +135,11 @@ def run_notebook(
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     output = folder / notebook.name
     try:
-        papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
-            kernel_name="python3", log_output=True, progress_bar=False,
-        )
+        with environment(onednn_environment()):
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
+                kernel_name="python3", log_output=True, progress_bar=False,
+            )
     except papermill.PapermillExecutionError as e:
         raise NotebookFailed(
             f"{notebook.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
@@ -116,8 +148,7 @@ def run_notebook(
     finally:
         logger.removeHandler(handler)
         handler.close()
-    atomic_write_text(folder / "done.json", json.dumps({"key": key, "notebook": notebook.name}))
-    return RunResult(folder, output, skipped=False)
+    return output
 
 
 def notebook_parameters(notebook: str | os.PathLike) -> list[str]:
@@ -161,6 +192,17 @@ def load_pipeline(path: str | os.PathLike, overrides: Mapping[str, Any] | None =
     shared parameters that replace the file's.
     """
     path = Path(path)
+    spec = _read_pipeline_file(path, sweeping=overrides is not None)
+    base = path.resolve().parent
+    shared = resolve_parameters({**(spec.get("parameters") or {}), **(overrides or {})}, base)
+    out = [_step(path, i, step, shared) for i, step in enumerate(spec["steps"], 1)]
+    unused = sorted(set(overrides or {}) - {k for step in out for k in step.parameters})
+    if unused:
+        raise ValueError(f"{path}: no step declares the parameters {unused} (from {overrides!r}).")
+    return out
+
+
+def _read_pipeline_file(path: Path, sweeping: bool) -> dict[str, Any]:
     spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     steps = spec.get("steps") if isinstance(spec, dict) else None
     if not isinstance(steps, list) or not steps:
@@ -168,34 +210,31 @@ def load_pipeline(path: str | os.PathLike, overrides: Mapping[str, Any] | None =
             f"{path}: a pipeline file needs a non-empty list 'steps' (and optionally "
             f"'parameters'). Received top-level keys: {sorted(spec) if isinstance(spec, dict) else spec!r}."
         )
-    if "sweep" in spec and overrides is None:
+    if "sweep" in spec and not sweeping:
         raise ValueError(
             f"{path} has a 'sweep' list: run it with `python -m kit sweep {path}` "
             "(add `--scheduler serial` to run its jobs here, one after the other)."
         )
+    return spec
+
+
+def _step(path: Path, i: int, step: Any, shared: Mapping[str, Any]) -> Step:
+    """Step ``i`` of pipeline file ``path``: its notebook and its parameters, checked."""
+    if not isinstance(step, dict) or "notebook" not in step:
+        raise ValueError(f"{path}: step {i} must be a mapping with a 'notebook'. Received: {step!r}.")
     base = path.resolve().parent
-    shared = resolve_parameters({**(spec.get("parameters") or {}), **(overrides or {})}, base)
-    out = []
-    for i, step in enumerate(steps, 1):
-        if not isinstance(step, dict) or "notebook" not in step:
-            raise ValueError(f"{path}: step {i} must be a mapping with a 'notebook'. Received: {step!r}.")
-        notebook = (base / step["notebook"]).resolve()
-        if not notebook.is_file():
-            raise FileNotFoundError(f"{path}: step {i}: no notebook at {notebook}.")
-        declared = notebook_parameters(notebook)
-        own = resolve_parameters(step.get("parameters") or {}, base)
-        unknown = sorted(set(own) - set(declared))
-        if unknown:
-            raise ValueError(
-                f"{path}: step {i} ({notebook.name}) gives parameters it does not declare: "
-                f"{unknown}. Its parameters are: {declared}."
-            )
-        merged = {k: v for k, v in shared.items() if k in declared} | own
-        out.append(Step(notebook, merged))
-    unused = sorted(set(overrides or {}) - {k for step in out for k in step.parameters})
-    if unused:
-        raise ValueError(f"{path}: no step declares the parameters {unused} (from {overrides!r}).")
-    return out
+    notebook = (base / step["notebook"]).resolve()
+    if not notebook.is_file():
+        raise FileNotFoundError(f"{path}: step {i}: no notebook at {notebook}.")
+    declared = notebook_parameters(notebook)
+    own = resolve_parameters(step.get("parameters") or {}, base)
+    unknown = sorted(set(own) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"{path}: step {i} ({notebook.name}) gives parameters it does not declare: "
+            f"{unknown}. Its parameters are: {declared}."
+        )
+    return Step(notebook, {k: v for k, v in shared.items() if k in declared} | own)
 
 
 def run_pipeline(

@@ -12,7 +12,13 @@ again after an interruption redoes only what did not finish.
 notebook at a time); ``scheduler=`` takes the address of any Dask scheduler
 (e.g. one started by dask-jobqueue on SLURM, see the README) or ``"serial"``
 to run the jobs in this process, in order. A failing job is retried
-``retries`` times and reported; the others go on.
+``SweepConfig.retries`` times and reported; the others go on.
+
+Encryption: a Dask scheduler runs whatever code it is sent, so anyone who can reach a
+plain ``tcp://`` scheduler can run code as you. On a shared cluster give
+``SweepConfig(security=...)`` a ``distributed.security.Security`` (TLS certificates,
+e.g. :func:`make_security`) and use a ``tls://`` address, or pass a cluster started
+with ``security=Security.temporary()`` (its security goes with it).
 
 ``python -m kit sweep FILE`` runs a sweep file: a pipeline file (see
 :func:`kit.experiments.runner.load_pipeline`) with a ``sweep`` list, one job per entry.
@@ -20,18 +26,24 @@ to run the jobs in this process, in order. A failing job is retried
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from kit.experiments.runner import Step, load_pipeline, resolve_parameters, run_pipeline
+from kit.experiments.runner import (
+    Step,
+    environment,
+    load_pipeline,
+    resolve_parameters,
+    run_pipeline,
+)
 
 SERIAL = "serial"
 COLUMNS = ["job", "parameters", "status", "attempts", "folder", "error"]
@@ -66,21 +78,6 @@ def thread_environment(threads: int) -> dict[str, str]:
             "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
 
 
-@contextlib.contextmanager
-def _environment(changes: Mapping[str, str]):
-    """Set environment variables for the kernels started inside; restore them after."""
-    saved = {k: os.environ.get(k) for k in changes}
-    os.environ.update(changes)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _as_steps(job: Any) -> list[Step]:
     """A job (Step, (notebook, parameters), or a list of those) as absolute Steps."""
     single = isinstance(job, tuple) and len(job) == 2 and isinstance(job[1], Mapping)
@@ -113,7 +110,7 @@ def _run_job(steps: list[Step], runs_dir: str | None, redo: bool, gpus: list[str
         index = name if isinstance(name, int) else abs(hash(name))
         env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
     try:
-        with _environment(env):
+        with environment(env):
             results = run_pipeline(steps, runs_dir, redo, log_to_console=False)
     except Exception as e:  # noqa: BLE001 (reported in the table, job retried)
         return {"status": "failed", "folder": "", "error": f"{type(e).__name__}: {e}"}
@@ -127,24 +124,12 @@ def _row(steps: list[Step], attempts: int, outcome: dict) -> dict:
             "attempts": attempts, **outcome}
 
 
-def run_sweep(
-    jobs: Sequence[Any],
-    scheduler: Any = None,
-    num_workers: int | None = None,
-    retries: int = 1,
-    runs_dir: str | os.PathLike | None = None,
-    redo: bool = False,
-    threads: int | None = None,
-) -> pd.DataFrame:
-    """Run ``jobs`` (see the module docstring) and return one row per job.
+@dataclass(frozen=True)
+class SweepConfig:
+    """How a sweep runs.
 
-    Args:
-        jobs: each ``(notebook, parameters)``, a :class:`kit.experiments.runner.Step`, or a list
-            of those run in order. Relative paths are taken from the current folder.
-        scheduler: None (a LocalCluster on this machine), ``"serial"`` (in this
-            process, in order), a scheduler address (``"tcp://host:8786"``), or a
-            ``distributed.Client`` or cluster object (e.g. dask-jobqueue's SLURMCluster).
-        num_workers: workers of the LocalCluster (default :func:`default_num_workers`).
+    Attributes:
+        num_workers: workers of the LocalCluster (None: :func:`default_num_workers`).
         retries: further attempts for a failing job.
         runs_dir, redo: as in :func:`kit.experiments.runner.run_notebook`.
         threads: CPU threads of each notebook kernel (None: the machine's cores split
@@ -152,54 +137,114 @@ def run_sweep(
             other schedulers). TensorFlow on the CPU gives bit-identical results for the
             same seed and thread count, but not across thread counts: give the same
             ``threads`` to compare a Dask sweep with a serial one.
+        security: a ``distributed.security.Security`` for TLS (see the module docstring;
+            :func:`make_security`); needed for a ``tls://`` address. With no scheduler
+            the LocalCluster started here uses it, over ``tls://``.
+    """
+
+    num_workers: int | None = None
+    retries: int = 1
+    runs_dir: str | os.PathLike | None = None
+    redo: bool = False
+    threads: int | None = None
+    security: Any = None
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0. Received: retries={self.retries}.")
+
+
+def make_security(ca_file: str | None = None, cert: str | None = None, key: str | None = None,
+                  temporary: bool = False):
+    """A ``distributed.security.Security`` for this client: from certificate files (those
+    the scheduler's cluster uses), or ``temporary`` (a new self-signed certificate, kept in
+    memory: only for a cluster started here, as no other scheduler knows it; needs the
+    ``cryptography`` package)."""
+    from distributed.security import Security
+
+    files = {"tls_ca_file": ca_file, "tls_client_cert": cert, "tls_client_key": key}
+    if temporary == any(files.values()):
+        raise ValueError(
+            "Give either temporary=True or the certificate files (ca_file, cert, key), not "
+            f"both or neither. Received: temporary={temporary}, ca_file={ca_file!r}, "
+            f"cert={cert!r}, key={key!r}."
+        )
+    if temporary:
+        return Security.temporary()
+    return Security(require_encryption=True, **{k: v for k, v in files.items() if v})
+
+
+def run_sweep(jobs: Sequence[Any], scheduler: Any = None,
+              config: SweepConfig = SweepConfig()) -> pd.DataFrame:
+    """Run ``jobs`` (see the module docstring) and return one row per job.
+
+    Args:
+        jobs: each ``(notebook, parameters)``, a :class:`kit.experiments.runner.Step`, or a list
+            of those run in order. Relative paths are taken from the current folder.
+        scheduler: None (a LocalCluster on this machine), ``"serial"`` (in this
+            process, in order), a scheduler address (``"tcp://host:8786"``, or
+            ``"tls://host:8786"`` with ``config.security``), or a ``distributed.Client``
+            or cluster object (e.g. dask-jobqueue's SLURMCluster).
+        config: workers, retries, run folders, threads and TLS (:class:`SweepConfig`).
 
     Returns:
         A DataFrame with columns ``job`` (notebook names), ``parameters``, ``status``
         ("done", "skipped": completed before, or "failed"), ``attempts``, ``folder``
         (the last run folder) and ``error``, in the order of ``jobs``.
     """
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0. Received: retries={retries}.")
+    if isinstance(scheduler, str) and scheduler.startswith("tls://") and config.security is None:
+        raise ValueError(
+            f"A tls:// scheduler needs the certificates to talk to it. Received: "
+            f"scheduler={scheduler!r}, security=None. Pass SweepConfig(security=...) (see "
+            "make_security), or `--tls-ca-file --tls-cert --tls-key` on the command line."
+        )
     steps = [_as_steps(job) for job in jobs]
-    runs = None if runs_dir is None else str(Path(runs_dir).resolve())
+    runs = None if config.runs_dir is None else str(Path(config.runs_dir).resolve())
     if isinstance(scheduler, str) and scheduler == SERIAL:
         rows = []
         for job in steps:
-            for attempt in range(1, retries + 2):
-                outcome = _run_job(job, runs, redo, [], threads)
+            for attempt in range(1, config.retries + 2):
+                outcome = _run_job(job, runs, config.redo, [], config.threads)
                 if outcome["status"] != "failed":
                     break
             rows.append(_row(job, attempt, outcome))
         return pd.DataFrame(rows, columns=COLUMNS)
-    return _run_on_dask(steps, scheduler, num_workers, retries, runs, redo, threads)
+    return _run_on_dask(steps, scheduler, config, runs)
 
 
-def _client(scheduler: Any, num_workers: int):
-    """A Client, and the LocalCluster we started (to close) or None."""
+def _client(scheduler: Any, num_workers: int, security: Any):
+    """A Client, and what to close when done: the Client and the LocalCluster made here
+    (a Client given by the caller stays open)."""
     from distributed import Client, LocalCluster
 
     if scheduler is None:
+        tls = {} if security is None else {"security": security, "protocol": "tls://"}
         cluster = LocalCluster(n_workers=num_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        return Client(cluster), cluster
+                               dashboard_address=None, **tls)
+        client = Client(cluster, security=security)
+        return client, [client, cluster]
     if isinstance(scheduler, Client):
-        return scheduler, None
-    return Client(scheduler), None
+        return scheduler, []
+    client = Client(scheduler, security=security)
+    return client, [client]
 
 
-def _run_on_dask(steps, scheduler, num_workers, retries, runs, redo, threads) -> pd.DataFrame:
+def _run_on_dask(steps: list[list[Step]], scheduler: Any, config: SweepConfig,
+                 runs: str | None) -> pd.DataFrame:
     from distributed import as_completed
 
     gpus = visible_gpus() if scheduler is None else []
-    num_workers = num_workers or default_num_workers(gpus)
+    num_workers = config.num_workers or default_num_workers(gpus)
+    threads = config.threads
     if threads is None and scheduler is None:
         threads = max(1, (os.cpu_count() or 1) // num_workers)
-    client, cluster = _client(scheduler, num_workers)
+    client, to_close = _client(scheduler, num_workers, config.security)
     rows: list[dict | None] = [None] * len(steps)
     try:
         futures = {}
         for i, job in enumerate(steps):
-            futures[client.submit(_run_job, job, runs, redo, gpus, threads, pure=False)] = (i, 1)
+            future = client.submit(_run_job, job, runs, config.redo, gpus, threads, pure=False)
+            futures[future] = (i, 1)
         pending = as_completed(list(futures))
         for future in pending:
             i, attempt = futures.pop(future)
@@ -207,16 +252,16 @@ def _run_on_dask(steps, scheduler, num_workers, retries, runs, redo, threads) ->
                 outcome = future.result()
             except Exception as e:  # noqa: BLE001 (a worker died: KilledWorker, CommClosedError)
                 outcome = {"status": "failed", "folder": "", "error": f"{type(e).__name__}: {e}"}
-            if outcome["status"] == "failed" and attempt <= retries:
-                again = client.submit(_run_job, steps[i], runs, redo, gpus, threads, pure=False)
+            if outcome["status"] == "failed" and attempt <= config.retries:
+                again = client.submit(_run_job, steps[i], runs, config.redo, gpus, threads,
+                                      pure=False)
                 futures[again] = (i, attempt + 1)
                 pending.add(again)
                 continue
             rows[i] = _row(steps[i], attempt, outcome)
     finally:
-        if cluster is not None:
-            client.close()
-            cluster.close()
+        for opened in to_close:
+            opened.close()
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -6,7 +6,7 @@ this module makes the project on disk around them and reads the truth back.
 Files written into the project (besides config.yaml):
 
 - ``videos/animal<i>.mp4``: every frame (mp4v, so slightly lossy).
-- ``labeled-data/animal<i>/img<N>.png``: ``num_labeled`` frames spread evenly
+- ``labeled-data/animal<i>/img<N>.png``: ``SyntheticConfig.num_labeled`` frames spread evenly
   over the video, exactly the rendered frames (lossless, before mp4 compression),
   named as :func:`kit.frame_picking.extract_frames` names them.
 - ``labeled-data/animal<i>/CollectedData_<scorer>.h5/.csv``: their labels.
@@ -20,12 +20,19 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kit.experiments.synthetic_animal import BODYPARTS, SKELETON, RenderedVideo, render_video
+from kit.experiments.synthetic_animal import (
+    BODYPARTS,
+    SKELETON,
+    RenderedVideo,
+    VideoShape,
+    render_video,
+)
 from kit.project import Project, create_project, load_project
 from kit.project.analysis_file import analysis_bodyparts, load_points, read_analysis
 from kit.project.frame_picking import extracted_frame_indices, frame_image_name
@@ -66,24 +73,11 @@ def _save_labeled(
     )
 
 
-def make_synthetic_project(
-    project_dir: str | os.PathLike,
-    *,
-    seed: int = 0,
-    num_videos: int = 1,
-    num_frames: int = 200,
-    num_labeled: int = 60,
-    image_size: tuple[int, int] = (256, 256),
-    label_noise_px: float = 0.0,
-    fps: float = 30,
-    task: str = "synthetic",
-    scorer: str = "synthetic",
-    exist_ok: bool = False,
-) -> Project:
-    """Create a complete synthetic project (see the module docstring); return it opened.
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """What a synthetic project holds (see :func:`make_synthetic_project`).
 
-    Args:
-        project_dir: a new folder (must not hold a config.yaml yet).
+    Attributes:
         seed: the same seed gives the same videos, images and labels.
         num_videos: one animal per video, ``animal0``, ``animal1``...; each differs
             in size, colour, contrast, ear shape and background.
@@ -98,8 +92,50 @@ def make_synthetic_project(
             (about 1.25 * label_noise_px).
         fps: frames per second of the videos.
         task, scorer: written to config.yaml.
+    """
+
+    seed: int = 0
+    num_videos: int = 1
+    num_frames: int = 200
+    num_labeled: int = 60
+    image_size: tuple[int, int] = (256, 256)
+    label_noise_px: float = 0.0
+    fps: float = 30
+    task: str = "synthetic"
+    scorer: str = "synthetic"
+
+    def __post_init__(self) -> None:
+        if self.num_videos < 1 or self.num_frames < 1 or not 0 <= self.num_labeled <= self.num_frames:
+            raise ValueError(
+                "Need num_videos >= 1, num_frames >= 1 and 0 <= num_labeled <= num_frames. "
+                f"Received: num_videos={self.num_videos}, num_frames={self.num_frames}, "
+                f"num_labeled={self.num_labeled}."
+            )
+        if min(self.image_size) < 32 or self.label_noise_px < 0 or self.fps <= 0:
+            raise ValueError(
+                "Need image_size of at least (32, 32), label_noise_px >= 0 and fps > 0. Received: "
+                f"image_size={self.image_size}, label_noise_px={self.label_noise_px}, fps={self.fps}."
+            )
+
+    @property
+    def labeled_frames(self) -> set[int]:
+        """Indices of the labeled frames of each video."""
+        n, k = self.num_frames, self.num_labeled
+        return {int((i + 0.5) * n / k) for i in range(k)}
+
+
+def make_synthetic_project(
+    project_dir: str | os.PathLike,
+    config: SyntheticConfig = SyntheticConfig(),
+    exist_ok: bool = False,
+) -> Project:
+    """Create a complete synthetic project (see the module docstring); return it opened.
+
+    Args:
+        project_dir: a new folder (must not hold a config.yaml yet).
+        config: what the project holds (:class:`SyntheticConfig`).
         exist_ok: if ``project_dir`` already holds a project, open and return it
-            (made earlier with the same arguments, one hopes) instead of raising.
+            (made earlier with the same config, one hopes) instead of raising.
 
     The ground truth ``videos/<name>_groundtruth.h5`` (key ``df_with_missing``) is
     a DataFrame indexed by frame number with columns (scorer ``groundtruth``,
@@ -107,39 +143,26 @@ def make_synthetic_project(
     even when hidden; likelihood is 1.0 when visible and 0.0 when occluded. Read
     it with :func:`load_ground_truth`.
     """
+    if not isinstance(config, SyntheticConfig):
+        raise TypeError(
+            f"config must be a SyntheticConfig. Received: {config!r}. "
+            "Write make_synthetic_project(folder, SyntheticConfig(num_frames=...))."
+        )
     if exist_ok and (Path(project_dir) / "config.yaml").is_file():
         return load_project(project_dir)
-    width, height = image_size
-    if num_videos < 1 or num_frames < 1 or not 0 <= num_labeled <= num_frames:
-        raise ValueError(
-            "Need num_videos >= 1, num_frames >= 1 and 0 <= num_labeled <= num_frames. Received: "
-            f"num_videos={num_videos}, num_frames={num_frames}, num_labeled={num_labeled}."
-        )
-    if min(width, height) < 32 or label_noise_px < 0 or fps <= 0:
-        raise ValueError(
-            "Need image_size of at least (32, 32), label_noise_px >= 0 and fps > 0. Received: "
-            f"image_size={image_size}, label_noise_px={label_noise_px}, fps={fps}."
-        )
-    labeled = {int((k + 0.5) * num_frames / num_labeled) for k in range(num_labeled)}
     with tempfile.TemporaryDirectory(prefix="kit-synthetic-") as tmp:
         videos = [
-            render_video(
-                Path(tmp),
-                f"animal{i}",
-                np.random.default_rng([seed, i, 0]),
-                num_frames,
-                (width, height),
-                fps,
-                labeled,
-            )
-            for i in range(num_videos)
+            render_video(Path(tmp) / f"animal{i}.mp4", np.random.default_rng([config.seed, i, 0]),
+                         VideoShape(config.num_frames, tuple(config.image_size), config.fps),
+                         config.labeled_frames)
+            for i in range(config.num_videos)
         ]
-        project = create_project(
-            project_dir, task, scorer, BODYPARTS, videos=[v.path for v in videos], skeleton=SKELETON
-        )
+        project = create_project(project_dir, config.task, config.scorer, BODYPARTS,
+                                 videos=[v.path for v in videos], skeleton=SKELETON)
     for i, video in enumerate(videos):
-        if num_labeled:
-            _save_labeled(project, video, label_noise_px, np.random.default_rng([seed, i, 1]))
+        if config.num_labeled:
+            _save_labeled(project, video, config.label_noise_px,
+                          np.random.default_rng([config.seed, i, 1]))
         _save_ground_truth(project, video)
     return project
 

@@ -270,35 +270,35 @@ class RenderedVideo:
     labeled: dict[int, np.ndarray]  # frame index -> rendered RGB frame
 
 
+@dataclass(frozen=True)
+class VideoShape:
+    """Frames of a video: how many, their (width, height) in pixels, and frames per second."""
+
+    num_frames: int
+    image_size: tuple[int, int]
+    fps: float
+
+
 def render_video(
-    folder: Path,
-    name: str,
-    rng: np.random.Generator,
-    num_frames: int,
-    image_size: tuple[int, int],
-    fps: float,
-    labeled: set[int],
+    path: Path, rng: np.random.Generator, shape: VideoShape, labeled: set[int]
 ) -> RenderedVideo:
-    """Draw a new random animal walking over a new background; write ``folder/<name>.mp4``.
+    """Draw a new random animal walking over a new background; write the mp4 ``path``.
 
     Args:
-        folder: where the mp4 goes.
-        name: the video's name (file stem).
+        path: the mp4 to write; its stem is the video's name.
         rng: draws the animal, background, walk, occlusions and noise.
-        num_frames: frames in the video.
-        image_size: (width, height) in pixels.
-        fps: frames per second.
+        shape: frames, (width, height) in pixels, frames per second.
         labeled: frame indices whose rendered frames (before mp4 compression) to keep.
 
     Returns:
         The mp4's path, the true positions and visibility in every frame, and the
         kept frames (see :class:`RenderedVideo`).
     """
-    width, height = image_size
+    width, height = shape.image_size
     scene, light, floor = _background(rng, width, height)
     animal = _random_animal(rng, width, height, floor)
-    poses = _trajectory(rng, num_frames, width, height, animal)
-    hidden, offsets = _occlusions(rng, num_frames)
+    poses = _trajectory(rng, shape.num_frames, width, height, animal)
+    hidden, offsets = _occlusions(rng, shape.num_frames)
     noise_sigma = rng.uniform(3, 7)
     points = np.stack([_keypoints(p, animal) for p in poses])
     visible = np.arange(len(BODYPARTS))[None, :] != hidden[:, None]
@@ -309,22 +309,21 @@ def render_video(
             img = scene.copy()
             _draw_animal(img, pose, animal)
             if hidden[t] >= 0:
-                radius = 0.2 * animal.length * pose.scale
-                centre = points[t, hidden[t]] + 0.25 * radius * offsets[t]
-                cv2.circle(
-                    img,
-                    _fixed(centre),
-                    round(radius * _ONE),
-                    animal.occluder_rgb,
-                    -1,
-                    cv2.LINE_AA,
-                    _SHIFT,
-                )
+                _draw_occluder(img, points[t, hidden[t]], offsets[t], pose, animal)
             noise = rng.standard_normal((height, width, 3), dtype=np.float32) * noise_sigma
             frame = np.clip(img * light[..., None] + noise, 0, 255).round().astype(np.uint8)
             if t in labeled:
                 kept[t] = frame
             yield frame
 
-    path = write_video(folder / f"{name}.mp4", frames(), fps)
-    return RenderedVideo(name, path, points, visible, kept)
+    written = write_video(Path(path), frames(), shape.fps)
+    return RenderedVideo(Path(path).stem, written, points, visible, kept)
+
+
+def _draw_occluder(img: np.ndarray, point: np.ndarray, offset: np.ndarray, pose: _Pose,
+                   animal: _Animal) -> None:
+    """A disk over the hidden body part at ``point`` (x, y pixels), shifted by ``offset``."""
+    radius = 0.2 * animal.length * pose.scale
+    centre = point + 0.25 * radius * offset
+    cv2.circle(img, _fixed(centre), round(radius * _ONE), animal.occluder_rgb, -1,
+               cv2.LINE_AA, _SHIFT)

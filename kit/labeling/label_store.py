@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import uuid
 import warnings
 import weakref
@@ -42,14 +43,35 @@ class LabelsLockedError(RuntimeError):
     """Another live process is labeling this video."""
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive_posix(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: checks only
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def _pid_alive_windows(pid: int) -> bool:
+    # Not os.kill(pid, 0): on Windows signal 0 is CTRL_C_EVENT, which interrupts the process.
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: exists, someone else's
+    try:
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs, without sending it anything."""
+    return (_pid_alive_windows if sys.platform == "win32" else _pid_alive_posix)(pid)
 
 
 def _remove_if_ours(path: Path, token: str) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import warnings
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -41,13 +40,13 @@ from kit.labeling.label_store import (
     parse_suggestions,
     with_scorer,
 )
+from kit.labeling.labeler_figure import FrameFigure
 from kit.labeling.labeler_panel import Panel
 from kit.project import Project
 from kit.project.drawing import bodypart_colors
 from kit.project.video import load_image
 
 PICK_RADIUS_PX = 8  # a press this close (screen pixels) to a point grabs it
-DPI = 100
 KEYS = {
     "n": "next_frame",
     "right": "next_frame",
@@ -112,7 +111,10 @@ class Labeler:
         self._drag: dict | None = None
         self.frame = next((i for i, n in enumerate(self.images) if not self.store.is_labeled(n)), 0)
         self.part = self._first_unplaced()
-        self._build_figure(load_image(self.project.image_path(self.images[self.frame])), scale)
+        first = load_image(self.project.image_path(self.images[self.frame]))
+        self.view = FrameFigure(first, scale, self.bodyparts, self.colors)
+        self.fig, self.ax = self.view.fig, self.view.ax
+        self._connect()
         self._build_panel()
         if self.message:
             warnings.warn(self.message, stacklevel=2)
@@ -320,76 +322,21 @@ class Labeler:
         plt.close(self.fig)
         self.widget.close()
 
-    # --- drawing ---------------------------------------------------------------------
-    def _build_figure(self, image: np.ndarray, scale: float) -> None:
-        h, w = image.shape[:2]
-        with plt.ioff():  # shown inside self.widget, not on its own
-            self.fig = plt.figure(figsize=(w * scale / DPI, h * scale / DPI), dpi=DPI)
-        self.ax = self.fig.add_axes((0, 0, 1, 1))  # the image fills the canvas: no margins
-        self.ax.set_axis_off()
-        self.image = self.ax.imshow(image, interpolation="nearest")
-        canvas = self.fig.canvas
-        for option, value in (
-            ("header_visible", False),
-            ("resizable", False),
-            ("capture_scroll", True),
-            ("toolbar_position", "left"),
-        ):
-            if hasattr(canvas, option):
-                setattr(canvas, option, value)
-        if isinstance(canvas, widgets.DOMWidget):  # keep the panel next to the frame
-            canvas.layout.flex = "0 0 auto"
-        k = len(self.bodyparts)
-        self._labels = [
-            self.ax.plot([], [], "o", color=self.colors[i], ms=8, mec="white", mew=1)[0]
-            for i in range(k)
-        ]
-        self._names = [
-            self.ax.text(0, 0, b, color=self.colors[i], fontsize=8, visible=False)
-            for i, b in enumerate(self.bodyparts)
-        ]
-        self._suggested = [
-            self.ax.plot([], [], "o", mfc="none", mec=self.colors[i], ms=10, mew=2)[0]
-            for i in range(k)
-        ]
-        self._doubtful = self.ax.plot([], [], "s", mfc="none", mec="red", ms=16, mew=1.5)[0]
-        self._ring = self.ax.plot([], [], "o", mfc="none", mec="white", ms=15, mew=1.5)[0]
-        self._connect()
-
+    # --- drawing (kit.labeling.labeler_figure, kit.labeling.labeler_panel) ------------------
     def _show_frame(self) -> None:
-        image = load_image(self.project.image_path(self.name))
-        if image.shape != self.image.get_array().shape:  # another size: reset the view
-            h, w = image.shape[:2]
-            self.image.set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
-            self.ax.set_xlim(-0.5, w - 0.5)
-            self.ax.set_ylim(h - 0.5, -0.5)
-        self.image.set_data(image)
+        self.view.set_image(load_image(self.project.image_path(self.name)))
         self._redraw()
 
     def _redraw(self) -> None:
         points = self.points().copy()
         if self._drag is not None and self._drag["xy"] is not None:
             points[self._drag["part"]] = self._drag["xy"]
-        doubtful = []
-        for k, (x, y) in enumerate(points):
-            placed = bool(np.isfinite(x))
-            self._labels[k].set_data([x] if placed else [], [y] if placed else [])
-            self._names[k].set(position=(x + 4, y - 4) if placed else (0, 0), visible=placed)
-            s = None if placed else self._suggestion(k)
-            self._suggested[k].set_data(
-                [s[0]] if s is not None else [], [s[1]] if s is not None else []
-            )
-            if s is not None and s[2] < self.project.pcutoff:
-                doubtful.append(s[:2])
-        self._doubtful.set_data([d[0] for d in doubtful], [d[1] for d in doubtful])
-        sel = points[self.part]
-        self._ring.set_data(*(([sel[0]], [sel[1]]) if np.isfinite(sel[0]) else ([], [])))
+        suggestions = [self._suggestion(k) for k in range(len(self.bodyparts))]
         if self._drag is None or self._drag["xy"] is None:  # no panel change while dragging
             self._update_panel(points)
-        self.fig.canvas.draw_idle()
+        self.view.draw(points, suggestions, self.project.pcutoff, self.part)
 
     def _build_panel(self) -> None:
-        canvas = self.fig.canvas if isinstance(self.fig.canvas, widgets.DOMWidget) else None
         actions = [
             ("previous (p)", self.previous_frame),
             ("next (n)", self.next_frame),
@@ -397,7 +344,8 @@ class Labeler:
             ("delete point (Del)", self.delete_point),
             ("accept suggestions (a)", self.accept_suggestions),
         ]
-        self.panel = Panel(self.bodyparts, self.colors, self.select_part, actions, canvas)
+        self.panel = Panel(self.bodyparts, self.colors, self.select_part, actions,
+                           self.view.canvas_widget)
         self.status, self.widget = self.panel.status, self.panel.widget
 
     def _update_panel(self, points: np.ndarray) -> None:

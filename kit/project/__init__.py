@@ -5,6 +5,7 @@ The project's config and paths are re-exported here (``from kit.project import l
 """
 
 from kit.project.config import (
+    DiskFullError,
     Project,
     atomic_path,
     atomic_write_text,
@@ -13,5 +14,5 @@ from kit.project.config import (
     update_config,
 )
 
-__all__ = ["Project", "atomic_path", "atomic_write_text", "create_project", "load_project",
+__all__ = ["DiskFullError", "Project", "atomic_path", "atomic_write_text", "create_project", "load_project",
            "update_config"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,6 +42,18 @@ _OPTIONAL_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
 }
 
 
+class DiskFullError(OSError):
+    """The disk (or the user's quota) filled up while kit wrote a file.
+
+    An ``OSError`` with ``errno`` ENOSPC or EDQUOT, so ``except OSError`` and
+    ``e.errno == errno.ENOSPC`` still match; the message names the file and says that
+    the previous version of it is intact and the same command resumes.
+    """
+
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``.
@@ -48,6 +61,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     A crash at any moment leaves either the old file or the new one, never half
     a file: the data is written to the temporary file, flushed to disk, then
     renamed (an atomic operation on POSIX file systems).
+
+    Raises:
+        DiskFullError: the disk or quota filled up while writing (the temporary file
+            is removed, ``path`` keeps its previous content).
     """
     path = Path(path)
     tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")  # same ending: writers pick formats by it
@@ -56,6 +73,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno not in _DISK_FULL or isinstance(e, DiskFullError):
+            raise
+        raise DiskFullError(
+            e.errno,
+            f"No space left on the disk (or over the quota) while writing {path}. "
+            f"Its previous version, if any, is intact. Free some space, then run the same "
+            f"command again: it resumes from the last complete save. ({e.strerror})",
+            str(path),
+        ) from e
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -296,13 +323,13 @@ def create_project(
     scorer: str,
     bodyparts: Sequence[str],
     videos: Sequence[str | os.PathLike] = (),
-    date: str | None = None,
     **config: Any,
 ) -> Project:
     """Create a new project folder from ``data-templates/config.yaml``.
 
     Videos are copied into ``videos/``. Extra keyword arguments set further
-    config keys (e.g. ``skeleton=[["snout", "tailbase"]]``, ``TrainingFraction=[0.8]``).
+    config keys (e.g. ``skeleton=[["snout", "tailbase"]]``, ``TrainingFraction=[0.8]``,
+    ``date="Oct30"``; the date defaults to today's, as DeepLabCut writes it).
     An existing config.yaml is never overwritten.
     """
     root = Path(project_dir).expanduser().resolve()
@@ -311,15 +338,38 @@ def create_project(
             f"{root / 'config.yaml'} already exists. Open it with kit.project.load_project, "
             "or choose another project_dir."
         )
+    _check_bodypart_names(bodyparts)
+    template = TEMPLATE_DIR / "config.yaml"
+    if not template.is_file():
+        raise FileNotFoundError(f"The config template {template} is missing; reinstall kit.")
+    values = {
+        "Task": task,
+        "scorer": scorer,
+        "date": config.pop("date", None) or _dt.date.today().strftime("%b%d"),
+        "project_path": str(root),
+        "video_sets": _copy_videos(root, videos),
+        "bodyparts": list(bodyparts),
+        **config,
+    }
+    text = template.read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = _replace_top_level(text, key, value)
+    _check_config(yaml.safe_load(text), root / "config.yaml")
+    atomic_write_text(root / "config.yaml", text)
+    return load_project(root)
+
+
+def _check_bodypart_names(bodyparts: Sequence[str]) -> None:
     for name in bodyparts:
         if not isinstance(name, str) or not name or any(c in name for c in " ,/\\"):
             raise ValueError(
                 f"Body part names must be non-empty words without spaces, commas or slashes. "
                 f"Received: {name!r}."
             )
-    template = TEMPLATE_DIR / "config.yaml"
-    if not template.is_file():
-        raise FileNotFoundError(f"The config template {template} is missing; reinstall kit.")
+
+
+def _copy_videos(root: Path, videos: Sequence[str | os.PathLike]) -> dict[str, dict[str, str]]:
+    """Make the project's folders, copy ``videos`` into ``videos/``; return ``video_sets``."""
     (root / "videos").mkdir(parents=True, exist_ok=True)
     (root / "labeled-data").mkdir(exist_ok=True)
     video_sets = {}
@@ -332,21 +382,7 @@ def create_project(
             shutil.copy2(src, dst)
         video_sets[str(dst)] = {"crop": _video_crop(dst)}
         (root / "labeled-data" / src.stem).mkdir(exist_ok=True)
-    values = {
-        "Task": task,
-        "scorer": scorer,
-        "date": date or _dt.date.today().strftime("%b%d"),
-        "project_path": str(root),
-        "video_sets": video_sets,
-        "bodyparts": list(bodyparts),
-        **config,
-    }
-    text = template.read_text(encoding="utf-8")
-    for key, value in values.items():
-        text = _replace_top_level(text, key, value)
-    _check_config(yaml.safe_load(text), root / "config.yaml")
-    atomic_write_text(root / "config.yaml", text)
-    return load_project(root)
+    return video_sets
 
 
 def _video_crop(path: Path) -> str:

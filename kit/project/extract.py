@@ -11,43 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from kit.project import Project, create_project, load_project, update_config
-from kit.project.frame_picking import PICK_METHODS, extract_frames
+from kit.project.frame_picking import ExtractConfig, extract_frames
 from kit.project.video import video_info
 
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    """How frames are picked from each video (see :func:`kit.project.frame_picking.pick_frames`).
-
-    Attributes:
-        num_frames: frames picked per video on each run (DeepLabCut's ``numframes2pick``).
-        method: ``"uniform"`` (evenly spread in time) or ``"kmeans"`` (varied appearance).
-        start, stop: the part of each video to pick from, as fractions of its length.
-        seed: seeds k-means.
-    """
-
-    num_frames: int = 20
-    method: str = "uniform"
-    start: float = 0.0
-    stop: float = 1.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.method not in PICK_METHODS:
-            raise ValueError(
-                f"Unknown method={self.method!r}. Choose one of {sorted(PICK_METHODS)}."
-            )
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be at least 1. Received: {self.num_frames}.")
-        if not 0.0 <= self.start < self.stop <= 1.0:
-            raise ValueError(
-                "start and stop are fractions of the video with 0 <= start < stop <= 1. "
-                f"Received: start={self.start}, stop={self.stop}."
-            )
+__all__ = ["ExtractConfig", "add_videos", "extract_for_labeling", "open_or_create_project"]
 
 
 def open_or_create_project(
@@ -105,13 +75,5 @@ def extract_for_labeling(
     written = {}
     for video in videos:
         path = project.videos_dir / Path(video).name
-        written[path.stem] = extract_frames(
-            project,
-            path,
-            config.num_frames,
-            config.method,
-            config.start,
-            config.stop,
-            config.seed,
-        )
+        written[path.stem] = extract_frames(project, path, config)
     return written

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -34,7 +35,8 @@ def frame_image_name(frame_index: int, num_video_frames: int) -> str:
     return f"img{frame_index:0{len(str(num_video_frames))}d}.png"
 
 
-def _frame_range(info: VideoInfo, start: float, stop: float) -> range:
+def _frame_range(info: VideoInfo, span: tuple[float, float]) -> range:
+    start, stop = span
     if not 0.0 <= start < stop <= 1.0:
         raise ValueError(
             f"start and stop are fractions of the video with 0 <= start < stop <= 1. "
@@ -114,8 +116,7 @@ def pick_frames(
     path: str | os.PathLike,
     num_frames: int,
     method: str = "uniform",
-    start: float = 0.0,
-    stop: float = 1.0,
+    span: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
     exclude: Sequence[int] = (),
 ) -> list[int]:
@@ -128,20 +129,21 @@ def pick_frames(
             cluster of appearance (frames shrunk to 30 px wide grayscale, at most
             1000 of them read evenly, clustered by k-means, the frame nearest each
             centre kept), so rare postures get picked too.
-        start, stop: the part of the video to pick from, as fractions of its length.
+        span: ``(start, stop)``, the part of the video to pick from, as fractions of
+            its length.
         seed: seeds k-means; the same seed gives the same picks.
         exclude: frame indices never picked (e.g. frames already extracted).
     """
     if method not in PICK_METHODS:
         raise ValueError(f"Unknown method={method!r}. Choose one of {sorted(PICK_METHODS)}.")
     info = video_info(path)
-    frames = _frame_range(info, start, stop)
+    frames = _frame_range(info, span)
     candidates = np.setdiff1d(np.arange(frames.start, frames.stop), np.asarray(exclude, dtype=int))
     if not 1 <= num_frames <= len(candidates):
         raise ValueError(
             f"Cannot pick num_frames={num_frames} from {len(candidates)} available frames of "
             f"{info.path} (frames {frames.start}-{frames.stop - 1}, {len(exclude)} excluded). "
-            "Ask for fewer frames or widen start/stop."
+            "Ask for fewer frames or widen span."
         )
     return PICK_METHODS[method](candidates, num_frames, info.path, seed)
 
@@ -154,16 +156,47 @@ def extracted_frame_indices(project: Project, video: str) -> list[int]:
     return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _IMAGE_NAME.fullmatch(p.name)))
 
 
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How frames are picked from each video (see :func:`kit.project.frame_picking.pick_frames`).
+
+    Attributes:
+        num_frames: frames picked per video on each run (DeepLabCut's ``numframes2pick``).
+        method: ``"uniform"`` (evenly spread in time) or ``"kmeans"`` (varied appearance).
+        start, stop: the part of each video to pick from, as fractions of its length.
+        seed: seeds k-means.
+    """
+
+    num_frames: int = 20
+    method: str = "uniform"
+    start: float = 0.0
+    stop: float = 1.0
+    seed: int = 0
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """``(start, stop)``."""
+        return (self.start, self.stop)
+
+    def __post_init__(self) -> None:
+        if self.method not in PICK_METHODS:
+            raise ValueError(
+                f"Unknown method={self.method!r}. Choose one of {sorted(PICK_METHODS)}."
+            )
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be at least 1. Received: {self.num_frames}.")
+        if not 0.0 <= self.start < self.stop <= 1.0:
+            raise ValueError(
+                "start and stop are fractions of the video with 0 <= start < stop <= 1. "
+                f"Received: start={self.start}, stop={self.stop}."
+            )
+
+
 def extract_frames(
-    project: Project,
-    video_path: str | os.PathLike,
-    num_frames: int,
-    method: str = "uniform",
-    start: float = 0.0,
-    stop: float = 1.0,
-    seed: int = 0,
+    project: Project, video_path: str | os.PathLike, config: ExtractConfig = ExtractConfig()
 ) -> list[Path]:
-    """Pick frames of a video (see :func:`pick_frames`) and save them for labeling.
+    """Pick ``config.num_frames`` frames of a video (see :func:`pick_frames`) and save them
+    for labeling.
 
     Writes ``labeled-data/<video stem>/img<N>.png`` as DeepLabCut names them (see
     :func:`frame_image_name`). Frames already extracted are never picked again
@@ -173,7 +206,8 @@ def extract_frames(
     video_path = Path(video_path)
     info = video_info(video_path)
     done = extracted_frame_indices(project, video_path.stem)
-    indices = pick_frames(video_path, num_frames, method, start, stop, seed, exclude=done)
+    indices = pick_frames(video_path, config.num_frames, config.method, config.span, config.seed,
+                          exclude=done)
     folder = project.labeled_data_dir(video_path.stem)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
