@@ -2,9 +2,8 @@
 
 import json
 
-import pytest
-
 import numpy as np
+import pytest
 from conftest import REPO, shared_dataset
 
 from kit.cameras.calibration_file import read_calibration

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from conftest import REPO, write_unstamped_h5
 
 from kit.__main__ import main
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+from kit.project import DiskFullError, hdf
 from kit.project.hdf import needs_rewrite, read_h5_attrs, rewrite_h5, rewrite_project_h5, write_h5
 from kit.project.labels import make_labels_frame, write_labels_file
 from kit.results import analyze
@@ -169,3 +171,25 @@ def test_deeplabcut_reads_a_kit_project(trained_synthetic, tmp_path):
     assert report["check_labels_images"] == 6 and report["training_dataset_rows"] == 6
     assert all(a["equal_to_read_hdf"] and a["rows"] > 0 for a in report["analyses"].values())
     assert len(report["analyses"]) == 2
+
+
+def test_a_full_disk_during_an_h5_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    """HDF5 reports nothing when the disk fills up mid-write (seen on a 3 MB tmpfs): the file
+    is read back before it replaces the old one, and the error says how to resume."""
+    small = make_labels_frame(np.zeros((1, 1, 2)), ["labeled-data/v/a.png"], "s", ["p"])
+    path = write_h5(small, tmp_path / "a.h5")
+    before = path.read_bytes()
+    close = pd.HDFStore.close
+
+    def close_then_lose_the_end(store):
+        written, mode = Path(store._path), store._mode
+        close(store)
+        if mode == "w":  # what a full disk leaves: a file cut short
+            written.write_bytes(written.read_bytes()[: written.stat().st_size // 2])
+
+    monkeypatch.setattr(pd.HDFStore, "close", close_then_lose_the_end)
+    monkeypatch.setattr(hdf.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1, 1, 0))
+    big = make_labels_frame(np.ones((500, 1, 2)), [f"i{n}" for n in range(500)], "s", ["p"])
+    with pytest.raises(DiskFullError, match=r"a\.h5.*previous version.*run the same command"):
+        write_h5(big, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.h5"]

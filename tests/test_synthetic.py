@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL_SYNTHETIC
 
-from kit.experiments.synthetic import load_ground_truth, SyntheticConfig, make_synthetic_project
+from kit.experiments.synthetic import SyntheticConfig, load_ground_truth, make_synthetic_project
 from kit.experiments.synthetic_animal import BODYPARTS
 from kit.project.labels import load_labels
 from kit.project.video import video_info

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from kit.experiments.synthetic import load_ground_truth, SyntheticConfig, make_synthetic_project
+from kit.experiments.synthetic import SyntheticConfig, load_ground_truth, make_synthetic_project
 from kit.project.labels import load_labels
 
 

@@ -16,11 +16,13 @@ without rows is written ``fixed``: pandas writes no empty table.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import tables
 
@@ -36,14 +38,31 @@ def write_h5(df: pd.DataFrame, path: str | os.PathLike, key: str = H5_KEY,
     and 3; ``attrs`` are stored on the table (read them with :func:`read_h5_attrs`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, pd.HDFStore(tmp, mode="w") as store:
-        store.put(key, df, format="fixed" if df.empty else "table", track_times=False)
-        storer = store.get_storer(key)
-        if not df.empty:
-            storer.attrs.pandas_version = TABLE_LAYOUT_VERSION
-        for name, value in (attrs or {}).items():
-            setattr(storer.attrs, name, value)
+    with atomic_path(path) as tmp:
+        with pd.HDFStore(tmp, mode="w") as store:
+            store.put(key, df, format="fixed" if df.empty else "table", track_times=False)
+            storer = store.get_storer(key)
+            if not df.empty:
+                storer.attrs.pandas_version = TABLE_LAYOUT_VERSION
+            for name, value in (attrs or {}).items():
+                setattr(storer.attrs, name, value)
+        _check_written(tmp, key, df, path)
     return path
+
+
+def _check_written(tmp: Path, key: str, df: pd.DataFrame, path: Path) -> None:
+    """Read the new file back before it replaces ``path``: HDF5 reports no error when the
+    disk fills up during a write, and would leave a file pandas cannot read."""
+    try:
+        back = pd.read_hdf(tmp, key=key)
+        intact = back.shape == df.shape and np.array_equal(
+            back.to_numpy(np.float64), df.to_numpy(np.float64), equal_nan=True)
+    except (OSError, ValueError, KeyError, TypeError, tables.HDF5ExtError):
+        intact = False
+    if not intact:
+        full = shutil.disk_usage(tmp.parent).free < max(tmp.stat().st_size, 1 << 20)
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      f"{path} could not be written intact (read back, it differs)", str(path))
 
 
 def read_h5_attrs(path: str | os.PathLike, key: str = H5_KEY) -> dict[str, object]:
