@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kit.project import atomic_path
-from kit.project.hdf import H5_KEY, write_h5
+from kit.project.hdf import H5_KEY, read_h5, write_h5
 
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]
 COORDS_2D = ["x", "y", "likelihood"]
@@ -62,9 +62,9 @@ def read_table(path: str | os.PathLike, coords: Sequence[str]
     if not path.is_file():
         raise FileNotFoundError(f"No pose table at {path}. Check the path or analyze the video.")
     if path.suffix == ".csv":
-        df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
+        df = pd.read_csv(path, header=[0, 1, 2], index_col=0, float_precision="round_trip")
     elif path.suffix == ".h5":
-        df = pd.read_hdf(path, key=H5_KEY)
+        df = read_h5(path, key=H5_KEY)
     else:
         raise ValueError(f"Pose tables are .h5 or .csv. Received: {path}.")
     found = list(df.columns.get_level_values(-1))

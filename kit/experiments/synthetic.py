@@ -36,7 +36,7 @@ from kit.experiments.synthetic_animal import (
 from kit.project import Project, create_project, load_project
 from kit.project.analysis_file import analysis_bodyparts, load_points, read_analysis
 from kit.project.frame_picking import extracted_frame_indices, frame_image_name
-from kit.project.hdf import H5_KEY, write_h5
+from kit.project.hdf import H5_KEY, read_h5, write_h5
 from kit.project.labels import COLUMN_NAMES, make_labels_frame, save_labels, write_labels_file
 from kit.project.video import save_image
 
@@ -180,7 +180,7 @@ def load_ground_truth(project: Project, video: str, include_occluded: bool = Fal
             f"No ground truth at {path}. Only projects made by kit.experiments.synthetic.make_synthetic_project "
             f"have one; check the video name (this project has {project.labeled_videos()})."
         )
-    df = pd.read_hdf(path, key=H5_KEY)
+    df = read_h5(path, key=H5_KEY)
     scorer = df.columns.get_level_values("scorer")[0]
     xy = pd.MultiIndex.from_product([[scorer], project.bodyparts, ["x", "y"]])
     likelihood = pd.MultiIndex.from_product([[scorer], project.bodyparts, ["likelihood"]])

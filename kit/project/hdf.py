@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -100,11 +101,29 @@ def rewrite_h5(path: str | os.PathLike) -> bool:
     with atomic_path(path.with_name(path.name + ".bak")) as tmp:
         shutil.copyfile(path, tmp)
     with atomic_path(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with tables.open_file(tmp, mode="a") as h5:
-            for group in list(_unstamped_tables(h5)):
-                group._v_attrs.pandas_version = TABLE_LAYOUT_VERSION
+        _stamped_copy(path, tmp)
     return True
+
+
+def _stamped_copy(path: Path, copy: Path) -> None:
+    shutil.copyfile(path, copy)
+    with tables.open_file(copy, mode="a") as h5:
+        for group in list(_unstamped_tables(h5)):
+            group._v_attrs.pandas_version = TABLE_LAYOUT_VERSION
+
+
+def read_h5(path: str | os.PathLike, key: str | None = None) -> pd.DataFrame:
+    """``pd.read_hdf``, which under pandas 2 also reads the tables pandas 3 wrote without
+    the layout version (kit before :func:`write_h5`): kit reads both forms on both pandas."""
+    try:
+        return pd.read_hdf(path, key=key)
+    except AttributeError:  # pandas 2 on an unstamped table: _dtype_to_kind(None)
+        if not needs_rewrite(path):
+            raise
+    with tempfile.TemporaryDirectory(prefix="kit-h5-") as folder:
+        copy = Path(folder) / "stamped.h5"
+        _stamped_copy(Path(path), copy)
+        return pd.read_hdf(copy, key=key)
 
 
 def rewrite_project_h5(root: str | os.PathLike) -> list[Path]:

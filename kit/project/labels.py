@@ -19,7 +19,7 @@ import pandas as pd
 from tables.exceptions import HDF5ExtError
 
 from kit.project import Project, atomic_path
-from kit.project.hdf import write_h5
+from kit.project.hdf import read_h5, write_h5
 
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -103,14 +103,14 @@ def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"No label file at {path}.")
     try:
         if path.suffix == ".csv":
-            df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
+            df = pd.read_csv(path, header=[0, 1, 2], index_col=0, float_precision="round_trip")
             name = str(df.index.name).lower()
             if _check_csv_rows(path) == len(df) + 1 and name.endswith(IMAGE_SUFFIXES):
                 # pandas takes a first row without any label (all NaN) for index names
                 first = pd.DataFrame(np.nan, index=[df.index.name], columns=df.columns)
                 df = pd.concat([first, df.rename_axis(None)])
         else:
-            df = pd.read_hdf(path)
+            df = read_h5(path)
     except (OSError, ValueError, KeyError, IndexError, TypeError, HDF5ExtError,
             pd.errors.ParserError) as e:
         backup = path.with_name(path.name + ".bak")
