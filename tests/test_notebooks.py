@@ -44,7 +44,7 @@ def test_quickstart_tiny(tmp_path):
 
 def _train_and_evaluate(project_dir: Path, runs: Path, **train):
     params = {"project_dir": str(project_dir), "train_steps": 2, "batch_size": 1,
-              "crop_size": 64, "save_every": 1, **train}
+              "crop_size": 64, "save_every": 1, "weights": "", **train}
     run_notebook(NOTEBOOKS / "03_train.ipynb", params, runs_dir=runs, log_to_console=False)
     result = run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {
         "project_dir": str(project_dir), "train_fraction": params.get("train_fraction", 0.95),
@@ -84,7 +84,7 @@ def test_analyze_videos_tiny(tmp_path):
 
     project = make_synthetic_project(tmp_path / "p", image_size=(64, 64), num_frames=12,
                                      num_labeled=6)
-    train(project, TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
+    train(project, TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2, weights=None,
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     params = {"project_dir": str(project.root), "train_fraction": 0.75, "batch_size": 4,
               "filter": "savgol", "filter_window": 5, "pcutoff": 0.0, "trail_length": 2,
@@ -139,7 +139,7 @@ def test_refine_tiny_with_corrections_file(tmp_path):
 
     project = make_synthetic_project(tmp_path / "p", num_frames=40, num_labeled=8,
                                      image_size=(64, 64))
-    train(project, TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam", batchnorm_batches=2,
+    train(project, TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam", batchnorm_batches=2, weights=None,
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     truth = save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")  # every frame
     result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {

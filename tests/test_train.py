@@ -15,7 +15,7 @@ from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
 from kit.project.labels import load_labels
 from kit.results.evaluate import evaluate
 
-SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3,
+SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3, weights=None,
              batchnorm_batches=2, augment=AugmentConfig(crop_size=(64, 64)))
 
 
@@ -69,7 +69,7 @@ def test_five_bodyparts_occluded_and_odd_size(tmp_path):
     are evaluated per body part."""
     project = make_blob_project(tmp_path / "p", bodyparts=list("abcde"), size=(832, 747),
                                 num_frames=6, missing_rate=0.3)
-    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.5, batchnorm_batches=2,
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.5, batchnorm_batches=2, weights=None,
                          augment=AugmentConfig(crop_size=(96, 128)))
     model_dir = train(project, config, verbose=0)
     assert np.isfinite(read_train_log(model_dir)["loss"]).all()
