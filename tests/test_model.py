@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from kit.net import model as kit_model
+from kit.net.backbones.resnet import WEIGHTS_FILE
 from kit.net.model import build_model, locref_loss, scoremap_loss
 from kit.net.targets import map_shape
 
@@ -67,9 +68,9 @@ def test_imagenet_comes_from_keras_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(kit_model.keras.utils, "get_file", cached)
     path = kit_model.resolve_weights("imagenet", "resnet_50")
-    assert path == str(tmp_path / "keras" / "models" / kit_model.IMAGENET_FILE)
+    assert path == str(tmp_path / "keras" / "models" / WEIGHTS_FILE)
     assert calls[0][2:4] == (str(tmp_path / "keras"), "models")
-    assert calls[0][1].endswith(kit_model.IMAGENET_FILE) and calls[0][4]
+    assert calls[0][1].endswith(WEIGHTS_FILE) and calls[0][4]
     assert kit_model.resolve_weights("", "resnet_50") is None
     assert kit_model.resolve_weights(None, "resnet_50") is None
 

@@ -63,6 +63,27 @@ def test_train_and_evaluate_on_openfield(openfield, tmp_path):
     assert next(project.glob("evaluation-results-kit/iteration-0/*/test_frames.png")).is_file()
 
 
+def test_train_without_imagenet_weights_stops_at_once(tmp_path, monkeypatch):
+    """03_train with its defaults (weights="imagenet") on a machine without the file in
+    Keras's cache and without internet: it stops before any work, saying how to go on."""
+    from conftest import make_blob_project
+
+    project = make_blob_project(tmp_path / "p", num_frames=4)
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # an empty Keras cache
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    for proxy in ("https_proxy", "HTTPS_PROXY"):  # offline even where the internet is not
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    with pytest.raises(NotebookFailed) as error:
+        run_notebook(NOTEBOOKS / "03_train.ipynb", {"project_dir": str(project.root)},
+                     runs_dir=tmp_path / "runs", log_to_console=False)
+    message = str(error.value)
+    for part in ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 str(tmp_path / "home" / ".keras" / "models"), 'weights=""'):
+        assert part in message, part
+    assert not list(project.root.glob("kit-models/*/*/train_config.json"))
+
+
 def test_failing_cell_is_named(tmp_path):
     with pytest.raises(NotebookFailed, match=r"04_evaluate.ipynb failed in cell \d+: FileNotFoundError"):
         run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {"project_dir": str(tmp_path)},

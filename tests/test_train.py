@@ -77,3 +77,23 @@ def test_five_bodyparts_occluded_and_odd_size(tmp_path):
     assert set(table.bodypart) == {"a", "b", "c", "d", "e", "all"}
     labels = load_labels(project)
     assert table.query("bodypart == 'all'").num_labels.sum() == labels.notna().sum().sum() // 2
+
+
+def test_unavailable_imagenet_weights_stop_before_any_work(tmp_path, monkeypatch):
+    """weights="imagenet" (the default) without the file nor a network: no folder, no data."""
+    project = make_blob_project(tmp_path / "p", num_frames=4)
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the training data were built before the weights were checked")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(kit.net.model.keras.utils, "get_file", offline)
+    monkeypatch.setattr(kit.net.train, "PoseDataset", no_data)
+    config = TrainConfig(train_steps=2, batch_size=2)
+    with pytest.raises(RuntimeError, match=r"resnet50_weights_tf_dim_ordering_tf_kernels_notop\.h5"
+                                           r".*keras/models/.*weights=\"\""):
+        train(project, config, verbose=0)
+    assert not config.model_dir(project).exists()

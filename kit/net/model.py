@@ -12,11 +12,8 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from kit.net.backbones import Backbone, get_backbone
-from kit.net.backbones.resnet import CaffePreprocess, WEIGHTS_FILE  # noqa: F401 (kit's layers)
+from kit.net.backbones import Backbone, get_backbone  # registers kit's layers for load_model
 from kit.net.heads import pose_heads
-
-IMAGENET_FILE = WEIGHTS_FILE  # ResNet-50's, for code written before kit.net.backbones
 
 
 def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
