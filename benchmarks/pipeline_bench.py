@@ -66,7 +66,7 @@ def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
         # A short run would otherwise save a checkpoint every step (a tenth of the run)
         # and skip tracing (run_eagerly="auto"); a long one does neither.
         config = TrainConfig(batch_size=batch, train_steps=steps, save_every=steps,
-                             batchnorm_batches=0, run_eagerly=False)
+                             batchnorm_batches=0, run_eagerly=False, weights=None)
         t0 = time.perf_counter()
         model_dir = train(project, config, verbose=0)
         total = time.perf_counter() - t0

@@ -59,9 +59,13 @@ def build_variant(variant: str):
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}. Received: {variant!r}.")
     if variant == "no-dilation":
-        block = kit_model._block
-        kit_model._block = lambda x, f, s, d, c, n, batchnorm=True: block(x, f, s, 1, c, n, batchnorm)
-    model = kit_model.build_model(NUM_BODYPARTS, batchnorm=variant != "no-bn")
+        from kit.net.backbones import resnet
+
+        block = resnet._block
+        resnet._block = lambda x, f, s, d, c, n: block(x, f, s, 1, c, n)
+    model = kit_model.build_model(NUM_BODYPARTS)
+    if variant == "no-bn":  # each BatchNormalization becomes a no-op, its convolution a bias
+        model = kit_model.fold_batchnorm(model)
     if variant == "frozen-bn":
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):

@@ -113,7 +113,7 @@ def trained_synthetic(tmp_path_factory):
     project = make_synthetic_project(root,
         SyntheticConfig(image_size=(64, 64), num_frames=TRAINED_NUM_FRAMES, num_labeled=8))
     config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
-                         augment=AugmentConfig(crop_size=(64, 64)))
+                         weights=None, augment=AugmentConfig(crop_size=(64, 64)))
     model_dir = train(project, config, verbose=0)
     return project, Predictor(model_dir), project.videos_dir / "animal0.mp4"
 

@@ -36,7 +36,7 @@ project = make_blob_project(out / "project")
 logs = {{}}
 for shuffle, precision in enumerate({precisions!r}, 1):
     config = train.TrainConfig(shuffle=shuffle, train_steps={steps}, batch_size=2, save_every=1,
-                               optimizer="adam", precision=precision,
+                               optimizer="adam", precision=precision, weights=None,
                                augment=AugmentConfig(crop_size=(64, 64)))
     model_dir = train.train(project, config, verbose=0)
     logs[precision] = train.read_train_log(model_dir)["loss"].tolist()
@@ -99,7 +99,7 @@ def test_mixed_precision_policy_is_applied_to_the_model_only():
     from kit.net.train import TrainConfig, _compiled_model
 
     before = keras.config.dtype_policy().name
-    model = _compiled_model(2, TrainConfig(precision="mixed_bfloat16", optimizer="adam"))
+    model = _compiled_model(2, TrainConfig(precision="mixed_bfloat16", optimizer="adam", weights=None))
     assert keras.config.dtype_policy().name == before  # the global policy is left as it was
     assert model.get_layer("conv1_conv").compute_dtype == "bfloat16"
     assert model.get_layer("conv1_conv").variable_dtype == "float32"

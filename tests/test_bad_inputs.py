@@ -84,7 +84,7 @@ from kit.results.filters import FilterConfig, filter_analysis
 
 ODD_FOLDER = "my project é ü"  # spaces and non-ASCII, all the way down
 ODD_VIDEO = "vidé o 1"
-TINY = {"train_steps": 2, "batch_size": 2, "save_every": 2, "train_fraction": 0.75,
+TINY = {"train_steps": 2, "batch_size": 2, "save_every": 2, "train_fraction": 0.75, "weights": None,
         "batchnorm_batches": 2, "augment": AugmentConfig(crop_size=(64, 64))}
 
 

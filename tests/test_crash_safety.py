@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent  # the children import this tree's
 SEED = int(os.environ.get("KIT_CRASH_SEED", "8"))
 TRAIN_STEPS = 3
 CONFIG = TrainConfig(train_steps=TRAIN_STEPS, save_every=1, batch_size=1, train_fraction=0.75,
-                     keep_checkpoints=True, augment=AugmentConfig(crop_size=(64, 64)))
+                     keep_checkpoints=True, weights=None, augment=AugmentConfig(crop_size=(64, 64)))
 NUM_FRAMES = 120  # frames of the analysed video
 START_TIMEOUT_S = 400  # a child's first checkpoint (TensorFlow import and tracing included)
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from kit.net.data import AugmentConfig, PoseDataset, augment, crop_shape, mirror_permutation
-from kit.net.targets import TargetConfig, decode
+from kit.net.targets import decode
+from kit.net.train_config import TrainConfig
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.video import load_image
 
@@ -79,7 +80,8 @@ def test_dataset_batches_are_seeded_and_decode_to_labels(blob_project):
     labels = load_labels(blob_project)
     paths = [blob_project.image_path(i) for i in labels.index]
     pts = labels_to_array(labels, blob_project.bodyparts)
-    make = lambda: PoseDataset(paths, pts, 4, 3, AugmentConfig(), TargetConfig(), seed=3)  # noqa: E731
+    config = TrainConfig(batch_size=4, train_steps=3, seed=3, weights=None)
+    make = lambda: PoseDataset(paths, pts, config)  # noqa: E731
     a, b = make(), make()
     x1, (s1, l1) = a[1]
     x2, (s2, l2) = b[1]

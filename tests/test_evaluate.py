@@ -41,7 +41,7 @@ def test_scale_image_convention():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     project = make_blob_project(tmp_path_factory.mktemp("ev") / "p", num_frames=10)
-    config = TrainConfig(train_steps=4, batch_size=2, train_fraction=0.8, batchnorm_batches=2,
+    config = TrainConfig(train_steps=4, batch_size=2, train_fraction=0.8, batchnorm_batches=2, weights=None,
                          augment=AugmentConfig(crop_size=(64, 64)))
     return project, train(project, config, verbose=0)
 
@@ -89,7 +89,7 @@ def test_variants_one_part_nested_size_and_novel_video(tmp_path):
 
     shutil.copytree(tmp_path / "p2/labeled-data/w", project.labeled_data_dir("w"))
     config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.8, train_size=4, batchnorm_batches=2,
-                         bodyparts=("b",), test_videos=("w",),
+                         bodyparts=("b",), test_videos=("w",), weights=None,
                          augment=AugmentConfig(enabled=False, crop_size=(64, 64)))
     assert config.variant == "-n4-parts-b-novel-w-noaug"
     model_dir = train(project, config, verbose=0)

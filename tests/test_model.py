@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from kit.net import model as kit_model
+from kit.net.backbones.resnet import WEIGHTS_FILE
 from kit.net.model import build_model, locref_loss, scoremap_loss
 from kit.net.targets import map_shape
 
@@ -43,13 +44,40 @@ def test_missing_weights_file_and_unavailable_imagenet(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="weights=None"):
         build_model(2, weights=tmp_path / "nope.h5")
 
-    def offline(**kwargs):
+    def offline(*args, **kwargs):
         raise Exception("URL fetch failure: no network")
 
-    monkeypatch.setattr(kit_model.keras.applications, "ResNet50", offline)
-    with pytest.raises(RuntimeError, match=r"resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-                                           r"[\s\S]*weights=None"):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(kit_model.keras.utils, "get_file", offline)
+    with pytest.raises(RuntimeError) as error:
         build_model(2, weights="imagenet")
+    message = str(error.value)
+    for part in ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 str(tmp_path / "keras" / "models"), 'weights=""', "weights=None"):
+        assert part in message
+
+
+def test_imagenet_comes_from_keras_cache(tmp_path, monkeypatch):
+    """A file in Keras's cache is what "imagenet" resolves to (Keras checks its hash)."""
+    calls = []
+
+    def cached(fname, origin, cache_dir, cache_subdir, file_hash):
+        calls.append((fname, origin, cache_dir, cache_subdir, file_hash))
+        return str(tmp_path / "keras" / "models" / fname)
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(kit_model.keras.utils, "get_file", cached)
+    path = kit_model.resolve_weights("imagenet", "resnet_50")
+    assert path == str(tmp_path / "keras" / "models" / WEIGHTS_FILE)
+    assert calls[0][2:4] == (str(tmp_path / "keras"), "models")
+    assert calls[0][1].endswith(WEIGHTS_FILE) and calls[0][4]
+    assert kit_model.resolve_weights("", "resnet_50") is None
+    assert kit_model.resolve_weights(None, "resnet_50") is None
+
+
+def test_unknown_net_type_lists_the_choices():
+    with pytest.raises(ValueError, match=r"Unknown net_type 'resnet_152'.*'resnet_50'"):
+        build_model(2, net_type="resnet_152")
 
 
 def test_scoremap_loss_by_hand():

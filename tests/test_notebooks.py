@@ -44,7 +44,7 @@ def test_quickstart_tiny(tmp_path):
 
 def _train_and_evaluate(project_dir: Path, runs: Path, **train):
     params = {"project_dir": str(project_dir), "train_steps": 2, "batch_size": 1,
-              "crop_size": 64, "save_every": 1, **train}
+              "crop_size": 64, "save_every": 1, "weights": "", **train}
     run_notebook(NOTEBOOKS / "03_train.ipynb", params, runs_dir=runs, log_to_console=False)
     result = run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {
         "project_dir": str(project_dir), "train_fraction": params.get("train_fraction", 0.95),
@@ -61,6 +61,27 @@ def test_train_and_evaluate_on_openfield(openfield, tmp_path):
     table = pd.read_csv(next(project.glob("evaluation-results-kit/iteration-0/*/evaluation.csv")))
     assert table.query("bodypart == 'all'").num_labels.tolist() == [110 * 4, 6 * 4]
     assert next(project.glob("evaluation-results-kit/iteration-0/*/test_frames.png")).is_file()
+
+
+def test_train_without_imagenet_weights_stops_at_once(tmp_path, monkeypatch):
+    """03_train with its defaults (weights="imagenet") on a machine without the file in
+    Keras's cache and without internet: it stops before any work, saying how to go on."""
+    from conftest import make_blob_project
+
+    project = make_blob_project(tmp_path / "p", num_frames=4)
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # an empty Keras cache
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    for proxy in ("https_proxy", "HTTPS_PROXY"):  # offline even where the internet is not
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    with pytest.raises(NotebookFailed) as error:
+        run_notebook(NOTEBOOKS / "03_train.ipynb", {"project_dir": str(project.root)},
+                     runs_dir=tmp_path / "runs", log_to_console=False)
+    message = str(error.value)
+    for part in ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 str(tmp_path / "home" / ".keras" / "models"), 'weights=""'):
+        assert part in message, part
+    assert not list(project.root.glob("kit-models/*/*/train_config.json"))
 
 
 def test_failing_cell_is_named(tmp_path):
@@ -84,7 +105,7 @@ def test_analyze_videos_tiny(tmp_path):
 
     project = make_synthetic_project(tmp_path / "p",
         SyntheticConfig(image_size=(64, 64), num_frames=12, num_labeled=6))
-    train(project, TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2,
+    train(project, TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2, weights=None,
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     params = {"project_dir": str(project.root), "train_fraction": 0.75, "batch_size": 4,
               "filter": "savgol", "filter_window": 5, "pcutoff": 0.0, "trail_length": 2,
@@ -143,7 +164,7 @@ def test_refine_tiny_with_corrections_file(tmp_path):
 
     project = make_synthetic_project(tmp_path / "p",
         SyntheticConfig(num_frames=40, num_labeled=8, image_size=(64, 64)))
-    train(project, TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam", batchnorm_batches=2,
+    train(project, TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam", batchnorm_batches=2, weights=None,
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     truth = save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")  # every frame
     result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {

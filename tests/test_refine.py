@@ -23,7 +23,7 @@ from kit.project.labels import load_labels, save_labels
 from kit.project.splits import load_split
 from kit.results import outliers, refine
 
-TINY = {"shuffle": 1, "train_fraction": 0.5, "batch_size": 2, "optimizer": "adam",
+TINY = {"shuffle": 1, "train_fraction": 0.5, "batch_size": 2, "optimizer": "adam", "weights": None,
         "learning_rate": 1e-5, "batchnorm_batches": 2,
         "augment": AugmentConfig(crop_size=(64, 64))}
 
@@ -189,7 +189,7 @@ def test_one_round_lowers_the_test_error(tmp_path):
     8 training frames, then 16 corrected outlier frames; the same 8 test frames."""
     project = make_synthetic_project(tmp_path / "p",
         SyntheticConfig(num_frames=200, num_labeled=16, image_size=(128, 128)))
-    train(project, TrainConfig(train_fraction=0.5, train_steps=120, batch_size=4,
+    train(project, TrainConfig(train_fraction=0.5, train_steps=120, batch_size=4, weights=None,
                                optimizer="adam", augment=AugmentConfig(crop_size=(96, 96))),
           verbose=0)
     truth = synthetic.save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")

@@ -15,7 +15,7 @@ from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
 from kit.project.labels import load_labels
 from kit.results.evaluate import evaluate
 
-SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3,
+SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3, weights=None,
              batchnorm_batches=2, augment=AugmentConfig(crop_size=(64, 64)))
 
 
@@ -69,7 +69,7 @@ def test_five_bodyparts_occluded_and_odd_size(tmp_path):
     are evaluated per body part."""
     project = make_blob_project(tmp_path / "p", bodyparts=list("abcde"), size=(832, 747),
                                 num_frames=6, missing_rate=0.3)
-    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.5, batchnorm_batches=2,
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.5, batchnorm_batches=2, weights=None,
                          augment=AugmentConfig(crop_size=(96, 128)))
     model_dir = train(project, config, verbose=0)
     assert np.isfinite(read_train_log(model_dir)["loss"]).all()
@@ -77,3 +77,23 @@ def test_five_bodyparts_occluded_and_odd_size(tmp_path):
     assert set(table.bodypart) == {"a", "b", "c", "d", "e", "all"}
     labels = load_labels(project)
     assert table.query("bodypart == 'all'").num_labels.sum() == labels.notna().sum().sum() // 2
+
+
+def test_unavailable_imagenet_weights_stop_before_any_work(tmp_path, monkeypatch):
+    """weights="imagenet" (the default) without the file nor a network: no folder, no data."""
+    project = make_blob_project(tmp_path / "p", num_frames=4)
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the training data were built before the weights were checked")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(kit.net.model.keras.utils, "get_file", offline)
+    monkeypatch.setattr(kit.net.train, "PoseDataset", no_data)
+    config = TrainConfig(train_steps=2, batch_size=2)
+    with pytest.raises(RuntimeError, match=r"resnet50_weights_tf_dim_ordering_tf_kernels_notop\.h5"
+                                           r".*keras/models/.*weights=\"\""):
+        train(project, config, verbose=0)
+    assert not config.model_dir(project).exists()

@@ -33,3 +33,26 @@ def test_variant_names_what_differs():
     assert TrainConfig(train_size=4, bodyparts=("b",), test_videos=("w",),
                        augment=AugmentConfig(enabled=False)).variant == "-n4-parts-b-novel-w-noaug"
     assert TrainConfig(bodyparts=("a", "c"), test_videos=("v", "w")).variant == "-parts-a+c-novel-v+w"
+
+
+def test_from_parameters_reads_the_notebook_parameters():
+    config = TrainConfig.from_parameters(
+        shuffle=2, train_fraction=0.8, train_steps=10, batch_size=4, net_type="resnet_50",
+        weights="", optimizer="adam", learning_rate=0.0, save_every=0, seed=3, crop_size=64,
+        augment=False, mirror=True, train_size=5, bodyparts="a,b", test_videos="",
+        precision="float32")
+    assert config == TrainConfig(
+        shuffle=2, train_fraction=0.8, train_steps=10, batch_size=4, weights=None,
+        optimizer="adam", learning_rate=None, seed=3, train_size=5, bodyparts=("a", "b"),
+        augment=AugmentConfig(enabled=False, mirror=True, crop_size=(64, 64)))
+    assert TrainConfig.from_parameters(weights="x.h5", learning_rate=0.01).weights == "x.h5"
+    assert TrainConfig.from_parameters() == TrainConfig()
+    with pytest.raises(ValueError, match=r"Unknown training parameters \['project_dir'\]"):
+        TrainConfig.from_parameters(project_dir="p")
+
+
+def test_imagenet_and_resnet_50_by_default():
+    config = TrainConfig()
+    assert (config.weights, config.net_type) == ("imagenet", "resnet_50")
+    with pytest.raises(ValueError, match=r"Unknown net_type 'resnet50'.*'resnet_50'"):
+        TrainConfig(net_type="resnet50")

@@ -1,6 +1,6 @@
 """The paper's experiments as sweeps: learning curves, body parts, augmentation, novel animals.
 
-Each point of an experiment is one training (a papermill run of
+Each training run of an experiment (a :class:`TrainingRun`) is one training (a papermill run of
 ``notebooks/03_train.ipynb``) and one evaluation (``04_evaluate``), so a sweep
 can be spread over machines (:mod:`kit.experiments.sweep`), lands in the project exactly as
 a run by hand would, and resumes after an interruption (runs already completed
@@ -18,21 +18,19 @@ from typing import Any
 
 import pandas as pd
 
-from kit.net.data import AugmentConfig
+from kit.experiments.runner import notebook_path
 from kit.net.train_config import TrainConfig
 from kit.project import Project, atomic_path
 from kit.project.labels import load_labels
 from kit.project.splits import make_split
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
 
 @dataclass(frozen=True)
-class Point:
+class TrainingRun:
     """One training + evaluation of an experiment."""
 
     labels: Mapping[str, Any]  # columns of the result table, e.g. {"train_size": 10, "shuffle": 1}
-    train: Mapping[str, Any]  # parameters of 03_train
+    train: Mapping[str, Any]  # parameters of 03_train (TrainConfig.from_parameters reads them)
     evaluate: Mapping[str, Any] = field(default_factory=dict)  # extra parameters of 04_evaluate
 
 
@@ -55,53 +53,48 @@ def num_training_frames(project: Project, train_fraction: float, test_videos=())
 
 def _variant(train: Mapping[str, Any]) -> str:
     """The model-folder suffix 03_train gives these parameters (see TrainConfig.variant)."""
-    return TrainConfig(
-        train_size=train.get("train_size", 0),
-        bodyparts=tuple(b for b in str(train.get("bodyparts", "")).split(",") if b),
-        test_videos=tuple(v for v in str(train.get("test_videos", "")).split(",") if v),
-        augment=AugmentConfig(enabled=train.get("augment", True)),
-    ).variant
+    return TrainConfig.from_parameters(**train).variant
 
 
 def learning_curve(train_sizes: Sequence[int], shuffles: Sequence[int],
-                   base: Mapping[str, Any]) -> list[Point]:
-    """A point per (size, shuffle): nested training sets, one test set per shuffle."""
-    return [Point({"condition": "all body parts", "train_size": n, "shuffle": k},
+                   base: Mapping[str, Any]) -> list[TrainingRun]:
+    """A training run per (size, shuffle): nested training sets, one test set per shuffle."""
+    return [TrainingRun({"condition": "all body parts", "train_size": n, "shuffle": k},
                   {**base, "train_size": n, "shuffle": k})
             for k in shuffles for n in train_sizes]
 
 
 def bodypart_experiment(bodypart: str, train_sizes: Sequence[int], shuffles: Sequence[int],
-                        base: Mapping[str, Any]) -> list[Point]:
+                        base: Mapping[str, Any]) -> list[TrainingRun]:
     """All body parts against ``bodypart`` alone, at the same frames, steps and seeds."""
-    points = []
+    runs = []
     for condition, parts in (("all body parts", ""), (f"{bodypart} only", bodypart)):
         for k in shuffles:
             for n in train_sizes:
-                points.append(Point({"condition": condition, "train_size": n, "shuffle": k},
+                runs.append(TrainingRun({"condition": condition, "train_size": n, "shuffle": k},
                                     {**base, "train_size": n, "shuffle": k, "bodyparts": parts}))
-    return points
+    return runs
 
 
 def augmentation_experiment(train_sizes: Sequence[int], shuffles: Sequence[int],
-                            base: Mapping[str, Any]) -> list[Point]:
+                            base: Mapping[str, Any]) -> list[TrainingRun]:
     """With against without augmentation, at several training sizes."""
-    return [Point({"condition": "augmented" if aug else "not augmented", "train_size": n,
+    return [TrainingRun({"condition": "augmented" if aug else "not augmented", "train_size": n,
                    "shuffle": k}, {**base, "train_size": n, "shuffle": k, "augment": aug})
             for aug in (True, False) for k in shuffles for n in train_sizes]
 
 
 def novel_animal_experiment(test_videos: Sequence[str], shuffles: Sequence[int],
-                            base: Mapping[str, Any]) -> list[Point]:
+                            base: Mapping[str, Any]) -> list[TrainingRun]:
     """Train on the other videos' frames; the split "novel" holds ``test_videos``' frames."""
-    return [Point({"condition": "novel: " + "+".join(test_videos), "train_size": 0, "shuffle": k},
+    return [TrainingRun({"condition": "novel: " + "+".join(test_videos), "train_size": 0, "shuffle": k},
                   {**base, "shuffle": k, "test_videos": ",".join(test_videos)})
             for k in shuffles]
 
 
-def run_points(project: Project, points: Sequence[Point], scheduler: str | None = "serial",
-               num_workers: int | None = None) -> pd.DataFrame:
-    """Train and evaluate every point (via kit.experiments.sweep), then gather the results.
+def run_trainings(project: Project, runs: Sequence[TrainingRun], scheduler: str | None = "serial",
+                  num_workers: int | None = None) -> pd.DataFrame:
+    """Train and evaluate every run (via kit.experiments.sweep), then gather the results.
 
     ``scheduler``: "serial" runs in this process; "local" (or None) starts a Dask
     LocalCluster on this machine; an address uses that Dask scheduler
@@ -113,18 +106,18 @@ def run_points(project: Project, points: Sequence[Point], scheduler: str | None 
     config = SweepConfig(num_workers=num_workers)
 
     root = str(project.root)
-    trainings = [(NOTEBOOKS / "03_train.ipynb", {**p.train, "project_dir": root}) for p in points]
+    trainings = [(notebook_path("03_train"), {**r.train, "project_dir": root}) for r in runs]
     _check(run_sweep(trainings, scheduler, config), "training")
-    evaluations = [(NOTEBOOKS / "04_evaluate.ipynb", _evaluate_parameters(p, root)) for p in points]
+    evaluations = [(notebook_path("04_evaluate"), _evaluate_parameters(r, root)) for r in runs]
     _check(run_sweep(evaluations, scheduler, config), "evaluation")
-    return collect(project, points)
+    return collect(project, runs)
 
 
-def _evaluate_parameters(point: Point, root: str) -> dict[str, Any]:
-    return {"project_dir": root, "shuffle": point.train.get("shuffle", 1),
-            "train_fraction": point.train.get("train_fraction", 0.95),
-            "variant": _variant(point.train), "pcutoff": 0.0, "num_figure_frames": 3,
-            **point.evaluate}
+def _evaluate_parameters(run: TrainingRun, root: str) -> dict[str, Any]:
+    return {"project_dir": root, "shuffle": run.train.get("shuffle", 1),
+            "train_fraction": run.train.get("train_fraction", 0.95),
+            "variant": _variant(run.train), "pcutoff": 0.0, "num_figure_frames": 3,
+            **run.evaluate}
 
 
 def _check(results: pd.DataFrame, what: str) -> None:
@@ -133,15 +126,15 @@ def _check(results: pd.DataFrame, what: str) -> None:
         raise RuntimeError(f"{len(failed)} {what} run(s) failed:\n{failed.to_string()}")
 
 
-def collect(project: Project, points: Sequence[Point]) -> pd.DataFrame:
+def collect(project: Project, runs: Sequence[TrainingRun]) -> pd.DataFrame:
     """The tidy table of a finished sweep: labels + each evaluation.csv row."""
     frames = []
-    for p in points:
-        folder = project.evaluation_dir(p.train.get("shuffle", 1),
-                                        p.train.get("train_fraction", 0.95),
-                                        variant=_variant(p.train))
+    for run in runs:
+        folder = project.evaluation_dir(run.train.get("shuffle", 1),
+                                        run.train.get("train_fraction", 0.95),
+                                        variant=_variant(run.train))
         table = pd.read_csv(folder / "evaluation.csv")
-        for key, value in reversed(list(p.labels.items())):
+        for key, value in reversed(list(run.labels.items())):
             table.insert(0, key, value)
         frames.append(table)
     return pd.concat(frames, ignore_index=True)

@@ -36,6 +36,21 @@ from kit.project import atomic_write_text
 
 _SEPARATORS = tuple({"/", os.sep})  # "/" is a separator on Windows too
 
+# The repository's notebooks/ folder: kit is used from a checkout (pip install -e .),
+# whose notebooks are the stages and experiments the runner executes.
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def notebook_path(name: str) -> Path:
+    """The repository's notebook ``name`` ("03_train" or "03_train.ipynb")."""
+    path = NOTEBOOKS / (name if name.endswith(".ipynb") else name + ".ipynb")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No notebook {name!r} in {NOTEBOOKS}. Received: name={name!r}. Notebooks: "
+            f"{sorted(p.stem for p in NOTEBOOKS.glob('*.ipynb'))}."
+        )
+    return path
+
 
 @dataclass(frozen=True)
 class RunResult:

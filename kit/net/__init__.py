@@ -1,2 +1,2 @@
-"""Stage 3, the network: targets, augmentation and batches, the model, training, prediction.
-Imports the project stage."""
+"""Stage 3, the network: targets, augmentation and batches, backbones (by ``net_type``) and
+heads, the model, training, prediction. Imports the project stage."""

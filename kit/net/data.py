@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import keras
@@ -105,35 +106,17 @@ def augment(
     Args:
         image: (H, W, 3) uint8 RGB.
         points: (K, 2) x then y, image pixels, NaN = missing.
+        mirror_perm: each part's mirror image (:func:`mirror_permutation`), for mirrored crops.
 
     Returns:
         The crop (crop_h, crop_w, 3) float32 in 0-255, and its points (K, 2);
         points that fall outside the crop become NaN.
     """
     ch, cw = crop_hw
-    h, w = image.shape[:2]
-    scale, angle, flip = config.global_scale, 0.0, False
-    if config.enabled:
-        scale *= rng.uniform(*config.scale_range)
-        angle = rng.uniform(-config.rotation_deg, config.rotation_deg)
-        flip = bool(config.mirror and rng.random() < 0.5)
-    visible = points[np.isfinite(points).all(axis=1)]
-    if config.enabled and len(visible) and rng.random() < config.keypoint_crop_probability:
-        centre = visible[rng.integers(len(visible))] + rng.uniform(-0.25, 0.25, 2) * (cw, ch) / scale
-    elif config.enabled:
-        centre = rng.uniform((0, 0), (w, h))
-    else:
-        centre = np.array([w / 2, h / 2])
-    # p' = R S F (p - centre) + crop centre
-    a = math.radians(angle)
-    rot = scale * np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-    if flip:
-        rot = rot @ np.diag([-1.0, 1.0])
-    shift = np.array([cw / 2, ch / 2]) - rot @ centre
-    matrix = np.hstack([rot, shift[:, None]])
+    matrix, flip = _draw_warp(image.shape[:2], points, crop_hw, config, rng)
     out = cv2.warpAffine(image, matrix, (cw, ch), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    new_points = points @ rot.T + shift
+    new_points = points @ matrix[:, :2].T + matrix[:, 2]
     if flip and mirror_perm is not None:
         new_points = new_points[list(mirror_perm)]
     inside = (new_points[:, 0] >= 0) & (new_points[:, 0] < cw) & (new_points[:, 1] >= 0) & (
@@ -148,6 +131,34 @@ def augment(
     return out, new_points
 
 
+def _draw_warp(image_hw: tuple[int, int], points: np.ndarray, crop_hw: tuple[int, int],
+               config: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """A random affine map image -> crop, (2, 3) ``[R S F | shift]``, and whether it mirrors.
+
+    p' = R S F (p - centre) + crop centre; the centre is near a visible point
+    (``keypoint_crop_probability``) or anywhere in the image.
+    """
+    (h, w), (ch, cw) = image_hw, crop_hw
+    scale, angle, flip = config.global_scale, 0.0, False
+    if config.enabled:
+        scale *= rng.uniform(*config.scale_range)
+        angle = rng.uniform(-config.rotation_deg, config.rotation_deg)
+        flip = bool(config.mirror and rng.random() < 0.5)
+    visible = points[np.isfinite(points).all(axis=1)]
+    if config.enabled and len(visible) and rng.random() < config.keypoint_crop_probability:
+        centre = visible[rng.integers(len(visible))] + rng.uniform(-0.25, 0.25, 2) * (cw, ch) / scale
+    elif config.enabled:
+        centre = rng.uniform((0, 0), (w, h))
+    else:
+        centre = np.array([w / 2, h / 2])
+    a = math.radians(angle)
+    rot = scale * np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    if flip:
+        rot = rot @ np.diag([-1.0, 1.0])
+    shift = np.array([cw / 2, ch / 2]) - rot @ centre
+    return np.hstack([rot, shift[:, None]]), flip
+
+
 def pack_targets(
     points: np.ndarray, map_hw: tuple[int, int], config: TargetConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -156,42 +167,52 @@ def pack_targets(
     return np.concatenate([scmap, scmap_w], -1), np.concatenate([locref, locref_w], -1)
 
 
+class BatchSettings(Protocol):
+    """What :class:`PoseDataset` reads of a run's settings (``TrainConfig`` has them all)."""
+
+    batch_size: int
+    train_steps: int
+    seed: int
+    augment: AugmentConfig
+    targets: TargetConfig
+
+
 class PoseDataset(keras.utils.PyDataset):
     """Batches of augmented crops and their packed targets, drawn at random.
 
     Batch ``index`` (the training step) depends only on ``(seed, index)``, so a
     resumed run sees exactly the batches an uninterrupted one would. Its length
     is the number of steps; it also feeds ``model.fit`` directly.
+
+    Args:
+        image_paths: the N training images.
+        points: (N, K, 2) their labels, x then y, image pixels, NaN = missing.
+        config: the run's settings (a :class:`kit.net.train_config.TrainConfig`): its
+            ``batch_size``, ``train_steps``, ``augment``, ``targets`` and ``seed``
+            (:class:`BatchSettings`).
+        mirror_perm: each part's mirror image (:func:`mirror_permutation`).
+        backbone_stride: the backbone's output stride (map sizes round up at it).
     """
 
-    def __init__(
-        self,
-        image_paths: Sequence[str | os.PathLike],
-        points: np.ndarray,
-        batch_size: int,
-        num_steps: int,
-        augment_config: AugmentConfig,
-        target_config: TargetConfig,
-        mirror_perm: Sequence[int] | None = None,
-        seed: int = 0,
-    ):
+    def __init__(self, image_paths: Sequence[str | os.PathLike], points: np.ndarray,
+                 config: BatchSettings, mirror_perm: Sequence[int] | None = None,
+                 backbone_stride: int = 16):
         super().__init__(workers=1, use_multiprocessing=False)
         if len(image_paths) == 0:
             raise ValueError("No training images: label some frames first.")
         self.image_paths = [Path(p) for p in image_paths]
         self.points = np.array(points, dtype=np.float64)  # a copy: outside labels -> NaN
-        self.batch_size = batch_size
-        self.num_steps = num_steps
-        self.augment_config = augment_config
-        self.target_config = target_config
+        self.batch_size = config.batch_size
+        self.num_steps = config.train_steps
+        self.augment_config = config.augment
+        self.target_config = config.targets
         self.mirror_perm = mirror_perm
-        self.seed = seed
+        self.seed = config.seed
         shapes = [self._image(i).shape[:2] for i in range(len(self.image_paths))]
         self.outside = labels_outside(self.points, shapes)  # left out of the targets
         self.points[self.outside] = np.nan
-        self.crop_hw = crop_shape(shapes, augment_config)
-        self.map_hw = map_shape(*self.crop_hw)
-
+        self.crop_hw = crop_shape(shapes, config.augment)
+        self.map_hw = map_shape(*self.crop_hw, backbone_stride, config.targets.stride)
     @functools.lru_cache(maxsize=512)  # noqa: B019 (one dataset per training run)
     def _image(self, i: int) -> np.ndarray:
         return load_image(self.image_paths[i])

@@ -1,9 +1,7 @@
-"""The pose network: ResNet-50 (last stage atrous, stride 16) + a deconvolution head.
+"""The pose network: a backbone (:mod:`kit.net.backbones`, by ``net_type``) + heads
+(:mod:`kit.net.heads`), its initial weights, losses, and BatchNorm handling.
 
-Written as Keras writes ``keras/src/applications/resnet.py``: a straight chain of
-named layers. Backbone layer names equal Keras's own ResNet-50, so ImageNet
-weights (or any Keras ResNet-50 weights file) copy over by name. Only
-``keras.ops``/``keras.layers``: the model runs on TensorFlow, JAX and PyTorch.
+Only ``keras.ops``/``keras.layers``: the model runs on TensorFlow, JAX and PyTorch.
 """
 
 from __future__ import annotations
@@ -14,125 +12,89 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-IMAGENET_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-_BN_EPS = 1.001e-5
+from kit.net.backbones import Backbone, get_backbone  # registers kit's layers for load_model
+from kit.net.heads import pose_heads
 
 
-@keras.saving.register_keras_serializable(package="kit")
-class CaffePreprocess(layers.Layer):
-    """RGB pixels 0-255 -> the input Keras's ResNet-50 expects (BGR, ImageNet mean removed)."""
-
-    def call(self, x):
-        x = ops.cast(x, self.compute_dtype)
-        mean = ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=self.compute_dtype)
-        return ops.flip(x, axis=-1) - mean
-
-
-def _norm(x, name: str, batchnorm: bool):
-    """BatchNormalization ``name``, or nothing where it is folded into the convolution."""
-    return layers.BatchNormalization(epsilon=_BN_EPS, name=name)(x) if batchnorm else x
-
-
-def _block(x, filters: int, stride: int, dilation: int, conv_shortcut: bool, name: str,
-           batchnorm: bool = True):
-    """Keras's ``residual_block_v1``, with an optional dilation of the 3x3 convolution."""
-    if conv_shortcut:
-        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=name + "_0_conv")(x)
-        shortcut = _norm(shortcut, name + "_0_bn", batchnorm)
-    else:
-        shortcut = x
-    x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
-    x = _norm(x, name + "_1_bn", batchnorm)
-    x = layers.Activation("relu", name=name + "_1_relu")(x)
-    x = layers.Conv2D(
-        filters, 3, padding="same", dilation_rate=dilation, name=name + "_2_conv"
-    )(x)
-    x = _norm(x, name + "_2_bn", batchnorm)
-    x = layers.Activation("relu", name=name + "_2_relu")(x)
-    x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    x = _norm(x, name + "_3_bn", batchnorm)
-    x = layers.Add(name=name + "_add")([shortcut, x])
-    return layers.Activation("relu", name=name + "_out")(x)
-
-
-def _stack(x, filters: int, blocks: int, stride: int, dilation: int, name: str,
-           batchnorm: bool = True):
-    x = _block(x, filters, stride, dilation, True, name + "_block1", batchnorm)
-    for i in range(2, blocks + 1):
-        x = _block(x, filters, 1, dilation, False, f"{name}_block{i}", batchnorm)
-    return x
-
-
-def build_model(
-    num_bodyparts: int, weights: str | os.PathLike | None = None, name: str = "kit_resnet50",
-    batchnorm: bool = True,
-) -> keras.Model:
+def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
+                name: str | None = None, net_type: str = "resnet_50") -> keras.Model:
     """Build the pose network for images of any size.
 
     Args:
         num_bodyparts: K, the number of score maps.
-        weights: backbone initialisation: ``"imagenet"`` (Keras's download or its
-            cache in ``~/.keras/models``), the path of a Keras ResNet-50 weights
-            file (``.h5``, without top), or ``None`` (random, train from scratch).
-        name: model name.
-        batchnorm: False leaves out the BatchNormalization layers (for
-            :func:`fold_batchnorm`: inference only, their affine maps live in the convolutions).
+        weights: backbone initialisation: ``"imagenet"`` (Keras's cache in
+            ``~/.keras/models``, downloaded there if missing), the path of a weights file
+            of the backbone (for ResNet-50 a Keras ``.h5``, without top), or ``None``/""
+            (random, train from scratch).
+        name: model name; default ``kit_<net_type without underscores>`` ("kit_resnet50").
+        net_type: the backbone, a name of :data:`kit.net.backbones.BACKBONES`.
 
     Returns:
         A model from RGB images (N, H, W, 3), pixels 0-255, to
-        ``[part_pred, locref]``: score-map logits (N, h, w, K) and
-        location-refinement maps (N, h, w, 2K), with h, w = ``targets.map_shape(H, W)``.
+        ``[part_pred, locref]``: score-map logits (N, h, w, K) and location-refinement
+        maps (N, h, w, 2K), with h, w = ``targets.map_shape(H, W, backbone.output_stride)``.
     """
-    if num_bodyparts < 1:
-        raise ValueError(f"num_bodyparts must be >= 1. Received: {num_bodyparts}.")
+    backbone = get_backbone(net_type)
     inputs = keras.Input(shape=(None, None, 3), name="image")
-    x = CaffePreprocess(name="preprocess")(inputs)
-    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
-    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-    x = _norm(x, "conv1_bn", batchnorm)
-    x = layers.Activation("relu", name="conv1_relu")(x)
-    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = _stack(x, 64, 3, stride=1, dilation=1, name="conv2", batchnorm=batchnorm)
-    x = _stack(x, 128, 4, stride=2, dilation=1, name="conv3", batchnorm=batchnorm)
-    x = _stack(x, 256, 6, stride=2, dilation=1, name="conv4", batchnorm=batchnorm)
-    # Atrous last stage (DeepLabCut's output stride 16): stride 1, dilation 2.
-    x = _stack(x, 512, 3, stride=1, dilation=2, name="conv5", batchnorm=batchnorm)
-    # A prior of ~1% positives on the score maps keeps the first steps from
-    # being spent on unlearning "everything is a body part" (focal-loss init).
-    part_pred = layers.Conv2DTranspose(
-        num_bodyparts, 3, strides=2, padding="same", name="part_pred",
-        bias_initializer=keras.initializers.Constant(-4.6), dtype="float32",
-    )(x)
-    locref = layers.Conv2DTranspose(
-        2 * num_bodyparts, 3, strides=2, padding="same", name="locref", dtype="float32",
-    )(x)
-    model = keras.Model(inputs, [part_pred, locref], name=name)
-    if weights is not None:
-        load_backbone_weights(model, weights)
+    features = backbone.build(backbone.preprocess()(inputs))
+    outputs = pose_heads(features, num_bodyparts, backbone.output_stride)
+    model = keras.Model(inputs, list(outputs), name=name or "kit_" + net_type.replace("_", ""))
+    path = resolve_weights(weights, net_type)
+    if path is not None:
+        load_backbone_weights(model, path, backbone)
     return model
 
 
-def load_backbone_weights(model: keras.Model, weights: str | os.PathLike) -> int:
-    """Copy ResNet-50 weights into ``model``'s backbone by layer name; return layers copied."""
-    if weights != "imagenet" and not Path(weights).is_file():
-        raise FileNotFoundError(
-            f"No weights file at {weights}. Received: weights={weights!r}. Pass the path of a "
-            f"Keras ResNet-50 weights file (e.g. {IMAGENET_FILE}), 'imagenet', or weights=None "
-            "to train from scratch."
-        )
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models``, else ``~/.keras/models``."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
+
+
+def resolve_weights(weights: str | os.PathLike | None, net_type: str = "resnet_50") -> str | None:
+    """The weights file a training starts from, checked before any work is done.
+
+    ``"imagenet"`` becomes the backbone's file in Keras's cache (downloaded the normal Keras
+    way, ``keras.utils.get_file``, if missing); a path must exist; ``None`` or "" stays None.
+    Raises FileNotFoundError / RuntimeError naming the file, the cache folder and the fix.
+    """
+    if weights is None or weights == "":
+        return None
+    backbone = get_backbone(net_type)
+    if weights != "imagenet":
+        if not Path(weights).is_file():
+            raise FileNotFoundError(
+                f"No weights file at {weights}. Received: weights={weights!r}. Pass the path of "
+                f"a weights file of {net_type} (e.g. {backbone.weights_file or 'a .h5'}) or of a "
+                "kit model (.keras), 'imagenet', or train from scratch with weights=\"\" "
+                "(notebooks) / weights=None (TrainConfig)."
+            )
+        return str(weights)
+    if not backbone.weights_file:
+        raise ValueError(f"net_type {net_type!r} has no ImageNet weights. Received: "
+                         "weights='imagenet'. Pass a weights file, or weights=None.")
+    cache = keras_cache_dir()
     try:
-        source = keras.applications.ResNet50(
-            include_top=False, weights=weights, input_shape=(None, None, 3)
-        )
+        return keras.utils.get_file(backbone.weights_file, backbone.weights_url,
+                                    cache_dir=str(cache.parent), cache_subdir=cache.name,
+                                    file_hash=backbone.weights_hash)
     except Exception as e:  # Keras raises a bare Exception when the download fails.
-        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         raise RuntimeError(
-            f"ResNet-50 weights could not be loaded (weights={weights!r}): {e}\n"
-            f"For ImageNet weights without internet access, copy {IMAGENET_FILE} into "
-            f"{cache}/ (Keras's cache) or pass its path as weights=...; to train from "
-            "scratch pass weights=None."
+            f"The ImageNet weights of {net_type} could not be had: {backbone.weights_file} is "
+            f"not in Keras's cache folder {cache}/ and downloading it failed ({e}). "
+            f"Without internet access, copy {backbone.weights_file} into {cache}/ or pass its "
+            "path as weights=...; or train from scratch with weights=\"\" (notebooks) / "
+            "weights=None (TrainConfig)."
         ) from e
+
+
+def load_backbone_weights(model: keras.Model, path: str | os.PathLike,
+                          backbone: Backbone) -> int:
+    """Copy the weights of the file at ``path`` into ``model``'s backbone by layer name;
+    return the number of layers copied."""
+    if backbone.weights_source is None:
+        raise ValueError(f"net_type {backbone.name!r} declares no weights_source, so it cannot "
+                         f"load {path}. Train it from scratch (weights=None).")
+    source = backbone.weights_source(str(path))
     copied = 0
     for layer in source.layers:
         if layer.weights:
@@ -199,26 +161,71 @@ def recalibrate_batchnorm(model: keras.Model, batches) -> int:
     return count
 
 
+@keras.saving.register_keras_serializable(package="kit")
+class FoldedBatchNorm(layers.Layer):
+    """What a BatchNormalization becomes once folded into its convolution: nothing.
+
+    (``layers.Identity`` would do, but it does not take the ``training``/``mask`` arguments
+    the normalization was called with in the graph being cloned.)
+    """
+
+    def call(self, x, training=None, mask=None):
+        return x
+
+
+def conv_batchnorm_pairs(model: keras.Model) -> dict[str, layers.BatchNormalization]:
+    """{convolution name: the BatchNormalization it alone feeds}, found in the graph."""
+    pairs = {}
+    for norm in model.layers:
+        if (not isinstance(norm, layers.BatchNormalization) or len(norm._inbound_nodes) != 1
+                or not (norm.center and norm.scale) or norm.axis not in (-1, 3)):
+            continue
+        conv = norm.input._keras_history.operation
+        if (type(conv) is layers.Conv2D and len(conv._inbound_nodes) == 1
+                and len(conv._outbound_nodes) == 1):
+            pairs[conv.name] = norm
+    return pairs
+
+
 def fold_batchnorm(model: keras.Model) -> keras.Model:
-    """The same network for inference with every BatchNormalization folded into the
-    convolution before it (w * g / sqrt(v + eps), (b - m) * g / sqrt(v + eps) + beta):
+    """The same network for inference with every BatchNormalization that follows a
+    convolution folded into it (w * g / sqrt(v + eps), (b - m) * g / sqrt(v + eps) + beta):
     equal outputs up to float rounding, fewer passes over the feature maps.
 
+    Any backbone: the Conv2D -> BatchNormalization pairs are found in the graph
+    (:func:`conv_batchnorm_pairs`); each folded normalization becomes a :class:`FoldedBatchNorm`
+    (a no-op) of the same name, and its convolution gets a bias.
+
     Args:
-        model: a model of :func:`build_model` (trained; its moving statistics are used).
+        model: a trained model (its moving statistics are used); it is not changed.
     """
-    num_bodyparts = model.get_layer("part_pred").filters
-    folded = build_model(num_bodyparts, name=model.name, batchnorm=False)
+    pairs = conv_batchnorm_pairs(model)
+    folded_norms = {norm.name for norm in pairs.values()}
+
+    def clone(layer):
+        if layer.name in folded_norms:
+            return FoldedBatchNorm(name=layer.name)
+        config = layer.get_config()
+        if layer.name in pairs:
+            config["use_bias"] = True
+        return layer.__class__.from_config(config)
+
+    folded = keras.models.clone_model(model, clone_function=clone)
     for layer in folded.layers:
         if not layer.weights:
             continue
         weights = model.get_layer(layer.name).get_weights()
-        if layer.name.endswith("_conv"):
-            norm = model.get_layer(layer.name[: -len("_conv")] + "_bn")
-            gamma, beta, mean, var = (w.astype("float64") for w in norm.get_weights())
-            scale = gamma / (var + norm.epsilon) ** 0.5
-            kernel, bias = weights
-            weights = [(kernel * scale).astype(kernel.dtype),
-                       ((bias - mean) * scale + beta).astype(bias.dtype)]
+        if layer.name in pairs:
+            weights = _folded(weights, pairs[layer.name])
         layer.set_weights(weights)
     return folded
+
+
+def _folded(conv_weights: list, norm: layers.BatchNormalization) -> list:
+    """A convolution's [kernel, bias] with ``norm`` folded in (computed in float64)."""
+    kernel = conv_weights[0]
+    bias = conv_weights[1] if len(conv_weights) > 1 else kernel.dtype.type(0)
+    gamma, beta, mean, var = (w.astype("float64") for w in norm.get_weights())
+    scale = gamma / (var + norm.epsilon) ** 0.5
+    return [(kernel * scale).astype(kernel.dtype),
+            ((bias - mean) * scale + beta).astype(kernel.dtype)]

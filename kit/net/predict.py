@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from kit.net.data import scale_image
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
+from kit.net.pose_config import load_pose_config
 from kit.net.targets import TargetConfig, decode
 
 
@@ -39,15 +39,23 @@ class Predictor:
                 f"No trained model at {model_file}. Train it first (notebooks/03_train.ipynb "
                 "or kit.net.train.train), or check shuffle and train_fraction."
             )
-        pose = json.loads((self.model_dir / "pose_config.json").read_text())
+        pose = load_pose_config(self.model_dir)  # a folder older than net_type: resnet_50
         self.bodyparts: list[str] = pose["bodyparts"]
+        self.net_type: str = pose["net_type"]
+        self.backbone_stride: int = pose["backbone_stride"]
         self.global_scale: float = pose["global_scale"]
         self.train_steps: int = pose["train_steps"]
         self.targets = TargetConfig(stride=pose["stride"], locref_stdev=pose["locref_stdev"])
         model = keras.saving.load_model(model_file, compile=False)
+        if list(model.output_names) != pose["heads"]:
+            raise ValueError(
+                f"{model_file} has the outputs {list(model.output_names)}, not the heads "
+                f"{pose['heads']} its pose_config.json lists. Train it again (03_train)."
+            )
         # BatchNorm folded into the convolutions: same outputs, about 5% faster on a CPU.
-        # (Mixed-precision models are kept as they are: folding builds float32 layers.)
-        if model.get_layer("conv1_conv").dtype_policy.name == "float32":
+        # (Mixed-precision models are kept as they are: their bfloat16/float16 convolutions
+        # would round the folded weights.)
+        if all(layer.dtype_policy.name == "float32" for layer in model.layers):
             model = fold_batchnorm(model)
         self.model = model
 

@@ -32,13 +32,16 @@ class TargetConfig:
             raise ValueError(f"TargetConfig values must be positive. Received: {self}.")
 
 
-def map_shape(height: int, width: int) -> tuple[int, int]:
+def map_shape(height: int, width: int, backbone_stride: int = 16,
+              stride: int = STRIDE) -> tuple[int, int]:
     """Output map size of the network for an input of ``height x width`` pixels.
 
-    The ResNet-50 features have stride 16 (``ceil(size / 16)`` cells, as its
-    padded convolutions round up); the head's transposed convolution doubles them.
+    The backbone's features have ``ceil(size / backbone_stride)`` cells (its padded
+    convolutions round up; 16 for ResNet-50); the heads enlarge them
+    ``backbone_stride / stride`` times.
     """
-    return 2 * math.ceil(height / 16), 2 * math.ceil(width / 16)
+    factor = backbone_stride // stride
+    return factor * math.ceil(height / backbone_stride), factor * math.ceil(width / backbone_stride)
 
 
 def make_targets(

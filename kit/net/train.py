@@ -27,8 +27,17 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from kit.net.backbones import get_backbone
 from kit.net.data import PoseDataset, mirror_permutation
-from kit.net.model import build_model, locref_loss, recalibrate_batchnorm, scoremap_loss
+from kit.net.heads import HEADS
+from kit.net.model import (
+    build_model,
+    locref_loss,
+    recalibrate_batchnorm,
+    resolve_weights,
+    scoremap_loss,
+)
+from kit.net.pose_config import save_pose_config
 from kit.net.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.labels import labels_to_array, load_labels
@@ -96,12 +105,13 @@ def _bodyparts(project: Project, config: TrainConfig) -> list[str]:
 
 def _compiled_model(num_bodyparts: int, config: TrainConfig) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
-    weights = config.weights
-    is_kit_model = weights is not None and str(weights).endswith(".keras")
+    weights = resolve_weights(config.weights, config.net_type)
+    is_kit_model = weights is not None and weights.endswith(".keras")
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)  # layers keep the policy they are built with
     try:
-        model = build_model(num_bodyparts, None if is_kit_model else weights)
+        model = build_model(num_bodyparts, None if is_kit_model else weights,
+                            net_type=config.net_type)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if is_kit_model:
@@ -123,35 +133,18 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     losses since the previous checkpoint appended to ``train_log.csv``. When the final
     ``model.keras`` is written the checkpoint is deleted, unless ``config.keep_checkpoints``.
 
-    Raises ValueError if the model folder holds a run with other settings.
-    A finished run is not trained again.
+    Raises ValueError if the model folder holds a run with other settings, and (before
+    anything is written or built) RuntimeError/FileNotFoundError if the initial weights
+    cannot be had. A finished run is not trained again.
     """
     model_dir = config.model_dir(project)
+    if not _started(model_dir):
+        resolve_weights(config.weights, config.net_type)  # fail now, not after the datasets
     bodyparts = _bodyparts(project, config)
     _check_saved_config(model_dir, config)
     if (model_dir / "model.keras").exists():
         return model_dir
-    labels = load_labels(project)
-    if len(labels) == 0:
-        raise ValueError(
-            f"No labeled frames in {project.labeled_data_root}: label some frames first "
-            "(notebooks/02_label_frames.ipynb), then train."
-        )
-    split = get_split(project, config, labels)
-    unlabeled = [name for name in split.train if name not in labels.index]
-    if unlabeled:
-        raise ValueError(
-            f"{model_dir / 'split.json'} trains on {len(unlabeled)} frame(s) that no label file "
-            f"holds any more: {unlabeled[:5]}. Restore their labels (a .bak file keeps the "
-            "previous version), or train under another shuffle number."
-        )
-    train_labels = labels.loc[list(split.train)]
-    dataset = PoseDataset(
-        [project.image_path(name) for name in train_labels.index],
-        labels_to_array(train_labels, bodyparts), config.batch_size, config.train_steps,
-        config.augment, config.targets, mirror_permutation(bodyparts), config.seed,
-    )
-    _check_training_labels(project, train_labels, dataset, bodyparts)
+    dataset = _training_data(project, config, model_dir, bodyparts)
     _remove_stale_temporaries(model_dir)
     checkpoints = list_checkpoints(model_dir / "checkpoints")
     if checkpoints:
@@ -172,6 +165,38 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     if not config.keep_checkpoints:
         remove_checkpoints(model_dir)
     return model_dir
+
+
+def _started(model_dir: Path) -> bool:
+    """Whether the run has a final model or a checkpoint (its initial weights are used up)."""
+    return (model_dir / "model.keras").exists() or bool(list_checkpoints(model_dir / "checkpoints"))
+
+
+def _training_data(project: Project, config: TrainConfig, model_dir: Path,
+                   bodyparts: list[str]) -> PoseDataset:
+    """The batches of the split's training frames; raises if its frames lost their labels."""
+    labels = load_labels(project)
+    if len(labels) == 0:
+        raise ValueError(
+            f"No labeled frames in {project.labeled_data_root}: label some frames first "
+            "(notebooks/02_label_frames.ipynb), then train."
+        )
+    split = get_split(project, config, labels)
+    unlabeled = [name for name in split.train if name not in labels.index]
+    if unlabeled:
+        raise ValueError(
+            f"{model_dir / 'split.json'} trains on {len(unlabeled)} frame(s) that no label file "
+            f"holds any more: {unlabeled[:5]}. Restore their labels (a .bak file keeps the "
+            "previous version), or train under another shuffle number."
+        )
+    train_labels = labels.loc[list(split.train)]
+    dataset = PoseDataset(
+        [project.image_path(name) for name in train_labels.index],
+        labels_to_array(train_labels, bodyparts), config, mirror_permutation(bodyparts),
+        get_backbone(config.net_type).output_stride,
+    )
+    _check_training_labels(project, train_labels, dataset, bodyparts)
+    return dataset
 
 
 def _label_files(project: Project, images) -> list[str]:
@@ -252,17 +277,19 @@ def _save_checkpoint(model, folder: Path, step: int) -> None:
 
 
 def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
-    pose_config = {
+    save_pose_config(model_dir, {
         "bodyparts": bodyparts,
-        "global_scale": config.augment.global_scale,
+        "net_type": config.net_type,
+        "backbone_stride": get_backbone(config.net_type).output_stride,
         "stride": config.targets.stride,
+        "heads": list(HEADS),
         "locref_stdev": config.targets.locref_stdev,
+        "global_scale": config.augment.global_scale,
         "train_steps": config.train_steps,
         "crop_hw": list(dataset.crop_hw),
         "iteration": project.iteration,
         "keras_backend": keras.backend.backend(),
-    }
-    atomic_write_text(model_dir / "pose_config.json", json.dumps(pose_config, indent=1))
+    })
     # The same layers without the optimizer: a third of the size (the checkpoints keep
     # the optimizer for resuming; weights=model.keras continues training from this).
     inference = keras.Model(model.inputs, model.outputs, name=model.name)

@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from kit.net.backbones import get_backbone
 from kit.net.data import AugmentConfig
 from kit.net.targets import TargetConfig
 from kit.project import Project
@@ -35,8 +36,12 @@ class TrainConfig:
         shuffle, train_fraction: which split (and model folder) this is.
         train_steps: optimizer steps in all.
         batch_size: images per step (crops of equal size).
-        weights: initial weights: None (from scratch), "imagenet", a Keras ResNet-50
-            weights file (.h5), or a kit model (.keras) to continue from.
+        net_type: the backbone, a name of ``kit.net.backbones.BACKBONES`` (DeepLabCut's
+            ``net_type``: "resnet_50").
+        weights: initial weights: "imagenet" (as DeepLabCut: Keras's cache, downloaded there
+            if missing; training stops before any work if it cannot be had), None or ""
+            (from scratch), a weights file of the backbone (.h5), or a kit model (.keras)
+            to continue from.
         optimizer: "sgd" (DeepLabCut's multi-step schedule, momentum 0.9, scaled to
             train_steps) or "adam" (learning_rate, divided by 10 at 80% and 95%).
         learning_rate: Adam's initial rate; for SGD, the schedule's peak (0.02).
@@ -71,7 +76,8 @@ class TrainConfig:
     train_fraction: float = 0.95
     train_steps: int = 1000
     batch_size: int = 8
-    weights: str | None = None
+    net_type: str = "resnet_50"
+    weights: str | None = "imagenet"
     optimizer: str = "sgd"
     learning_rate: float | None = None
     save_every: int = 0
@@ -89,6 +95,7 @@ class TrainConfig:
     targets: TargetConfig = field(default_factory=TargetConfig)
 
     def __post_init__(self):
+        get_backbone(self.net_type)  # raises, listing the valid names
         if self.precision not in PRECISIONS or self.jit_compile not in (True, False, "auto"):
             raise ValueError(
                 f"precision must be one of {PRECISIONS} and jit_compile True, False or 'auto'. "
@@ -139,6 +146,33 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
+    def from_parameters(cls, **parameters: Any) -> TrainConfig:
+        """The settings from a notebook's flat parameters (those of ``03_train``).
+
+        Conversions: ``weights`` "" -> None (from scratch); ``learning_rate`` 0 -> None (the
+        optimizer's default); ``crop_size`` n -> (n, n); ``augment`` and ``mirror`` ->
+        ``AugmentConfig(enabled=, mirror=)``; ``bodyparts`` and ``test_videos``,
+        comma-separated, -> tuples. The others are TrainConfig's fields as they are.
+        """
+        flat = dict(parameters)
+        unknown = sorted(set(flat) - FLAT_PARAMETERS)
+        if unknown:
+            raise ValueError(f"Unknown training parameters {unknown}. Valid: "
+                             f"{sorted(FLAT_PARAMETERS)}.")
+        augment = {"enabled": flat.pop("augment", True), "mirror": flat.pop("mirror", False)}
+        if "crop_size" in flat:
+            crop = flat.pop("crop_size")
+            augment["crop_size"] = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        for key in ("bodyparts", "test_videos"):
+            if isinstance(flat.get(key), str):
+                flat[key] = tuple(v for v in flat[key].split(",") if v)
+        if "weights" in flat:
+            flat["weights"] = flat["weights"] or None
+        if "learning_rate" in flat:
+            flat["learning_rate"] = flat["learning_rate"] or None
+        return cls(augment=AugmentConfig(**augment), **flat)
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
         for key in ("bodyparts", "test_videos"):
@@ -172,3 +206,10 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=1e-4)
     return keras.optimizers.Adam(schedule)
+
+
+# The flat parameters of notebooks/03_train.ipynb that TrainConfig.from_parameters reads.
+FLAT_PARAMETERS = frozenset(
+    {f.name for f in dataclasses.fields(TrainConfig)} - {"augment", "targets"}
+    | {"crop_size", "augment", "mirror"}
+)

@@ -1,0 +1,113 @@
+"""The backbone seam (kit.net.backbones, kit.net.heads, pose_config.json): a new backbone is
+one module + one registry line, trains and predicts through the normal path; model folders
+from before net_type was recorded still predict."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from kit.experiments.synthetic import make_synthetic_project
+from kit.net.backbones import BACKBONES, Backbone, get_backbone, register_backbone
+from kit.net.data import AugmentConfig, scale_image
+from kit.net.heads import upsampling_factor
+from kit.net.model import build_model
+from kit.net.predict import Predictor, sigmoid
+from kit.net.targets import TargetConfig, decode, map_shape
+from kit.net.train import TrainConfig, train
+from kit.project.labels import load_labels
+from kit.project.video import load_image
+
+
+# The "one module" of a new backbone: a builder and its declaration (here a tiny stand-in).
+def tiny_backbone(x):
+    """Preprocessed images (N, H, W, 3) -> features (N, ceil(H / 8), ceil(W / 8), 16)."""
+    for i, filters in enumerate((8, 16, 16), start=1):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", name=f"tiny{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"tiny{i}_bn")(x)
+        x = layers.Activation("relu", name=f"tiny{i}_relu")(x)
+    return x
+
+
+TINY = Backbone(name="tiny_test", build=tiny_backbone, output_stride=8,
+                preprocess=lambda: layers.Rescaling(1 / 255, name="preprocess"))
+
+
+@pytest.fixture
+def tiny():
+    register_backbone(TINY)  # the "one registry line"
+    yield TINY
+    BACKBONES.pop(TINY.name)
+
+
+def test_a_new_backbone_trains_and_predicts(tiny, tmp_path):
+    project = make_synthetic_project(tmp_path / "p", image_size=(64, 64), num_frames=12,
+                                     num_labeled=8)
+    config = TrainConfig(net_type="tiny_test", weights=None, train_steps=2, batch_size=2,
+                         train_fraction=0.75, batchnorm_batches=2,
+                         augment=AugmentConfig(crop_size=(64, 64)))
+    model_dir = train(project, config, verbose=0)
+    pose = json.loads((model_dir / "pose_config.json").read_text())
+    assert (pose["net_type"], pose["backbone_stride"], pose["stride"]) == ("tiny_test", 8, 8)
+    assert pose["heads"] == ["part_pred", "locref"]
+
+    predictor = Predictor(model_dir)
+    assert predictor.net_type == "tiny_test"
+    names = {layer.name for layer in predictor.model.layers}
+    assert {"tiny1_conv", "tiny3_conv", "part_pred", "locref"} <= names
+    assert "conv1_conv" not in names
+    # BatchNorm folded by walking the graph, not by ResNet layer names
+    assert not any(isinstance(layer, layers.BatchNormalization)
+                   for layer in predictor.model.layers)
+    num_bodyparts = len(project.bodyparts)
+    logits, locref = predictor.model.predict_on_batch(np.zeros((1, 64, 48, 3), np.float32))
+    assert logits.shape == (1, *map_shape(64, 48, backbone_stride=8), num_bodyparts) == (
+        1, 8, 6, num_bodyparts)
+    assert locref.shape[-1] == 2 * num_bodyparts
+    images = [load_image(project.image_path(name)) for name in load_labels(project).index[:3]]
+    positions = predictor.predict_images(images)
+    assert positions.shape == (3, num_bodyparts, 3)
+    assert np.isfinite(positions).all()
+    # image pixels (the cell centre plus an untrained refinement of a cell or so)
+    assert ((positions[..., :2] > -16) & (positions[..., :2] < 64 + 16)).all()
+    assert positions[..., :2].max() > 16  # not map cells (8 x 8)
+    assert ((positions[..., 2] >= 0) & (positions[..., 2] <= 1)).all()
+
+
+def test_registry_refuses_taken_names_and_lists_choices(tiny):
+    with pytest.raises(ValueError, match="already registered"):
+        register_backbone(Backbone(name="resnet_50", build=tiny_backbone, output_stride=8,
+                                   preprocess=TINY.preprocess))
+    with pytest.raises(ValueError, match=r"Unknown net_type 'resnet50'.*'resnet_50', 'tiny_test'"):
+        get_backbone("resnet50")
+    with pytest.raises(ValueError, match="multiple of 8"):
+        Backbone(name="odd", build=tiny_backbone, output_stride=12, preprocess=TINY.preprocess)
+
+
+def test_heads_reach_stride_8():
+    assert [upsampling_factor(s) for s in (8, 16, 32)] == [1, 2, 4]
+    with pytest.raises(ValueError, match="multiple of the maps' stride 8"):
+        upsampling_factor(4)
+    assert map_shape(64, 48, backbone_stride=32) == (8, 8)  # 2 x 2 features, 4x larger
+
+
+def test_model_folder_from_before_net_type_still_predicts(tmp_path):
+    """pose_config.json as kit wrote it before net_type, strides and heads were recorded."""
+    keras.utils.set_random_seed(0)
+    model = build_model(2)
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "pose_config.json").write_text(json.dumps({
+        "bodyparts": ["a", "b"], "global_scale": 0.8, "stride": 8, "locref_stdev": 7.2801,
+        "train_steps": 5, "crop_hw": [64, 64], "iteration": 0, "keras_backend": "tensorflow"}))
+    predictor = Predictor(tmp_path)
+    assert (predictor.net_type, predictor.backbone_stride) == ("resnet_50", 16)
+    images = np.random.default_rng(0).integers(0, 256, (2, 48, 64, 3)).astype(np.uint8)
+    positions = predictor.predict_batch(images)
+    # the same as the saved (unfolded) network decoded by hand
+    logits, locref = model.predict_on_batch(
+        np.stack([scale_image(im, 0.8) for im in images]).astype(np.float32))
+    expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
+    expected[..., :2] /= 0.8
+    np.testing.assert_allclose(positions, expected, atol=1e-3)
