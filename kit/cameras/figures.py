@@ -112,8 +112,8 @@ def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-# size: 8 parameters: one figure of the 3D table, every view's 2D table, the calibration, the
-# names and the videos; a config object would only rename them
+# One figure of the 3D table, every view's 2D table, the calibration, the names and the videos:
+# size: 8 parameters, a config object would only rename them
 def make_3d_video(path: str | os.PathLike, calibration: Calibration, points_3d: np.ndarray,
                   points_2d: np.ndarray, bodyparts: Sequence[str],
                   skeleton: Sequence[Sequence[str]] = (), videos: Sequence | None = None,
