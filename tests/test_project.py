@@ -43,7 +43,6 @@ def test_update_config_sets_keys_atomically(tmp_path):
     (lambda c: c.pop("bodyparts"), "no 'bodyparts' key"),
     (lambda c: c.update(pcutoff="high"), "pcutoff"),
     (lambda c: c.update(pcutoff=1.5), r"pcutoff must be in \[0, 1\]"),
-    (lambda c: c.update(default_net_type="resnet_152"), "unknown network"),
     (lambda c: c.update(TrainingFraction=[0]), "TrainingFraction"),
     (lambda c: c.update(bodyparts=["a", "a"]), "duplicates"),
 ])
@@ -105,3 +104,13 @@ def test_image_paths_from_label_index_names_written_on_windows_or_posix(tmp_path
     expected = project.root / "labeled-data" / "v" / "img1.png"
     assert project.image_path("labeled-data/v/img1.png") == expected
     assert project.image_path("labeled-data\\v\\img1.png") == expected  # DeepLabCut on Windows
+
+
+def test_analysis_scorer_names_the_models_network_as_deeplabcut_does(tmp_path):
+    project = create_project(tmp_path / "p", "mouse", "me", ["a"])
+    stem = f"mouse{project.date}shuffle2_500"
+    assert project.analysis_scorer(2, 500) == f"DLC_resnet50_{stem}"
+    assert project.analysis_scorer(2, 500, "mobilenet_v2_0.35") == f"DLC_mobnet_35_{stem}"
+    assert project.analysis_scorer(2, 500, "efficientnet-b3") == f"DLC_effnet_b3_{stem}"
+    with pytest.raises(ValueError, match="net_type='vgg'.*Known"):
+        project.analysis_scorer(1, 1, "vgg")

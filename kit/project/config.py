@@ -20,8 +20,14 @@ from typing import Any
 import yaml
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "data-templates"
-NETWORKS = {"resnet_50": "ResNet-50, last stage atrous (stride 16), deconvolution head to stride 8"}
-ANALYSIS_NETWORK_NAMES = {"resnet_50": "resnet50"}  # net type -> name in analysis files
+# DeepLabCut's net_type -> its name inside analysis file names (DLC_<name>_<Task>...). The
+# networks themselves are kit.net.backbones' registry; this is only the file-naming convention.
+ANALYSIS_NETWORK_NAMES = {
+    "resnet_50": "resnet50", "resnet_101": "resnet101", "resnet_152": "resnet152",
+    "mobilenet_v2_1.0": "mobnet_100", "mobilenet_v2_0.75": "mobnet_75",
+    "mobilenet_v2_0.5": "mobnet_50", "mobilenet_v2_0.35": "mobnet_35",
+    **{f"efficientnet-b{n}": f"effnet_b{n}" for n in range(7)},
+}
 
 # key -> (expected types, human description); checked when a project is opened.
 _REQUIRED_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -215,9 +221,13 @@ class Project:
         """Absolute path of an image named as in the label index (``labeled-data/v/img.png``)."""
         return self.root / Path(*relative.replace("\\", "/").split("/"))
 
-    def analysis_scorer(self, shuffle: int, train_steps: int) -> str:
-        """DeepLabCut's scorer of video analyses: ``DLC_resnet50_<Task><date>shuffle<k>_<steps>``."""
-        network = ANALYSIS_NETWORK_NAMES[self.config.get("default_net_type", "resnet_50")]
+    def analysis_scorer(self, shuffle: int, train_steps: int, net_type: str = "resnet_50") -> str:
+        """DeepLabCut's scorer of video analyses: ``DLC_resnet50_<Task><date>shuffle<k>_<steps>``
+        (the network's name from the model's ``net_type``)."""
+        if net_type not in ANALYSIS_NETWORK_NAMES:
+            raise ValueError(f"No DeepLabCut file name for net_type={net_type!r}. Known: "
+                             f"{sorted(ANALYSIS_NETWORK_NAMES)}.")
+        network = ANALYSIS_NETWORK_NAMES[net_type]
         return f"DLC_{network}_{self.task}{self.date}shuffle{shuffle}_{train_steps}"
 
     def analysis_file(
@@ -264,11 +274,6 @@ def _check_config(config: Any, path: Path) -> dict[str, Any]:
             )
     if not 0 <= out["pcutoff"] <= 1:
         raise ValueError(f"{path}: pcutoff must be in [0, 1]. Received: pcutoff={out['pcutoff']!r}.")
-    if out["default_net_type"] not in NETWORKS:
-        raise ValueError(
-            f"{path}: unknown network default_net_type={out['default_net_type']!r}. "
-            f"kit implements {sorted(NETWORKS)}; set default_net_type: resnet_50."
-        )
     return out
 
 

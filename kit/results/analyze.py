@@ -274,7 +274,7 @@ def analyze_video(
     video = Path(video)
     info = video_info(video)
     _check_crop(config.crop, info)
-    scorer = project.analysis_scorer(config.shuffle, predictor.train_steps)
+    scorer = project.analysis_scorer(config.shuffle, predictor.train_steps, predictor.net_type)
     h5, meta, csv, partial = (project.analysis_file(video, scorer, s, config.output_dir)
                               for s in (".h5", "_meta.json", ".csv", ".partial.h5"))
     h5.parent.mkdir(parents=True, exist_ok=True)
