@@ -36,6 +36,7 @@ def test_outlier_scores_by_hand():
     points[..., 2] = 0.9
     points[2, 1, 2] = 0.1  # frame 2: part 1 unsure
     points[4, 0, :2] = [4.0, 30.0]  # frame 4: part 0 jumps 30 px away (and back at 5)
+    points = points[:, None]  # one individual
     config = outliers.OutlierConfig(pcutoff=0.5, jump_px=20, filter_px=20, filter_window=3)
     table = outliers.outlier_scores(points, config)
     assert table.likelihood.tolist() == [False, False, True, False, False, False]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import numbers
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ import yaml
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "data-templates"
 NETWORKS = {"resnet_50": "ResNet-50, last stage atrous (stride 16), deconvolution head to stride 8"}
 ANALYSIS_NETWORK_NAMES = {"resnet_50": "resnet50"}  # net type -> name in analysis files
+DEFAULT_PCUTOFF = 0.6  # DeepLabCut's: a config without pcutoff, and every setting's default
 
 # key -> (expected types, human description); checked when a project is opened.
 _REQUIRED_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -32,7 +34,7 @@ _OPTIONAL_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "date": ((str,), ""),
     "TrainingFraction": ((list,), [0.95]),
     "iteration": ((int,), 0),
-    "pcutoff": ((float, int), 0.6),
+    "pcutoff": ((float, int), DEFAULT_PCUTOFF),
     "skeleton": ((list,), []),
     "default_net_type": ((str,), "resnet_50"),
     "video_sets": ((dict,), {}),
@@ -65,6 +67,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def check_pcutoff(pcutoff: float) -> float:
+    """``pcutoff`` as a float, checked: a likelihood in [0, 1] (NaN fails)."""
+    if isinstance(pcutoff, bool) or not isinstance(pcutoff, numbers.Real) \
+            or not 0 <= pcutoff <= 1:
+        raise ValueError(f"pcutoff must be in [0, 1] (a pcutoff is a likelihood, in [0, 1], like "
+                         f"the network's). Received: pcutoff={pcutoff!r}. Pass e.g. the config's "
+                         f"pcutoff ({DEFAULT_PCUTOFF}), or None for it.")
+    return float(pcutoff)
+
+
+def resolve_pcutoff(pcutoff: float | None, project: Project) -> float:
+    """The p-cutoff to use: ``pcutoff`` if given, else the project config's (checked either way).
+
+    None is kit's one way of saying "the config's"; notebooks, whose command line cannot
+    pass None, turn their negative ``pcutoff`` parameter into None before calling this.
+    """
+    return check_pcutoff(project.pcutoff if pcutoff is None else pcutoff)
 
 
 @dataclass(frozen=True)
@@ -104,7 +125,7 @@ class Project:
 
     @property
     def pcutoff(self) -> float:
-        return float(self.config.get("pcutoff", 0.6))
+        return float(self.config.get("pcutoff", DEFAULT_PCUTOFF))
 
     @property
     def skeleton(self) -> list[tuple[str, str]]:
@@ -235,7 +256,7 @@ def _check_config(config: Any, path: Path) -> dict[str, Any]:
             raise ValueError(
                 f"{path}: every TrainingFraction must be in (0, 1]. Received: {out['TrainingFraction']!r}."
             )
-    if not 0 <= out["pcutoff"] <= 1:
+    if not 0 <= out["pcutoff"] <= 1:  # not check_pcutoff: this error names the file
         raise ValueError(f"{path}: pcutoff must be in [0, 1]. Received: pcutoff={out['pcutoff']!r}.")
     if out["default_net_type"] not in NETWORKS:
         raise ValueError(
