@@ -194,3 +194,12 @@ def test_draw_pose_hides_or_fades_points_below_pcutoff():
 def test_frame_jumps_count_only_confident_pairs():
     points = np.array([[[0, 0, 1.0]], [[3, 4, 1.0]], [[3, 4, 0.0]], [[0, 0, 1.0]]])[:, None]
     np.testing.assert_array_equal(plots.frame_jumps(points, 0.5)[:, 0, 0], [5.0, np.nan, np.nan])
+
+
+def test_draw_pose_draws_every_individual_in_body_part_colours():
+    frame = np.zeros((40, 40, 3), np.uint8)
+    points = np.array([[[[10.0, 10.0, 0.9]], [[30.0, 30.0, 0.9]]]])  # 2 individuals, 1 part
+    drawn = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=4), ["a"])
+    assert drawn[10, 10].any() and (drawn[10, 10] == drawn[30, 30]).all()
+    with pytest.raises(ValueError, match="num_individuals"):
+        draw_pose(frame, points[:, 0], 0, PoseStyle(), ["a"])

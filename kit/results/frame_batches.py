@@ -11,23 +11,31 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from kit.net.data import scale_image
 from kit.project.video import FrameReader
 
-if TYPE_CHECKING:
-    from kit.results.analyze import AnalyzeConfig
-
 _END = object()  # the reader thread's last item
+
+
+class BatchSettings(Protocol):
+    """What the reader needs of :class:`kit.results.analyze.AnalyzeConfig` (named here, not
+    imported: analyze imports this module)."""
+
+    crop: tuple[int, int, int, int] | None
+    downscale: float
+    batch_size: int
+    queue_batches: int
+    max_frames: int | None
 
 
 class FrameBatches:
     """Reader thread: frames -> crop, downscale, network scale -> batches in a bounded queue."""
 
-    def __init__(self, video: Path, start: int, config: AnalyzeConfig, global_scale: float):
+    def __init__(self, video: Path, start: int, config: BatchSettings, global_scale: float):
         self.reader = FrameReader(video, start=start, stop=config.max_frames)
         self.config, self.global_scale = config, global_scale
         self.queue: queue.Queue = queue.Queue(maxsize=config.queue_batches)
