@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit.project.analysis_file import analysis_bodyparts, load_points, read_analysis
+from kit.project.analysis_file import load_poses, poses_from_table
 from kit.project.drawing import (
     PoseStyle,
     bodypart_colors,
@@ -22,7 +22,7 @@ from kit.project.drawing import (
 from kit.project.video import load_image
 
 
-def plot_labels_vs_predictions(
+def plot_labels_vs_predictions(  # 7 parameters: the data, then three drawing keywords
     images: Sequence[np.ndarray],
     labels: np.ndarray,
     predictions: np.ndarray,
@@ -35,8 +35,8 @@ def plot_labels_vs_predictions(
 
     Args:
         images: N RGB frames.
-        labels: (N, K, 2) x, y, NaN = missing.
-        predictions: (N, K, 3) x, y, likelihood; those below ``pcutoff`` drawn as crosses.
+        labels: (N, I, K, 2) x, y (image pixels), NaN = missing; I individuals, K body parts.
+        predictions: (N, I, K, 3) x, y, likelihood; those below ``pcutoff`` drawn as crosses.
     """
     n = len(images)
     cols = 2 * min(n, 3)
@@ -49,14 +49,14 @@ def plot_labels_vs_predictions(
         left, right = axes[i // 3, 2 * (i % 3)], axes[i // 3, 2 * (i % 3) + 1]
         for ax in (left, right):
             ax.imshow(image)
-        for k in range(len(bodyparts)):
-            left.scatter(*labels[i, k], s=30, color=colors[k], marker="+", linewidths=1.5)
-            x, y, p = predictions[i, k]
+        for j, k in np.ndindex(*labels.shape[1:3]):  # individual, body part
+            left.scatter(*labels[i, j, k], s=30, color=colors[k], marker="+", linewidths=1.5)
+            x, y, p = predictions[i, j, k]
             marker = "o" if p >= pcutoff else "x"
             right.scatter(x, y, s=20, color=colors[k], marker=marker, edgecolors="white",
                           linewidths=0.5 if marker == "o" else 1.5)
         name = titles[i] if i < len(titles) else f"frame {i}"
-        err = np.nanmean(np.linalg.norm(predictions[i, :, :2] - labels[i], axis=-1))
+        err = np.nanmean(np.linalg.norm(predictions[i, ..., :2] - labels[i], axis=-1))
         left.set_title(f"{name}\nlabels", fontsize=8)
         right.set_title(f"prediction, error {err:.1f} px", fontsize=8)
     handles = [plt.Line2D([], [], marker="o", color=colors[k], ls="", label=b)
@@ -97,8 +97,8 @@ def evaluation_figure(project, evaluation, num_frames: int = 6, split: str = "te
     if not names:
         raise ValueError(f"The {split} split has no frames to draw.")
     bodyparts = evaluation.bodyparts
-    labels = evaluation.labels.loc[names].to_numpy().reshape(len(names), len(bodyparts), 2)
-    preds = evaluation.predictions.loc[names].to_numpy().reshape(len(names), len(bodyparts), 3)
+    labels = poses_from_table(evaluation.labels.loc[names], bodyparts)[0]
+    preds = poses_from_table(evaluation.predictions.loc[names], bodyparts)[0]
     fig = plot_labels_vs_predictions(
         [load_image(project.image_path(n)) for n in names], labels, preds, bodyparts,
         evaluation.pcutoff, titles=[n.split("/", 1)[-1] for n in names],
@@ -121,22 +121,25 @@ def _panel_grid(num_panels: int, size: float = 3.0):
 
 def plot_trajectories(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
                       colormap: str = "viridis") -> plt.Figure:
-    """One panel per body part: its positions in the frame, coloured by time.
+    """One panel per body part: its positions in the frame (every individual's), coloured
+    by time.
 
     Args:
-        points: (N, K, 3) x, y (image pixels), likelihood; points below ``pcutoff`` left out.
+        points: (N, I, K, 3) x, y (image pixels), likelihood of N frames, I individuals, K
+            body parts; points below ``pcutoff`` left out.
     """
     fig, axes = _panel_grid(len(bodyparts))
-    frames = np.arange(len(points))
+    frames = np.broadcast_to(np.arange(len(points))[:, None], points.shape[:2])  # (N, I)
     confident = confident_mask(points, pcutoff)
     shown = points[confident][:, :2]  # one scale for every panel
     low, high = (shown.min(0), shown.max(0)) if len(shown) else (np.zeros(2), np.ones(2))
     pad = 0.05 * max(high - low) + 1
     for k, (ax, name) in enumerate(zip(axes, bodyparts, strict=False)):
-        keep = confident[:, k]
-        art = ax.scatter(points[keep, k, 0], points[keep, k, 1], c=frames[keep], s=4,
-                         cmap=colormap, vmin=0, vmax=max(len(points) - 1, 1))
-        ax.set_title(f"{name}\n{keep.sum()} of {len(points)} frames", fontsize=9)
+        keep = confident[:, :, k]
+        art = ax.scatter(points[:, :, k, 0][keep], points[:, :, k, 1][keep], c=frames[keep],
+                         s=4, cmap=colormap, vmin=0, vmax=max(len(points) - 1, 1))
+        ax.set_title(f"{name}\n{keep.sum()} of {keep.size} "
+                     f"{'frames' if keep.shape[1] == 1 else 'points'}", fontsize=9)
         ax.set_xlim(low[0] - pad, high[0] + pad)
         ax.set_ylim(high[1] + pad, low[1] - pad)  # image coordinates: y down
         ax.set_aspect("equal")
@@ -147,11 +150,13 @@ def plot_trajectories(points: np.ndarray, bodyparts: Sequence[str], pcutoff: flo
 
 def plot_likelihood(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
                     colormap: str = "rainbow") -> plt.Figure:
-    """Likelihood of each body part against frame, with the p-cutoff; points (N, K, 3)."""
+    """Likelihood of each individual's body parts against frame (one colour per body part),
+    with the p-cutoff; points (N, I, K, 3)."""
     fig, ax = plt.subplots(figsize=(8, 3))
     colors = bodypart_colors(len(bodyparts), colormap)
-    for k, name in enumerate(bodyparts):
-        ax.plot(points[:, k, 2], color=colors[k], lw=0.8, label=name)
+    for i, k in np.ndindex(*points.shape[1:3]):
+        ax.plot(points[:, i, k, 2], color=colors[k], lw=0.8,
+                label=bodyparts[k] if i == 0 else None)
     ax.axhline(pcutoff, color="gray", ls="--", lw=1, label=f"pcutoff {pcutoff}")
     ax.set_xlabel("frame")
     ax.set_ylabel("likelihood")
@@ -162,8 +167,8 @@ def plot_likelihood(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float
 
 
 def frame_jumps(points: np.ndarray, pcutoff: float) -> np.ndarray:
-    """(N - 1, K) distance in pixels each body part moved between consecutive frames;
-    NaN unless both frames reach ``pcutoff``."""
+    """(N - 1, I, K) distance in pixels each individual's body parts moved between
+    consecutive frames; NaN unless both frames reach ``pcutoff``. points: (N, I, K, 3)."""
     confident = confident_mask(points, pcutoff)
     jumps = np.linalg.norm(np.diff(points[..., :2], axis=0), axis=-1)
     return np.where(confident[1:] & confident[:-1], jumps, np.nan)
@@ -177,7 +182,7 @@ def plot_jumps(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
     jumps = frame_jumps(points, pcutoff)
     colors = bodypart_colors(len(bodyparts), colormap)
     for k, (ax, name) in enumerate(zip(axes, bodyparts, strict=False)):
-        values = jumps[:, k][np.isfinite(jumps[:, k])]
+        values = jumps[..., k][np.isfinite(jumps[..., k])]
         if not len(values):
             ax.set_title(f"{name}: no two consecutive frames above pcutoff", fontsize=8)
             continue
@@ -190,9 +195,9 @@ def plot_jumps(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
 
 
 def _load_analysis(h5: str | os.PathLike) -> tuple[Path, np.ndarray, list[str]]:
-    """(path, points (N, K, 3), body part names) of an analysis file."""
-    bodyparts = analysis_bodyparts(read_analysis(h5))
-    return Path(h5), load_points(h5, bodyparts), bodyparts
+    """(path, points (N, I, K, 3), body part names) of an analysis file, either layout."""
+    points, bodyparts, _ = load_poses(h5)
+    return Path(h5), points, bodyparts
 
 
 def save_analysis_figures(h5: str | os.PathLike, pcutoff: float,

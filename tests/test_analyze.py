@@ -13,7 +13,7 @@ from conftest import TRAINED_NUM_FRAMES as NUM_FRAMES
 from kit import plots
 from kit.experiments.synthetic import error_against_ground_truth, load_ground_truth
 from kit.net.data import scale_image
-from kit.project.analysis_file import load_points, predictions_frame
+from kit.project.analysis_file import load_poses, predictions_frame
 from kit.project.drawing import PoseStyle, draw_pose
 from kit.project.video import FrameReader, video_info
 from kit.results import analyze
@@ -55,7 +55,7 @@ def test_threaded_batches_equal_predict_images(trained_synthetic, tmp_path):
     project, predictor, video = trained_synthetic
     result = analyze.analyze_video(project, video, _config(tmp_path, batch_size=3), predictor)
     expected = predictor.predict_images(_frames(video), batch_size=8)
-    got = load_points(result.h5)
+    got = load_poses(result.h5)[0]
     np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=1e-3)
     np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-5)
 
@@ -64,7 +64,7 @@ def test_crop_and_downscale_map_back_to_full_frame(trained_synthetic, tmp_path):
     project, predictor, video = trained_synthetic
     crop = (8, 56, 4, 60)  # x1, x2, y1, y2
     config = _config(tmp_path, crop=crop, downscale=2.0, batch_size=8)
-    got = load_points(analyze.analyze_video(project, video, config, predictor).h5)
+    got = load_poses(analyze.analyze_video(project, video, config, predictor).h5)[0]
     small = [scale_image(np.ascontiguousarray(f[4:60, 8:56]), 0.5) for f in _frames(video)]
     expected = predictor.predict_images(small)
     expected[..., :2] = expected[..., :2] * 2 + [8, 4]
@@ -93,7 +93,7 @@ def test_interrupted_run_resumes_to_the_same_result(trained_synthetic, tmp_path)
     assert not list((tmp_path / "resumed").glob("*_meta.json"))
     resumed = analyze.analyze_video(project, video, config, predictor)
     assert resumed.metadata["resumed_from_frame"] == 8
-    np.testing.assert_allclose(load_points(resumed.h5), load_points(whole.h5),
+    np.testing.assert_allclose(load_poses(resumed.h5)[0], load_poses(whole.h5)[0],
                                atol=1e-3)
     assert not list((tmp_path / "resumed").glob("*.partial.h5"))
 
@@ -154,7 +154,7 @@ def test_error_against_ground_truth_is_the_offset(trained_synthetic, tmp_path):
     truth = load_ground_truth(project, "animal0", include_occluded=True)
     points = np.concatenate([truth + [3.0, 4.0], np.ones((*truth.shape[:2], 1))], axis=2)
     h5 = tmp_path / "shifted.h5"
-    predictions_frame(points, range(NUM_FRAMES), "s", project.bodyparts).to_hdf(
+    predictions_frame(points[:, None], range(NUM_FRAMES), "s", project.bodyparts).to_hdf(
         h5, key="df_with_missing", format="table")
     assert error_against_ground_truth(project, video, h5) == pytest.approx(5.0)
     assert error_against_ground_truth(project, video, h5, [0, 3]) == pytest.approx(5.0)
@@ -176,14 +176,14 @@ def test_labeled_video_stills_and_figures(trained_synthetic, tmp_path):
 
 def test_draw_pose_hides_or_fades_points_below_pcutoff():
     frame = np.zeros((40, 40, 3), np.uint8)
-    points = np.array([[[10.0, 10.0, 0.9], [30.0, 30.0, 0.1]]])
+    points = np.array([[[[10.0, 10.0, 0.9], [30.0, 30.0, 0.1]]]])  # (1 frame, 1 individual, 2, 3)
     hidden = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=6), "ab")
     assert hidden[10, 10].any() and not hidden[30, 30].any() and not hidden[25:36, 25:36].any()
     faded = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=6,
                                                               low_likelihood="fade"), "ab")
     assert faded[27, 30].any() and not faded[30, 30].any()  # a ring: drawn edge, empty centre
     assert not frame.any()  # the input is not drawn on
-    points[0, 1, 2] = 0.9
+    points[0, 0, 1, 2] = 0.9
     joined = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=2,
                                                                skeleton=(("a", "b"),)), "ab")
     assert joined[20, 20].all()  # the skeleton line, white, between (10, 10) and (30, 30)
@@ -192,5 +192,14 @@ def test_draw_pose_hides_or_fades_points_below_pcutoff():
 
 
 def test_frame_jumps_count_only_confident_pairs():
-    points = np.array([[[0, 0, 1.0]], [[3, 4, 1.0]], [[3, 4, 0.0]], [[0, 0, 1.0]]])
-    np.testing.assert_array_equal(plots.frame_jumps(points, 0.5)[:, 0], [5.0, np.nan, np.nan])
+    points = np.array([[[0, 0, 1.0]], [[3, 4, 1.0]], [[3, 4, 0.0]], [[0, 0, 1.0]]])[:, None]
+    np.testing.assert_array_equal(plots.frame_jumps(points, 0.5)[:, 0, 0], [5.0, np.nan, np.nan])
+
+
+def test_draw_pose_draws_every_individual_in_body_part_colours():
+    frame = np.zeros((40, 40, 3), np.uint8)
+    points = np.array([[[[10.0, 10.0, 0.9]], [[30.0, 30.0, 0.9]]]])  # 2 individuals, 1 part
+    drawn = draw_pose(frame, points, 0, PoseStyle(pcutoff=0.5, dotsize=4), ["a"])
+    assert drawn[10, 10].any() and (drawn[10, 10] == drawn[30, 30]).all()
+    with pytest.raises(ValueError, match="num_individuals"):
+        draw_pose(frame, points[:, 0], 0, PoseStyle(), ["a"])

@@ -375,7 +375,7 @@ def test_truncated_analysis_file(tmp_path):
     
 
     h5 = tmp_path / "clipDLC_resnet50_x.h5"
-    df = predictions_frame(np.random.default_rng(0).random((30, 2, 3)), range(30), "DLC", ["a", "b"])
+    df = predictions_frame(np.random.default_rng(0).random((30, 1, 2, 3)), range(30), "DLC", ["a", "b"])
     df.to_hdf(h5, key="df_with_missing", format="table")
     h5.write_bytes(h5.read_bytes()[: h5.stat().st_size // 2])
     with pytest.raises(ValueError, match=r"clipDLC_resnet50_x.h5 cannot be read.*analyze the"):

@@ -28,7 +28,7 @@ from kit.net.model import build_model
 from kit.net.predict import Predictor
 from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
 from kit.project import create_project
-from kit.project.analysis_file import load_points
+from kit.project.analysis_file import load_poses
 from kit.project.video import write_video
 from kit.results import analyze
 
@@ -165,8 +165,8 @@ def test_killed_analysis_resumes_to_the_same_output(untrained, tmp_path):
     reference_config = analyze.AnalyzeConfig(train_fraction=0.75, batch_size=2, progress=False,
                                              output_dir=str(tmp_path / "whole"))
     (whole,) = analyze.analyze_videos(project, [video], reference_config, predictor)
-    got, expected = load_points(resumed.h5), load_points(whole.h5)
-    assert got.shape == expected.shape == (NUM_FRAMES, 2, 3)
+    got, expected = load_poses(resumed.h5)[0], load_poses(whole.h5)[0]
+    assert got.shape == expected.shape == (NUM_FRAMES, 1, 2, 3)
     np.testing.assert_allclose(got[..., :2], expected[..., :2], rtol=0, atol=1e-4)
     np.testing.assert_allclose(got[..., 2], expected[..., 2], rtol=0, atol=1e-5)
     assert not partial.exists() and not _temporaries(tmp_path / "killed")
@@ -181,4 +181,4 @@ def test_corrupt_partial_analysis_starts_over(untrained, tmp_path):
     partial.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 50)  # a damaged sidecar
     with pytest.warns(UserWarning, match=r"partial.h5 cannot be read.*starting over"):
         (result,) = analyze.analyze_videos(project, [video], config, predictor)
-    assert load_points(result.h5).shape == (4, 2, 3) and not partial.exists()
+    assert load_poses(result.h5)[0].shape == (4, 1, 2, 3) and not partial.exists()

@@ -8,6 +8,7 @@ from kit.net.predict import Predictor, scale_image, sigmoid
 from kit.net.train import TrainConfig, train
 from kit.plots import evaluation_figure
 from kit.project.video import load_image
+from kit.project.analysis_file import select_individuals
 from kit.results.evaluate import error_table, evaluate
 
 
@@ -16,6 +17,7 @@ def test_error_table_by_hand():
                        [[5.0, 5.0], [np.nan, np.nan]]])
     preds = np.array([[[3.0, 4.0, 0.9], [10.0, 10.0, 0.2]],
                       [[5.0, 6.0, 0.8], [1.0, 1.0, 0.99]]])
+    labels, preds = labels[:, None], preds[:, None]  # one individual
     table = error_table(labels, preds, ["a", "b"], pcutoff=0.5).set_index("bodypart")
     # a: errors 5 and 1 -> 3; b: error 0 (the NaN label does not count); all: (5+0+1)/3 = 2
     assert table.loc["a", "rmse_px"] == pytest.approx(3.0)
@@ -27,6 +29,21 @@ def test_error_table_by_hand():
     assert np.isnan(table.loc["b", "rmse_px_pcutoff"])
     with pytest.raises(ValueError, match="pcutoff"):
         error_table(labels, preds, ["a", "b"], pcutoff=1.2)
+
+
+def test_error_table_matches_individuals_by_name():
+    # two animals, one body part; the predictions list them in the other order
+    labels = np.array([[[[0.0, 0.0]], [[10.0, 10.0]]]])  # (1 frame, 2 individuals, 1 part, 2)
+    preds = np.array([[[[10.0, 13.0, 0.9]], [[3.0, 4.0, 0.9]]]])
+    matched = select_individuals(preds, ["mouse2", "mouse1"], ["mouse1", "mouse2", "mouse3"])
+    assert matched.shape == (1, 3, 1, 3) and np.isnan(matched[0, 2]).all()
+    table = error_table(np.concatenate([labels, np.full((1, 1, 1, 2), np.nan)], 1), matched,
+                        ["a"], pcutoff=0.5).set_index("bodypart")
+    assert table.loc["a", "rmse_px"] == pytest.approx(4.0)  # errors 5 and 3
+    assert table.loc["a", "num_labels"] == 2
+    np.testing.assert_array_equal(select_individuals(preds[:, :1], None, None), preds[:, :1])
+    with pytest.raises(ValueError, match="single-animal"):
+        select_individuals(preds, None, ["mouse1"])
 
 
 def test_scale_image_convention():
@@ -52,7 +69,7 @@ def test_predict_shapes_and_likelihoods(trained):
     images = [load_image(p) for p in sorted(project.labeled_data_dir("v").glob("*.png"))[:3]]
     images.append(np.zeros((50, 70, 3), np.uint8))  # another size in the same call
     out = predictor.predict_images(images, batch_size=2)
-    assert out.shape == (4, 2, 3)
+    assert out.shape == (4, 1, 2, 3)  # (images, individuals, body parts, x/y/likelihood)
     assert np.all((out[..., 2] >= 0) & (out[..., 2] <= 1))
     stream = np.array(list(predictor.predict_stream(images[:3], batch_size=2)))
     assert np.allclose(stream, out[:3])

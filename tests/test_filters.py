@@ -53,20 +53,21 @@ def test_fill_gaps_interpolates_short_gaps_only():
 def test_low_likelihood_points_are_gaps():
     x = np.array([0.0, 1, 50, 3, 4, 5])
     p = np.array([1.0, 1, 0.1, 1, 1, 1])
-    points = np.stack([x, 2 * x, p], axis=1)[:, None, :]  # (N, 1, 3)
+    points = np.stack([x, 2 * x, p], axis=1)[:, None, None, :]  # (N, 1, 1, 3)
     config = filters.FilterConfig(method="median", window=3, pcutoff=0.5, max_gap=1)
     out = filters.filter_points(points, config)
-    np.testing.assert_array_equal(out[:, 0, 0], [0.5, 1, 2, 3, 4, 4.5])  # 50 replaced by 2
-    np.testing.assert_array_equal(out[:, 0, 1], 2 * out[:, 0, 0])
-    np.testing.assert_array_equal(out[:, 0, 2], p)  # likelihood kept as analysed
+    np.testing.assert_array_equal(out[:, 0, 0, 0], [0.5, 1, 2, 3, 4, 4.5])  # 50 replaced by 2
+    np.testing.assert_array_equal(out[:, 0, 0, 1], 2 * out[:, 0, 0, 0])
+    np.testing.assert_array_equal(out[:, 0, 0, 2], p)  # likelihood kept as analysed
     long_gap = filters.FilterConfig(method="savgol", window=3, order=1, pcutoff=0.5, max_gap=0)
-    assert np.isnan(filters.filter_points(points, long_gap)[2, 0, :2]).all()
+    assert np.isnan(filters.filter_points(points, long_gap)[2, 0, 0, :2]).all()
 
 
 def test_filter_analysis_writes_deeplabcut_filtered_file(tmp_path):
     t = np.arange(12, dtype=np.float64)
     points = np.stack([t, t + 1, np.ones_like(t)], axis=1)[:, None, :].repeat(2, axis=1)
     points[4, 1] = [99, 99, 0.01]
+    points = points[:, None]  # one individual
     h5 = tmp_path / "videoDLC_resnet50_xshuffle1_5.h5"
     df = predictions_frame(points, range(12), "DLC_resnet50_xshuffle1_5", ["a", "b"])
     df.to_hdf(h5, key="df_with_missing", format="table")

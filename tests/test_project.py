@@ -114,3 +114,24 @@ def test_analysis_scorer_names_the_models_network_as_deeplabcut_does(tmp_path):
     assert project.analysis_scorer(2, 500, "efficientnet-b3") == f"DLC_effnet_b3_{stem}"
     with pytest.raises(ValueError, match="net_type='vgg'.*Known"):
         project.analysis_scorer(1, 1, "vgg")
+
+
+def test_pcutoff_resolves_in_one_place(blob_project):
+    from kit.project.config import DEFAULT_PCUTOFF, check_pcutoff, resolve_pcutoff
+    from kit.project.drawing import PoseStyle
+    from kit.results.filters import FilterConfig
+    from kit.results.outliers import OutlierConfig, SuggestConfig
+
+    assert resolve_pcutoff(None, blob_project) == blob_project.pcutoff  # None: the config's
+    assert resolve_pcutoff(0.25, blob_project) == 0.25 and resolve_pcutoff(1, blob_project) == 1.0
+    lowered = update_config(blob_project, pcutoff=0.3)
+    assert resolve_pcutoff(None, lowered) == 0.3
+    for bad in (1.5, -0.1, float("nan"), True, "0.5"):
+        with pytest.raises(ValueError, match=r"pcutoff must be in \[0, 1\].*Received: pcutoff="):
+            check_pcutoff(bad)
+    with pytest.raises(ValueError, match="pcutoff"):
+        resolve_pcutoff(-1.0, blob_project)  # negative is a notebook's word for None, not kit's
+    assert {PoseStyle().pcutoff, FilterConfig().pcutoff, OutlierConfig().pcutoff,
+            SuggestConfig().pcutoff} == {DEFAULT_PCUTOFF}
+    with pytest.raises(ValueError, match="pcutoff"):
+        SuggestConfig(pcutoff=2.0)

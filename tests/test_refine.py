@@ -36,6 +36,7 @@ def test_outlier_scores_by_hand():
     points[..., 2] = 0.9
     points[2, 1, 2] = 0.1  # frame 2: part 1 unsure
     points[4, 0, :2] = [4.0, 30.0]  # frame 4: part 0 jumps 30 px away (and back at 5)
+    points = points[:, None]  # one individual
     config = outliers.OutlierConfig(pcutoff=0.5, jump_px=20, filter_px=20, filter_window=3)
     table = outliers.outlier_scores(points, config)
     assert table.likelihood.tolist() == [False, False, True, False, False, False]
@@ -201,3 +202,16 @@ def test_one_round_lowers_the_test_error(tmp_path):
     errors = table.query("bodypart == 'all'").set_index("iteration").rmse_px
     print(f"\ntest RMSE, same 8 frames: iteration 0 {errors[0]:.2f} px, 1 {errors[1]:.2f} px")
     assert errors[1] < errors[0]
+
+
+def test_outlier_jumps_follow_each_individual():
+    # two animals standing 100 px apart: no jump, though their points are far from each other
+    points = np.zeros((4, 2, 1, 3))
+    points[:, 1, 0, :2] = 100.0
+    points[..., 2] = 0.9
+    config = outliers.OutlierConfig(pcutoff=0.5, jump_px=20, filter_px=20, filter_window=3)
+    assert not outliers.outlier_scores(points, config).outlier.any()
+    points[2, 1, 0, :2] = 150.0  # the second animal's point jumps at frame 2
+    table = outliers.outlier_scores(points, config)
+    assert table.jump.tolist() == [False, False, True, True]
+    assert table.max_jump_px[2] == pytest.approx(np.hypot(50, 50))

@@ -34,7 +34,7 @@ from kit.experiments.synthetic_animal import (
     render_video,
 )
 from kit.project import Project, create_project, load_project
-from kit.project.analysis_file import analysis_bodyparts, load_points, read_analysis
+from kit.project.analysis_file import load_poses
 from kit.project.frame_picking import extracted_frame_indices, frame_image_name
 from kit.project.hdf import H5_KEY, read_h5, write_h5
 from kit.project.labels import COLUMN_NAMES, make_labels_frame, save_labels, write_labels_file
@@ -206,12 +206,15 @@ def error_against_ground_truth(
     """Mean Euclidean distance in pixels between an analysis and a synthetic video's truth.
 
     Averaged over every (frame, body part) where the part is visible, over all
-    analysed frames or only ``frames``.
+    analysed frames or only ``frames``. A synthetic video has one animal: the analysis must
+    hold one individual.
     """
-    parts = analysis_bodyparts(read_analysis(h5))
-    points = load_points(h5, parts)
-    truth = load_ground_truth(project, Path(video).stem)[:, [project.bodyparts.index(b)
-                                                             for b in parts]]
+    points, parts, _ = load_poses(h5)  # (num_frames, 1, num_bodyparts, 3)
+    if points.shape[1] != 1:
+        raise ValueError(f"{h5} holds {points.shape[1]} individuals; a synthetic video has one "
+                         "animal. Pass the analysis of a single-animal model.")
+    truth = load_ground_truth(project, Path(video).stem)[:, None, [project.bodyparts.index(b)
+                                                                   for b in parts]]
     if len(points) > len(truth):
         raise ValueError(f"{h5} has {len(points)} frames; the ground truth only {len(truth)}.")
     error = np.linalg.norm(points[..., :2] - truth[:len(points)], axis=-1)

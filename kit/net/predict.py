@@ -66,7 +66,8 @@ class Predictor:
             images: (N, H, W, 3) RGB, 0-255.
 
         Returns:
-            (N, K, 3) float64: x, y in image pixels, likelihood in [0, 1].
+            (N, 1, K, 3) float64 poses (num_images, num_individuals, num_bodyparts, 3): x, y
+            in image pixels, likelihood in [0, 1]; one individual (single-animal network).
         """
         return self.predict_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
 
@@ -76,11 +77,11 @@ class Predictor:
         logits, locref = self.model.predict_on_batch(scaled.astype(np.float32))
         out = decode(sigmoid(np.asarray(logits)), np.asarray(locref), self.targets)
         out[..., :2] /= self.global_scale
-        return out
+        return out[:, None]  # the individuals axis: one individual
 
     def predict_images(self, images: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
-        """Positions for images of any sizes (grouped by size into batches); (N, K, 3)."""
-        out = np.empty((len(images), len(self.bodyparts), 3))
+        """Positions for images of any sizes (grouped by size into batches); (N, 1, K, 3)."""
+        out = np.empty((len(images), 1, len(self.bodyparts), 3))
         by_shape: dict[tuple, list[int]] = {}
         for i, image in enumerate(images):
             by_shape.setdefault(image.shape, []).append(i)
@@ -93,7 +94,7 @@ class Predictor:
     def predict_stream(
         self, frames: Iterable[np.ndarray], batch_size: int = 8
     ) -> Iterator[np.ndarray]:
-        """Yield (K, 3) per frame of a stream of equal-size frames, batching them."""
+        """Yield (1, K, 3) per frame of a stream of equal-size frames, batching them."""
         batch: list[np.ndarray] = []
         for frame in frames:
             batch.append(frame)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import numbers
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ ANALYSIS_NETWORK_NAMES = {
     "mobilenet_v2_0.5": "mobnet_50", "mobilenet_v2_0.35": "mobnet_35",
     **{f"efficientnet-b{n}": f"effnet_b{n}" for n in range(7)},
 }
+DEFAULT_PCUTOFF = 0.6  # DeepLabCut's: a config without pcutoff, and every setting's default
 
 # key -> (expected types, human description); checked when a project is opened.
 _REQUIRED_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -39,7 +41,7 @@ _OPTIONAL_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "date": ((str,), ""),
     "TrainingFraction": ((list,), [0.95]),
     "iteration": ((int,), 0),
-    "pcutoff": ((float, int), 0.6),
+    "pcutoff": ((float, int), DEFAULT_PCUTOFF),
     "skeleton": ((list,), []),
     "default_net_type": ((str,), "resnet_50"),
     "video_sets": ((dict,), {}),
@@ -100,6 +102,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def check_pcutoff(pcutoff: float) -> float:
+    """``pcutoff`` as a float, checked: a likelihood in [0, 1] (NaN fails)."""
+    if isinstance(pcutoff, bool) or not isinstance(pcutoff, numbers.Real) \
+            or not 0 <= pcutoff <= 1:
+        raise ValueError(f"pcutoff must be in [0, 1] (a pcutoff is a likelihood, in [0, 1], like "
+                         f"the network's). Received: pcutoff={pcutoff!r}. Pass e.g. the config's "
+                         f"pcutoff ({DEFAULT_PCUTOFF}), or None for it.")
+    return float(pcutoff)
+
+
+def resolve_pcutoff(pcutoff: float | None, project: Project) -> float:
+    """The p-cutoff to use: ``pcutoff`` if given, else the project config's (checked either way).
+
+    None is kit's one way of saying "the config's"; notebooks, whose command line cannot
+    pass None, turn their negative ``pcutoff`` parameter into None before calling this.
+    """
+    return check_pcutoff(project.pcutoff if pcutoff is None else pcutoff)
+
+
 @dataclass(frozen=True)
 class Project:
     """An opened project. ``config`` is the parsed config.yaml (do not mutate it)."""
@@ -137,7 +158,7 @@ class Project:
 
     @property
     def pcutoff(self) -> float:
-        return float(self.config.get("pcutoff", 0.6))
+        return float(self.config.get("pcutoff", DEFAULT_PCUTOFF))
 
     @property
     def skeleton(self) -> list[tuple[str, str]]:
@@ -272,7 +293,7 @@ def _check_config(config: Any, path: Path) -> dict[str, Any]:
             raise ValueError(
                 f"{path}: every TrainingFraction must be in (0, 1]. Received: {out['TrainingFraction']!r}."
             )
-    if not 0 <= out["pcutoff"] <= 1:
+    if not 0 <= out["pcutoff"] <= 1:  # not check_pcutoff: this error names the file
         raise ValueError(f"{path}: pcutoff must be in [0, 1]. Received: pcutoff={out['pcutoff']!r}.")
     return out
 

@@ -14,7 +14,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from kit.project.config import atomic_path
+from kit.project.config import DEFAULT_PCUTOFF, atomic_path, check_pcutoff
 
 
 def bodypart_colors(num_bodyparts: int, colormap: str = "rainbow") -> np.ndarray:
@@ -32,14 +32,8 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 100) -> Pat
     return path
 
 
-def check_pcutoff(pcutoff: float) -> None:
-    if not 0 <= pcutoff <= 1:  # NaN fails too
-        raise ValueError(f"pcutoff is a likelihood, in [0, 1]. Received: pcutoff={pcutoff!r}. "
-                         "Pass e.g. the config's pcutoff (0.6).")
-
-
 def confident_mask(points: np.ndarray, pcutoff: float) -> np.ndarray:
-    """(N, K) bool: likelihood >= pcutoff (NaN counts as not)."""
+    """``points.shape[:-1]`` bool: likelihood (last coordinate) >= pcutoff (NaN counts as not)."""
     return points[..., 2] >= pcutoff
 
 
@@ -56,7 +50,7 @@ class PoseStyle:
         trail_length: draw each part's path over this many previous frames (0: none).
     """
 
-    pcutoff: float = 0.6
+    pcutoff: float = DEFAULT_PCUTOFF
     colormap: str = "rainbow"
     dotsize: float = 8
     skeleton: tuple[tuple[str, str], ...] = ()
@@ -87,17 +81,29 @@ def _fixed(x: float, y: float) -> tuple[int, int]:
 
 def draw_pose(frame: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
               bodyparts: Sequence[str]) -> np.ndarray:
-    """Frame ``t`` with its body parts drawn (a copy).
+    """Frame ``t`` with every individual's body parts drawn (a copy); one colour per body part.
 
     Args:
         frame: RGB uint8 (H, W, 3).
-        points: (N, K, 3) x, y, likelihood of the whole video (trails look back).
+        points: (num_frames, num_individuals, num_bodyparts, 3) x, y (image pixels),
+            likelihood of the whole video (trails look back).
         t: the frame's index in ``points``.
-        bodyparts: the K names (the skeleton names them).
+        bodyparts: the num_bodyparts names (the skeleton names them).
     """
+    if points.ndim != 4 or points.shape[2:] != (len(bodyparts), 3):
+        raise ValueError(f"points must have shape (num_frames, num_individuals, {len(bodyparts)}, "
+                         f"3). Received: {points.shape}.")
     out = frame.copy()
     colors = [tuple(int(v) for v in c[:3] * 255)
-              for c in bodypart_colors(points.shape[1], style.colormap)]
+              for c in bodypart_colors(points.shape[2], style.colormap)]
+    for individual in range(points.shape[1]):
+        _draw_individual(out, points[:, individual], t, style, bodyparts, colors)
+    return out
+
+
+def _draw_individual(out: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
+                     bodyparts: Sequence[str], colors: list) -> None:
+    """Draw one individual's (num_frames, num_bodyparts, 3) points of frame ``t`` on ``out``."""
     confident = confident_mask(points, style.pcutoff)
     radius = max(1, round(style.dotsize / 2 * 16))
     for t0 in range(max(1, t - style.trail_length + 1), t + 1) if style.trail_length else ():
@@ -113,4 +119,3 @@ def draw_pose(frame: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
             cv2.circle(out, _fixed(x, y), radius, colors[k], -1, cv2.LINE_AA, 4)
         elif style.low_likelihood == "fade" and np.isfinite(x) and np.isfinite(y):
             cv2.circle(out, _fixed(x, y), radius, colors[k], 1, cv2.LINE_AA, 4)
-    return out

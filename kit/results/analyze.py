@@ -1,6 +1,6 @@
 """Video analysis: a trained network over every frame of videos, saved as DeepLabCut saves it.
 
-Frames are decoded on a reader thread (:class:`kit.project.video.FrameReader`), cropped,
+Frames are decoded on a reader thread (:class:`kit.results.frame_batches.FrameBatches`), cropped,
 downscaled and resized for the network there, and handed over in batches through
 a bounded queue while the main thread runs the network, so decoding overlaps
 inference and memory stays flat however long the video.
@@ -10,7 +10,8 @@ video or in ``output_dir`` (``<name>`` = ``<video stem>DLC_resnet50_<Task><date>
 
 - ``<name>.h5`` (key ``df_with_missing``): DeepLabCut's table, index = frame number
   0..N-1, columns (scorer, bodyparts, coords) with coords x, y (full-frame pixels)
-  and likelihood; ``<name>.csv`` too if asked.
+  and likelihood; ``<name>.csv`` too if asked. In memory the poses are
+  ``(num_frames, 1, num_bodyparts, 3)`` (one individual; see :mod:`kit.project.analysis_file`).
 - ``<name>_meta.json``: video size, fps, frame count, model, crop, speed, and
   ``truncated`` (the video ended before the frame count its header declares).
 - ``<name>.partial.h5`` while running: the frames done so far, saved every
@@ -25,12 +26,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import queue
 import sys
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,14 +39,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kit.net.data import scale_image
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
-from kit.project.analysis_file import load_partial_points, predictions_frame, save_analysis
-from kit.project.video import FrameReader, video_info
+from kit.project.analysis_file import load_partial_poses, predictions_frame, save_analysis
+from kit.project.video import VideoInfo, video_info
+from kit.results.frame_batches import FrameBatches
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v")
-_END = object()  # the reader thread's last item
 
 
 @dataclass(frozen=True)
@@ -157,70 +155,6 @@ def analyze_videos(
     return [analyze_video(project, video, config, predictor) for video in videos]
 
 
-class _FrameBatches:
-    """Reader thread: frames -> crop, downscale, network scale -> batches in a bounded queue."""
-
-    def __init__(self, video: Path, start: int, config: AnalyzeConfig, global_scale: float):
-        self.reader = FrameReader(video, start=start, stop=config.max_frames)
-        self.config, self.global_scale = config, global_scale
-        self.queue: queue.Queue = queue.Queue(maxsize=config.queue_batches)
-        self.wait_s = 0.0  # time the network waited for frames
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name=f"read {video.name}",
-                                        daemon=True)
-
-    def _prepare(self, frame: np.ndarray) -> np.ndarray:
-        if self.config.crop is not None:
-            x1, x2, y1, y2 = self.config.crop
-            frame = np.ascontiguousarray(frame[y1:y2, x1:x2])
-        frame = scale_image(frame, 1.0 / self.config.downscale)
-        return scale_image(frame, self.global_scale)
-
-    def _produce(self) -> None:
-        try:
-            indices, batch = [], []
-            for index, frame in self.reader:
-                if self._stop.is_set():
-                    return
-                indices.append(index)
-                batch.append(self._prepare(frame))
-                if len(batch) == self.config.batch_size:
-                    self._put((indices, np.stack(batch)))
-                    indices, batch = [], []
-            if batch:
-                self._put((indices, np.stack(batch)))
-            self._put(_END)
-        except Exception as error:  # noqa: BLE001 (handed to the main thread, which raises it)
-            self._put(error)
-        finally:
-            self.reader.close()
-
-    def _put(self, item: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self) -> Iterator[tuple[list[int], np.ndarray]]:
-        self._thread.start()
-        while True:
-            started = time.perf_counter()
-            item = self.queue.get()
-            self.wait_s += time.perf_counter() - started
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-
 def _settings(config, predictor, info, scorer) -> dict[str, Any]:
     """What must match for a partial or finished result to count as this analysis."""
     return {"scorer": scorer, "model": f"{predictor.model_dir.parent.name}/{predictor.model_dir.name}",
@@ -270,109 +204,144 @@ def analyze_video(
     A video that ends early gives the frames it has, a warning, and
     ``truncated: true`` in the metadata.
     """
-    predictor = predictor or load_predictor(project, config)
+    job = _job(project, video, config, predictor or load_predictor(project, config))
+    files = job.files
+    if not config.overwrite and (done := _finished(files.h5, files.meta, job.settings)) is not None:
+        return AnalysisResult(job.video, files.h5, done, skipped=True)
+    num_frames = min(job.info.num_frames, config.max_frames or job.info.num_frames)
+    poses = np.full((num_frames, 1, len(job.predictor.bodyparts), 3), np.nan)
+    previous = None if config.overwrite else load_partial_poses(files.partial, job.settings)
+    start = 0 if previous is None else len(previous)
+    if previous is not None:
+        poses[:start] = previous
+    run = _infer(job, poses, start, on_batch)
+    metadata = _finish(job, run, poses)
+    files.partial.unlink(missing_ok=True)
+    return AnalysisResult(job.video, files.h5, metadata)
+
+
+@dataclass(frozen=True)
+class _Files:
+    """One video's output files (see the module docstring)."""
+
+    h5: Path
+    meta: Path
+    csv: Path
+    partial: Path
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One video's analysis: what the loop and the writer share."""
+
+    video: Path
+    info: VideoInfo
+    config: AnalyzeConfig
+    predictor: Predictor
+    settings: dict[str, Any]  # see _settings; holds the scorer
+    files: _Files
+
+    def table(self, poses: np.ndarray) -> pd.DataFrame:
+        """The analysis table of (num_frames_done, 1, num_bodyparts, 3) poses (single animal)."""
+        return predictions_frame(poses, range(len(poses)), self.settings["scorer"],
+                                 self.predictor.bodyparts)
+
+    def save_partial(self, poses: np.ndarray) -> None:
+        """Save the frames done so far to the ``.partial.h5`` sidecar."""
+        save_analysis(self.files.partial, self.table(poses), self.settings)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the loop did: frames ``start`` (resumed from) to ``done``, and its timings."""
+
+    start: int
+    done: int
+    truncated: bool  # the video ended before the frame count its header declares
+    seconds: float
+    wait_s: float  # time the network waited for the reader thread
+
+
+def _job(project: Project, video: str | os.PathLike, config: AnalyzeConfig,
+         predictor: Predictor) -> _Job:
+    """Check the video and crop, name the files, remove temporary files of a killed run."""
     video = Path(video)
     info = video_info(video)
     _check_crop(config.crop, info)
     scorer = project.analysis_scorer(config.shuffle, predictor.train_steps, predictor.net_type)
-    h5, meta, csv, partial = (project.analysis_file(video, scorer, s, config.output_dir)
-                              for s in (".h5", "_meta.json", ".csv", ".partial.h5"))
-    h5.parent.mkdir(parents=True, exist_ok=True)
-    settings = _settings(config, predictor, info, scorer)
-    for stale in h5.parent.glob(".tmp*"):  # left by a run killed while saving this video's files
-        if stale.name.split("-", 1)[-1].startswith(h5.stem):
+    files = _Files(*(project.analysis_file(video, scorer, s, config.output_dir)
+                     for s in (".h5", "_meta.json", ".csv", ".partial.h5")))
+    files.h5.parent.mkdir(parents=True, exist_ok=True)
+    for stale in files.h5.parent.glob(".tmp*"):  # left by a run killed while saving its files
+        if stale.name.split("-", 1)[-1].startswith(files.h5.stem):
             stale.unlink(missing_ok=True)
-    if not config.overwrite and (done := _finished(h5, meta, settings)) is not None:
-        return AnalysisResult(video, h5, done, skipped=True)
-    num_parts = len(predictor.bodyparts)
-    points = np.full((min(info.num_frames, config.max_frames or info.num_frames), num_parts, 3),
-                     np.nan)
-    previous = None if config.overwrite else load_partial_points(partial, settings, num_parts)
-    start = 0 if previous is None else len(previous)
-    if previous is not None:
-        points[:start] = previous
-    run = _infer(video, predictor, config, points, start, _Saver(partial, scorer, predictor,
-                                                                  settings), on_batch)
-    metadata = _finish(video, info, config, predictor, settings, run, points, (h5, meta, csv))
-    partial.unlink(missing_ok=True)
-    return AnalysisResult(video, h5, metadata)
+    return _Job(video, info, config, predictor, _settings(config, predictor, info, scorer), files)
 
 
-@dataclass
-class _Saver:
-    """Saves the frames done so far to the ``.partial.h5`` sidecar."""
-
-    path: Path
-    scorer: str
-    predictor: Predictor
-    settings: dict
-
-    def __call__(self, points: np.ndarray) -> None:
-        df = predictions_frame(points, range(len(points)), self.scorer, self.predictor.bodyparts)
-        save_analysis(self.path, df, self.settings)
-
-
-def _infer(video, predictor, config, points, start, save, on_batch) -> dict[str, Any]:
-    """The loop: network on each batch from the reader thread; returns counts and timings."""
-    batches = _FrameBatches(video, start, config, predictor.global_scale)
+def _infer(job: _Job, poses: np.ndarray, start: int,
+           on_batch: Callable[[int], None] | None) -> _Run:
+    """The loop: network on each batch from the reader thread, into ``poses`` (num_frames,
+    1, num_bodyparts, 3) from frame ``start`` on; saves the partial result as it goes."""
+    config, predictor = job.config, job.predictor
+    batches = FrameBatches(job.video, start, config, predictor.global_scale)
     offset = np.array([config.crop[0], config.crop[2]] if config.crop else [0, 0], np.float64)
     done, unsaved, began = start, 0, time.perf_counter()
-    bar = tqdm(total=len(points), initial=start, unit="frame", desc=video.name, file=sys.stdout,
-               mininterval=1.0, disable=not config.progress)
+    bar = tqdm(total=len(poses), initial=start, unit="frame", desc=job.video.name,
+               file=sys.stdout, mininterval=1.0, disable=not config.progress)
     try:
         for indices, batch in batches:
             out = predictor.predict_scaled(batch)
             out[..., :2] = out[..., :2] * config.downscale + offset
-            points[indices[0]:indices[-1] + 1] = out
+            poses[indices[0]:indices[-1] + 1] = out
             done, unsaved = indices[-1] + 1, unsaved + len(indices)
             bar.update(len(indices))
             if unsaved >= config.save_every:
-                save(points[:done])
+                job.save_partial(poses[:done])
                 unsaved = 0
             if on_batch is not None:
                 on_batch(done)
     except BaseException:
         if done > start:
-            save(points[:done])
+            job.save_partial(poses[:done])
         raise
     finally:
         batches.close()
         bar.close()
-    seconds = time.perf_counter() - began
-    return {"start": start, "done": done, "truncated": batches.reader.truncated,
-            "seconds": seconds, "wait_s": batches.wait_s}
+    return _Run(start, done, batches.reader.truncated, time.perf_counter() - began,
+                batches.wait_s)
 
 
-def _finish(video, info, config, predictor, settings, run, points, paths) -> dict[str, Any]:
+def _finish(job: _Job, run: _Run, poses: np.ndarray) -> dict[str, Any]:
     """Write the table and the metadata; warn if the video was truncated."""
-    h5, meta, csv = paths
-    done = run["done"]
-    if done == 0:
+    video, info, config, files = job.video, job.info, job.config, job.files
+    if run.done == 0:
         raise ValueError(
             f"No frame of {video} could be decoded although its header declares "
             f"{info.num_frames}. The file is damaged or truncated; copy or re-encode it."
         )
-    df = predictions_frame(points[:done], range(done), settings["scorer"], predictor.bodyparts)
-    save_analysis(h5, df)
+    df = job.table(poses[:run.done])
+    save_analysis(files.h5, df)
     if config.save_csv:
-        with atomic_path(csv) as tmp:
+        with atomic_path(files.csv) as tmp:
             df.to_csv(tmp)
-    seconds, analysed = run["seconds"], done - run["start"]
+    seconds = max(run.seconds, 1e-9)
     metadata = {
-        **settings, "video": str(video.resolve()), "model_dir": str(predictor.model_dir.resolve()),
-        "train_steps": predictor.train_steps, "fps": info.fps,
-        "num_frames_analyzed": done, "truncated": bool(run["truncated"]),
-        "batch_size": config.batch_size, "resumed_from_frame": run["start"],
-        "run_time_s": round(seconds, 3), "frames_per_s": round(analysed / max(seconds, 1e-9), 3),
-        "wait_fraction": round(run["wait_s"] / max(seconds, 1e-9), 4),
+        **job.settings, "video": str(video.resolve()),
+        "model_dir": str(job.predictor.model_dir.resolve()),
+        "train_steps": job.predictor.train_steps, "fps": info.fps,
+        "num_frames_analyzed": run.done, "truncated": bool(run.truncated),
+        "batch_size": config.batch_size, "resumed_from_frame": run.start,
+        "run_time_s": round(run.seconds, 3),
+        "frames_per_s": round((run.done - run.start) / seconds, 3),
+        "wait_fraction": round(run.wait_s / seconds, 4),
         "keras_backend": keras.backend.backend(), "date": _dt.datetime.now().isoformat(),
     }
-    atomic_write_text(meta, json.dumps(metadata, indent=1))
-    if run["truncated"]:
+    atomic_write_text(files.meta, json.dumps(metadata, indent=1))
+    if run.truncated:
         warnings.warn(
-            f"{video} ended after {done} of the {info.num_frames} frames its header declares "
-            f"(a truncated or damaged file). {h5.name} holds those {done} frames and its "
-            "metadata says truncated: true.", stacklevel=3)
+            f"{video} ended after {run.done} of the {info.num_frames} frames its header declares "
+            f"(a truncated or damaged file). {files.h5.name} holds those {run.done} frames and "
+            "its metadata says truncated: true.", stacklevel=3)
     return metadata
 
 

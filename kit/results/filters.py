@@ -1,6 +1,6 @@
 """Smoothing of analysed trajectories: median and Savitzky-Golay filters, gap filling.
 
-Each body part's x and y are filtered as separate signals over time. Points whose
+Each individual's body parts' x and y are filtered as separate signals over time. Points whose
 likelihood is below ``pcutoff`` are treated as missing; gaps of up to
 ``max_gap`` frames are filled by linear interpolation first, longer gaps (and
 gaps at the start or end of the video) stay NaN, and the filters never fill them.
@@ -21,10 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from kit.project import atomic_path
-from kit.project.analysis_file import filtered_path, load_points, read_analysis
+from kit.project.analysis_file import (
+    filtered_path,
+    poses_from_table,
+    predictions_frame,
+    read_analysis,
+)
+from kit.project.config import DEFAULT_PCUTOFF, check_pcutoff
 from kit.project.hdf import write_h5
 
 
@@ -44,7 +49,7 @@ class FilterConfig:
     method: str = "median"
     window: int = 5
     order: int = 3
-    pcutoff: float = 0.6
+    pcutoff: float = DEFAULT_PCUTOFF
     max_gap: int = 10
     save_csv: bool = False
 
@@ -58,11 +63,9 @@ class FilterConfig:
                 f"Savitzky-Golay needs 0 <= order < window. Received: order={self.order}, "
                 f"window={self.window}."
             )
-        if not 0 <= self.pcutoff <= 1 or self.max_gap < 0:
-            raise ValueError(
-                f"Need pcutoff in [0, 1] and max_gap >= 0. Received: pcutoff={self.pcutoff}, "
-                f"max_gap={self.max_gap}."
-            )
+        check_pcutoff(self.pcutoff)
+        if self.max_gap < 0:
+            raise ValueError(f"Need max_gap >= 0. Received: max_gap={self.max_gap}.")
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -151,29 +154,32 @@ FILTERS: dict[str, Callable[[np.ndarray, FilterConfig], np.ndarray]] = {
 
 
 def filter_points(points: np.ndarray, config: FilterConfig) -> np.ndarray:
-    """Filter trajectories.
+    """Filter trajectories: each individual's body parts, each x and y, as separate signals.
 
     Args:
-        points: (N, K, 3) x, y (image pixels), likelihood per frame and body part.
+        points: (num_frames, num_individuals, num_bodyparts, 3) x, y (image pixels),
+            likelihood.
 
     Returns:
-        (N, K, 3): x, y gap-filled and filtered (NaN in gaps longer than
+        The same shape: x, y gap-filled and filtered (NaN in gaps longer than
         ``max_gap``), likelihood unchanged.
     """
     points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 3 or points.shape[2] != 3:
-        raise ValueError(f"points must have shape (N, K, 3). Received: {points.shape}.")
+    if points.ndim != 4 or points.shape[3] != 3:
+        raise ValueError("points must have shape (num_frames, num_individuals, num_bodyparts, "
+                         f"3). Received: {points.shape}.")
     out = points.copy()
     low = ~(points[..., 2] >= config.pcutoff)  # NaN likelihood counts as low
-    for k in range(points.shape[1]):
+    for i, k in np.ndindex(*points.shape[1:3]):
         for axis in (0, 1):
-            signal = np.where(low[:, k], np.nan, points[:, k, axis])
-            out[:, k, axis] = FILTERS[config.method](fill_gaps(signal, config.max_gap), config)
+            signal = np.where(low[:, i, k], np.nan, points[:, i, k, axis])
+            out[:, i, k, axis] = FILTERS[config.method](fill_gaps(signal, config.max_gap), config)
     return out
 
 
 def filter_analysis(h5_path: str | os.PathLike, config: FilterConfig) -> Path:
-    """Filter an analysis file (see :func:`filter_points`); write ``<name>_filtered.h5``.
+    """Filter an analysis file (see :func:`filter_points`); write ``<name>_filtered.h5``
+    in the file's layout (single- or multi-animal, same columns and index).
 
     Returns the path written (and ``.csv`` beside it if ``config.save_csv``).
     """
@@ -181,9 +187,10 @@ def filter_analysis(h5_path: str | os.PathLike, config: FilterConfig) -> Path:
     if not h5_path.is_file():
         raise FileNotFoundError(f"No analysis file at {h5_path}. Analyze the video first.")
     df = read_analysis(h5_path)
-    points = load_points(h5_path)
-    out = pd.DataFrame(filter_points(points, config).reshape(len(df), -1), index=df.index,
-                       columns=df.columns)
+    points, bodyparts, individuals = poses_from_table(df, source=h5_path)
+    scorer = df.columns.get_level_values(0)[0]
+    out = predictions_frame(filter_points(points, config), df.index, scorer, bodyparts,
+                            individuals).reindex(columns=df.columns)  # NaN padding dropped
     target = filtered_path(h5_path)
     write_h5(out, target)
     if config.save_csv:

@@ -36,13 +36,14 @@ import pandas as pd
 
 from kit.project import Project
 from kit.project.analysis_file import (
-    analysis_bodyparts,
-    load_points,
+    load_poses,
+    poses_from_table,
     predictions_frame,
     read_analysis,
     read_machine_labels,
     save_machine_labels,
 )
+from kit.project.config import DEFAULT_PCUTOFF, check_pcutoff
 from kit.project.frame_picking import (
     KMEANS_MAX_READ,
     KMEANS_WIDTH,
@@ -75,7 +76,7 @@ class OutlierConfig:
     """
 
     num_frames: int = 20
-    pcutoff: float = 0.6
+    pcutoff: float = DEFAULT_PCUTOFF
     jump_px: float = 20.0
     filter_px: float = 20.0
     filter_window: int = 5
@@ -87,9 +88,9 @@ class OutlierConfig:
         if unknown or not self.criteria:
             raise ValueError(f"criteria must be a non-empty subset of {list(CRITERIA)}. "
                              f"Received: criteria={self.criteria!r}.")
-        if self.num_frames < 1 or not 0 <= self.pcutoff <= 1:
-            raise ValueError(f"Need num_frames >= 1 and pcutoff in [0, 1]. Received: num_frames="
-                             f"{self.num_frames}, pcutoff={self.pcutoff}.")
+        check_pcutoff(self.pcutoff)
+        if self.num_frames < 1:
+            raise ValueError(f"Need num_frames >= 1. Received: num_frames={self.num_frames}.")
         if self.jump_px <= 0 or self.filter_px <= 0:
             raise ValueError(f"jump_px and filter_px must be positive. Received: jump_px="
                              f"{self.jump_px}, filter_px={self.filter_px}.")
@@ -98,8 +99,12 @@ class OutlierConfig:
 def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
     """Per frame, the measures behind each criterion and whether the frame is a candidate.
 
+    Jumps and distances to the filtered trajectory are measured along each individual's own
+    trajectory; a frame's measures are the extremes over its individuals and body parts.
+
     Args:
-        points: (num_frames, num_bodyparts, 3) x, y (image pixels), likelihood.
+        points: (num_frames, num_individuals, num_bodyparts, 3) x, y (image pixels),
+            likelihood.
 
     Returns:
         Indexed by frame: ``min_likelihood``, ``max_jump_px``, ``max_filter_px`` (NaN
@@ -107,11 +112,12 @@ def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
         ``outlier`` (any criterion in ``config.criteria``).
     """
     points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 3 or points.shape[2] != 3:
-        raise ValueError(f"points must have shape (N, K, 3). Received: {points.shape}.")
-    confident = points[..., 2] >= config.pcutoff  # (N, K); NaN likelihood is not confident
+    if points.ndim != 4 or points.shape[3] != 3:
+        raise ValueError("points must have shape (num_frames, num_individuals, num_bodyparts, "
+                         f"3). Received: {points.shape}.")
+    confident = points[..., 2] >= config.pcutoff  # (N, I, K); NaN likelihood is not confident
     xy = np.where(confident[..., None], points[..., :2], np.nan)
-    jump = np.full(points.shape[:2], np.nan)
+    jump = np.full(points.shape[:3], np.nan)
     jump[1:] = np.linalg.norm(xy[1:] - xy[:-1], axis=-1)
     smooth = filter_points(points, FilterConfig(window=config.filter_window,
                                                 pcutoff=config.pcutoff))
@@ -130,7 +136,9 @@ def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
 
 
 def _nan_reduce(function, values: np.ndarray) -> np.ndarray:
-    """``function`` over body parts ignoring NaN; NaN where a frame has no value."""
+    """``function`` over individuals and body parts (values: (N, I, K)) ignoring NaN; NaN
+    where a frame has no value."""
+    values = values.reshape(len(values), -1)
     finite = np.isfinite(values)
     fill = np.inf if function is np.min else -np.inf
     out = function(np.where(finite, values, fill), axis=1)
@@ -155,23 +163,23 @@ def extract_with_predictions(project: Project, video_path: str | os.PathLike,
     machine labels (``project.machine_labels_file``); return the image names added.
 
     Frames already in ``labeled-data/<video>/`` are skipped: their files and labels stay.
-    Body parts the analysis lacks are NaN.
+    Body parts the analysis lacks are NaN. The machine labels keep the analysis' layout
+    (single-animal, or its individuals).
     """
     video_path = Path(video_path)
     video, info = video_path.stem, video_info(video_path)
     frames = sorted(set(map(int, frames)) - set(extracted_frame_indices(project, video)))
     table = read_analysis(analysis_h5)
-    parts = analysis_bodyparts(table)
+    analysed, parts, individuals = poses_from_table(table, source=analysis_h5)
     unknown = [b for b in parts if b not in project.bodyparts]
     if unknown:
         raise ValueError(f"{analysis_h5} predicts body parts {unknown} that are not in "
                          f"{project.config_path}. Analyze with a model of this project.")
-    analysed = load_points(analysis_h5, parts)
     if frames and frames[-1] >= len(analysed):
         raise ValueError(f"{analysis_h5} covers frames 0-{len(analysed) - 1}. Received frames "
                          f"{[f for f in frames if f >= len(analysed)][:5]}.")
-    points = np.full((len(frames), len(project.bodyparts), 3), np.nan)
-    points[:, [project.bodyparts.index(b) for b in parts]] = analysed[frames]
+    points = np.full((len(frames), analysed.shape[1], len(project.bodyparts), 3), np.nan)
+    points[:, :, [project.bodyparts.index(b) for b in parts]] = analysed[frames]
     folder = project.labeled_data_dir(video)
     folder.mkdir(parents=True, exist_ok=True)
     names = []
@@ -179,7 +187,7 @@ def extract_with_predictions(project: Project, video_path: str | os.PathLike,
         path = save_image(folder / frame_image_name(index, info.num_frames), image)
         names.append(path.relative_to(project.root).as_posix())
     scorer = table.columns.get_level_values("scorer")[0]
-    new = predictions_frame(points, names, scorer, project.bodyparts)
+    new = predictions_frame(points, names, scorer, project.bodyparts, individuals)
     target = project.machine_labels_file(video)
     if target.is_file():  # keep the rows of earlier extractions (in their scorer's name)
         old = read_machine_labels(target)
@@ -209,8 +217,7 @@ def extract_outliers(project: Project, video_path: str | os.PathLike,
     """Find the outlier frames of an analysed video, choose a diverse ``config.num_frames``
     of them not extracted before, and extract them with machine labels (see module docstring)."""
     video_path = Path(video_path)
-    points = load_points(analysis_h5)
-    scores = outlier_scores(points, config)
+    scores = outlier_scores(load_poses(analysis_h5)[0], config)
     done = set(extracted_frame_indices(project, video_path.stem))
     candidates = [int(f) for f in scores.index[scores.outlier] if f not in done]
     frames = choose_diverse(video_path, candidates, config.num_frames, config.seed)
@@ -235,7 +242,7 @@ class SuggestConfig:
     num_frames: int = 8
     novelty_weight: float = 0.5
     min_gap: int = 5
-    pcutoff: float = 0.6
+    pcutoff: float = DEFAULT_PCUTOFF
 
     def __post_init__(self):
         if self.num_frames < 1 or not 0 <= self.novelty_weight <= 1 or self.min_gap < 1:
@@ -243,6 +250,7 @@ class SuggestConfig:
                 "Need num_frames >= 1, novelty_weight in [0, 1] and min_gap >= 1. Received: "
                 f"num_frames={self.num_frames}, novelty_weight={self.novelty_weight}, "
                 f"min_gap={self.min_gap}.")
+        check_pcutoff(self.pcutoff)
 
 
 @dataclass(frozen=True)
@@ -282,11 +290,12 @@ def suggest_frames(project: Project, video_path: str | os.PathLike, analysis_h5:
                    training_images: Sequence[str], config: SuggestConfig) -> Suggestions:
     """Rank the video's frames not yet extracted by uncertainty and novelty; draw the best.
 
-    Uncertainty is ``1 - min likelihood`` over body parts (from the analysis); novelty the
+    Uncertainty is ``1 - min likelihood`` over individuals and body parts (from the
+    analysis); novelty the
     distance of a frame's thumbnail to the nearest thumbnail of ``training_images`` (image
     names as in the label index). At most ``KMEANS_MAX_READ`` frames, evenly spread, are read.
     """
-    points = load_points(analysis_h5)
+    points = load_poses(analysis_h5)[0]
     done = set(extracted_frame_indices(project, Path(video_path).stem))
     pool = np.array([f for f in range(len(points)) if f not in done])
     if len(pool) == 0 or not training_images:
@@ -300,7 +309,7 @@ def suggest_frames(project: Project, video_path: str | os.PathLike, analysis_h5:
     thumbs = np.stack([_thumbnail(frames[f], size) for f in pool])
     d2 = (thumbs**2).sum(1)[:, None] - 2 * thumbs @ train.T + (train**2).sum(1)[None]
     novelty = np.sqrt(np.maximum(d2.min(1), 0) / thumbs.shape[1])  # RMS gray-level difference
-    uncertainty = 1 - np.nan_to_num(points[pool, :, 2], nan=0.0).min(1)
+    uncertainty = 1 - np.nan_to_num(points[pool, ..., 2], nan=0.0).reshape(len(pool), -1).min(1)
     table = rank_frames(uncertainty, novelty, pool, config)
     chosen = table.frame[table.suggested].tolist()
     figure = plot_suggestions([frames[f] for f in chosen], points[chosen], table.set_index(
@@ -311,15 +320,20 @@ def suggest_frames(project: Project, video_path: str | os.PathLike, analysis_h5:
 def plot_suggestions(images: Sequence[np.ndarray], points: np.ndarray, scores: Sequence[float],
                      frames: Sequence[int], pcutoff: float) -> plt.Figure:
     """A strip of thumbnails titled ``frame`` and ``score``, with the predictions drawn
-    (dots at or above ``pcutoff``, crosses below). points: (N, K, 3) x, y, likelihood."""
+    (dots at or above ``pcutoff``, crosses below; one colour per body part).
+
+    Args:
+        points: (N, num_individuals, num_bodyparts, 3) x, y (image pixels), likelihood.
+    """
     fig, axes = plt.subplots(1, max(1, len(images)), figsize=(2.2 * max(1, len(images)), 2.6),
                              squeeze=False)
-    colors = plt.get_cmap("rainbow")(np.linspace(0, 1, points.shape[1] if len(points) else 1))
-    for ax, image, pts, score, frame in zip(axes[0], images, points, scores, frames):
+    colors = plt.get_cmap("rainbow")(np.linspace(0, 1, points.shape[2] if len(points) else 1))
+    for ax, image, pose, score, frame in zip(axes[0], images, points, scores, frames):
         ax.imshow(image)
-        sure = pts[:, 2] >= pcutoff
-        ax.scatter(pts[sure, 0], pts[sure, 1], s=14, c=colors[sure])
-        ax.scatter(pts[~sure, 0], pts[~sure, 1], s=24, c=colors[~sure], marker="x")
+        for pts in pose:  # each individual
+            sure = pts[:, 2] >= pcutoff
+            ax.scatter(pts[sure, 0], pts[sure, 1], s=14, c=colors[sure])
+            ax.scatter(pts[~sure, 0], pts[~sure, 1], s=24, c=colors[~sure], marker="x")
         ax.set_title(f"frame {frame}\nscore {score:.2f}", fontsize=9)
     for ax in axes[0]:
         ax.set_axis_off()

@@ -34,6 +34,7 @@ import pandas as pd
 from kit.net.predict import Predictor
 from kit.net.train_config import TrainConfig
 from kit.project import Project, atomic_path, update_config
+from kit.project.config import resolve_pcutoff
 from kit.project.analysis_file import read_machine_labels, save_machine_labels
 from kit.project.drawing import save_figure
 from kit.project.labels import (
@@ -211,13 +212,14 @@ def analyze_with_model(project: Project, model_dir: str | os.PathLike,
 
 def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike],
                        images: Sequence[str], pcutoff: float | None = None) -> pd.DataFrame:
-    """Errors of several models on the same labeled images (e.g. the first test set).
+    """Errors of several models on the same labeled images (e.g. the first test set);
+    ``pcutoff`` None: the config's.
 
     Returns:
         One row per (model, body part) plus ``all``: ``iteration, bodypart, num_labels,
         rmse_px, rmse_px_pcutoff`` (mean Euclidean error in pixels, as kit.results.evaluate).
     """
-    pcutoff = project.pcutoff if pcutoff is None else float(pcutoff)
+    pcutoff = resolve_pcutoff(pcutoff, project)
     labels = load_labels(project)
     missing = [i for i in images if i not in labels.index]
     if missing or not images:
@@ -227,7 +229,7 @@ def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike]
     tables = []
     for model_dir in model_dirs:
         predictor = Predictor(model_dir)
-        truth = labels_to_array(labels.loc[list(images)], predictor.bodyparts)
+        truth = labels_to_array(labels.loc[list(images)], predictor.bodyparts)[:, None]
         table = error_table(truth, predictor.predict_images(pictures), predictor.bodyparts,
                             pcutoff)
         table.insert(0, "iteration", model_iteration(model_dir))
