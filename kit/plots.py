@@ -22,7 +22,7 @@ from kit.project.drawing import (
 from kit.project.video import load_image
 
 
-def plot_labels_vs_predictions(  # 7 parameters: the data, then three drawing keywords
+def plot_labels_vs_predictions(  # size: 7 parameters, the data then three drawing keywords
     images: Sequence[np.ndarray],
     labels: np.ndarray,
     predictions: np.ndarray,

@@ -66,7 +66,7 @@ def test_full_disk_names_the_file_keeps_the_old_one_and_says_how_to_resume(tmp_p
     import errno
 
     from kit.project import atomic_path, atomic_write_text
-    from kit.project.config import DiskFullError
+    from kit.project.files import DiskFullError
 
     number = getattr(errno, code, errno.ENOSPC)
     target = tmp_path / "evaluation.csv"
@@ -89,7 +89,7 @@ def test_full_disk_names_the_file_keeps_the_old_one_and_says_how_to_resume(tmp_p
 
 def test_other_write_errors_pass_through_unchanged(tmp_path):
     from kit.project import atomic_path
-    from kit.project.config import DiskFullError
+    from kit.project.files import DiskFullError
 
     with pytest.raises(PermissionError) as raised:
         with atomic_path(tmp_path / "a.txt") as tmp:

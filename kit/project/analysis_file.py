@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from tables.exceptions import HDF5ExtError
 
-from kit.project.hdf import H5_KEY, read_h5_attrs, write_h5
+from kit.project.hdf import H5_KEY, read_h5, read_h5_attrs, write_h5
 
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]  # single animal
 MULTI_COLUMN_NAMES = ["scorer", "individuals", "bodyparts", "coords"]  # multi-animal
@@ -179,7 +179,7 @@ def read_analysis(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if Path(path).suffix == ".csv":
             return read_table_csv(path)
-        return pd.read_hdf(path, key=H5_KEY)
+        return read_h5(path, key=H5_KEY)
     except (OSError, KeyError, ValueError, TypeError, IndexError, HDF5ExtError,
             pd.errors.ParserError) as e:
         raise ValueError(
@@ -224,7 +224,7 @@ def load_partial_poses(path: Path, settings: dict) -> np.ndarray | None:
         return None
     try:
         saved = json.loads(read_h5_attrs(path)["kit_settings"])
-        df = pd.read_hdf(path, key=H5_KEY)
+        df = read_h5(path, key=H5_KEY)
     except (OSError, ValueError, KeyError, AttributeError, HDF5ExtError) as e:
         warnings.warn(f"{path} cannot be read ({type(e).__name__}); starting over.", stacklevel=3)
         return None
@@ -247,7 +247,7 @@ def read_machine_labels(path: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"No machine labels at {path}. Extract outlier frames first "
                                 "(kit.results.outliers.extract_outliers).")
-    return pd.read_hdf(path, key=H5_KEY)
+    return read_h5(path, key=H5_KEY)
 
 
 def save_machine_labels(path: str | os.PathLike, df: pd.DataFrame) -> Path:

@@ -14,7 +14,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from kit.project.config import DEFAULT_PCUTOFF, atomic_path, check_pcutoff
+from kit.project.config import DEFAULT_PCUTOFF, check_pcutoff
+from kit.project.files import atomic_path
 
 
 def bodypart_colors(num_bodyparts: int, colormap: str = "rainbow") -> np.ndarray:
