@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from kit.experiments.synthetic import make_synthetic_project
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.backbones import BACKBONES, Backbone, get_backbone, register_backbone
 from kit.net.data import AugmentConfig, scale_image
 from kit.net.heads import upsampling_factor
@@ -43,8 +43,8 @@ def tiny():
 
 
 def test_a_new_backbone_trains_and_predicts(tiny, tmp_path):
-    project = make_synthetic_project(tmp_path / "p", image_size=(64, 64), num_frames=12,
-                                     num_labeled=8)
+    project = make_synthetic_project(
+        tmp_path / "p", SyntheticConfig(image_size=(64, 64), num_frames=12, num_labeled=8))
     config = TrainConfig(net_type="tiny_test", weights=None, train_steps=2, batch_size=2,
                          train_fraction=0.75, batchnorm_batches=2,
                          augment=AugmentConfig(crop_size=(64, 64)))
@@ -68,7 +68,7 @@ def test_a_new_backbone_trains_and_predicts(tiny, tmp_path):
     assert locref.shape[-1] == 2 * num_bodyparts
     images = [load_image(project.image_path(name)) for name in load_labels(project).index[:3]]
     positions = predictor.predict_images(images)
-    assert positions.shape == (3, num_bodyparts, 3)
+    assert positions.shape == (3, 1, num_bodyparts, 3)  # (frames, individuals, parts, 3)
     assert np.isfinite(positions).all()
     # image pixels (the cell centre plus an untrained refinement of a cell or so)
     assert ((positions[..., :2] > -16) & (positions[..., :2] < 64 + 16)).all()
@@ -110,4 +110,4 @@ def test_model_folder_from_before_net_type_still_predicts(tmp_path):
         np.stack([scale_image(im, 0.8) for im in images]).astype(np.float32))
     expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
     expected[..., :2] /= 0.8
-    np.testing.assert_allclose(positions, expected, atol=1e-3)
+    np.testing.assert_allclose(positions, expected[:, None], atol=1e-3)  # one individual
