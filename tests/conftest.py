@@ -148,3 +148,16 @@ def shared_dataset(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"the shared dataset {name} is not at {path} (../shared absent)")
     return path
+
+
+DLC_CHECK = REPO / "tests" / "interop" / "dlc_reads_kit.py"
+
+
+@pytest.fixture
+def dlc_python() -> Path:
+    """DeepLabCut 3's Python (its own venv, pandas 2), or skip saying how to install it."""
+    python = Path(os.environ.get("KIT_DLC_PYTHON", REPO.parent / "venv-dlc" / "bin" / "python"))
+    if not python.exists():
+        pytest.skip(f"DeepLabCut's environment is not at {python} (set KIT_DLC_PYTHON; "
+                    "install it with the recipe in ../shared/peer/README.md)")
+    return python

@@ -219,7 +219,7 @@ _BACKSLASH = _table().rename(index={"labeled-data/v/img1.png": "labeled-data\\v\
 
 
 @pytest.mark.parametrize("suffix, write, match", [
-    (".h5", _h5(_FOUR_LEVELS), r"wrong header: 4 column level.*three header rows"),
+    (".h5", _h5(_FOUR_LEVELS), r"is a multi-animal label file, but .*config.yaml is single"),
     (".h5", _h5(pd.DataFrame(np.zeros((2, 2)))), r"wrong header: 1 column level.*three header"),
     (".h5", _h5(_XYZ), r"wrong header: coords \['x', 'y', 'z'\].*three header rows"),
     (".h5", _h5(_TWO_SCORERS), r"mixes several scorers.*three header rows"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, write_unstamped_h5
+from conftest import DLC_CHECK, REPO, write_unstamped_h5
 
 from kit.__main__ import main
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
@@ -33,7 +33,6 @@ from kit.results.filters import FilterConfig, filter_analysis
 from kit.results.outliers import extract_with_predictions
 
 READER = REPO / "tests" / "interop" / "read_tables.py"
-DLC_CHECK = REPO / "tests" / "interop" / "dlc_reads_kit.py"
 PANDAS_MAJOR = int(pd.__version__.split(".")[0])
 OTHER_PANDAS = "pandas>=2.1,<3" if PANDAS_MAJOR >= 3 else "pandas>=3"
 
@@ -151,16 +150,8 @@ def test_write_h5_empty_frame_and_bad_file(tmp_path):
         needs_rewrite(tmp_path / "junk.h5")
 
 
-def _dlc_python() -> Path:
-    python = Path(os.environ.get("KIT_DLC_PYTHON", REPO.parent / "venv-dlc" / "bin" / "python"))
-    if not python.exists():
-        pytest.skip(f"DeepLabCut's environment is not at {python} (set KIT_DLC_PYTHON; "
-                    "install it with the recipe in ../shared/peer/README.md)")
-    return python
-
-
-def test_deeplabcut_reads_a_kit_project(trained_synthetic, tmp_path):
-    python = _dlc_python()
+def test_deeplabcut_reads_a_kit_project(trained_synthetic, dlc_python, tmp_path):
+    python = dlc_python
     project, predictor, _ = trained_synthetic
     fresh = make_synthetic_project(tmp_path / "p",
         SyntheticConfig(num_videos=1, num_frames=10, num_labeled=6, image_size=(64, 64), seed=1))

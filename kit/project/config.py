@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from kit.project.files import atomic_write_text
+from kit.project.multianimal import AnimalLayout, multianimal_keys, read_layout
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "data-templates"
 # DeepLabCut's net_type -> its name inside analysis file names (DLC_<name>_<Task>...). The
@@ -95,6 +96,11 @@ class Project:
     @property
     def bodyparts(self) -> list[str]:
         return list(self.config["bodyparts"])
+
+    @property
+    def layout(self) -> AnimalLayout | None:
+        """The individuals and their body parts of a multi-animal project; None for one animal."""
+        return read_layout(self.config, self.config_path)
 
     @property
     def iteration(self) -> int:
@@ -215,6 +221,9 @@ def _check_config(config: Any, path: Path) -> dict[str, Any]:
             f"{path} is not a project configuration (a YAML mapping of keys to values). "
             f"Received: {type(config).__name__}. Create one with kit.project.create_project."
         )
+    layout = read_layout(config, path)
+    if layout is not None:  # bodyparts: MULTI! on disk; in memory, every body part
+        config = {**config, "bodyparts": layout.bodyparts}
     for key, (types, example) in _REQUIRED_KEYS.items():
         if key not in config or config[key] is None:
             raise ValueError(f"{path} has no {key!r} key. Add {example}.")
@@ -243,6 +252,10 @@ def _check_config(config: Any, path: Path) -> dict[str, Any]:
             )
     if not 0 <= out["pcutoff"] <= 1:  # not check_pcutoff: this error names the file
         raise ValueError(f"{path}: pcutoff must be in [0, 1]. Received: pcutoff={out['pcutoff']!r}.")
+    unknown = sorted({str(n) for pair in out["skeleton"] for n in pair} - set(bodyparts))
+    if unknown:
+        raise ValueError(f"{path}: the skeleton names body parts {unknown} that are not among "
+                         f"{bodyparts}. Fix the skeleton's pairs (or add the body parts).")
     return out
 
 
@@ -304,7 +317,9 @@ def create_project(
     Videos are copied into ``videos/``. Extra keyword arguments set further
     config keys (e.g. ``skeleton=[["snout", "tailbase"]]``, ``TrainingFraction=[0.8]``,
     ``date="Oct30"``; the date defaults to today's, as DeepLabCut writes it).
-    An existing config.yaml is never overwritten.
+    An existing config.yaml is never overwritten. ``individuals=[...]`` (with optional
+    ``uniquebodyparts=[...]`` and ``identity=True``) makes a multi-animal project, as
+    DeepLabCut writes it: ``bodyparts`` become its ``multianimalbodyparts``.
     """
     root = Path(project_dir).expanduser().resolve()
     if (root / "config.yaml").exists():
@@ -325,6 +340,11 @@ def create_project(
         "bodyparts": list(bodyparts),
         **config,
     }
+    if "individuals" in config:
+        _check_bodypart_names(config.get("uniquebodyparts", ()))
+        values.update(multianimal_keys(bodyparts, config["individuals"],
+                                       config.get("uniquebodyparts", ()),
+                                       bool(config.get("identity", False))))
     text = template.read_text(encoding="utf-8")
     for key, value in values.items():
         text = _replace_top_level(text, key, value)

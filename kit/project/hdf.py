@@ -34,16 +34,19 @@ TABLE_LAYOUT_VERSION = "0.15.2"  # what pandas 0.15.2 ... 2.x write into every t
 
 
 def write_h5(df: pd.DataFrame, path: str | os.PathLike, key: str = H5_KEY,
-             attrs: Mapping[str, str] | None = None) -> Path:
+             attrs: Mapping[str, str] | None = None, table: bool = True) -> Path:
     """Write ``df`` to ``path`` (one key, ``table`` format) atomically, readable by pandas 2
-    and 3; ``attrs`` are stored on the table (read them with :func:`read_h5_attrs`)."""
+    and 3; ``attrs`` are stored on the table (read them with :func:`read_h5_attrs`).
+    ``table=False`` writes pandas' ``fixed`` format (DeepLabCut's for label files, and the
+    only one that holds an index of several levels beside columns of several levels)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         with pd.HDFStore(tmp, mode="w") as store:
-            store.put(key, df, format="fixed" if df.empty else "table", track_times=False)
+            fixed = df.empty or not table
+            store.put(key, df, format="fixed" if fixed else "table", track_times=False)
             storer = store.get_storer(key)
-            if not df.empty:
+            if not fixed:
                 storer.attrs.pandas_version = TABLE_LAYOUT_VERSION
             for name, value in (attrs or {}).items():
                 setattr(storer.attrs, name, value)

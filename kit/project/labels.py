@@ -4,6 +4,10 @@ A label table is the pandas DataFrame DeepLabCut uses: columns are a MultiIndex
 ``(scorer, bodyparts, coords)`` with coords ``x`` and ``y`` (image pixels, x to
 the right, y down, sub-pixel values kept, NaN = not visible); the index holds
 image paths relative to the project (``labeled-data/<video>/img0042.png``).
+A multi-animal project's table has four levels ``(scorer, individuals, bodyparts,
+coords)`` (see :mod:`kit.project.multianimal`); DeepLabCut 2.2+ may split the index into
+three columns (labeled-data, video, image), which kit joins with "/" and writes back the
+way the file had it.
 """
 
 from __future__ import annotations
@@ -20,23 +24,30 @@ from tables.exceptions import HDF5ExtError
 
 from kit.project import Project, atomic_path
 from kit.project.hdf import read_h5, write_h5
+from kit.project.multianimal import MULTI_COLUMN_NAMES, AnimalLayout
 
 COLUMN_NAMES = ["scorer", "bodyparts", "coords"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def make_labels_frame(
-    points: np.ndarray, index: Sequence[str], scorer: str, bodyparts: Sequence[str]
+    points: np.ndarray, index: Sequence[str], scorer: str, bodyparts: Sequence[str],
+    layout: AnimalLayout | None = None,
 ) -> pd.DataFrame:
     """Build a label table.
 
     Args:
-        points: (num_frames, num_bodyparts, 2), x then y, image pixels, NaN = missing.
+        points: (num_frames, num_bodyparts, 2), x then y, image pixels, NaN = missing;
+            with a ``layout``, (num_frames, num_table_individuals, num_bodyparts, 2)
+            (individuals as ``layout.table_individuals``, body parts as ``layout.bodyparts``).
         index: image paths relative to the project, one per frame.
         scorer: the labeler's name (first column level).
-        bodyparts: names, in the order of ``points``' second axis.
+        bodyparts: names, in the order of ``points``' body part axis.
+        layout: a multi-animal project's layout (4-level columns); None for one animal.
     """
     points = np.asarray(points, dtype=np.float64)
+    if layout is not None:
+        return _multi_frame(points, index, scorer, layout)
     if points.ndim != 3 or points.shape[1:] != (len(bodyparts), 2):
         raise ValueError(
             f"points must have shape (num_frames, {len(bodyparts)}, 2). Received: {points.shape}."
@@ -46,22 +57,49 @@ def make_labels_frame(
     return pd.DataFrame(values, index=pd.Index(list(index)), columns=columns)
 
 
-def labels_to_array(df: pd.DataFrame, bodyparts: Sequence[str]) -> np.ndarray:
-    """Return (num_frames, num_bodyparts, 2) float64 points, x then y, NaN = missing."""
+def _multi_frame(points: np.ndarray, index: Sequence[str], scorer: str,
+                 layout: AnimalLayout) -> pd.DataFrame:
+    rows, parts = layout.table_individuals, layout.bodyparts
+    if points.ndim != 4 or points.shape[1:] != (len(rows), len(parts), 2):
+        raise ValueError(f"points must have shape (num_frames, {len(rows)}, {len(parts)}, 2) "
+                         f"(individuals {rows}, body parts {parts}). Received: {points.shape}.")
+    picked = [points[:, rows.index(i), parts.index(b)] for i, b in layout.pairs()]
+    values = np.stack(picked, axis=1).reshape(len(points), -1) if picked else points[:, :0, 0, 0]
+    return pd.DataFrame(values, index=pd.Index(list(index)), columns=layout.columns(scorer))
+
+
+def labels_to_array(df: pd.DataFrame, bodyparts: Sequence[str],
+                    layout: AnimalLayout | None = None) -> np.ndarray:
+    """(num_frames, num_bodyparts, 2) float64 points, x then y, NaN = missing; with a
+    ``layout``, (num_frames, num_table_individuals, num_bodyparts, 2), NaN where an
+    individual is not labeled or has no such body part."""
     scorer = df.columns.get_level_values("scorer")[0]
-    cols = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y"]])
-    return df.loc[:, cols].to_numpy(dtype=np.float64).reshape(len(df), len(bodyparts), 2)
+    if layout is None:
+        if df.columns.nlevels == 4:
+            raise ValueError("A multi-animal label table (individuals level) needs the "
+                             "project's layout: labels_to_array(df, bodyparts, project.layout).")
+        cols = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y"]])
+        return df.loc[:, cols].to_numpy(dtype=np.float64).reshape(len(df), len(bodyparts), 2)
+    rows, parts = layout.table_individuals, layout.bodyparts
+    out = np.full((len(df), len(rows), len(parts), 2), np.nan)
+    for individual, part in layout.pairs():
+        xy = [(scorer, individual, part, c) for c in ("x", "y")]
+        if xy[0] in df.columns:
+            out[:, rows.index(individual), parts.index(part)] = df.loc[:, xy].to_numpy(np.float64)
+    return out
 
 
 def _normalize(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     fix = (
-        "A label file needs three header rows (scorer, bodyparts, coords) with coords x and y; "
+        "A label file needs three header rows (scorer, bodyparts, coords), or four in a "
+        "multi-animal project (scorer, individuals, bodyparts, coords), with coords x and y; "
         "see data-templates/CollectedData_template.csv."
     )
-    if not isinstance(df.columns, pd.MultiIndex) or df.columns.nlevels != 3:
+    if not isinstance(df.columns, pd.MultiIndex) or df.columns.nlevels not in (3, 4):
         raise ValueError(f"{path} has a wrong header: {df.columns.nlevels} column level(s). {fix}")
     df = df.copy()
-    df.columns = df.columns.set_names(COLUMN_NAMES)
+    df.columns = df.columns.set_names(COLUMN_NAMES if df.columns.nlevels == 3
+                                      else MULTI_COLUMN_NAMES)
     coords = set(df.columns.get_level_values("coords"))
     if not coords <= {"x", "y", "likelihood"} or not {"x", "y"} <= coords:
         raise ValueError(f"{path} has a wrong header: coords {sorted(coords)}. {fix}")
@@ -84,16 +122,33 @@ def _normalize(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         raise ValueError(f"{path} has a coordinate that is not a number ({e}). Fix that cell.") from e
 
 
-def _check_csv_rows(path: Path) -> int:
-    """Raise if a row has fewer cells than the header: a file cut short, whose missing
-    cells pandas would silently read as NaN (not visible). Returns the number of rows
-    below the three header rows."""
+def _csv_layout(path: Path) -> tuple[int, int, int]:
+    """(header rows, index columns, data rows) of a label CSV. Raises if the last row has
+    fewer cells than the header: a file cut short, whose missing cells pandas would
+    silently read as NaN (not visible). (A short row inside the file cannot come from a
+    cut; DeepLabCut's own sample files have some: their missing cells are NaN.)"""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    short = [n for n, row in enumerate(rows, 1) if row and len(row) < len(rows[0])]
-    if short:
-        raise ValueError(f"line(s) {short[:5]} have fewer cells than the header")
-    return sum(1 for row in rows[3:] if row)
+    filled = [(n, row) for n, row in enumerate(rows, 1) if row]
+    if filled and len(filled[-1][1]) < len(rows[0]):
+        raise ValueError(f"line(s) [{filled[-1][0]}] have fewer cells than the header")
+    num_header = 4 if len(rows) > 1 and rows[1][:1] == ["individuals"] else 3
+    coords = rows[num_header - 1] if len(rows) >= num_header else []
+    num_index = 1 + next((i for i, cell in enumerate(coords[1:]) if cell), 0)
+    return num_header, num_index, sum(1 for row in rows[num_header:] if row)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    num_header, num_index, num_rows = _csv_layout(path)
+    df = pd.read_csv(path, header=list(range(num_header)), index_col=list(range(num_index)),
+                     float_precision="round_trip")
+    name = str(df.index.names[-1]).lower()
+    if num_rows == len(df) + 1 and name.endswith(IMAGE_SUFFIXES):
+        # pandas takes a first row without any label (all NaN) for index names
+        first = pd.DataFrame(np.nan, index=pd.Index([df.index.names[0]]) if num_index == 1 else
+                             pd.MultiIndex.from_tuples([tuple(df.index.names)]), columns=df.columns)
+        df = pd.concat([first, df.rename_axis([None] * num_index)])
+    return df
 
 
 def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
@@ -103,12 +158,7 @@ def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"No label file at {path}.")
     try:
         if path.suffix == ".csv":
-            df = pd.read_csv(path, header=[0, 1, 2], index_col=0, float_precision="round_trip")
-            name = str(df.index.name).lower()
-            if _check_csv_rows(path) == len(df) + 1 and name.endswith(IMAGE_SUFFIXES):
-                # pandas takes a first row without any label (all NaN) for index names
-                first = pd.DataFrame(np.nan, index=[df.index.name], columns=df.columns)
-                df = pd.concat([first, df.rename_axis(None)])
+            df = _read_csv(path)
         else:
             df = read_h5(path)
     except (OSError, ValueError, KeyError, IndexError, TypeError, HDF5ExtError,
@@ -125,12 +175,50 @@ def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
     return _normalize(df, path)
 
 
+def _check_against_project(df: pd.DataFrame, project: Project, path: Path) -> None:
+    """Raise, naming ``path`` and the fix, when ``df``'s layout is not the project's."""
+    layout, multi = project.layout, df.columns.nlevels == 4
+    if multi != (layout is not None):
+        kind = "a multi-animal" if multi else "a single-animal"
+        raise ValueError(
+            f"{path} is {kind} label file, but {project.config_path} is "
+            f"{'single' if multi else 'multi'}-animal (multianimalproject: "
+            f"{layout is not None}). Open it in a project of its kind, or convert the labels.")
+    if layout is not None:
+        found = set(zip(df.columns.get_level_values("individuals"),
+                        df.columns.get_level_values("bodyparts")))
+        extra = sorted(found - set(layout.pairs()))
+        if extra:
+            raise ValueError(
+                f"{path}: (individual, body part) pairs {extra[:6]} are not in "
+                f"{project.config_path} (individuals {list(layout.individuals)}, "
+                f"multianimalbodyparts {list(layout.multianimal_bodyparts)}, uniquebodyparts "
+                f"{list(layout.unique_bodyparts)}). Add them to the config, or relabel.")
+        return
+    found = list(dict.fromkeys(df.columns.get_level_values("bodyparts")))
+    if set(found) != set(project.bodyparts):
+        missing = [b for b in project.bodyparts if b not in found]
+        extra = [b for b in found if b not in project.bodyparts]
+        raise ValueError(
+            f"{path}: its body parts differ from {project.config_path}. "
+            f"Missing in the file: {missing}; not in the config: {extra}. "
+            "Make the config's bodyparts list match the labels (or relabel)."
+        )
+
+
+def _in_project_layout(df: pd.DataFrame, project: Project) -> pd.DataFrame:
+    """``df`` with the project's scorer and every column of its layout, in config order."""
+    points = labels_to_array(df, project.bodyparts, project.layout)
+    return make_labels_frame(points, df.index, project.scorer, project.bodyparts, project.layout)
+
+
 def load_labels(project: Project, videos: Sequence[str] | None = None) -> pd.DataFrame:
-    """All labels of a project (or of some videos), columns ordered as config bodyparts.
+    """All labels of a project (or of some videos), columns ordered as config bodyparts
+    (in a multi-animal project: every individual's, 4 levels; unlabeled animals are NaN).
 
     Reads the ``.h5`` of each labeled-data folder, or its ``.csv`` when there is
     no ``.h5``. Folders without a label file are skipped. Body parts must match
-    the config exactly.
+    the config exactly (in a multi-animal project: be among its individuals' parts).
     """
     frames = []
     for video in project.labeled_videos() if videos is None else videos:
@@ -139,20 +227,13 @@ def load_labels(project: Project, videos: Sequence[str] | None = None) -> pd.Dat
         if not path.is_file():
             continue
         df = read_labels_file(path)
-        found = list(dict.fromkeys(df.columns.get_level_values("bodyparts")))
-        if set(found) != set(project.bodyparts):
-            missing = [b for b in project.bodyparts if b not in found]
-            extra = [b for b in found if b not in project.bodyparts]
-            raise ValueError(
-                f"{path}: its body parts differ from {project.config_path}. "
-                f"Missing in the file: {missing}; not in the config: {extra}. "
-                "Make the config's bodyparts list match the labels (or relabel)."
-            )
-        points = labels_to_array(df, project.bodyparts)
-        frames.append(make_labels_frame(points, df.index, project.scorer, project.bodyparts))
+        _check_against_project(df, project, path)
+        frames.append(_in_project_layout(df, project))
     if not frames:
-        return make_labels_frame(np.zeros((0, len(project.bodyparts), 2)), [], project.scorer,
-                                 project.bodyparts)
+        shape = (0, len(project.bodyparts), 2) if project.layout is None else (
+            0, len(project.layout.table_individuals), len(project.bodyparts), 2)
+        return make_labels_frame(np.zeros(shape), [], project.scorer, project.bodyparts,
+                                 project.layout)
     return pd.concat(frames)
 
 
@@ -163,16 +244,30 @@ def _csv_writer(df: pd.DataFrame):
     return write
 
 
-def write_labels_file(df: pd.DataFrame, h5_path: str | os.PathLike) -> None:
+def split_index_of(h5_path: str | os.PathLike) -> bool:
+    """Whether the label file at ``h5_path`` (or its ``.csv``) stores its index as three
+    columns (labeled-data, video, image), as DeepLabCut 2.2+ may; False if there is none."""
+    h5_path = Path(h5_path)
+    csv_path = h5_path.with_suffix(".csv")
+    if csv_path.is_file():
+        return _csv_layout(csv_path)[1] == 3
+    return h5_path.is_file() and isinstance(read_h5(h5_path).index, pd.MultiIndex)
+
+
+def write_labels_file(df: pd.DataFrame, h5_path: str | os.PathLike,
+                      split_index: bool = False) -> None:
     """Write ``df`` to ``h5_path`` and the ``.csv`` beside it, atomically.
 
     The previous versions are kept as ``<name>.bak``, so a mistake can be undone.
+    ``split_index`` writes the index as three columns (labeled-data, video, image).
     """
     h5_path = Path(h5_path)
     h5_path.parent.mkdir(parents=True, exist_ok=True)
+    if split_index:
+        df = df.set_axis(pd.MultiIndex.from_tuples([tuple(i.split("/")) for i in df.index]))
     csv_path = h5_path.with_suffix(".csv")
     for path, write in (
-        (h5_path, lambda p: write_h5(df, p)),
+        (h5_path, lambda p: write_h5(df, p, table=not split_index)),
         (csv_path, _csv_writer(df)),
     ):
         if path.exists():
@@ -184,18 +279,18 @@ def write_labels_file(df: pd.DataFrame, h5_path: str | os.PathLike) -> None:
 def save_labels(project: Project, video: str, df: pd.DataFrame) -> Path:
     """Save the labels of one video to its CollectedData files; return the ``.h5`` path.
 
-    ``df`` is checked first: columns must be the config's body parts with the
-    project's scorer, and every index entry must point into ``labeled-data/<video>/``.
+    ``df`` is checked first: columns must be the config's body parts (and individuals)
+    with the project's scorer, and every index entry must point into
+    ``labeled-data/<video>/``. The index keeps the form the file on disk has.
     """
-    df = _normalize(df, project.labels_file(video))
+    path = project.labels_file(video)
+    df = _normalize(df, path)
+    _check_against_project(df, project, path)
     prefix = f"labeled-data/{video}/"
     outside = [i for i in df.index if not i.startswith(prefix)]
     if outside:
         raise ValueError(
             f"Labels for video {video!r} must index images under {prefix}. Received: {outside[:3]}."
         )
-    points = labels_to_array(df, project.bodyparts)
-    clean = make_labels_frame(points, df.index, project.scorer, project.bodyparts)
-    path = project.labels_file(video)
-    write_labels_file(clean, path)
+    write_labels_file(_in_project_layout(df, project), path, split_index_of(path))
     return path
