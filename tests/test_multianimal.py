@@ -17,6 +17,7 @@ import yaml
 from conftest import DLC_CHECK, shared_dataset
 
 from kit.project import create_project, load_project
+from kit.project.extract import open_or_create_project
 from kit.project.labels import (
     labels_to_array,
     load_labels,
@@ -45,6 +46,14 @@ def test_new_project_writes_deeplabcuts_keys(tmp_path):
     assert project.bodyparts == ["snout", "tail", "feeder"]
     assert project.layout.table_individuals == ["m1", "m2", SINGLE]
     assert create_project(tmp_path / "one", "t", "me", ["a"]).layout is None
+
+
+def test_open_or_create_makes_a_multianimal_project_and_reopens_it(tmp_path):
+    made = open_or_create_project(tmp_path / "p", "pair", "me", ["snout", "tail"], ["m1", "m2"])
+    assert made.layout == AnimalLayout(("m1", "m2"), ("snout", "tail"))
+    assert open_or_create_project(tmp_path / "p", "pair", "me", ["snout", "tail"]) == made
+    with pytest.raises(ValueError, match=r"individuals=\['m1', 'm2'\].*individuals=\['m1'\]"):
+        open_or_create_project(tmp_path / "p", "pair", "me", ["snout", "tail"], ["m1"])
 
 
 def test_deeplabcut_23_config_opens(tmp_path):

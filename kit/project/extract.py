@@ -21,21 +21,32 @@ __all__ = ["ExtractConfig", "add_videos", "extract_for_labeling", "open_or_creat
 
 
 def open_or_create_project(
-    project_dir: str | os.PathLike, task: str, scorer: str, bodyparts: Sequence[str]
+    project_dir: str | os.PathLike, task: str, scorer: str, bodyparts: Sequence[str],
+    individuals: Sequence[str] = (), unique_bodyparts: Sequence[str] = (),
 ) -> Project:
     """Open the project in ``project_dir``, or create it there if it has no config.yaml.
 
+    ``individuals`` (animal names) make a new project multi-animal, as DeepLabCut writes
+    it: ``bodyparts`` every animal has, ``unique_bodyparts`` found once per frame.
+
     Raises:
-        ValueError: the project exists with other body parts than ``bodyparts``
+        ValueError: the project exists with other body parts or individuals than given
             (changing them would orphan the labels; edit config.yaml on purpose instead).
     """
     if not (Path(project_dir).expanduser() / "config.yaml").is_file():
-        return create_project(project_dir, task, scorer, list(bodyparts))
+        extra = {"individuals": list(individuals),
+                 "uniquebodyparts": list(unique_bodyparts)} if individuals else {}
+        return create_project(project_dir, task, scorer, list(bodyparts), **extra)
     project = load_project(project_dir)
-    if list(bodyparts) and list(bodyparts) != project.bodyparts:
+    layout = project.layout
+    have = (list(layout.multianimal_bodyparts), list(layout.individuals),
+            list(layout.unique_bodyparts)) if layout else (project.bodyparts, [], [])
+    given = (list(bodyparts), list(individuals), list(unique_bodyparts))
+    if any(g and g != h for g, h in zip(given, have)):
         raise ValueError(
-            f"{project.config_path} lists bodyparts={project.bodyparts}. Received: "
-            f"bodyparts={list(bodyparts)}. Pass the project's body parts, or edit config.yaml "
+            f"{project.config_path} lists bodyparts={have[0]}, individuals={have[1]}, "
+            f"uniquebodyparts={have[2]}. Received: bodyparts={given[0]}, individuals="
+            f"{given[1]}, uniquebodyparts={given[2]}. Pass the project's, or edit config.yaml "
             "first if you really mean to change them."
         )
     return project
