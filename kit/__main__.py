@@ -6,6 +6,8 @@
                         [--security temporary | --tls-ca-file F --tls-cert F --tls-key F]
     python -m kit synthetic DIR [--seed S] [--num-frames N] [--num-labeled N] [--image-size W H]
     python -m kit rewrite-h5 PROJECT_DIR   # make a project's .h5 files open in pandas 2 (DeepLabCut)
+    python -m kit import-slp FILE.slp PROJECT_DIR [--instances user|predicted|all]
+        [--num-individuals N] [--max-frames N]    # a multi-animal project from SLEAP labels
 
 ``python -m kit`` turns TensorFlow's oneDNN CPU kernels on for itself and the notebook
 kernels it starts, unless TF_ENABLE_ONEDNN_OPTS is set (see ``kit.use_onednn``).
@@ -83,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         "rewrite-h5", help="rewrite the .h5 files of a project that pandas 2 (DeepLabCut's "
         "environment) cannot read; each old file is kept as <name>.bak")
     rewrite.add_argument("project_dir")
+    sleap = commands.add_parser(
+        "import-slp", help="a new multi-animal project from a SLEAP .slp file (video, frames, "
+        "skeleton, tracks as individuals, instances as labels)")
+    sleap.add_argument("slp")
+    sleap.add_argument("project_dir")
+    sleap.add_argument("--instances", default="user", choices=["user", "predicted", "all"])
+    sleap.add_argument("--num-individuals", type=int)
+    sleap.add_argument("--max-frames", type=int)
     return parser
 
 
@@ -107,6 +117,19 @@ def _rewrite_h5(args: argparse.Namespace) -> int:
         print(f"rewritten (old file kept as {path.name}.bak): {path}")
     print(f"{len(changed)} file(s) rewritten; every .h5 under {args.project_dir} now opens "
           "in pandas 2 and 3.")
+    return 0
+
+
+def _import_slp(args: argparse.Namespace) -> int:
+    from kit.project.sleap_file import import_slp
+
+    try:
+        project = import_slp(args.slp, args.project_dir, instances=args.instances,
+                             num_individuals=args.num_individuals, max_frames=args.max_frames)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"project: {project.root} (individuals {list(project.layout.individuals)})")
     return 0
 
 
@@ -157,8 +180,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"synthetic": _synthetic, "rewrite-h5": _rewrite_h5, "sweep": _sweep,
-            "run": _run, "pipeline": _run}
+COMMANDS = {"synthetic": _synthetic, "rewrite-h5": _rewrite_h5, "import-slp": _import_slp,
+            "sweep": _sweep, "run": _run, "pipeline": _run}
 
 
 def main(argv: list[str] | None = None) -> int:

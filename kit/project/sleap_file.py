@@ -23,6 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.project.analysis_file import load_poses
+from kit.project.config import Project, create_project
+from kit.project.frame_picking import frame_image_name
+from kit.project.labels import make_labels_frame, save_labels
+from kit.project.video import read_frames, save_image, video_info
+
 INSTANCE_KINDS = {"user": ("Instance",), "predicted": ("PredictedInstance",),
                   "all": ("Instance", "PredictedInstance")}
 INDIVIDUALS = ("auto", "tracks", "slots")
@@ -42,6 +48,7 @@ class SleapPoses:
         individuals: the names along the individuals axis.
         user: (num_frames, num_individuals) bool, True where the instance is a user's
             (a human label) rather than a prediction.
+        tracked: whether the individuals are the file's tracks (else animal1..N slots).
     """
 
     video: Path
@@ -51,6 +58,7 @@ class SleapPoses:
     skeleton: tuple[tuple[str, str], ...]
     individuals: tuple[str, ...]
     user: np.ndarray
+    tracked: bool = True
 
 
 def _sleap_io():
@@ -137,7 +145,7 @@ def read_slp(path: str | os.PathLike, instances: str = "all",
     return SleapPoses(Path(video.filename), np.array([f.frame_idx for f in frames]), points,
                       tuple(skeleton.node_names), tuple((e.source.name, e.destination.name)
                                                         for e in skeleton.edges),
-                      tuple(names), user)
+                      tuple(names), user, use_tracks)
 
 
 def save_slp(path: str | os.PathLike, poses: SleapPoses) -> Path:
@@ -197,3 +205,78 @@ def poses_from_arrays(video: str | os.PathLike, frames: Sequence[int], points: n
     return SleapPoses(Path(video), np.asarray(frames, int), points, tuple(bodyparts),
                       tuple((a, b) for a, b in skeleton), tuple(individuals),
                       np.zeros(points.shape[:2], bool))
+
+
+def _best_first(poses: SleapPoses, num_individuals: int | None) -> SleapPoses:
+    """Slots sorted by mean point score within each frame (the best animal first), then the
+    first ``num_individuals`` kept; tracks are kept as they are, in the file's order."""
+    points, user = poses.points, poses.user
+    if poses.tracked:
+        order = np.broadcast_to(np.arange(points.shape[1]), points.shape[:2])
+    else:
+        scores = points[..., 2]
+        found = np.isfinite(scores).sum(axis=2)
+        mean = np.where(found > 0, np.nansum(scores, axis=2) / np.maximum(found, 1), -1.0)
+        score = np.where(user, np.inf, mean)
+        order = np.argsort(-score, axis=1, kind="stable")
+    keep = points.shape[1] if num_individuals is None else num_individuals
+    rows = np.arange(len(points))[:, None]
+    return SleapPoses(poses.video, poses.frames, points[rows, order][:, :keep],
+                      poses.bodyparts, poses.skeleton, poses.individuals[:keep],
+                      user[rows, order][:, :keep], poses.tracked)
+
+
+def _find_video(poses: SleapPoses, slp: Path) -> Path:
+    for candidate in (poses.video, slp.parent / poses.video.name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{slp} names the video {poses.video}, which is neither there nor "
+                            f"beside the file. Copy the video to {slp.parent}.")
+
+
+def import_slp(slp: str | os.PathLike, project_dir: str | os.PathLike, scorer: str = "sleap",
+               instances: str = "user", num_individuals: int | None = None,
+               max_frames: int | None = None) -> Project:
+    """A new multi-animal project from a SLEAP file: its video copied in, the frames with
+    instances extracted into ``labeled-data/<video>/``, its skeleton as the config's, its
+    tracks (or animal1..N) as the individuals, and its instances as the labels.
+
+    Args:
+        instances: which instances become labels: ``"user"`` (human labels, SLEAP's
+            training data), ``"predicted"`` or ``"all"`` (see :func:`read_slp`).
+        num_individuals: keep at most this many individuals (slots: the best-scored
+            instances of each frame; tracks: the first in the file).
+        max_frames: extract at most this many frames, spread evenly over those with
+            instances (None: all of them).
+    """
+    slp = Path(slp)
+    poses = _best_first(read_slp(slp, instances), num_individuals)
+    video = _find_video(poses, slp)
+    if max_frames is not None and max_frames < len(poses.frames):
+        pick = np.unique(np.linspace(0, len(poses.frames) - 1, max_frames).round().astype(int))
+        poses = SleapPoses(poses.video, poses.frames[pick], poses.points[pick], poses.bodyparts,
+                           poses.skeleton, poses.individuals, poses.user[pick], poses.tracked)
+    project = create_project(project_dir, slp.stem, scorer, list(poses.bodyparts), [video],
+                             individuals=list(poses.individuals),
+                             skeleton=[list(edge) for edge in poses.skeleton])
+    name, num_video_frames = video.stem, video_info(video).num_frames
+    folder = project.labeled_data_dir(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = []
+    for index, image in read_frames(video, poses.frames).items():
+        save_image(folder / frame_image_name(index, num_video_frames), image)
+        images.append(f"labeled-data/{name}/{frame_image_name(index, num_video_frames)}")
+    labels = make_labels_frame(poses.points[..., :2], images, scorer, project.bodyparts,
+                               project.layout)
+    save_labels(project, name, labels)
+    return project
+
+
+def analysis_to_slp(h5: str | os.PathLike, video: str | os.PathLike, path: str | os.PathLike,
+                    skeleton: Sequence[Sequence[str]] = ()) -> Path:
+    """Write a kit (DeepLabCut-layout) analysis of ``video`` as a SLEAP file of predicted
+    instances, one track per individual (``animal`` for a single-animal analysis), so that
+    SLEAP opens kit's results; return the path."""
+    poses, bodyparts, individuals = load_poses(h5)
+    return save_slp(path, poses_from_arrays(video, range(len(poses)), poses, bodyparts,
+                                            individuals or ["animal"], skeleton))
