@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -151,6 +153,17 @@ def shared_dataset(name: str) -> Path:
 
 
 DLC_CHECK = REPO / "tests" / "interop" / "dlc_reads_kit.py"
+
+
+def run_dlc_check(dlc_python: Path, *paths: Path) -> dict:
+    """Run DeepLabCut's readers on a project (tests/interop/dlc_reads_kit.py) in its own
+    environment; return the report it prints."""
+    out = subprocess.run([str(dlc_python), str(DLC_CHECK), *map(str, paths)],
+                         capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "MPLBACKEND": "Agg"})
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stderr[-3000:]
+    return json.loads(lines[0][len("RESULT "):])
 
 
 @pytest.fixture

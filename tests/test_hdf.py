@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DLC_CHECK, REPO, write_unstamped_h5
+from conftest import REPO, run_dlc_check, write_unstamped_h5
 
 from kit.__main__ import main
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
@@ -159,12 +159,7 @@ def test_deeplabcut_reads_a_kit_project(trained_synthetic, dlc_python, tmp_path)
                                    progress=False)
     result = analyze.analyze_video(project, project.videos_dir / "animal0.mp4", config, predictor)
     filtered = filter_analysis(result.h5, FilterConfig(method="median"))
-    out = subprocess.run([str(python), str(DLC_CHECK), str(fresh.root), str(result.h5),
-                          str(filtered)], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "MPLBACKEND": "Agg"})
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    assert out.returncode == 0 and lines, out.stderr[-3000:]
-    report = json.loads(lines[0][len("RESULT "):])
+    report = run_dlc_check(python, fresh.root, result.h5, filtered)
     assert report["bodyparts"] == fresh.bodyparts
     assert report["check_labels_images"] == 6 and report["training_dataset_rows"] == 6
     assert all(a["equal_to_read_hdf"] and a["rows"] > 0 for a in report["analyses"].values())

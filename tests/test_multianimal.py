@@ -3,10 +3,7 @@ shared DeepLabCut samples round-tripped, and the errors of mixed-up projects."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -14,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import DLC_CHECK, shared_dataset
+from conftest import run_dlc_check, shared_dataset
 
 from kit.project import create_project, load_project
 from kit.project.extract import open_or_create_project
@@ -156,10 +153,5 @@ def test_deeplabcut_creates_a_training_dataset_from_a_kit_multianimal_project(
         cv2.imwrite(str(project.root / name), np.full((64, 80, 3), 40, np.uint8))
     save_labels(project, "v", make_labels_frame(_pair_points(6), names, "me", project.bodyparts,
                                                 project.layout))
-    out = subprocess.run([str(dlc_python), str(DLC_CHECK), str(project.root)],
-                         capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "MPLBACKEND": "Agg"})
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    assert out.returncode == 0 and lines, out.stderr[-3000:]
-    report = json.loads(lines[0][len("RESULT "):])
+    report = run_dlc_check(dlc_python, project.root)
     assert report["bodyparts"] == "MULTI!" and report["training_dataset_rows"] == 6
