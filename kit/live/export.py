@@ -55,6 +55,17 @@ def export_model(model_dir: str | Path, folder: str | Path | None = None) -> Pat
     return folder
 
 
+def ensure_exported(model_dir: str | Path) -> Path:
+    """The exported folder of ``model_dir``, exported first if it is missing or older than
+    the model (a model trained again)."""
+    folder = Path(model_dir) / EXPORT_DIR
+    onnx_file, model_file = folder / ONNX_FILE, Path(model_dir) / "model.keras"
+    if (onnx_file.is_file() and (folder / CONFIG_FILE).is_file() and model_file.is_file()
+            and onnx_file.stat().st_mtime >= model_file.stat().st_mtime):
+        return folder
+    return export_model(model_dir)
+
+
 def load_live_config(folder: str | Path) -> dict[str, Any]:
     """The ``live_config.json`` of an exported folder."""
     path = Path(folder) / CONFIG_FILE

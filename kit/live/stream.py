@@ -15,7 +15,8 @@ import pandas as pd
 
 from kit.live.predictor import LivePredictor
 from kit.project.drawing import PoseStyle, draw_pose
-from kit.project.video import iter_frames, save_image
+from kit.project import atomic_write_text
+from kit.project.video import iter_frames, save_image, video_info
 
 
 def camera_frames(index: int, num_frames: int) -> Iterator[np.ndarray]:
@@ -42,6 +43,18 @@ def open_source(source: str | Path | int, num_frames: int) -> Iterator[np.ndarra
     if isinstance(source, int) or str(source).isdigit():
         return camera_frames(int(source), num_frames)
     return (frame for _, frame in iter_frames(source, 0, num_frames))
+
+
+def frame_hw(source: str | Path | int) -> tuple[int, int]:
+    """(height, width) of the frames of ``source`` (:func:`open_source`): a video's header,
+    or a camera's first frame."""
+    if isinstance(source, int) or str(source).isdigit():
+        frame = next(camera_frames(int(source), 1), None)
+        if frame is None:
+            raise ValueError(f"Camera {source} gave no frame. Check it, or pass a video file.")
+        return frame.shape[:2]
+    info = video_info(source)
+    return info.height, info.width
 
 
 @dataclass
@@ -78,13 +91,19 @@ def run_stream(predictor: LivePredictor, frames: Iterable[np.ndarray],
         if i in keep:
             stills[i] = frame
         if report_every and (i + 1) % report_every == 0:
-            recent = np.array(latency[-report_every:])
-            print(f"frame {i + 1}: latency {1000 * recent.mean():.1f} ms, "
-                  f"{(i + 1) / (time.perf_counter() - start):.1f} frames/s, "
-                  f"cropped {np.mean(cropped[-report_every:]):.0%}", flush=True)
+            _report(i + 1, poses[-1], latency[-report_every:], cropped[-report_every:],
+                    time.perf_counter() - start)
     num_parts = len(predictor.bodyparts)
     return StreamResult(np.array(poses).reshape(-1, 1, num_parts, 3), np.array(latency),
                         np.array(cropped, bool), time.perf_counter() - start, stills)
+
+
+def _report(num_frames: int, pose: np.ndarray, latency: list[float], cropped: list[bool],
+            elapsed_s: float) -> None:
+    where = ", ".join(f"({x:.0f}, {y:.0f})" for x, y in pose[0, :, :2])
+    print(f"frame {num_frames}: latency {1000 * np.mean(latency):.1f} ms, "
+          f"{num_frames / elapsed_s:.1f} frames/s, cropped {np.mean(cropped):.0%}, "
+          f"likelihood {pose[0, :, 2].mean():.2f}, parts at {where}", flush=True)
 
 
 def latency_summary(latency_s: np.ndarray) -> dict[str, float]:
@@ -107,6 +126,14 @@ def latency_table(results: dict[str, StreamResult]) -> pd.DataFrame:
                      "stream_fps": len(result.latency_s) / result.wall_s,
                      "cropped": float(result.cropped.mean())})
     return pd.DataFrame(rows).set_index("stream").round(2)
+
+
+def save_latency_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write :func:`latency_table`'s table as CSV (atomically); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, table.to_csv())
+    return path
 
 
 def save_stills(result: StreamResult, folder: str | Path, style: PoseStyle,
