@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from kit.live.export import export_model
+from kit.live.export import export_model, load_net
 from kit.live.forward import ConstantVelocity, Kalman, make_forward
 from kit.live.predictor import LiveConfig, LivePredictor, crop_box
 from kit.live.processor import RecordingProcessor
+from kit.live.stream import latency_summary
 from kit.project.video import iter_frames
 
 STRIDE = 8
@@ -174,3 +175,22 @@ def test_live_predictor_agrees_with_predictor(exported, runtime):
     assert live.bodyparts == predictor.bodyparts
     np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=0.1)
     np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-3)
+
+
+def test_latency_summary_leaves_out_the_first_call():
+    summary = latency_summary(np.array([5.0, 0.010, 0.030, 0.020]))  # seconds
+    assert summary["frames"] == 3
+    np.testing.assert_allclose([summary["mean_ms"], summary["fps"]], [20.0, 50.0])
+    np.testing.assert_allclose(summary["sd_ms"], np.std([10, 30, 20]))
+    assert 29.0 < summary["p99_ms"] <= 30.0
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        latency_summary(np.array([0.1]))
+
+
+def test_load_net_names_the_runtimes_and_the_missing_export(tmp_path):
+    with pytest.raises(ValueError, match=r"'tflite'.*\['keras', 'onnx'\]"):
+        load_net(tmp_path, "tflite")
+    with pytest.raises(FileNotFoundError, match="export_model"):
+        load_net(tmp_path, "onnx")
+    with pytest.raises(ValueError, match="resize"):
+        LiveConfig(resize=0)
