@@ -1,0 +1,162 @@
+"""The live predictor: one frame in, one pose out, with the lowest latency
+(DeepLabCut-Live's ``DLCLive.get_pose``).
+
+    predictor = LivePredictor.load(model_dir, LiveConfig(runtime="onnx", dynamic=(True, 0.5, 20)))
+    pose = predictor.get_pose(frame)   # (1, num_bodyparts, 3)
+
+Batch 1, BatchNorm folded, the network compiled (Keras's predict function, or ONNX Runtime's
+optimized graph) and warmed up at load, so the first frame of an experiment is not the slow one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kit.live.export import load_net
+from kit.live.forward import FORWARD_METHODS, make_forward
+from kit.live.processor import Processor
+from kit.live.runtimes import Net, decode_outputs
+from kit.net.data import scale_image
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How the live predictor runs.
+
+    Attributes:
+        runtime: "keras" (the model folder's model.keras) or "onnx" (its exported file).
+        resize: frames are scaled by this before the network (0.5: half width and height),
+            on top of the model's global_scale; poses stay in full-frame pixels.
+        dynamic: (on, pcutoff, margin_px), DeepLabCut-Live's dynamic cropping: when on, each
+            frame is cropped to the bounding box of the previous pose's parts with likelihood
+            >= pcutoff, enlarged by margin_px on each side; with no such part (the animal is
+            lost, or the first frame) the whole frame is searched. The pcutoff also decides
+            which parts the forward predictor trusts.
+        forward: "" (none), "constant_velocity" or "kalman" (:mod:`kit.live.forward`).
+        lag_s: with a forward predictor, report the pose expected this many seconds after
+            the frame was taken; -1: after the frame's measured latency.
+        warmup_hw: (height, width) of the blank frame run at load; None: no warm-up.
+    """
+
+    runtime: str = "keras"
+    resize: float = 1.0
+    dynamic: tuple[bool, float, int] = (False, 0.5, 10)
+    forward: str = ""
+    lag_s: float = -1.0
+    warmup_hw: tuple[int, int] | None = (480, 640)
+
+    def __post_init__(self):
+        on, pcutoff, margin = self.dynamic
+        if not (0 < self.resize <= 4) or not (0 <= pcutoff <= 1) or margin < 0:
+            raise ValueError(
+                "Need 0 < resize <= 4, dynamic=(on, pcutoff in [0, 1], margin_px >= 0). "
+                f"Received: resize={self.resize}, dynamic={self.dynamic}."
+            )
+        if self.forward not in FORWARD_METHODS:
+            raise ValueError(f"Unknown forward {self.forward!r}. Valid choices: "
+                             f"{sorted(FORWARD_METHODS)}.")
+        if self.lag_s < 0 and self.lag_s != -1:
+            raise ValueError(f"lag_s must be >= 0, or -1 (measured). Received: {self.lag_s}.")
+
+
+def crop_box(pose: np.ndarray | None, frame_hw: tuple[int, int], pcutoff: float,
+             margin_px: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), full-frame pixels, of the parts of ``pose`` (I, K, 3) at or above
+    ``pcutoff`` enlarged by ``margin_px`` and clipped to the frame; None if none is."""
+    if pose is None:
+        return None
+    confident = pose[..., 2] >= pcutoff
+    if not confident.any():
+        return None
+    xy = pose[..., :2][confident]
+    height, width = frame_hw
+    x0 = max(0, math.floor(xy[:, 0].min() - margin_px))
+    y0 = max(0, math.floor(xy[:, 1].min() - margin_px))
+    x1 = min(width, math.ceil(xy[:, 0].max() + margin_px) + 1)
+    y1 = min(height, math.ceil(xy[:, 1].max() + margin_px) + 1)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+class LivePredictor:
+    """One frame at a time: :meth:`get_pose`.
+
+    Args:
+        net: (1, h, w, 3) float32 -> (logits, locref) (:mod:`kit.live.runtimes`).
+        info: bodyparts, stride, locref_stdev, global_scale (live_config.json's keys).
+        config: how it runs.
+        processor: called on every pose (:mod:`kit.live.processor`), or None.
+
+    Attributes:
+        latency_s: seconds from the frame's time to its decoded pose, last frame.
+        box: the crop (x0, y0, x1, y1) of the last frame, None for the whole frame.
+    """
+
+    def __init__(self, net: Net, info: dict[str, Any], config: LiveConfig = LiveConfig(),
+                 processor: Processor | None = None):
+        self.net, self.info, self.config, self.processor = net, info, config, processor
+        self.bodyparts: list[str] = list(info["bodyparts"])
+        self.scale = config.resize * info["global_scale"]
+        self.forward = make_forward(config.forward, config.dynamic[1])
+        self.pose: np.ndarray | None = None  # the last measured pose (1, K, 3)
+        self.box: tuple[int, int, int, int] | None = None
+        self.latency_s = math.nan
+        self.num_frames = 0
+        if config.warmup_hw is not None:
+            self.infer(np.zeros((*config.warmup_hw, 3), np.uint8))
+
+    @classmethod
+    def load(cls, path: str | Path, config: LiveConfig = LiveConfig(),
+             processor: Processor | None = None) -> LivePredictor:
+        """Load the model of ``path`` (a model folder; for "onnx" also an exported folder)
+        once, for ``config.runtime``, and warm it up."""
+        net, info = load_net(path, config.runtime)
+        return cls(net, info, config, processor)
+
+    def infer(self, image: np.ndarray) -> np.ndarray:
+        """The network on one whole image: RGB uint8 (h, w, 3) -> (1, K, 3), x, y in the
+        image's pixels (the resize and global_scale undone)."""
+        scaled = scale_image(image, self.scale).astype(np.float32)[None]
+        pose = decode_outputs(*self.net(scaled), self.info)
+        pose[..., :2] /= self.scale
+        return pose
+
+    def get_pose(self, frame: np.ndarray, frame_time: float | None = None) -> np.ndarray:
+        """The pose in ``frame``.
+
+        Args:
+            frame: RGB uint8 (H, W, 3).
+            frame_time: when the frame was taken, ``time.perf_counter()`` seconds; default:
+                now. Latency and forward prediction count from it.
+
+        Returns:
+            (1, num_bodyparts, 3) float64: x, y in full-frame pixels (with a forward
+            predictor: where each part is expected ``lag_s`` after ``frame_time``),
+            likelihood; what the processor returned, if there is one.
+        """
+        frame_time = time.perf_counter() if frame_time is None else frame_time
+        on, pcutoff, margin = self.config.dynamic
+        self.box = crop_box(self.pose, frame.shape[:2], pcutoff, margin) if on else None
+        x0, y0, x1, y1 = self.box or (0, 0, frame.shape[1], frame.shape[0])
+        pose = self.infer(frame[y0:y1, x0:x1])
+        pose[..., 0] += x0
+        pose[..., 1] += y0
+        self.pose = pose
+        self.latency_s = time.perf_counter() - frame_time
+        pose_time = frame_time
+        if self.forward is not None:
+            self.forward.update(pose, frame_time)
+            pose_time = frame_time + (self.latency_s if self.config.lag_s == -1
+                                      else self.config.lag_s)
+            pose = self.forward.predict(pose, pose_time)
+        if self.processor is not None:
+            pose = self.processor.process(pose, frame_index=self.num_frames,
+                                          frame_time=frame_time, latency_s=self.latency_s,
+                                          pose_time=pose_time)
+        self.num_frames += 1
+        return pose
