@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--num-labeled", type=int, default=60)
     synthetic.add_argument("--image-size", type=int, nargs=2, default=(256, 256),
                            metavar=("WIDTH", "HEIGHT"))
+    _file_commands(commands)
+    return parser
+
+
+def _file_commands(commands) -> None:
+    """The commands that convert files: rewrite-h5, import-slp."""
     rewrite = commands.add_parser(
         "rewrite-h5", help="rewrite the .h5 files of a project that pandas 2 (DeepLabCut's "
         "environment) cannot read; each old file is kept as <name>.bak")
@@ -93,7 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     sleap.add_argument("--instances", default="user", choices=["user", "predicted", "all"])
     sleap.add_argument("--num-individuals", type=int)
     sleap.add_argument("--max-frames", type=int)
-    return parser
 
 
 def _synthetic(args: argparse.Namespace) -> int:
