@@ -194,7 +194,7 @@ def load_views(calibration: Calibration, paths: Sequence[Sequence[str | os.PathL
 
 
 def smooth_3d(points_3d: np.ndarray, config: FilterConfig) -> np.ndarray:
-    """Filter x, y and z over time with kit's 2D filters (:func:`kit.filters.filter_points`).
+    """Filter x, y and z over time with kit's 2D filters (:func:`kit.results.filters.filter_points`).
 
     Args:
         points_3d: (num_frames, num_bodyparts, 5) as :func:`triangulate` returns.
@@ -207,8 +207,9 @@ def smooth_3d(points_3d: np.ndarray, config: FilterConfig) -> np.ndarray:
     present = np.isfinite(points_3d[..., :3]).all(axis=2).astype(np.float64)
     settings = FilterConfig(config.method, config.window, config.order, 0.5, config.max_gap)
     x, y, z = (points_3d[..., i] for i in range(3))
-    planar = filter_points(np.stack([x, y, present], axis=2), settings)  # x, y as a 2D track
-    height = filter_points(np.stack([z, z, present], axis=2), settings)  # z (twice)
+    # kit's filters take (frames, individuals, bodyparts, 3): one individual here
+    planar = filter_points(np.stack([x, y, present], axis=2)[:, None], settings)[:, 0]
+    height = filter_points(np.stack([z, z, present], axis=2)[:, None], settings)[:, 0]
     out = points_3d.copy()
     out[..., :2], out[..., 2] = planar[..., :2], height[..., 0]
     return out
