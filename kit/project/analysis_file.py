@@ -166,7 +166,8 @@ def read_table_csv(path: str | os.PathLike) -> pd.DataFrame:
                          f"{COLUMN_NAMES} or {MULTI_COLUMN_NAMES}.")
     coords_row = heads[nlevels - 1]
     num_index = 1 + next((i for i, cell in enumerate(coords_row[1:]) if cell), 0)
-    df = pd.read_csv(path, header=list(range(nlevels)), index_col=list(range(num_index)))
+    df = pd.read_csv(path, header=list(range(nlevels)), index_col=list(range(num_index)),
+                     float_precision="round_trip")  # exact on pandas 2 too
     if num_index > 1:
         df.index = pd.Index(["/".join(map(str, parts)) for parts in df.index])
     df.columns = df.columns.set_names(MULTI_COLUMN_NAMES if nlevels == 4 else COLUMN_NAMES)
