@@ -74,6 +74,9 @@ def test_crop_shape():
     assert crop_shape([(480, 640)], config) == (448, 448)
     assert crop_shape([(64, 64)], config) == (64, 64)
     assert crop_shape([(64, 64)], AugmentConfig(enabled=False)) == (64, 64)
+    # stride-32 backbones (MobileNetV2, EfficientNet): multiples of 32, the cap rounded down
+    assert crop_shape([(100, 120)], AugmentConfig(crop_size=(200, 100)), 32) == (128, 96)
+    assert crop_shape([(100, 120)], AugmentConfig(crop_size=(200, 100))) == (128, 100)
 
 
 def test_dataset_batches_are_seeded_and_decode_to_labels(blob_project):

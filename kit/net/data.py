@@ -84,13 +84,19 @@ def labels_outside(points: np.ndarray, image_shapes: Sequence[tuple[int, int]]) 
         return ((points < -0.5) | (points > size)).any(axis=-1)
 
 
-def crop_shape(image_shapes: Sequence[tuple[int, int]], config: AugmentConfig) -> tuple[int, int]:
-    """Crop (height, width): the largest scaled image, a multiple of 16, capped by crop_size."""
+def crop_shape(image_shapes: Sequence[tuple[int, int]], config: AugmentConfig,
+               multiple: int = 16) -> tuple[int, int]:
+    """Crop (height, width): the largest scaled image, capped by crop_size, each a multiple
+    of ``multiple`` (at least 16; a backbone of output stride 32 whose padding rounds down,
+    as Keras's MobileNetV2 and EfficientNet, needs 32 for its maps to match the targets)."""
+    multiple = max(16, multiple)
     top = config.global_scale * (config.scale_range[1] if config.enabled else 1.0)
-    h = max(s[0] for s in image_shapes) * top
-    w = max(s[1] for s in image_shapes) * top
-    return (min(config.crop_size[0], 16 * math.ceil(h / 16)),
-            min(config.crop_size[1], 16 * math.ceil(w / 16)))
+    sizes = (max(s[0] for s in image_shapes) * top, max(s[1] for s in image_shapes) * top)
+    crop = [min(cap, multiple * math.ceil(size / multiple))
+            for size, cap in zip(sizes, config.crop_size)]
+    if multiple > 16:  # a cap that is no multiple rounds down (stride 16 keeps any cap)
+        crop = [max(multiple, c // multiple * multiple) for c in crop]
+    return crop[0], crop[1]
 
 
 def augment(
@@ -211,7 +217,7 @@ class PoseDataset(keras.utils.PyDataset):
         shapes = [self._image(i).shape[:2] for i in range(len(self.image_paths))]
         self.outside = labels_outside(self.points, shapes)  # left out of the targets
         self.points[self.outside] = np.nan
-        self.crop_hw = crop_shape(shapes, config.augment)
+        self.crop_hw = crop_shape(shapes, config.augment, backbone_stride)
         self.map_hw = map_shape(*self.crop_hw, backbone_stride, config.targets.stride)
     @functools.lru_cache(maxsize=512)  # noqa: B019 (one dataset per training run)
     def _image(self, i: int) -> np.ndarray:
