@@ -226,6 +226,8 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
             weights = _folded(weights, pairs[layer.name],
                               isinstance(layer, layers.DepthwiseConv2D))
         layer.set_weights(weights)
+        if isinstance(layer, layers.Normalization):
+            layer.finalize_state()  # it computes with copies of its weights (EfficientNet's)
     return folded
 
 

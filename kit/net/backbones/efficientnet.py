@@ -44,6 +44,7 @@ def efficientnet(x, variant: str):
     norm.set_weights([np.reshape(IMAGENET_MEAN, mean.shape).astype(mean.dtype),
                       np.reshape(np.square(IMAGENET_STD), variance.shape).astype(variance.dtype),
                       count])
+    norm.finalize_state()  # a Normalization computes with what this copies from its weights
     return model.output
 
 
