@@ -121,8 +121,9 @@ def test_prefetched_batches_are_the_same_for_any_number_of_workers(blob_project)
     resumed = list(prefetch(dataset.__getitem__, range(3, 6), 2))
     for batches, reference in ((runs[1], runs[0]), (runs[2], runs[0]), (resumed, runs[0][3:])):
         assert len(batches) == len(reference)
-        for (x, (s, l)), (x0, (s0, l0)) in zip(batches, reference):
-            assert np.array_equal(x, x0) and np.array_equal(s, s0) and np.array_equal(l, l0)
+        for (x, (scores, locref)), (x0, (scores0, locref0)) in zip(batches, reference):
+            assert np.array_equal(x, x0) and np.array_equal(scores, scores0)
+            assert np.array_equal(locref, locref0)
     assert not np.array_equal(runs[0][0][0], runs[0][1][0])
 
 

@@ -128,7 +128,8 @@ class TrainConfig:
 
     @property
     def variant(self) -> str:
-        """Model-folder suffix naming what differs from a plain shuffle ("" if nothing)."""
+        """Model-folder suffix naming what differs from a plain shuffle ("" if nothing), e.g.
+        ``-n12-mobilenet_v2_0.35``: backbones of one shuffle share its split, not a folder."""
         parts = []
         if self.train_size:
             parts.append(f"n{self.train_size}")
@@ -138,6 +139,8 @@ class TrainConfig:
             parts.append("novel-" + "+".join(self.test_videos))
         if not self.augment.enabled:
             parts.append("noaug")
+        if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names
+            parts.append(self.net_type)
         return "".join("-" + p for p in parts)
 
     def model_dir(self, project: Project) -> Path:
