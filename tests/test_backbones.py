@@ -13,7 +13,7 @@ from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.backbones import BACKBONES, Backbone, get_backbone, register_backbone
 from kit.net.data import AugmentConfig, scale_image
 from kit.net.heads import upsampling_factor
-from kit.net.model import build_model
+from kit.net.model import build_model, fold_batchnorm
 from kit.net.predict import Predictor, sigmoid
 from kit.net.targets import TargetConfig, decode, map_shape
 from kit.net.train import TrainConfig, train
@@ -133,10 +133,14 @@ def tiny_project(tmp_path_factory):
 
 @pytest.mark.parametrize("net_type", ALL_NET_TYPES)
 def test_backbone_trains_and_predicts_folded_as_unfolded(net_type, tiny_project):
-    """Two steps from scratch on 64x64 frames; folded BatchNorm predicts what unfolded does."""
+    """Two steps from scratch on 64x64 frames; folded BatchNorm predicts what unfolded does.
+
+    (No recalibration of the statistics: over four 64x64 crops some channels have almost no
+    variance, and ResNet-101's 33 blocks amplify the float32 rounding of either form to
+    0.01 px. The next test checks folding on well-conditioned random statistics.)"""
     config = TrainConfig(net_type=net_type, weights=None, train_steps=2, batch_size=2,
-                         shuffle=hash(net_type) % 1000 + 10, train_fraction=0.75,
-                         batchnorm_batches=2, augment=AugmentConfig(crop_size=(64, 64)))
+                         shuffle=sorted(BACKBONES).index(net_type) + 10, train_fraction=0.75,
+                         batchnorm_batches=0, augment=AugmentConfig(crop_size=(64, 64)))
     model_dir = train(tiny_project, config, verbose=0)
     pose = json.loads((model_dir / "pose_config.json").read_text())
     stride = get_backbone(net_type).output_stride
@@ -158,6 +162,26 @@ def test_backbone_trains_and_predicts_folded_as_unfolded(net_type, tiny_project)
     expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
     expected[..., :2] /= 0.8
     np.testing.assert_allclose(positions, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("net_type", ["resnet_50", *ALL_NET_TYPES])
+def test_folding_random_statistics_keeps_positions(net_type):
+    """Every BatchNormalization, after Conv2D or DepthwiseConv2D, folds away; with random
+    statistics (scales 0.4-2) the decoded positions stay within 1e-3 px."""
+    keras.utils.set_random_seed(0)
+    model = build_model(3, net_type=net_type)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(layer, layers.BatchNormalization) for layer in folded.layers)
+    images = rng.uniform(0, 255, (2, 64, 96, 3)).astype(np.float32)
+    positions = [decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
+                 for logits, locref in (m.predict_on_batch(images) for m in (model, folded))]
+    np.testing.assert_allclose(positions[1], positions[0], atol=1e-3)
 
 
 @pytest.mark.parametrize("net_type", ["mobilenet_v2_0.35", "efficientnet-b0", "resnet_101"])
