@@ -43,10 +43,8 @@ def child(net_type: str, height: int, width: int, warmup: int, reps: int) -> dic
 
 
 def main() -> None:
-    from kit.net.backbones import BACKBONES
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--net-types", nargs="+", default=list(BACKBONES))
+    parser.add_argument("--net-types", nargs="+", help="default: every registered backbone")
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--warmup", type=int, default=2)
@@ -56,6 +54,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.height, args.width, args.warmup, args.reps)))
         return
+    if not args.net_types:
+        from kit.net.backbones import BACKBONES  # imports Keras: not in the children's parent
+
+        args.net_types = list(BACKBONES)
     print(f"predict_on_batch, batch 1, {args.height}x{args.width}, BatchNorm folded, "
           f"median of {args.reps} after {args.warmup} warm-up calls")
     print("| net_type | output stride | parameters (M) | ms/call median | ms/call min | peak MB |")
