@@ -13,7 +13,7 @@ from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.backbones import BACKBONES, Backbone, get_backbone, register_backbone
 from kit.net.data import AugmentConfig, scale_image
 from kit.net.heads import upsampling_factor
-from kit.net.model import build_model
+from kit.net.model import build_model, fold_batchnorm
 from kit.net.predict import Predictor, sigmoid
 from kit.net.targets import TargetConfig, decode, map_shape
 from kit.net.train import TrainConfig, train
@@ -111,3 +111,120 @@ def test_model_folder_from_before_net_type_still_predicts(tmp_path):
     expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
     expected[..., :2] /= 0.8
     np.testing.assert_allclose(positions, expected[:, None], atol=1e-3)  # one individual
+
+
+# Each of DeepLabCut's net_types kit has. The heavy ones are slow (13-130 s each on the
+# loaded 2-core machine; the light ones 20-45 s there, about a third of that when idle).
+LIGHT = ("mobilenet_v2_0.35", "efficientnet-b0")
+HEAVY = ("resnet_101", "mobilenet_v2_1.0", "mobilenet_v2_0.5", "efficientnet-b1",
+         "efficientnet-b2", "efficientnet-b3")
+ALL_NET_TYPES = [*LIGHT, *(pytest.param(n, marks=pytest.mark.slow) for n in HEAVY)]
+
+
+def test_every_registered_backbone_is_tested():
+    assert set(BACKBONES) == {"resnet_50", *LIGHT, *HEAVY}
+
+
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory):
+    return make_synthetic_project(tmp_path_factory.mktemp("bb") / "p",
+                                  SyntheticConfig(image_size=(64, 64), num_frames=12,
+                                                  num_labeled=8))
+
+
+@pytest.mark.parametrize("net_type", ALL_NET_TYPES)
+def test_backbone_trains_and_predicts_folded_as_unfolded(net_type, tiny_project):
+    """Two steps from scratch on 64x64 frames; folded BatchNorm predicts what unfolded does.
+
+    (No recalibration of the statistics: over four 64x64 crops some channels have almost no
+    variance, and ResNet-101's 33 blocks amplify the float32 rounding of either form to
+    0.01 px. The next test checks folding on well-conditioned random statistics.)"""
+    config = TrainConfig(net_type=net_type, weights=None, train_steps=2, batch_size=2,
+                         shuffle=sorted(BACKBONES).index(net_type) + 10, train_fraction=0.75,
+                         batchnorm_batches=0, augment=AugmentConfig(crop_size=(64, 64)))
+    model_dir = train(tiny_project, config, verbose=0)
+    pose = json.loads((model_dir / "pose_config.json").read_text())
+    stride = get_backbone(net_type).output_stride
+    assert (pose["net_type"], pose["backbone_stride"], pose["stride"]) == (net_type, stride, 8)
+
+    predictor = Predictor(model_dir)
+    assert not any(isinstance(layer, layers.BatchNormalization)
+                   for layer in predictor.model.layers)
+    images = np.stack([load_image(tiny_project.image_path(name))
+                       for name in load_labels(tiny_project).index[:3]])
+    positions = predictor.predict_batch(images)
+    assert positions.shape == (3, 1, len(tiny_project.bodyparts), 3)  # one individual
+    unfolded = keras.saving.load_model(model_dir / "model.keras", compile=False)
+    logits, locref = unfolded.predict_on_batch(
+        np.stack([scale_image(im, 0.8) for im in images]).astype(np.float32))
+    assert logits.shape[1:3] == map_shape(*images.shape[1:3], backbone_stride=stride) or (
+        # 64 * 0.8 = 52 px: Keras's stride-32 padding rounds down where kit's rounds up
+        stride == 32 and logits.shape[1:3] == (4, 4))
+    expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
+    expected[..., :2] /= 0.8
+    np.testing.assert_allclose(positions, expected[:, None], atol=1e-3)
+
+
+# resnet_50's folding is also tests/test_model.py's
+@pytest.mark.parametrize("net_type", [pytest.param("resnet_50", marks=pytest.mark.slow),
+                                      *ALL_NET_TYPES])
+def test_folding_random_statistics_keeps_positions(net_type):
+    """Every BatchNormalization, after Conv2D or DepthwiseConv2D, folds away; with random
+    statistics (scales 0.4-2) the decoded positions stay within 1e-3 px."""
+    keras.utils.set_random_seed(0)
+    model = build_model(3, net_type=net_type)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(layer, layers.BatchNormalization) for layer in folded.layers)
+    images = rng.uniform(0, 255, (2, 64, 96, 3)).astype(np.float32)
+    positions = [decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
+                 for logits, locref in (m.predict_on_batch(images) for m in (model, folded))]
+    np.testing.assert_allclose(positions[1], positions[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("net_type", ["mobilenet_v2_0.35", "efficientnet-b0", "resnet_101"])
+def test_offline_imagenet_names_file_cache_and_fix(net_type, tmp_path, monkeypatch):
+    import kit.net.model as kit_model
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(kit_model.keras.utils, "get_file", offline)
+    with pytest.raises(RuntimeError) as error:
+        kit_model.resolve_weights("imagenet", net_type)
+    expected_file = {"mobilenet_v2_0.35":
+                     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+                     "efficientnet-b0": "efficientnetb0_notop.h5",
+                     "resnet_101": "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+    for part in (expected_file[net_type], str(tmp_path / "keras" / "models"), 'weights=""'):
+        assert part in str(error.value)
+
+
+def test_keras_weights_file_loads_by_name(tmp_path):
+    """A Keras MobileNetV2 weights file (as Keras's ImageNet one) gives kit's backbone
+    exactly Keras's features."""
+    keras.utils.set_random_seed(3)
+    reference = keras.applications.MobileNetV2(include_top=False, weights=None, alpha=0.35,
+                                               input_shape=(None, None, 3))
+    reference.save_weights(tmp_path / "m.weights.h5")
+    model = build_model(2, weights=tmp_path / "m.weights.h5", net_type="mobilenet_v2_0.35")
+    features = keras.Model(model.inputs, model.get_layer("out_relu").output)
+    images = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        features.predict_on_batch(images),
+        reference.predict_on_batch(keras.applications.mobilenet_v2.preprocess_input(images)),
+        atol=1e-4)
+
+
+def test_efficientnet_normalizes_with_imagenet_statistics():
+    model = build_model(2, net_type="efficientnet-b0")
+    norm = next(layer for layer in model.layers if isinstance(layer, layers.Normalization))
+    mean, variance = (np.ravel(w) for w in norm.get_weights()[:2])
+    np.testing.assert_allclose(mean, [0.485, 0.456, 0.406], rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(variance), [0.229, 0.224, 0.225], rtol=1e-6)

@@ -29,6 +29,23 @@ def test_points_and_variants():
     assert _variant({"augment": False, "test_videos": "a,b"}) == "-novel-a+b-noaug"
 
 
+def test_one_curve_per_backbone():
+    """Several net_types: the same sizes and shuffles for each, in folders of their own."""
+    points = learning_curve([4, 8], [1], {"train_steps": 5},
+                            net_types=["resnet_50", "mobilenet_v2_0.35"])
+    assert [(p.labels["net_type"], p.labels["train_size"]) for p in points] == [
+        ("resnet_50", 4), ("resnet_50", 8), ("mobilenet_v2_0.35", 4), ("mobilenet_v2_0.35", 8)]
+    assert [p.train["net_type"] for p in points] == [p.labels["net_type"] for p in points]
+    assert [_variant(p.train) for p in points] == [
+        "-n4", "-n8", "-n4-mobilenet_v2_0.35", "-n8-mobilenet_v2_0.35"]
+    rows = [dict(net_type=b, train_size=n, shuffle=1, split=split, bodypart="all",
+                 rmse_px=10.0 / n + (b == "resnet_50"))
+            for b in ("resnet_50", "efficientnet-b0") for n in (4, 8) for split in ("train", "test")]
+    fig = plot_learning_curve(pd.DataFrame(rows))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["resnet_50", "efficientnet-b0"]
+
+
 def _table():
     rows = []
     for cond, offset in (("all body parts", 0.0), ("snout only", 1.0)):

@@ -2,7 +2,17 @@ import cv2
 import numpy as np
 import pytest
 
-from kit.net.data import AugmentConfig, PoseDataset, augment, crop_shape, mirror_permutation
+import threading
+import time
+
+from kit.net.data import (
+    AugmentConfig,
+    PoseDataset,
+    augment,
+    crop_shape,
+    mirror_permutation,
+    prefetch,
+)
 from kit.net.targets import decode
 from kit.net.train_config import TrainConfig
 from kit.project.labels import labels_to_array, load_labels
@@ -74,6 +84,9 @@ def test_crop_shape():
     assert crop_shape([(480, 640)], config) == (448, 448)
     assert crop_shape([(64, 64)], config) == (64, 64)
     assert crop_shape([(64, 64)], AugmentConfig(enabled=False)) == (64, 64)
+    # stride-32 backbones (MobileNetV2, EfficientNet): multiples of 32, the cap rounded down
+    assert crop_shape([(100, 120)], AugmentConfig(crop_size=(200, 100)), 32) == (128, 96)
+    assert crop_shape([(100, 120)], AugmentConfig(crop_size=(200, 100))) == (112, 100)
 
 
 def test_dataset_batches_are_seeded_and_decode_to_labels(blob_project):
@@ -95,3 +108,43 @@ def test_dataset_batches_are_seeded_and_decode_to_labels(blob_project):
         for (x, y, p), w in zip(det, weights):
             if w and p == 1:
                 assert img[int(y), int(x)].max() > 60
+
+
+def test_prefetched_batches_are_the_same_for_any_number_of_workers(blob_project):
+    """Same seed -> the same batch sequence with 0 (training thread), 1 and 2 workers; a run
+    resumed at step 3 continues it."""
+    labels = load_labels(blob_project)
+    dataset = PoseDataset([blob_project.image_path(i) for i in labels.index],
+                          labels_to_array(labels, blob_project.bodyparts),
+                          TrainConfig(batch_size=4, train_steps=6, seed=5, weights=None))
+    runs = {n: list(prefetch(dataset.__getitem__, range(6), n)) for n in (0, 1, 2)}
+    resumed = list(prefetch(dataset.__getitem__, range(3, 6), 2))
+    for batches, reference in ((runs[1], runs[0]), (runs[2], runs[0]), (resumed, runs[0][3:])):
+        assert len(batches) == len(reference)
+        for (x, (scores, locref)), (x0, (scores0, locref0)) in zip(batches, reference):
+            assert np.array_equal(x, x0) and np.array_equal(scores, scores0)
+            assert np.array_equal(locref, locref0)
+    assert not np.array_equal(runs[0][0][0], runs[0][1][0])
+
+
+def test_prefetch_works_ahead_in_order_and_stops():
+    """Slow batches finish out of order on 3 threads but come back in order; at most
+    2 x workers are made ahead; an error in a worker is raised to the caller."""
+    started = []
+
+    def make(i):
+        started.append(i)
+        time.sleep(0.02 * (5 - i % 5))  # later indices finish first
+        if i == 7:
+            raise RuntimeError("bad image 7")
+        return i, threading.current_thread().name
+
+    batches = prefetch(make, range(10), 3)
+    first = [next(batches) for _ in range(4)]
+    assert [i for i, _ in first] == [0, 1, 2, 3]
+    assert all(name.startswith("kit-batches") for _, name in first)
+    assert len(started) <= 4 + 6
+    with pytest.raises(RuntimeError, match="bad image 7"):
+        list(batches)
+    with pytest.raises(ValueError, match="num_workers must be >= 0"):
+        next(prefetch(make, range(3), -1))

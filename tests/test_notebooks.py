@@ -125,12 +125,16 @@ TINY_EXPERIMENT = {"shuffles": 1, "train_steps": 1, "batch_size": 2, "crop_size"
 
 
 def test_learning_curve_notebook_tiny(tmp_path):
+    """Two backbones (the light ones): a curve each, on the same sizes and test sets."""
     run_notebook(NOTEBOOKS / "10_learning_curves.ipynb", {
-        **TINY_EXPERIMENT, "workdir": str(tmp_path / "lc"), "train_sizes": [2, 4]},
+        **TINY_EXPERIMENT, "workdir": str(tmp_path / "lc"), "train_sizes": [2, 4],
+        "net_type": "mobilenet_v2_0.35,efficientnet-b0"},
         runs_dir=tmp_path / "runs", log_to_console=False)
     results = tmp_path / "lc" / "project" / "experiments"
     table = pd.read_csv(results / "learning_curve.csv")
     assert sorted(table.train_size.unique()) == [2, 4]
+    assert table.groupby("net_type").train_size.nunique().to_dict() == {
+        "efficientnet-b0": 2, "mobilenet_v2_0.35": 2}
     assert set(table.split) == {"train", "test"}
     assert table.query("split == 'train' and bodypart == 'all'").num_labels.max() <= 4 * 4
     assert (results / "learning_curve.png").is_file() and (results / "learning_curve.svg").is_file()

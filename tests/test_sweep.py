@@ -151,6 +151,22 @@ def test_sweep_file_gives_one_pipeline_per_entry(tmp_path):
         load_pipeline(file)
 
 
+def test_backbone_sweep_file_covers_every_backbone_with_matching_variants():
+    """pipelines/backbones.yaml: one job per registered backbone; each evaluation is told
+    the model folder its training writes."""
+    from kit.net.backbones import BACKBONES
+    from kit.net.train_config import FLAT_PARAMETERS, TrainConfig
+
+    jobs = load_sweep(REPO / "pipelines" / "backbones.yaml")
+    net_types = []
+    for train_step, evaluate_step in jobs:
+        flat = {k: v for k, v in train_step.parameters.items() if k in FLAT_PARAMETERS}
+        assert TrainConfig.from_parameters(**flat).variant == evaluate_step.parameters["variant"]
+        assert train_step.parameters["weights"] == ""  # synthetic frames: from scratch
+        net_types.append(flat["net_type"])
+    assert net_types == list(BACKBONES)
+
+
 def test_bad_jobs_and_retries_are_refused():
     with pytest.raises(ValueError, match="A job is"):
         run_sweep(["03_train.ipynb"], scheduler="serial")

@@ -27,6 +27,7 @@ def test_short_training_lowers_the_loss(tmp_path):
     assert log["step"].tolist() == [6, 12, 18, 24]
     assert log["learning_rate"].tolist() == pytest.approx([1e-3] * 3 + [1e-5])  # rate of the next step
     assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
+    assert log["data_wait_fraction"].between(0, 1).all()  # of each interval's step time
     for name in ("model.keras", "pose_config.json", "split.json", "train_config.json"):
         assert (model_dir / name).is_file()
     assert not (model_dir / "checkpoints").exists()  # deleted once model.keras is written
@@ -54,7 +55,18 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     assert not (model_dir / "model.keras").exists()
     assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == ["ckpt-00000004.keras"]
     assert read_train_log(model_dir)["step"].tolist() == [2, 4]
-    train(project, dataclasses.replace(config, run_eagerly=False), verbose=0)  # may differ
+    made = []
+    make_batch = kit.net.train.PoseDataset.__getitem__
+
+    def recorded(dataset, index):
+        made.append(index)
+        return make_batch(dataset, index)
+
+    monkeypatch.setattr(kit.net.train.PoseDataset, "__getitem__", recorded)
+    # run_eagerly and num_workers may differ: they change how steps run, not what they compute
+    train(project, dataclasses.replace(config, run_eagerly=False, num_workers=2), verbose=0)
+    monkeypatch.undo()
+    assert sorted(made) == [4, 5, 6, 7]  # the sequence goes on; then 2 batchnorm batches
     last = keras.saving.load_model(list_checkpoints(model_dir / "checkpoints")[-1])
     assert int(last.optimizer.iterations) == 6
     final = keras.saving.load_model(model_dir / "model.keras")  # weights only, no optimizer

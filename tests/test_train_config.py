@@ -4,7 +4,7 @@ the learning-rate schedule. Nothing here trains; tests/test_train.py does."""
 import pytest
 
 from kit.net.data import AugmentConfig
-from kit.net.train_config import TrainConfig, learning_rate_schedule
+from kit.net.train_config import EXECUTION_ONLY, TrainConfig, learning_rate_schedule
 
 
 def test_sgd_schedule_is_deeplabcuts_scaled():
@@ -22,6 +22,10 @@ def test_bad_settings_raise():
         TrainConfig(run_eagerly="sometimes")
     with pytest.raises(ValueError, match="precision must be one of"):
         TrainConfig(precision="float16")
+    with pytest.raises(ValueError, match="num_workers=-1"):
+        TrainConfig(num_workers=-1)
+    assert 1 <= TrainConfig().num_workers <= 8
+    assert "num_workers" in EXECUTION_ONLY  # a resumed run may use another machine's count
     assert TrainConfig(train_steps=1000).steps_per_checkpoint == 100
     assert TrainConfig(train_steps=7).steps_per_checkpoint == 1
     config = TrainConfig(train_steps=5, augment=AugmentConfig(mirror=True))
@@ -33,6 +37,7 @@ def test_variant_names_what_differs():
     assert TrainConfig(train_size=4, bodyparts=("b",), test_videos=("w",),
                        augment=AugmentConfig(enabled=False)).variant == "-n4-parts-b-novel-w-noaug"
     assert TrainConfig(bodyparts=("a", "c"), test_videos=("v", "w")).variant == "-parts-a+c-novel-v+w"
+    assert TrainConfig(train_size=4, net_type="efficientnet-b0").variant == "-n4-efficientnet-b0"
 
 
 def test_from_parameters_reads_the_notebook_parameters():

@@ -57,11 +57,20 @@ def _variant(train: Mapping[str, Any]) -> str:
 
 
 def learning_curve(train_sizes: Sequence[int], shuffles: Sequence[int],
-                   base: Mapping[str, Any]) -> list[TrainingRun]:
-    """A training run per (size, shuffle): nested training sets, one test set per shuffle."""
-    return [TrainingRun({"condition": "all body parts", "train_size": n, "shuffle": k},
-                  {**base, "train_size": n, "shuffle": k})
-            for k in shuffles for n in train_sizes]
+                   base: Mapping[str, Any], net_types: Sequence[str] = ()) -> list[TrainingRun]:
+    """A training run per (size, shuffle): nested training sets, one test set per shuffle.
+
+    With ``net_types`` (DeepLabCut's names, ``kit.net.backbones.BACKBONES``), one curve per
+    backbone: a run per (backbone, size, shuffle), on the same frames and test sets, with
+    the column ``net_type`` in the results.
+    """
+    if not net_types:
+        return [TrainingRun({"condition": "all body parts", "train_size": n, "shuffle": k},
+                            {**base, "train_size": n, "shuffle": k})
+                for k in shuffles for n in train_sizes]
+    return [TrainingRun({"condition": "all body parts", "net_type": b, "train_size": n,
+                         "shuffle": k}, {**base, "net_type": b, "train_size": n, "shuffle": k})
+            for b in net_types for k in shuffles for n in train_sizes]
 
 
 def bodypart_experiment(bodypart: str, train_sizes: Sequence[int], shuffles: Sequence[int],
@@ -176,11 +185,17 @@ def paired_comparison(table: pd.DataFrame, condition_a: str, condition_b: str,
 
 def plot_learning_curve(table: pd.DataFrame, human_error_px: float | None = None,
                         bodypart: str = "all", hue: str = "split"):
-    """Train and test error against training-set size (mean and spread over shuffles)."""
+    """Train and test error against training-set size (mean and spread over shuffles).
+
+    A table of several backbones (column ``net_type``) shows one test-error curve per
+    backbone instead.
+    """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     rows = table[(table.bodypart == bodypart) & (table.train_size > 0)]
+    if "net_type" in rows and rows.net_type.nunique() > 1:
+        rows, hue = rows[rows.split == "test"], "net_type"
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     sns.lineplot(data=rows, x="train_size", y="rmse_px", hue=hue, style=hue, markers=True,
                  dashes=False, errorbar="sd", err_style="band", ax=ax)

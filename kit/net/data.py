@@ -7,12 +7,15 @@ together, so pixels are interpolated once) followed by contrast and brightness.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import cv2
 import keras
@@ -84,13 +87,19 @@ def labels_outside(points: np.ndarray, image_shapes: Sequence[tuple[int, int]]) 
         return ((points < -0.5) | (points > size)).any(axis=-1)
 
 
-def crop_shape(image_shapes: Sequence[tuple[int, int]], config: AugmentConfig) -> tuple[int, int]:
-    """Crop (height, width): the largest scaled image, a multiple of 16, capped by crop_size."""
+def crop_shape(image_shapes: Sequence[tuple[int, int]], config: AugmentConfig,
+               multiple: int = 16) -> tuple[int, int]:
+    """Crop (height, width): the largest scaled image, capped by crop_size, each a multiple
+    of ``multiple`` (at least 16; a backbone of output stride 32 whose padding rounds down,
+    as Keras's MobileNetV2 and EfficientNet, needs 32 for its maps to match the targets)."""
+    multiple = max(16, multiple)
     top = config.global_scale * (config.scale_range[1] if config.enabled else 1.0)
-    h = max(s[0] for s in image_shapes) * top
-    w = max(s[1] for s in image_shapes) * top
-    return (min(config.crop_size[0], 16 * math.ceil(h / 16)),
-            min(config.crop_size[1], 16 * math.ceil(w / 16)))
+    sizes = (max(s[0] for s in image_shapes) * top, max(s[1] for s in image_shapes) * top)
+    crop = [min(cap, multiple * math.ceil(size / multiple))
+            for size, cap in zip(sizes, config.crop_size)]
+    if multiple > 16:  # a cap that is no multiple rounds down (stride 16 keeps any cap)
+        crop = [max(multiple, c // multiple * multiple) for c in crop]
+    return crop[0], crop[1]
 
 
 def augment(
@@ -211,7 +220,7 @@ class PoseDataset(keras.utils.PyDataset):
         shapes = [self._image(i).shape[:2] for i in range(len(self.image_paths))]
         self.outside = labels_outside(self.points, shapes)  # left out of the targets
         self.points[self.outside] = np.nan
-        self.crop_hw = crop_shape(shapes, config.augment)
+        self.crop_hw = crop_shape(shapes, config.augment, backbone_stride)
         self.map_hw = map_shape(*self.crop_hw, backbone_stride, config.targets.stride)
     @functools.lru_cache(maxsize=512)  # noqa: B019 (one dataset per training run)
     def _image(self, i: int) -> np.ndarray:
@@ -233,3 +242,43 @@ class PoseDataset(keras.utils.PyDataset):
             scores.append(s)
             locrefs.append(loc)
         return np.stack(images), (np.stack(scores), np.stack(locrefs))
+
+
+Batch = TypeVar("Batch")
+
+
+def default_num_workers() -> int:
+    """Threads that prepare training batches: one per CPU core, at most 8."""
+    return min(os.cpu_count() or 1, 8)
+
+
+def prefetch(make_batch: Callable[[int], Batch], indices: Iterable[int],
+             num_workers: int) -> Iterator[Batch]:
+    """``make_batch(i)`` for each of ``indices``, in that order, made ahead on worker threads.
+
+    At most ``2 * num_workers`` batches are in flight (a bounded queue of futures), so
+    image decoding, augmentation and targets (OpenCV and NumPy, which release the GIL)
+    overlap the network's step. A batch depends only on its index (:class:`PoseDataset`),
+    so the sequence is the same for any number of workers, and a resumed run that starts
+    at its next step continues it. ``num_workers=0`` makes each batch on the calling
+    thread when it is asked for (no overlap). An error in a worker is raised here; closing
+    the iterator (or leaving a ``for`` loop) cancels the batches not started.
+    """
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0. Received: {num_workers}.")
+    if num_workers == 0:
+        yield from map(make_batch, indices)
+        return
+    indices = iter(indices)
+    with ThreadPoolExecutor(num_workers, thread_name_prefix="kit-batches") as pool:
+        pending = deque(pool.submit(make_batch, i)
+                        for i in itertools.islice(indices, 2 * num_workers))
+        try:
+            while pending:
+                batch = pending.popleft().result()
+                for i in itertools.islice(indices, 1):
+                    pending.append(pool.submit(make_batch, i))
+                yield batch
+        finally:
+            for future in pending:
+                future.cancel()

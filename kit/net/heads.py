@@ -1,7 +1,8 @@
 """The heads of the pose network: score maps and location refinement, on any backbone.
 
-Each head is one transposed convolution from the backbone's features (stride 16 for
-ResNet-50) to the maps' stride (8, ``kit.net.targets.STRIDE``), as DeepLabCut's. Later
+Each head is one transposed convolution from the backbone's features (stride 16 for the
+atrous ResNets: 2x; stride 32 for MobileNetV2 and EfficientNet: 4x) to the maps' stride
+(8, ``kit.net.targets.STRIDE``), as DeepLabCut's. Later
 heads (part-affinity fields, identities) go here the same way.
 """
 

@@ -38,7 +38,8 @@ def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
     inputs = keras.Input(shape=(None, None, 3), name="image")
     features = backbone.build(backbone.preprocess()(inputs))
     outputs = pose_heads(features, num_bodyparts, backbone.output_stride)
-    model = keras.Model(inputs, list(outputs), name=name or "kit_" + net_type.replace("_", ""))
+    default_name = "kit_" + "".join(c for c in net_type if c.isalnum())  # kit_mobilenetv2035
+    model = keras.Model(inputs, list(outputs), name=name or default_name)
     path = resolve_weights(weights, net_type)
     if path is not None:
         load_backbone_weights(model, path, backbone)
@@ -97,7 +98,9 @@ def load_backbone_weights(model: keras.Model, path: str | os.PathLike,
     source = backbone.weights_source(str(path))
     copied = 0
     for layer in source.layers:
-        if layer.weights:
+        # A Normalization is preprocessing the backbone fixes itself (EfficientNet's:
+        # ImageNet's statistics), not something a weights file decides.
+        if layer.weights and not isinstance(layer, layers.Normalization):
             model.get_layer(layer.name).set_weights(layer.get_weights())
             copied += 1
     return copied
@@ -173,15 +176,19 @@ class FoldedBatchNorm(layers.Layer):
         return x
 
 
+FOLDABLE = (layers.Conv2D, layers.DepthwiseConv2D)  # exact types: subclasses may differ
+
+
 def conv_batchnorm_pairs(model: keras.Model) -> dict[str, layers.BatchNormalization]:
-    """{convolution name: the BatchNormalization it alone feeds}, found in the graph."""
+    """{convolution name: the BatchNormalization it alone feeds}, found in the graph
+    (Conv2D and DepthwiseConv2D, as MobileNetV2 and EfficientNet have)."""
     pairs = {}
     for norm in model.layers:
         if (not isinstance(norm, layers.BatchNormalization) or len(norm._inbound_nodes) != 1
                 or not (norm.center and norm.scale) or norm.axis not in (-1, 3)):
             continue
         conv = norm.input._keras_history.operation
-        if (type(conv) is layers.Conv2D and len(conv._inbound_nodes) == 1
+        if (type(conv) in FOLDABLE and len(conv._inbound_nodes) == 1
                 and len(conv._outbound_nodes) == 1):
             pairs[conv.name] = norm
     return pairs
@@ -216,16 +223,27 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
             continue
         weights = model.get_layer(layer.name).get_weights()
         if layer.name in pairs:
-            weights = _folded(weights, pairs[layer.name])
+            weights = _folded(weights, pairs[layer.name],
+                              isinstance(layer, layers.DepthwiseConv2D))
         layer.set_weights(weights)
+        if isinstance(layer, layers.Normalization):
+            layer.finalize_state()  # it computes with copies of its weights (EfficientNet's)
     return folded
 
 
-def _folded(conv_weights: list, norm: layers.BatchNormalization) -> list:
-    """A convolution's [kernel, bias] with ``norm`` folded in (computed in float64)."""
+def _folded(conv_weights: list, norm: layers.BatchNormalization, depthwise: bool) -> list:
+    """A convolution's [kernel, bias] with ``norm`` folded in (computed in float64).
+
+    Conv2D kernels are (kh, kw, in, out); DepthwiseConv2D kernels (kh, kw, in, multiplier),
+    whose output channel ``i * multiplier + m`` is input ``i``'s m-th filter.
+    """
     kernel = conv_weights[0]
     bias = conv_weights[1] if len(conv_weights) > 1 else kernel.dtype.type(0)
     gamma, beta, mean, var = (w.astype("float64") for w in norm.get_weights())
     scale = gamma / (var + norm.epsilon) ** 0.5
-    return [(kernel * scale).astype(kernel.dtype),
+    if depthwise:
+        scale_kernel = scale.reshape(kernel.shape[2:])  # (in, multiplier), output order
+    else:
+        scale_kernel = scale
+    return [(kernel * scale_kernel).astype(kernel.dtype),
             ((bias - mean) * scale + beta).astype(kernel.dtype)]

@@ -3,7 +3,7 @@
 Everything a run needs to be reproduced or resumed lives in its model folder:
 ``train_config.json`` (the settings), ``split.json`` (train/test images),
 ``checkpoints/ckpt-<step>.keras`` (model + optimizer, while the run lasts),
-``train_log.csv`` (losses), and at the end ``model.keras`` and ``pose_config.json``
+``train_log.csv`` (losses, and the fraction of time the steps waited for data), and at the end ``model.keras`` and ``pose_config.json``
 (what prediction needs).
 An interrupted run started again with the same settings resumes from its last
 checkpoint and draws the same batches it would have drawn.
@@ -19,6 +19,7 @@ import json
 import re
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from kit.net.backbones import get_backbone
-from kit.net.data import PoseDataset, mirror_permutation
+from kit.net.data import PoseDataset, mirror_permutation, prefetch
 from kit.net.heads import HEADS
 from kit.net.model import (
     build_model,
@@ -159,8 +160,9 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
         and config.train_steps - start <= EAGER_STEPS)
     _fit(model, dataset, config, model_dir, start, verbose)
     # Fresh augmented batches (indices past the last step): the training distribution.
+    extra = range(config.train_steps, config.train_steps + config.batchnorm_batches)
     recalibrate_batchnorm(
-        model, (dataset[config.train_steps + i][0] for i in range(config.batchnorm_batches)))
+        model, (images for images, _ in prefetch(dataset.__getitem__, extra, config.num_workers)))
     _save_final(model, project, config, dataset, model_dir, bodyparts)
     if not config.keep_checkpoints:
         remove_checkpoints(model_dir)
@@ -237,25 +239,40 @@ def _remove_stale_temporaries(model_dir: Path) -> None:
 def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, start: int,
          verbose: int) -> None:
     """The training loop: ``train_on_batch`` per step (it runs on every Keras backend, and
-    on TensorFlow avoids the tf.data thread contention that made ``fit`` 1.8x slower on CPU)."""
+    on TensorFlow avoids the tf.data thread contention that made ``fit`` 1.8x slower on CPU),
+    its batches made ahead on ``config.num_workers`` threads (:func:`kit.net.data.prefetch`).
+
+    Each log row holds the mean losses of its steps and ``data_wait_fraction``: of the time
+    from asking for a batch to the end of its step (checkpoints left out), the fraction spent
+    waiting for the batch."""
     every = config.steps_per_checkpoint
     sums: dict[str, float] = {}
+    seconds = {"wait": 0.0, "step": 0.0}
     bar = tqdm(total=config.train_steps, initial=start, disable=not verbose, unit="step",
                desc="training", mininterval=10.0, file=sys.stdout)
-    for step in range(start, config.train_steps):
-        images, targets = dataset[step]
-        losses = model.train_on_batch(images, targets, return_dict=True)
-        for name, value in losses.items():
-            sums[name] = sums.get(name, 0.0) + float(value)
-        bar.update(1)
-        bar.set_postfix(loss=f"{float(losses['loss']):.4f}", refresh=False)
-        if (step + 1) % every == 0:
-            row = {"step": step + 1, **{k: v / every for k, v in sums.items()},
-                   "learning_rate": float(model.optimizer.learning_rate)}
-            _append_log(model_dir / "train_log.csv", row)
-            _save_checkpoint(model, model_dir / "checkpoints", step + 1)
-            sums = {}
-    bar.close()
+    batches = prefetch(dataset.__getitem__, range(start, config.train_steps), config.num_workers)
+    try:
+        for step in range(start, config.train_steps):
+            asked = time.perf_counter()
+            images, targets = next(batches)
+            got = time.perf_counter()
+            losses = model.train_on_batch(images, targets, return_dict=True)
+            seconds["wait"] += got - asked
+            seconds["step"] += time.perf_counter() - asked
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(losses['loss']):.4f}", refresh=False)
+            if (step + 1) % every == 0:
+                row = {"step": step + 1, **{k: v / every for k, v in sums.items()},
+                       "learning_rate": float(model.optimizer.learning_rate),
+                       "data_wait_fraction": seconds["wait"] / max(seconds["step"], 1e-12)}
+                _append_log(model_dir / "train_log.csv", row)
+                _save_checkpoint(model, model_dir / "checkpoints", step + 1)
+                sums, seconds = {}, {"wait": 0.0, "step": 0.0}
+    finally:
+        batches.close()  # stops the workers, also on an error or Ctrl-C
+        bar.close()
 
 
 def _append_log(path: Path, row: dict[str, float]) -> None:
@@ -299,7 +316,8 @@ def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> 
 
 def read_train_log(model_dir: str | Path) -> pd.DataFrame:
     """The mean losses between checkpoints: columns ``step``, ``loss``, ``part_pred_loss``,
-    ``locref_loss``, ``learning_rate``."""
+    ``locref_loss``, ``learning_rate``, ``data_wait_fraction`` (of the steps' time, waiting
+    for batches; absent in logs of older runs)."""
     return pd.read_csv(Path(model_dir) / "train_log.csv")
 
 

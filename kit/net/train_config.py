@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from kit.net.backbones import get_backbone
-from kit.net.data import AugmentConfig
+from kit.net.data import AugmentConfig, default_num_workers
 from kit.net.targets import TargetConfig
 from kit.project import Project
 
@@ -25,7 +25,8 @@ DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left skip tracing
-EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints")  # settings a resumed run may change
+# Settings a resumed run may change: how steps run, not what they compute.
+EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class TrainConfig:
         batchnorm_batches: augmented batches that BatchNorm's moving statistics are
             recomputed on after training (``kit.net.model.recalibrate_batchnorm``); 0 keeps
             the moving averages of the run.
+        num_workers: threads that prepare the next batches (decode, augment, targets)
+            while the network trains on the current one (``kit.net.data.prefetch``);
+            default one per CPU core, at most 8; 0 makes each batch between steps on the
+            training thread. The batches are the same for any number (each depends only
+            on ``seed`` and its step).
         keep_checkpoints: keep the last checkpoint (model + optimizer, about 290 MB for
             ResNet-50 with Adam) after the run has finished. By default it is deleted once
             ``model.keras`` is written: a finished run is not trained again, and training on
@@ -91,6 +97,7 @@ class TrainConfig:
     run_eagerly: bool | str = "auto"
     batchnorm_batches: int = 20
     keep_checkpoints: bool = False
+    num_workers: int = field(default_factory=default_num_workers)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -107,11 +114,12 @@ class TrainConfig:
             )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}.")
-        if self.train_steps < 1 or self.batch_size < 1 or self.batchnorm_batches < 0:
+        if (self.train_steps < 1 or self.batch_size < 1 or self.batchnorm_batches < 0
+                or self.num_workers < 0):
             raise ValueError(
-                f"train_steps and batch_size must be >= 1 and batchnorm_batches >= 0. "
-                f"Received: train_steps={self.train_steps}, batch_size={self.batch_size}, "
-                f"batchnorm_batches={self.batchnorm_batches}."
+                f"train_steps and batch_size must be >= 1, batchnorm_batches and num_workers "
+                f">= 0. Received: train_steps={self.train_steps}, batch_size={self.batch_size}, "
+                f"batchnorm_batches={self.batchnorm_batches}, num_workers={self.num_workers}."
             )
         if self.save_every and self.train_steps % self.save_every:
             raise ValueError(
@@ -120,7 +128,8 @@ class TrainConfig:
 
     @property
     def variant(self) -> str:
-        """Model-folder suffix naming what differs from a plain shuffle ("" if nothing)."""
+        """Model-folder suffix naming what differs from a plain shuffle ("" if nothing), e.g.
+        ``-n12-mobilenet_v2_0.35``: backbones of one shuffle share its split, not a folder."""
         parts = []
         if self.train_size:
             parts.append(f"n{self.train_size}")
@@ -130,6 +139,8 @@ class TrainConfig:
             parts.append("novel-" + "+".join(self.test_videos))
         if not self.augment.enabled:
             parts.append("noaug")
+        if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names
+            parts.append(self.net_type)
         return "".join("-" + p for p in parts)
 
     def model_dir(self, project: Project) -> Path:

@@ -9,10 +9,25 @@ kit (or a test) adds one with :func:`register_backbone`. The heads
 from __future__ import annotations
 
 from kit.net.backbones.base import Backbone
-from kit.net.backbones.resnet import RESNET_50
+from kit.net.backbones.efficientnet import (
+    EFFICIENTNET_B0,
+    EFFICIENTNET_B1,
+    EFFICIENTNET_B2,
+    EFFICIENTNET_B3,
+)
+from kit.net.backbones.mobilenet import MOBILENET_V2_0_5, MOBILENET_V2_0_35, MOBILENET_V2_1_0
+from kit.net.backbones.resnet import RESNET_50, RESNET_101
 
 BACKBONES: dict[str, Backbone] = {
     "resnet_50": RESNET_50,
+    "resnet_101": RESNET_101,
+    "mobilenet_v2_1.0": MOBILENET_V2_1_0,
+    "mobilenet_v2_0.5": MOBILENET_V2_0_5,
+    "mobilenet_v2_0.35": MOBILENET_V2_0_35,
+    "efficientnet-b0": EFFICIENTNET_B0,
+    "efficientnet-b1": EFFICIENTNET_B1,
+    "efficientnet-b2": EFFICIENTNET_B2,
+    "efficientnet-b3": EFFICIENTNET_B3,
 }
 
 __all__ = ["BACKBONES", "Backbone", "get_backbone", "register_backbone"]

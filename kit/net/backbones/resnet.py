@@ -1,7 +1,8 @@
-"""ResNet-50 with an atrous last stage (stride 16), DeepLabCut's ``resnet_50``.
+"""ResNet-50 and ResNet-101 with an atrous last stage (stride 16), DeepLabCut's
+``resnet_50`` and ``resnet_101``.
 
 Written as Keras writes ``keras/src/applications/resnet.py``: a straight chain of named
-layers, named as Keras's own ResNet-50, so ImageNet weights (or any Keras ResNet-50
+layers, named as Keras's own ResNet-50/101, so ImageNet weights (or any Keras ResNet
 weights file) copy over by name. Only ``keras.layers``/``keras.ops``.
 """
 
@@ -15,6 +16,8 @@ from kit.net.backbones.base import Backbone
 WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + WEIGHTS_FILE
 WEIGHTS_HASH = "4d473c1dd8becc155b73f8504c6f6626"  # keras.applications.resnet.WEIGHTS_HASHES
+WEIGHTS_FILE_101 = "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"
+WEIGHTS_HASH_101 = "88cf7a10940856eca736dc7b7e228a21"
 _BN_EPS = 1.001e-5
 
 
@@ -60,21 +63,35 @@ def _stack(x, filters: int, blocks: int, stride: int, dilation: int, name: str):
 
 def resnet_50(x):
     """Preprocessed images (N, H, W, 3) -> features (N, ceil(H / 16), ceil(W / 16), 2048)."""
+    return _resnet(x, (3, 4, 6, 3))
+
+
+def resnet_101(x):
+    """Preprocessed images (N, H, W, 3) -> features (N, ceil(H / 16), ceil(W / 16), 2048)."""
+    return _resnet(x, (3, 4, 23, 3))
+
+
+def _resnet(x, blocks: tuple[int, int, int, int]):
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
     x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
     x = layers.BatchNormalization(epsilon=_BN_EPS, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = _stack(x, 64, 3, stride=1, dilation=1, name="conv2")
-    x = _stack(x, 128, 4, stride=2, dilation=1, name="conv3")
-    x = _stack(x, 256, 6, stride=2, dilation=1, name="conv4")
+    x = _stack(x, 64, blocks[0], stride=1, dilation=1, name="conv2")
+    x = _stack(x, 128, blocks[1], stride=2, dilation=1, name="conv3")
+    x = _stack(x, 256, blocks[2], stride=2, dilation=1, name="conv4")
     # Atrous last stage (DeepLabCut's output stride 16): stride 1, dilation 2.
-    return _stack(x, 512, 3, stride=1, dilation=2, name="conv5")
+    return _stack(x, 512, blocks[3], stride=1, dilation=2, name="conv5")
 
 
 def _keras_resnet50(path: str) -> keras.Model:
     return keras.applications.ResNet50(include_top=False, weights=path, input_shape=(None, None, 3))
+
+
+def _keras_resnet101(path: str) -> keras.Model:
+    return keras.applications.ResNet101(include_top=False, weights=path,
+                                        input_shape=(None, None, 3))
 
 
 RESNET_50 = Backbone(
@@ -82,4 +99,11 @@ RESNET_50 = Backbone(
     preprocess=lambda: CaffePreprocess(name="preprocess"),
     weights_file=WEIGHTS_FILE, weights_url=WEIGHTS_URL, weights_hash=WEIGHTS_HASH,
     weights_source=_keras_resnet50,
+)
+RESNET_101 = Backbone(
+    name="resnet_101", build=resnet_101, output_stride=16,
+    preprocess=lambda: CaffePreprocess(name="preprocess"),
+    weights_file=WEIGHTS_FILE_101,
+    weights_url=WEIGHTS_URL.replace(WEIGHTS_FILE, WEIGHTS_FILE_101),
+    weights_hash=WEIGHTS_HASH_101, weights_source=_keras_resnet101,
 )
