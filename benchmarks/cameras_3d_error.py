@@ -61,10 +61,10 @@ def build_project(rig, calibration, folder: Path):
     return project
 
 
-def report(points_2d, truth_2d, points_3d, truth_3d, mm_per_px, frames, label):
-    """Print 2D errors per camera (px), the 3D error (mm) and 2D error x mm per px."""
-    error_2d = np.linalg.norm(points_2d[:, frames, :, :2] - truth_2d[:, frames, :, :2], axis=-1)
-    error_3d = np.linalg.norm(points_3d[frames, :, :3] - truth_3d[frames, :, :3], axis=-1)
+def report(error_2d, error_3d, mm_per_px, frames, label):
+    """Print over ``frames`` the 2D errors (C, N, K) per camera (px), the 3D error (N, K)
+    (mm) and the 2D error times each camera's mm per px (C,)."""
+    error_2d, error_3d = error_2d[:, frames], error_3d[frames]
     print(f"{label}: {len(frames)} frames")
     for c, scale in enumerate(mm_per_px):
         print(f"  camera {c}: 2D error median {np.nanmedian(error_2d[c]):.2f} px, mean "
@@ -111,9 +111,11 @@ def main(argv=None) -> None:
     print(f"{args.cameras} cameras {width}x{height}, {args.frames} frames, {args.steps} steps "
           f"(batch {args.batch}): trained in {trained - start:.0f} s, analysed and triangulated "
           f"in {time.time() - trained:.0f} s; workdir {folder}")
+    error_2d = np.linalg.norm(points_2d[..., :2] - truth_2d[..., :2], axis=-1)  # (C, N, K)
+    error_3d = np.linalg.norm(points_3d[..., :3] - truth_3d[..., :3], axis=-1)  # (N, K)
     frames = np.arange(args.frames)
-    report(points_2d, truth_2d, points_3d, truth_3d, mm_per_px, frames[1::2], "unlabeled (odd)")
-    report(points_2d, truth_2d, points_3d, truth_3d, mm_per_px, frames, "all frames")
+    report(error_2d, error_3d, mm_per_px, frames[1::2], "unlabeled (odd)")
+    report(error_2d, error_3d, mm_per_px, frames, "all frames")
 
 
 if __name__ == "__main__":
