@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kit.cameras.board import Board, detect_corners, detect_views, view_sources
+from kit.cameras.board import Board, _subpixel_window, detect_corners, detect_views, view_sources
 from kit.cameras.calibration_file import read_calibration
 from kit.cameras.synthetic import board_poses, board_world_points, make_rig, render_board
 
@@ -47,3 +47,9 @@ def test_bad_inputs_name_the_fix(tmp_path):
         view_sources(str(tmp_path / "*.png"), "left")
     with pytest.raises(ValueError, match="matches 0 files"):
         view_sources(str(tmp_path / "{camera}*.png"), "left")
+
+
+def test_subpixel_window_fits_a_foreshortened_board():
+    board = Board(9, 6, 20.0)
+    c, r = np.meshgrid(np.arange(9) * 30.0, np.arange(6) * 8.0)  # rows 8 px apart
+    assert _subpixel_window(np.stack([c.ravel(), r.ravel()], axis=1), board) == (3, 3)

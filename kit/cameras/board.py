@@ -69,9 +69,11 @@ class Board:
         return np.stack([c, r, np.zeros_like(c)], axis=1).astype(np.float64) * self.square_size
 
 
-def _subpixel_window(corners: np.ndarray) -> tuple[int, int]:
-    """Half-size of cornerSubPix's search window: under half the corner spacing, at most 11."""
-    spacing = np.linalg.norm(np.diff(corners, axis=0), axis=1).min()
+def _subpixel_window(corners: np.ndarray, board: Board) -> tuple[int, int]:
+    """Half-size of cornerSubPix's search window: under half the corner spacing along either
+    axis of the board (a tilted board is foreshortened along one), at most 11."""
+    grid = corners.reshape(board.rows, board.columns, 2)
+    spacing = min(np.linalg.norm(np.diff(grid, axis=axis), axis=2).min() for axis in (0, 1))
     half = int(np.clip(0.4 * spacing, 2, 11))
     return half, half
 
@@ -93,7 +95,7 @@ def detect_corners(image: np.ndarray, board: Board) -> np.ndarray | None:
         return None
     corners = np.ascontiguousarray(corners.reshape(-1, 1, 2), dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
-    corners = cv2.cornerSubPix(grey, corners, _subpixel_window(corners[:, 0]), (-1, -1),
+    corners = cv2.cornerSubPix(grey, corners, _subpixel_window(corners[:, 0], board), (-1, -1),
                                criteria).reshape(-1, 2).astype(np.float64)
     return _board_order(corners, grey, board)
 

@@ -142,7 +142,7 @@ def _square_outlines(board: Board, steps: int = 8) -> tuple[np.ndarray, list[np.
 
 
 def render_board(camera: Camera, board: Board, rotation: np.ndarray, position: np.ndarray,
-                 rng: np.random.Generator, supersample: int = 4) -> np.ndarray:
+                 rng: np.random.Generator, supersample: int = 8) -> np.ndarray:
     """RGB (H, W, 3) uint8 image of the board in one pose, through ``camera``'s distortion.
 
     Drawn ``supersample`` times larger without anti-aliasing, then averaged down (squares

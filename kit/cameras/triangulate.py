@@ -2,8 +2,11 @@
 
 Each view's point is undistorted to normalized camera coordinates, then the 3D point is the
 direct linear transform (DLT) solution over the views whose likelihood reaches
-``pcutoff``, each view's two equations weighted by its likelihood and scaled so that they
-measure pixels. With ``consensus`` on,
+``pcutoff``. Two methods (``TriangulateConfig.method``): ``"weighted"`` (default) weights
+each view's two equations by its likelihood and scales them so that they measure pixels;
+``"anipose"`` reproduces aniposelib's ``CameraGroup.triangulate(points, undistort=True)``
+(OpenCV's ``undistortPoints``, unweighted equations in normalized coordinates). With
+``consensus`` on,
 every subset of at least two cameras is tried (RANSAC over camera subsets, exhaustively:
 rigs have few cameras) and a point keeps the largest subset whose views all reproject
 within ``threshold_px``, so one wrong view cannot drag it away. Every point keeps its mean
@@ -21,6 +24,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -37,16 +41,34 @@ class TriangulateConfig:
         pcutoff: views with likelihood below it are left out.
         consensus: try every subset of >= 2 cameras and keep the largest consistent one.
         threshold_px: reprojection error (pixels) above which a view disagrees (consensus).
+        method: how the DLT weighs the views it uses (those with likelihood >= pcutoff and
+            finite x, y), one of :data:`METHODS`:
+            ``"weighted"``: each view's equations times its likelihood, rescaled by
+            focal / depth so that residuals are pixels (fair to cameras of different focal
+            lengths or distances); ``"anipose"``: aniposelib 0.8's ``triangulate`` exactly,
+            i.e. ``cv2.undistortPoints`` (its 5 iterations) to normalized coordinates, then
+            per point the unweighted rows x P[2] - P[0], y P[2] - P[1] (P = [R | t]) of every
+            used view, SVD, last right-singular vector. Likelihood only selects the views.
     """
 
     pcutoff: float = 0.6
     consensus: bool = False
     threshold_px: float = 10.0
+    method: str = "weighted"
 
     def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}. "
+                             f"Received: method={self.method!r}.")
         if not 0 <= self.pcutoff <= 1 or not self.threshold_px > 0:
             raise ValueError(f"Need pcutoff in [0, 1] and threshold_px > 0. Received: "
                              f"pcutoff={self.pcutoff}, threshold_px={self.threshold_px}.")
+
+
+METHODS = {
+    "weighted": "likelihood-weighted rows measuring pixels (kit's default)",
+    "anipose": "aniposelib's CameraGroup.triangulate: unweighted, normalized coordinates",
+}
 
 
 def _dlt(rows: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -97,9 +119,9 @@ def reprojection_errors(cameras: Sequence[Camera], points: np.ndarray, pixels: n
                      for cam, obs in zip(cameras, pixels)])
 
 
-def _solve(cameras, normalized, pixels, weights):
-    """Points (M, 3), mean error over used views (M,), views used (M,)."""
-    focal = np.array([c.matrix[[0, 1], [0, 1]].mean() for c in cameras])
+def _solve(cameras, normalized, pixels, weights, focal):
+    """Points (M, 3), mean error over used views (M,), views used (M,); ``focal`` as
+    :func:`triangulate_dlt` takes it."""
     points = triangulate_dlt(normalized, np.array([c.extrinsics for c in cameras]), weights, focal)
     used = weights > 0
     errors = np.where(used, reprojection_errors(cameras, points, pixels), 0.0)
@@ -109,7 +131,7 @@ def _solve(cameras, normalized, pixels, weights):
     return points, mean, np.where(views >= 2, views, 0), np.where(used, errors, 0.0)
 
 
-def _consensus(cameras, normalized, pixels, weights, threshold_px):
+def _consensus(cameras, normalized, pixels, weights, focal, threshold_px):
     """Per point, the largest subset of cameras whose used views all reproject within
     ``threshold_px`` (ties: lowest error); where none agrees, the best pair."""
     num_cameras, num_points = weights.shape
@@ -120,7 +142,8 @@ def _consensus(cameras, normalized, pixels, weights, threshold_px):
         for subset in itertools.combinations(range(num_cameras), size):
             mask = np.zeros((num_cameras, 1))
             mask[list(subset)] = 1
-            points, mean, views, errors = _solve(cameras, normalized, pixels, weights * mask)
+            points, mean, views, errors = _solve(cameras, normalized, pixels, weights * mask,
+                                                 focal)
             agree = (errors < threshold_px).all(axis=0) & (views >= 2)
             key = np.where(views >= 2, agree * 1e6 + views * 1e3 - np.minimum(mean, 999), -np.inf)
             better = key > best_key
@@ -151,14 +174,31 @@ def triangulate(calibration: Calibration, points_2d: np.ndarray, config: Triangu
     pixels = points_2d[..., :2].reshape(len(cameras), -1, 2)
     likelihood = points_2d[..., 2].reshape(len(cameras), -1)
     ok = (likelihood >= config.pcutoff) & np.isfinite(pixels).all(axis=2)
-    weights = np.where(ok, likelihood, 0.0)
-    normalized = np.stack([c.undistort(p) for c, p in zip(cameras, pixels)])
-    if config.consensus:
-        points, mean, views = _consensus(cameras, normalized, pixels, weights, config.threshold_px)
+    if config.method == "anipose":
+        weights, focal = ok.astype(np.float64), None
+        normalized = np.stack([_opencv_undistort(c, p) for c, p in zip(cameras, pixels)])
     else:
-        points, mean, views, _ = _solve(cameras, normalized, pixels, weights)
+        weights = np.where(ok, likelihood, 0.0)
+        focal = np.array([c.matrix[[0, 1], [0, 1]].mean() for c in cameras])
+        normalized = np.stack([c.undistort(p) for c, p in zip(cameras, pixels)])
+    if config.consensus:
+        points, mean, views = _consensus(cameras, normalized, pixels, weights, focal,
+                                         config.threshold_px)
+    else:
+        points, mean, views, _ = _solve(cameras, normalized, pixels, weights, focal)
     out = np.concatenate([points, mean[:, None], views[:, None]], axis=1)
     return out.reshape(*shape, 5)
+
+
+def _opencv_undistort(camera: Camera, pixels: np.ndarray) -> np.ndarray:
+    """(M, 2) pixels -> normalized coordinates by ``cv2.undistortPoints`` (no P; OpenCV's
+    default 5 iterations, as aniposelib); NaN stays NaN."""
+    finite = np.isfinite(pixels).all(axis=1)
+    out = np.full(pixels.shape, np.nan)
+    if finite.any():
+        out[finite] = cv2.undistortPoints(np.ascontiguousarray(pixels[finite, None]),
+                                          camera.matrix, camera.distortions).reshape(-1, 2)
+    return out
 
 
 def load_views(calibration: Calibration, paths: Sequence[Sequence[str | os.PathLike]]
