@@ -141,7 +141,7 @@ def save_stills(result: StreamResult, folder: str | Path, style: PoseStyle,
     """The kept frames with their poses drawn, as ``<folder>/live_frame<index>.png``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    points = result.poses[:, 0]
+    points = result.poses  # (frames, individuals, bodyparts, 3), as draw_pose takes them
     return [save_image(folder / f"live_frame{i:05d}.png", draw_pose(frame, points, i, style,
                                                                     bodyparts))
             for i, frame in sorted(result.stills.items())]
