@@ -1,0 +1,46 @@
+"""The settings of one video-analysis run (``05_analyze_videos``), built once from the
+notebook's flat parameters: the analysis, the filter and how poses are drawn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kit.project import Project
+from kit.project.config import resolve_pcutoff
+from kit.project.drawing import PoseStyle
+from kit.results.analyze import AnalyzeConfig
+from kit.results.filters import FilterConfig
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """``analyze``: which model and how; ``filter``: None for no filtering; ``style``: how
+    stills and labeled videos are drawn; ``pcutoff``: resolved (the config's if negative)."""
+
+    analyze: AnalyzeConfig
+    filter: FilterConfig | None
+    style: PoseStyle
+    pcutoff: float
+
+    @classmethod
+    def from_parameters(cls, project: Project, **flat) -> AnalysisSettings:
+        """From ``05_analyze_videos``' parameters: ``train_fraction`` -1 means the config's
+        first, ``pcutoff`` negative the config's, ``crop`` "x1,x2,y1,y2" or "", ``filter``
+        a method name or "" (none), ``output_dir`` "" beside each video."""
+        pcutoff = resolve_pcutoff(None if flat["pcutoff"] < 0 else flat["pcutoff"], project)
+        train_fraction = flat["train_fraction"]
+        if train_fraction == -1.0:
+            train_fraction = project.training_fractions[0]
+        crop = tuple(int(v) for v in flat["crop"].split(",")) if flat["crop"] else None
+        analyze = AnalyzeConfig(
+            shuffle=flat["shuffle"], train_fraction=train_fraction,
+            batch_size=flat["batch_size"], crop=crop, downscale=flat["downscale"],
+            save_csv=flat["save_csv"], overwrite=flat["overwrite"],
+            output_dir=flat["output_dir"] or None)
+        filter_config = FilterConfig(
+            method=flat["filter"], window=flat["filter_window"], pcutoff=pcutoff,
+            max_gap=flat["max_gap"], save_csv=flat["save_csv"]) if flat["filter"] else None
+        style = PoseStyle(pcutoff=pcutoff, colormap=project.config["colormap"],
+                          dotsize=project.config["dotsize"], skeleton=tuple(project.skeleton),
+                          trail_length=flat["trail_length"])
+        return cls(analyze, filter_config, style, pcutoff)

@@ -1,0 +1,27 @@
+"""05_analyze_videos' flat parameters become one set of settings, the config filling the gaps."""
+
+import pytest
+
+from kit.project import create_project
+from kit.results.analysis_settings import AnalysisSettings
+
+FLAT = dict(shuffle=2, train_fraction=-1.0, batch_size=4, crop="0,64,8,40", downscale=2.0,
+            save_csv=True, overwrite=False, output_dir="", filter="savgol", filter_window=7,
+            max_gap=3, pcutoff=-1.0, trail_length=2)
+
+
+def test_defaults_come_from_the_config(tmp_path):
+    project = create_project(tmp_path / "p", "t", "me", ["a", "b"], pcutoff=0.3,
+                             TrainingFraction=[0.8], skeleton=[["a", "b"]])
+    settings = AnalysisSettings.from_parameters(project, **FLAT)
+    assert settings.pcutoff == 0.3 and settings.analyze.train_fraction == 0.8
+    assert settings.analyze.crop == (0, 64, 8, 40) and settings.analyze.output_dir is None
+    assert (settings.filter.method, settings.filter.window, settings.filter.pcutoff) == (
+        "savgol", 7, 0.3)
+    assert settings.style.skeleton == (("a", "b"),) and settings.style.trail_length == 2
+    chosen = AnalysisSettings.from_parameters(project, **{**FLAT, "pcutoff": 0.9, "filter": "",
+                                                          "train_fraction": 0.5})
+    assert chosen.filter is None and chosen.style.pcutoff == 0.9
+    assert chosen.analyze.train_fraction == 0.5
+    with pytest.raises(ValueError, match="pcutoff"):
+        AnalysisSettings.from_parameters(project, **{**FLAT, "pcutoff": 1.5})
