@@ -219,6 +219,12 @@ def test_below_threshold_is_missing_and_empty_rows_are_nan():
     assert np.isnan(poses[0, 2]).all() and dropped.tolist() == [0]
 
 
+def test_empty_frame_is_all_nan():
+    maps = ideal_maps(np.full((1, 4, 2), np.nan), MOUSE_GRAPH, identity=True)
+    poses, identity, dropped = poses_from_maps(maps, pose_config(4, MOUSE_GRAPH, 1))
+    assert np.isnan(poses).all() and np.isnan(identity).all() and dropped.tolist() == [0]
+
+
 def test_unique_bodyparts_in_single_row():
     truth = np.array(LAYOUTS["two"])
     unique = np.array([[600.0, 40.0], [33.3, 444.4]])

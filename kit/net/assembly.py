@@ -16,9 +16,11 @@ DeepLabCut 2.2's bottom-up assembly (its ``Assembler``), written for kit's maps:
    scores times the mean affinity of the links); the unique body parts (best peak of each)
    go in the last row, ``single``.
 
-Measured on this machine (one core, 2024 CPU), 80x60 maps (640x480 input), 3 animals:
-about 1.0 ms per frame with 4 body parts (4 edges), 1.9 ms with 10 body parts (13 edges),
-peaks included (``benchmarks`` measure it; tests/test_assembly.py prints it).
+Speed (CPU time, one core of this project's shared 2-core machine, min of 9 runs; 80x60
+maps of a 640x480 frame, 3 animals): 0.9 ms per frame for 4 body parts (4 edges) or 10
+body parts (13 edges), peaks included; 0.6-0.8 ms per frame in batches of 16. Wall-clock
+time under the machine's load (~10 processes on 2 cores) was 2.5-5 ms. Measure with
+``pytest tests/test_assembly.py -k time -s``.
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ def _match(affinity: np.ndarray, config: AssemblyConfig) -> tuple[np.ndarray, np
     # taking those is optimal (their sum bounds any matching): the usual, unambiguous case.
     axis = 1 if affinity.shape[0] <= affinity.shape[1] else 0
     best = affinity.argmax(axis=axis)
-    if len(np.unique(best)) == len(best):
+    if len(set(best.tolist())) == len(best):
         rows, cols = (np.arange(len(best)), best) if axis == 1 else (best, np.arange(len(best)))
     else:
         rows, cols = linear_sum_assignment(affinity, maximize=True)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 from kit.net.targets import TargetConfig
 
@@ -83,18 +82,36 @@ def _untie(frame: np.ndarray, row: np.ndarray, col: np.ndarray, part: np.ndarray
         if stop - start < 2:
             continue
         r, c = row[start:stop], col[start:stop]
-        mask = np.zeros((r.max() - r.min() + 1, c.max() - c.min() + 1), bool)
-        mask[r - r.min(), c - c.min()] = True
-        labels = ndimage.label(mask, structure=np.ones((3, 3)))[0][r - r.min(), c - c.min()]
-        first = np.zeros(stop - start, bool)
-        first[np.unique(labels, return_index=True)[1]] = True
-        kept: list[int] = []
-        for i in np.flatnonzero(first):
-            if all((r[i] - r[j]) ** 2 + (c[i] - c[j]) ** 2 > radius_cells**2 for j in kept):
-                kept.append(i)
-        keep[start:stop] = False
-        keep[start + np.asarray(kept)] = True
+        d2 = (r[:, None] - r[None, :]) ** 2 + (c[:, None] - c[None, :]) ** 2
+        if np.count_nonzero(d2 <= max(radius_cells**2, 2)) == len(r):
+            continue  # equal but apart (only the diagonal is near): all are peaks
+        keep[start:stop] = _plateau_peaks(d2, radius_cells)
     return keep
+
+
+def _plateau_peaks(d2: np.ndarray, radius_cells: float) -> np.ndarray:
+    """Of equal candidates in raster order with squared cell distances ``d2`` (m, m): the
+    first cell of each 8-connected plateau, unless an earlier kept one is within the
+    radius. Returns (m,) bool."""
+    m = len(d2)
+    plateau = list(range(m))  # union-find over 8-neighbours
+    for i, j in zip(*np.nonzero(np.triu(d2 <= 2, 1))):
+        a, b = plateau[i], plateau[j]
+        while plateau[a] != a:
+            a = plateau[a]
+        while plateau[b] != b:
+            b = plateau[b]
+        plateau[max(a, b)] = min(a, b)  # the root is the plateau's first cell
+    kept: list[int] = []
+    for i in range(m):
+        root = i
+        while plateau[root] != root:
+            root = plateau[root]
+        if root == i and all(d2[i, j] > radius_cells**2 for j in kept):
+            kept.append(i)
+    out = np.zeros(m, bool)
+    out[kept] = True
+    return out
 
 
 def _check(scores: np.ndarray, locref: np.ndarray | None, threshold: float,
