@@ -189,6 +189,20 @@ def test_random_worms_many_parts(seed):
     assert_same_animals(poses[0], truth)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_noisy_maps_close_animals(seed):
+    # what a trained network gives: scores and fields off by noise, fields weaker
+    rng = np.random.default_rng(seed)
+    truth = np.array(LAYOUTS["side_by_side"])
+    maps = ideal_maps(truth, MOUSE_GRAPH)
+    maps["part_pred"] = np.clip(maps["part_pred"] * rng.uniform(0.7, 1.0)
+                                + rng.uniform(0, 0.08, maps["part_pred"].shape), 0, 1)
+    maps["paf"] = 0.6 * maps["paf"] + rng.normal(0, 0.2, maps["paf"].shape)
+    poses, _, dropped = poses_from_maps(maps, pose_config(4, MOUSE_GRAPH, 3))
+    assert dropped.tolist() == [0]
+    assert_same_animals(poses[0], truth)
+
+
 def test_extra_animals_are_dropped():
     truth = np.array(LAYOUTS["apart"] + [mouse((500, 400), 0), mouse((100, 400), 300)])
     heights = [1.0, 0.95, 0.9, 0.6, 0.5]  # the last two are the weakest
@@ -319,10 +333,13 @@ def test_report_time_per_frame(num_parts):
     maps = ideal_maps(truth, graph)
     pose = pose_config(num_parts, graph, 3)
     poses_from_maps(maps, pose)
-    num_runs = 50
-    start = time.perf_counter()
-    for _ in range(num_runs):
-        poses, _, _ = poses_from_maps(maps, pose)
-    ms = (time.perf_counter() - start) / num_runs * 1e3
-    print(f"\nassembly of one 80x60 frame, 3 animals, {num_parts} parts: {ms:.2f} ms")
+    wall, cpu = [], []  # CPU time too: on a shared machine wall time counts the others
+    for _ in range(5):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _ in range(20):
+            poses, _, _ = poses_from_maps(maps, pose)
+        wall.append((time.perf_counter() - start) / 20 * 1e3)
+        cpu.append((time.process_time() - start_cpu) / 20 * 1e3)
+    print(f"\nassembly of one 80x60 frame, 3 animals, {num_parts} parts: {min(wall):.2f} ms "
+          f"wall, {min(cpu):.2f} ms CPU (best of 5 x 20)")
     assert_same_animals(poses[0], truth)

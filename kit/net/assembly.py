@@ -16,6 +16,15 @@ DeepLabCut 2.2's bottom-up assembly (its ``Assembler``), written for kit's maps:
    scores times the mean affinity of the links); the unique body parts (best peak of each)
    go in the last row, ``single``.
 
+Where kit differs from DeepLabCut, and why: every candidate enters the matching
+(DeepLabCut's Hungarian step keeps only the ``max_n_individuals`` most confident per body
+part), so animals beyond the rows are assembled whole and then dropped by score, and
+counted; animals are ranked by that score rather than by their number of keypoints alone;
+there is no pose-NMS (``max_overlap``), no calibration by training poses (``calibrate``), no
+temporal window and no ``add_discarded``: candidates left unlinked are dropped. The line
+integral samples the segment between the refined positions (DeepLabCut: between the peak
+cells), rounding each sample to its cell.
+
 Speed (CPU time, one core of this project's shared 2-core machine, min of 9 runs; 80x60
 maps of a 640x480 frame, 3 animals): 0.9 ms per frame for 4 body parts (4 edges) or 10
 body parts (13 edges), peaks included; 0.6-0.8 ms per frame in batches of 16. Wall-clock
