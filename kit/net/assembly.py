@@ -25,11 +25,11 @@ temporal window and no ``add_discarded``: candidates left unlinked are dropped. 
 integral samples the segment between the refined positions (DeepLabCut: between the peak
 cells), rounding each sample to its cell.
 
-Speed (CPU time, one core of this project's shared 2-core machine, min of 9 runs; 80x60
-maps of a 640x480 frame, 3 animals): 0.9 ms per frame for 4 body parts (4 edges) or 10
-body parts (13 edges), peaks included; 0.6-0.8 ms per frame in batches of 16. Wall-clock
-time under the machine's load (~10 processes on 2 cores) was 2.5-5 ms. Measure with
-``pytest tests/test_assembly.py -k time -s``.
+Speed (CPU time, one core of this project's shared 2-core machine, best of several runs;
+80x60 maps of a 640x480 frame, 3 animals): 0.9-1.5 ms per frame for 4 body parts (4 edges)
+or 10 body parts (13 edges), peaks included; 0.6-0.8 ms per frame in batches of 16.
+Wall-clock time under the machine's load (~10 processes on 2 cores) was 3-5 ms. Measure
+with ``pytest tests/test_assembly.py -k time -s``.
 """
 
 from __future__ import annotations
