@@ -239,9 +239,12 @@ def _silhouette(g: dict, animal: Animal) -> tuple[list[tuple], np.ndarray]:
 def covers(pose: Pose, animal: Animal, points: np.ndarray) -> np.ndarray:
     """Which ``points`` (P, 2), x then y image pixels, lie under the animal drawn at ``pose``:
     (P,) bool, True inside its body, head, snout or ears (the thin tail hides nothing)."""
-    ellipses, snout = _silhouette(_geometry(pose, animal), animal)
     points = np.asarray(points, np.float64).reshape(-1, 2)
     inside = np.zeros(len(points), bool)
+    if np.hypot(points[:, 0] - pose.x, points[:, 1] - pose.y).min(initial=np.inf) > (
+            0.9 * animal.length * pose.scale + 1):  # every shape is within 0.88 length
+        return inside
+    ellipses, snout = _silhouette(_geometry(pose, animal), animal)
     for centre, (a, b), angle, _ in ellipses:
         d = points - centre
         c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
