@@ -5,10 +5,10 @@ and skeleton, exact to 1/32 pixel), several in one frame over one cluttered back
 Each walks towards goals (:mod:`kit.experiments.group_motion`): a random place in the arena,
 or (``approach_rate`` of the goals) another animal, which it walks up to until they touch,
 then leaves; so animals meet, pass within a body length of each other, cross paths and
-overlap. They steer away from the walls and their body parts never leave the frame. Animals are drawn in a depth order that changes
-slowly (one climbs over another); a body part under an animal drawn later, or under an
-occluder disk, is not visible: NaN in the labels, as DeepLabCut's labelers leave it, while
-the truth keeps its exact position.
+overlap. They steer away from the walls and their body parts never leave the frame.
+Animals are drawn in a depth order that changes slowly (one climbs over another); a body
+part under an animal drawn later, or under an occluder disk, is not visible: NaN in the
+labels, as DeepLabCut's labelers leave it, while the truth keeps its exact position.
 
 ``look_alike=True`` gives every animal the same size and colour (identity only from
 motion); ``False`` gives each its own colour and size (from 0.85 to 1.15 times), fixed for
