@@ -157,7 +157,7 @@ def test_look_alike_gives_one_look_and_otherwise_each_animal_its_own(tmp_path):
 
 def test_project_is_a_multi_animal_deeplabcut_project(group_project):
     project, seconds = group_project
-    assert seconds < 60  # about 2 s per 200-frame video on an idle core; 15 s at load 10
+    assert seconds < 60  # 15 s for these two 200-frame videos at load average 10 on 2 cores
     on_disk = yaml.safe_load(project.config_path.read_text())
     assert on_disk["multianimalproject"] is True and on_disk["bodyparts"] == "MULTI!"
     assert on_disk["multianimalbodyparts"] == list(BODYPARTS)
