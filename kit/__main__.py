@@ -5,6 +5,7 @@
     python -m kit sweep FILE [--scheduler ADDRESS|serial] [--workers N] [--retries N] [--redo]
                         [--security temporary | --tls-ca-file F --tls-cert F --tls-key F]
     python -m kit synthetic DIR [--seed S] [--num-frames N] [--num-labeled N] [--image-size W H]
+                            [--animals N [--look-different]]   # N > 1: a multi-animal project
     python -m kit rewrite-h5 PROJECT_DIR   # make a project's .h5 files open in pandas 2 (DeepLabCut)
     python -m kit import-slp FILE.slp PROJECT_DIR [--instances user|predicted|all]
         [--num-individuals N] [--max-frames N]    # a multi-animal project from SLEAP labels
@@ -81,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--num-labeled", type=int, default=60)
     synthetic.add_argument("--image-size", type=int, nargs=2, default=(256, 256),
                            metavar=("WIDTH", "HEIGHT"))
+    synthetic.add_argument("--animals", type=int, default=1,
+                           help="2-4: a multi-animal project of animals that meet and cross")
+    synthetic.add_argument("--look-different", action="store_true",
+                           help="with --animals: each animal its own colour and size (identity)")
     _file_commands(commands)
     return parser
 
@@ -104,9 +109,27 @@ def _file_commands(commands) -> None:
 def _synthetic(args: argparse.Namespace) -> int:
     from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 
+    if args.animals != 1 or args.look_different:
+        return _synthetic_group(args)
     config = SyntheticConfig(seed=args.seed, num_frames=args.num_frames,
                              num_labeled=args.num_labeled, image_size=tuple(args.image_size))
     project = make_synthetic_project(args.project_dir, config, exist_ok=True)
+    print(f"project: {project.root}")
+    return 0
+
+
+def _synthetic_group(args: argparse.Namespace) -> int:
+    from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
+
+    try:
+        config = GroupConfig(num_animals=args.animals, num_frames=args.num_frames,
+                             image_size=tuple(args.image_size), seed=args.seed,
+                             look_alike=not args.look_different)
+        project = make_synthetic_group_project(args.project_dir, config,
+                                               num_labeled=args.num_labeled, exist_ok=True)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(f"project: {project.root}")
     return 0
 

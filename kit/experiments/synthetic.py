@@ -225,14 +225,16 @@ def error_against_ground_truth(
 
 def ground_truth_errors(project: Project, results: Sequence) -> pd.DataFrame:
     """Per synthetic video: mean error over all frames and over the labeled frames only
-    (compare the latter with the evaluation error). Videos without ground truth are left out.
+    (compare the latter with the evaluation error). Videos without ground truth are left out,
+    as are all of a multi-animal project (its animals must be matched first; see
+    :func:`kit.experiments.synthetic_group.load_group_ground_truth`).
 
     Args:
         results: ``kit.results.analyze.AnalysisResult`` of the videos.
     """
     rows = []
     for r in results:
-        if project.ground_truth_file(r.video.stem).is_file():
+        if project.layout is None and project.ground_truth_file(r.video.stem).is_file():
             labeled = extracted_frame_indices(project, r.video.stem)
             rows.append({"video": r.video.name, "num_frames": r.metadata["num_frames_analyzed"],
                          "mean_error_px": error_against_ground_truth(project, r.video, r.h5),

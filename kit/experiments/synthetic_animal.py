@@ -20,7 +20,9 @@ over it, like a cable or the experimenter's hand): it is NaN in the labels
 (DeepLabCut's "not visible") and has likelihood 0 in the ground truth.
 
 :func:`render_video` writes one video and returns its true positions; turning
-that into a project on disk is :mod:`kit.experiments.synthetic`'s job.
+that into a project on disk is :mod:`kit.experiments.synthetic`'s job. The drawing pieces
+(:class:`Animal`, :class:`Pose`, :func:`draw_animal`, :func:`covers`, :func:`background`,
+:func:`finish_frame`) also draw several animals into one frame (:mod:`kit.experiments.synthetic_group`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ _ONE = 1 << _SHIFT
 
 
 @dataclass(frozen=True)
-class _Animal:
+class Animal:
     """One animal's looks; lengths in pixels at scale 1."""
 
     length: float  # snout-to-tailbase scale: the body ellipse is this long
@@ -58,7 +60,7 @@ class _Animal:
 
 
 @dataclass(frozen=True)
-class _Pose:
+class Pose:
     x: float
     y: float
     heading: float  # radians, image axes (x right, y down)
@@ -76,13 +78,13 @@ def _fixed(point: np.ndarray) -> tuple[int, int]:
     return round(point[0] * _ONE), round(point[1] * _ONE)
 
 
-def _random_animal(rng: np.random.Generator, width: int, height: int, floor: float) -> _Animal:
+def random_animal(rng: np.random.Generator, width: int, height: int, floor: float) -> Animal:
     length = rng.uniform(0.22, 0.28) * min(width, height)
     contrast = rng.uniform(55, 95) * rng.choice([-1.0, 1.0])
     brightness = float(np.clip(floor + contrast, 15, 240))
     body = np.clip(brightness * rng.uniform([0.95, 0.85, 0.75], [1.05, 1.0, 0.95]), 0, 255)
     ear = 0.5 * body + 0.5 * np.array([235.0, 150.0, 165.0])
-    return _Animal(
+    return Animal(
         length=float(length),
         width_ratio=float(rng.uniform(0.25, 0.31)),
         body_rgb=tuple(body.tolist()),
@@ -94,11 +96,12 @@ def _random_animal(rng: np.random.Generator, width: int, height: int, floor: flo
     )
 
 
-def _background(
-    rng: np.random.Generator, width: int, height: int
+def background(
+    rng: np.random.Generator, width: int, height: int, floor: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Unlit scene uint8 (H, W, 3), lighting (H, W) float32 (about 0.5-1.3), floor brightness."""
-    floor = float(rng.uniform(90, 170))
+    """Unlit scene uint8 (H, W, 3), lighting (H, W) float32 (about 0.5-1.3), floor brightness
+    (0-255; drawn from ``rng`` when None)."""
+    floor = float(rng.uniform(90, 170)) if floor is None else float(floor)
     base = floor + rng.uniform(-12, 12, 3)
     coarse = rng.normal(0, 10, (height // 8 + 2, width // 8 + 2, 1)) + rng.normal(
         0, 4, (height // 8 + 2, width // 8 + 2, 3)
@@ -144,8 +147,8 @@ def _background(
 
 
 def _trajectory(
-    rng: np.random.Generator, num_frames: int, width: int, height: int, animal: _Animal
-) -> list[_Pose]:
+    rng: np.random.Generator, num_frames: int, width: int, height: int, animal: Animal
+) -> list[Pose]:
     """A smooth walk that keeps the snout, ears and tail base inside the frame."""
     margin = 0.9 * animal.length * (1 + SIZE_CHANGE) + 1
     low, high = np.array([margin, margin]), np.array([width - margin, height - margin])
@@ -166,11 +169,11 @@ def _trajectory(
         )
         yaw = float(np.clip(0.9 * yaw + rng.normal(0, 0.08), -0.5, 0.5))
         scale = 1 + SIZE_CHANGE * math.sin(2 * np.pi * t / period + phase)
-        poses.append(_Pose(float(position[0]), float(position[1]), heading, yaw, scale, 0.35 * t))
+        poses.append(Pose(float(position[0]), float(position[1]), heading, yaw, scale, 0.35 * t))
     return poses
 
 
-def _geometry(pose: _Pose, animal: _Animal) -> dict[str, np.ndarray | float]:
+def _geometry(pose: Pose, animal: Animal) -> dict[str, np.ndarray | float]:
     """Every drawn point of the animal in image pixels (keys used by _draw_animal)."""
     length = animal.length * pose.scale
     centre = np.array([pose.x, pose.y])
@@ -201,7 +204,7 @@ def _geometry(pose: _Pose, animal: _Animal) -> dict[str, np.ndarray | float]:
     }
 
 
-def _keypoints(pose: _Pose, animal: _Animal) -> np.ndarray:
+def keypoints(pose: Pose, animal: Animal) -> np.ndarray:
     """(num_bodyparts, 2), x then y, image pixels, in BODYPARTS order."""
     g = _geometry(pose, animal)
     return _q(np.stack([g[name] for name in BODYPARTS]))
@@ -218,9 +221,46 @@ def _ellipse(
     cv2.ellipse(img, _fixed(centre), fixed_axes, angle, 0, 360, colour, -1, cv2.LINE_AA, _SHIFT)
 
 
-def _draw_animal(img: np.ndarray, pose: _Pose, animal: _Animal) -> None:
+def _silhouette(g: dict, animal: Animal) -> tuple[list[tuple], np.ndarray]:
+    """The opaque shapes of an animal (tail and eyes aside), as drawn: ellipses
+    ``(centre (2,), (half-axis along angle, other half-axis), angle in degrees, part)``
+    in drawing order, and the snout triangle (3, 2); image pixels."""
+    length = g["length"]
+    ellipses = [(g["centre"], (0.5 * length, animal.width_ratio * length), g["angle"], "body"),
+                (g["head"], (0.22 * length, 0.17 * length), g["head_angle"], "head")]
+    ear_axes = (animal.ear_size[0] * length, animal.ear_size[1] * length)
+    for name, sign in (("leftear", -1), ("rightear", 1)):
+        ellipses.append((_q(g[name]), ear_axes, g["head_angle"] + 90 + sign * animal.ear_tilt,
+                         "ear"))
+    side = 0.14 * length * g["head_left"]
+    return ellipses, _q(np.stack([g["head"] + side, g["snout"], g["head"] - side]))
+
+
+def covers(pose: Pose, animal: Animal, points: np.ndarray) -> np.ndarray:
+    """Which ``points`` (P, 2), x then y image pixels, lie under the animal drawn at ``pose``:
+    (P,) bool, True inside its body, head, snout or ears (the thin tail hides nothing)."""
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    inside = np.zeros(len(points), bool)
+    if np.hypot(points[:, 0] - pose.x, points[:, 1] - pose.y).min(initial=np.inf) > (
+            0.9 * animal.length * pose.scale + 1):  # every shape is within 0.88 length
+        return inside
+    ellipses, snout = _silhouette(_geometry(pose, animal), animal)
+    for centre, (a, b), angle, _ in ellipses:
+        d = points - centre
+        c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        u, v = d[:, 0] * c + d[:, 1] * s, -d[:, 0] * s + d[:, 1] * c
+        inside |= (u / max(a, 1 / _ONE)) ** 2 + (v / max(b, 1 / _ONE)) ** 2 <= 1
+    edges = np.roll(snout, -1, axis=0) - snout  # same-sign cross products: inside the triangle
+    cross = edges[None, :, 0] * (points[:, None, 1] - snout[None, :, 1]) - edges[None, :, 1] * (
+        points[:, None, 0] - snout[None, :, 0])
+    return inside | (cross >= 0).all(1) | (cross <= 0).all(1)
+
+
+def draw_animal(img: np.ndarray, pose: Pose, animal: Animal) -> None:
+    """Draw the animal at ``pose`` into ``img`` (H, W, 3) in place, 1/16-pixel precise."""
     g = _geometry(pose, animal)
     length, body = g["length"], animal.body_rgb
+    (body_ellipse, head_ellipse, *ears), snout = _silhouette(g, animal)
     dark = tuple(0.6 * c for c in body)
     tail_width = max(1.0, 0.06 * length)
     for i in range(len(g["tail"]) - 1):
@@ -234,19 +274,15 @@ def _draw_animal(img: np.ndarray, pose: _Pose, animal: _Animal) -> None:
             cv2.LINE_AA,
             _SHIFT,
         )
-    _ellipse(img, g["centre"], (0.5 * length, animal.width_ratio * length), g["angle"], body)
+    _ellipse(img, *body_ellipse[:3], body)
     highlight = tuple(min(255.0, 1.06 * c + 5) for c in body)
     _ellipse(
         img, g["centre"], (0.3 * length, 0.45 * animal.width_ratio * length), g["angle"], highlight
     )
-    _ellipse(img, g["head"], (0.22 * length, 0.17 * length), g["head_angle"], body)
-    side = 0.14 * length * g["head_left"]
-    snout = np.stack([g["head"] + side, g["snout"], g["head"] - side])
-    cv2.fillConvexPoly(img, (_q(snout) * _ONE).astype(np.int32), body, cv2.LINE_AA, _SHIFT)
-    ear_axes = (animal.ear_size[0] * length, animal.ear_size[1] * length)
-    for name, sign in (("leftear", -1), ("rightear", 1)):
-        angle = g["head_angle"] + 90 + sign * animal.ear_tilt
-        _ellipse(img, _q(g[name]), ear_axes, angle, animal.ear_rgb)
+    _ellipse(img, *head_ellipse[:3], body)
+    cv2.fillConvexPoly(img, (snout * _ONE).astype(np.int32), body, cv2.LINE_AA, _SHIFT)
+    for centre, axes, angle, _ in ears:
+        _ellipse(img, centre, axes, angle, animal.ear_rgb)
     for eye in g["eyes"]:
         _ellipse(img, eye, (0.025 * length, 0.025 * length), 0, (20.0, 20.0, 20.0))
 
@@ -295,23 +331,22 @@ def render_video(
         kept frames (see :class:`RenderedVideo`).
     """
     width, height = shape.image_size
-    scene, light, floor = _background(rng, width, height)
-    animal = _random_animal(rng, width, height, floor)
+    scene, light, floor = background(rng, width, height)
+    animal = random_animal(rng, width, height, floor)
     poses = _trajectory(rng, shape.num_frames, width, height, animal)
     hidden, offsets = _occlusions(rng, shape.num_frames)
     noise_sigma = rng.uniform(3, 7)
-    points = np.stack([_keypoints(p, animal) for p in poses])
+    points = np.stack([keypoints(p, animal) for p in poses])
     visible = np.arange(len(BODYPARTS))[None, :] != hidden[:, None]
     kept: dict[int, np.ndarray] = {}
 
     def frames() -> Iterator[np.ndarray]:
         for t, pose in enumerate(poses):
             img = scene.copy()
-            _draw_animal(img, pose, animal)
+            draw_animal(img, pose, animal)
             if hidden[t] >= 0:
-                _draw_occluder(img, points[t, hidden[t]], offsets[t], pose, animal)
-            noise = rng.standard_normal((height, width, 3), dtype=np.float32) * noise_sigma
-            frame = np.clip(img * light[..., None] + noise, 0, 255).round().astype(np.uint8)
+                draw_occluder(img, *occluder(points[t, hidden[t]], offsets[t], pose, animal))
+            frame = finish_frame(img, light, rng, noise_sigma)
             if t in labeled:
                 kept[t] = frame
             yield frame
@@ -320,10 +355,23 @@ def render_video(
     return RenderedVideo(Path(path).stem, written, points, visible, kept)
 
 
-def _draw_occluder(img: np.ndarray, point: np.ndarray, offset: np.ndarray, pose: _Pose,
-                   animal: _Animal) -> None:
-    """A disk over the hidden body part at ``point`` (x, y pixels), shifted by ``offset``."""
+def occluder(point: np.ndarray, offset: np.ndarray, pose: Pose,
+             animal: Animal) -> tuple[np.ndarray, float, tuple[float, float, float]]:
+    """The disk over a hidden body part at ``point`` (x, y pixels), shifted by ``offset``
+    (within the unit disk): centre (2,) and radius in pixels, and its RGB colour."""
     radius = 0.2 * animal.length * pose.scale
-    centre = point + 0.25 * radius * offset
-    cv2.circle(img, _fixed(centre), round(radius * _ONE), animal.occluder_rgb, -1,
-               cv2.LINE_AA, _SHIFT)
+    return point + 0.25 * radius * offset, radius, animal.occluder_rgb
+
+
+def draw_occluder(img: np.ndarray, centre: np.ndarray, radius: float,
+                  colour: tuple[float, float, float]) -> None:
+    """Draw a disk (centre (2,) and radius in pixels) into ``img`` in place."""
+    cv2.circle(img, _fixed(centre), round(radius * _ONE), colour, -1, cv2.LINE_AA, _SHIFT)
+
+
+def finish_frame(img: np.ndarray, light: np.ndarray, rng: np.random.Generator,
+                 noise_sigma: float) -> np.ndarray:
+    """The camera's frame of a drawn scene ``img`` (H, W, 3): lit by ``light`` (H, W), plus
+    fresh Gaussian pixel noise of sd ``noise_sigma`` (0-255 units); RGB uint8 (H, W, 3)."""
+    noise = rng.standard_normal(img.shape, dtype=np.float32) * noise_sigma
+    return np.clip(img * light[..., None] + noise, 0, 255).round().astype(np.uint8)
