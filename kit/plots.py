@@ -235,3 +235,31 @@ def save_stills(video: str | os.PathLike, h5: str | os.PathLike, style: PoseStyl
     return [save_image(h5.with_name(f"{h5.stem}_frame{t:05d}.png"),
                        draw_pose(frame, points, t, style, bodyparts))
             for t, frame in read_frames(video, indices).items()]
+
+
+def plot_peaks(frames: np.ndarray, peaks: Sequence[Sequence[np.ndarray]],
+               bodyparts: Sequence[str], truth: np.ndarray | None = None) -> plt.Figure:
+    """Frames with every score-map peak (the paper's several-animal readout).
+
+    Args:
+        frames: (N, H, W, 3) RGB images.
+        peaks: N lists of K arrays (M, 3): x, y (image pixels), score.
+        bodyparts: the K body-part names (legend).
+        truth: optional (N, A, K, 2) true positions, drawn as small white crosses.
+    """
+    fig, axes = _panel_grid(len(frames), size=3.5)
+    colors = bodypart_colors(len(bodyparts))
+    for f, ax in enumerate(axes[:len(frames)]):
+        ax.imshow(frames[f])
+        for k, name in enumerate(bodyparts):
+            found = np.asarray(peaks[f][k]).reshape(-1, 3)
+            ax.scatter(found[:, 0], found[:, 1], s=18, color=colors[k], edgecolors="black",
+                       linewidths=0.5, label=name if f == 0 else None)
+            if truth is not None:
+                ax.scatter(truth[f, :, k, 0], truth[f, :, k, 1], s=10, marker="x", color="white",
+                           linewidths=0.8)
+        ax.set_title(f"{sum(len(p) for p in peaks[f])} peaks", fontsize=9)
+        ax.axis("off")
+    fig.legend(loc="lower center", ncol=len(bodyparts), fontsize=8)
+    fig.suptitle("Every peak of each body part's score map (x: true positions)", fontsize=10)
+    return fig

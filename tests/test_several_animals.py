@@ -1,0 +1,61 @@
+"""The paper's several-animal readout: scoring peaks against a group's truth."""
+
+import numpy as np
+import pytest
+
+from kit.experiments import several_animals
+from kit.experiments.synthetic_group import GroupConfig, group_trajectories
+
+
+def _truth():
+    return group_trajectories(GroupConfig(num_animals=3, num_frames=5, image_size=(128, 128)))
+
+
+def _peaks_at(poses: np.ndarray, visible: np.ndarray, shift: float = 0.0) -> list:
+    """Peaks exactly at the visible true parts (plus ``shift`` px in x), score 0.9."""
+    out = []
+    for f in range(len(poses)):
+        frame = []
+        for k in range(poses.shape[2]):
+            xy = poses[f, visible[f, :, k], k] + [shift, 0]
+            frame.append(np.column_stack([xy, np.full(len(xy), 0.9)]))
+        out.append(frame)
+    return out
+
+
+def test_perfect_peaks_find_every_visible_part():
+    truth = _truth()
+    table = several_animals.score_peaks(_peaks_at(truth.poses, truth.visible, 2.0), truth,
+                                        several_animals.ReadoutConfig(tolerance_px=3))
+    assert list(table.index) == truth.bodyparts
+    assert (table.found == 1).all() and np.allclose(table.error_px, 2.0)
+    assert (table.extra_per_frame == 0).all()
+    assert table.visible.sum() == truth.visible.sum()
+
+
+def test_far_and_extra_peaks_are_not_found_but_counted():
+    truth = _truth()
+    far = _peaks_at(truth.poses, truth.visible, 500.0)  # outside the frame
+    table = several_animals.score_peaks(far, truth, several_animals.ReadoutConfig(tolerance_px=8))
+    assert (table.found == 0).all()
+    per_frame = truth.visible.sum(axis=(0, 1)) / len(truth.poses)
+    assert np.allclose(table.extra_per_frame, per_frame)
+
+
+def test_one_peak_cannot_count_for_two_animals():
+    truth = _truth()
+    peaks = _peaks_at(truth.poses, truth.visible)
+    one = [[part[:1] for part in frame] for frame in peaks]  # only the first animal's peak
+    table = several_animals.score_peaks(one, truth, several_animals.ReadoutConfig())
+    assert (table.found < 0.5).all() and (table.found > 0).all()
+
+
+def test_group_frames_are_the_truths_frames(tmp_path):
+    config = GroupConfig(num_animals=2, num_frames=12, image_size=(96, 96))
+    frames, truth = several_animals.group_frames(config, 4, tmp_path)
+    assert frames.shape == (4, 96, 96, 3) and frames.dtype == np.uint8
+    assert truth.poses.shape == (4, 2, 4, 2)
+    full = group_trajectories(config)
+    assert np.array_equal(truth.poses, full.poses[[0, 4, 7, 11]])
+    with pytest.raises(ValueError, match="num_frames"):
+        several_animals.group_frames(config, 13)
