@@ -53,8 +53,8 @@ def draw_labeled_frame(
     index = {b: k for k, b in enumerate(bodyparts)}
     for row in rows:
         for a, b in skeleton:
-            if a in index and b in index:
-                xy = row[[index[a], index[b]]]
+            xy = row[[index[a], index[b]]] if a in index and b in index else np.full((2, 2), np.nan)
+            if np.isfinite(xy).all():  # both ends placed (``single`` has no skeleton parts)
                 ax.plot(xy[:, 0], xy[:, 1], color="white", lw=1, alpha=0.7)
     for i, row in enumerate(rows):
         for k, (x, y) in enumerate(row):
