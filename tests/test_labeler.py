@@ -605,3 +605,33 @@ def test_label_notebook_runs_headless_on_a_multianimal_project(ma_project, tmp_p
                           {"project_dir": str(ma_project.root)},
                           runs_dir=tmp_path / "runs", log_to_console=False)
     assert "1 labeled frames drawn into" in result.notebook.read_text()
+
+
+def test_multianimal_suggestions_drawn_and_accepted(ma_project, open_labeler):
+    names = [n.as_posix().split("/pair/")[-1] for n in
+             sorted(ma_project.labeled_data_dir(VIDEO).glob("*.png"))[:1]]
+    columns = ma_project.layout.columns("net", ("x", "y", "likelihood"))
+    values = np.array([[10, 10, 0.9, 12, 12, 0.9, 40, 40, 0.3, 42, 42, 0.95, 60, 5, 0.99]], float)
+    labeler = open_labeler(ma_project, suggestions=pd.DataFrame(values, names, columns))
+    assert labeler.view.doubtful.get_xydata().tolist() == [[40.0, 40.0]]  # m2 snout, 0.3
+    labeler.on_press(41.0, 41.0)  # a click on m2's snout suggestion accepts it for m2
+    labeler.on_release(41.0, 41.0)
+    assert ma_on_disk(ma_project, names[0])[1, 0].tolist() == [40.0, 40.0]
+    labeler.on_key("a")  # the rest, every individual's, above pcutoff
+    points = ma_on_disk(ma_project, names[0])
+    assert points[0, :2].tolist() == [[10.0, 10.0], [12.0, 12.0]]
+    assert points[1, 1].tolist() == [42.0, 42.0] and points[2, 2].tolist() == [60.0, 5.0]
+
+
+def test_multianimal_concurrent_change_is_merged(ma_project, open_labeler):
+    labeler = open_labeler(ma_project)
+    other = f"labeled-data/{VIDEO}/" + labeler.images[1].rsplit("/", 1)[-1]
+    points = np.full((1, 3, 3, 2), np.nan)
+    points[0, 1, 0] = (7.0, 8.0)  # another kernel labels m2's snout in the next frame
+    save_labels(ma_project, VIDEO, make_labels_frame(points, [other], "me", ma_project.bodyparts,
+                                                     ma_project.layout))
+    with pytest.warns(UserWarning, match="changed by someone else"):
+        labeler.on_click(3.0, 4.0)
+    assert ma_on_disk(ma_project, other)[1, 0].tolist() == [7.0, 8.0]
+    assert ma_on_disk(ma_project, labeler.name)[0, 0].tolist() == [3.0, 4.0]
+    assert labeler.store.all_points(other)[1, 0].tolist() == [7.0, 8.0]

@@ -239,10 +239,11 @@ class LabelStore:
 
     def _columns(self, individual: int, part: int) -> list[tuple]:
         if not self.has_part[individual, part]:
+            own = [b for b, h in zip(self.bodyparts, self.has_part[individual]) if h]
             raise ValueError(
                 f"Individual {self.individuals[individual]!r} has no body part "
                 f"{self.bodyparts[part]!r} (unique body parts belong to 'single'). "
-                f"Choose one of its parts: {[b for b, h in zip(self.bodyparts, self.has_part[individual]) if h]}.")
+                f"Choose one of its parts: {own}.")
         head = (self.project.scorer, self.individuals[individual]) if self.layout else (
             self.project.scorer,)
         return [(*head, self.bodyparts[part], c) for c in ("x", "y")]
