@@ -1,6 +1,6 @@
 """Bad inputs: each gives a clear error (naming the file and the fix) or a correct result.
 
-The corpus in one place: 63 bad inputs, 52 answered by a clear error and 11 by a
+The corpus in one place: 71 bad inputs, 59 answered by a clear error and 12 by a
 correct result. "here" = this file; the others are tested beside their module.
 
 =====  ==========================================================  ======  ==============================
@@ -54,6 +54,14 @@ correct result. "here" = this file; the others are tested beside their module.
        analysis figures
  62    analysis: truncated analysis .h5 (filter, figures)          error   here: test_truncated_analysis_file
  63    analysis: corrupt .partial.h5 and a stale temporary         result  test_crash_safety::test_corrupt_partial_analysis_starts_over (warns)
+ 64-69 labels vs project (load_labels, LabelStore, Labeler; .h5   error   here: test_label_file_not_fitting_the_project_changes_nothing
+       and .csv; files byte-identical after): a multi-animal file          (test_multianimal::test_mixed_up_projects_name_the_file_and_the_fix:
+       in a single-animal project, the reverse, an individual, a           save_labels)
+       body part, a unique part the config lacks (several animals),
+       a body part the config lacks (one animal)
+ 70    labels: some animals of a frame not labeled                 result  here: test_some_animals_not_labeled_is_normal_data (NaN)
+ 71    config: a skeleton edge naming an unknown body part (one    error   here: test_skeleton_naming_an_unknown_part_at_load
+       animal, several)
 =====  ==========================================================  ======  ==============================
 """
 
@@ -382,3 +390,94 @@ def test_truncated_analysis_file(tmp_path):
         filter_analysis(h5, FilterConfig())
     with pytest.raises(ValueError, match=r"clipDLC_resnet50_x.h5 cannot be read.*analyze the"):
         save_analysis_figures(h5, pcutoff=0.6)
+
+
+# --- several animals: mixed-up layouts, unknown individuals and body parts, skeleton ----
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` and its bytes: nothing may change when a call fails."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def _pair(tmp_path, unique=("feeder",)):
+    return create_project(tmp_path / "pair", "t", "ann", ["a", "b"], individuals=["m1", "m2"],
+                          uniquebodyparts=list(unique), skeleton=[["a", "b"]])
+
+
+def _four_levels(pairs, n=2):
+    columns = pd.MultiIndex.from_tuples([("ann", i, b, c) for i, b in pairs for c in "xy"],
+                                         names=["scorer", "individuals", "bodyparts", "coords"])
+    return pd.DataFrame(np.arange(n * len(columns), dtype=float).reshape(n, -1) + 0.5,
+                        index=[f"labeled-data/v/img{i}.png" for i in range(n)], columns=columns)
+
+
+_MA_PAIRS = [("m1", "a"), ("m1", "b"), ("m2", "a"), ("m2", "b"), ("single", "feeder")]
+
+
+def _label_opening_calls(project):
+    """The ways a stage reads a label file: all must refuse it and leave the disk as it was."""
+    from kit.labeling.label_store import LabelStore
+    from kit.labeling.labeler import Labeler
+    return [lambda: load_labels(project), lambda: LabelStore(project, "v", []),
+            lambda: Labeler(project, video="v")]
+
+
+@pytest.mark.parametrize("kind, table, match", [
+    ("single", _four_levels([("m1", "a"), ("m1", "b")]), r"is a multi-animal label file, but .*config.yaml is single.*"
+                             r"Open it in a project of its kind"),
+    ("pair", _table(), r"is a single-animal label file, but .*config.yaml is multi.*"
+                       r"Open it in a project of its kind"),
+    ("pair", _four_levels([*_MA_PAIRS, ("m3", "a"), ("m3", "b")]),
+     r"individuals not in the config: \['m3'\]; body parts not in the config: \[\].*"
+     r"Add them to the config, or relabel"),
+    ("pair", _four_levels([*_MA_PAIRS, ("m1", "c")]),
+     r"individuals not in the config: \[\]; body parts not in the config: \['c'\].*"
+     r"Add them to the config"),
+    ("pair", _four_levels([*_MA_PAIRS[:4], ("single", "lamp")]),
+     r"body parts not in the config: \['lamp'\]"),
+    ("single", _table(bodyparts=("a", "b", "c")),
+     r"not in the config: \['c'\].*Make the config's bodyparts list match"),
+], ids=["multi-in-single", "single-in-multi", "unknown-individual", "unknown-part",
+        "unknown-unique-part", "unknown-part-single"])
+def test_label_file_not_fitting_the_project_changes_nothing(tmp_path, kind, table, match):
+    project = _pair(tmp_path) if kind == "pair" else create_project(
+        tmp_path / "single", "t", "ann", ["a", "b"])
+    folder = project.labeled_data_dir("v")
+    folder.mkdir(parents=True)
+    _write_png(folder / "img0.png", np.zeros((8, 8, 3), np.uint8))
+    for suffix in (".h5", ".csv"):
+        path = project.labels_file("v", suffix)
+        table.to_hdf(path, key="df_with_missing") if suffix == ".h5" else table.to_csv(path)
+        before = _files(project.root)
+        for call in _label_opening_calls(project):
+            with pytest.raises(ValueError, match=match) as info:
+                call()
+            assert str(path) in str(info.value)
+            assert _files(project.root) == before  # no lock, no backup, no rewrite
+        path.unlink()
+
+
+def test_some_animals_not_labeled_is_normal_data(tmp_path):
+    project = _pair(tmp_path)
+    project.labeled_data_dir("v").mkdir(parents=True)
+    table = _four_levels([("m1", "a"), ("m1", "b")])  # m2 and the feeder never labeled
+    table.to_hdf(project.labels_file("v"), key="df_with_missing")
+    labels = load_labels(project)
+    assert labels.columns.tolist() == project.layout.columns("ann").tolist()
+    assert labels.loc[:, (slice(None), "m1")].notna().all().all()
+    assert labels.loc[:, (slice(None), ["m2", "single"])].isna().all().all()
+
+
+@pytest.mark.parametrize("kind", ["single", "pair"])
+def test_skeleton_naming_an_unknown_part_at_load(tmp_path, kind):
+    project = _pair(tmp_path) if kind == "pair" else create_project(
+        tmp_path / "single", "t", "ann", ["a", "b"], skeleton=[["a", "b"]])
+    text = project.config_path.read_text().replace("- - a\n  - b", "- - a\n  - nose")
+    project.config_path.write_text(text)
+    before = _files(project.root)
+    with pytest.raises(ValueError, match=r"skeleton names body parts \['nose'\].*Fix the "
+                                         r"skeleton's pairs") as info:
+        load_project(project.root)
+    assert str(project.config_path) in str(info.value) and _files(project.root) == before

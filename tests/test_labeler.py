@@ -26,10 +26,14 @@ from matplotlib.backend_bases import KeyEvent, MouseEvent
 
 from kit.experiments.runner import run_notebook
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
-from kit.labeling.check_labels import draw_labeled_frames, labeled_frames_grid
+from kit.labeling.check_labels import (
+    draw_labeled_frame,
+    draw_labeled_frames,
+    labeled_frames_grid,
+)
 from kit.labeling.label_store import LOCK_NAME, LabelsLockedError, LabelStore
 from kit.labeling.labeler import Labeler
-from kit.project import load_project
+from kit.project import create_project, load_project
 from kit.project.extract import (
     ExtractConfig,
     add_videos,
@@ -38,7 +42,13 @@ from kit.project.extract import (
 )
 from kit.project.frame_picking import extract_frames
 from kit.project.hdf import needs_rewrite
-from kit.project.labels import make_labels_frame, read_labels_file, save_labels
+from kit.project.labels import (
+    labels_to_array,
+    load_labels,
+    make_labels_frame,
+    read_labels_file,
+    save_labels,
+)
 
 VIDEO = "animal0"
 NOTEBOOKS = REPO / "notebooks"
@@ -365,7 +375,7 @@ CHILD = textwrap.dedent("""
     import sys
     import numpy as np
     from kit.project.labels import make_labels_frame, save_labels
-    from kit.project import load_project
+    from kit.project import create_project, load_project
 
     project = load_project(sys.argv[1])
     names = [f"labeled-data/v/img{i:02d}.png" for i in range(20)]
@@ -416,3 +426,212 @@ def test_lock_liveness_check_never_signals_a_process_on_windows(monkeypatch):
     assert label_store._pid_alive(1234) and asked == [1234]
     monkeypatch.undo()
     assert label_store._pid_alive(os.getpid())  # POSIX: this process runs
+
+
+# --- several animals: individuals m1, m2 (snout, tail) and the unique part feeder (single) ---
+
+
+@pytest.fixture(scope="module")
+def ma_template(template, tmp_path_factory):
+    """A multi-animal project over the synthetic video: 4 extracted frames, none labeled."""
+    root = tmp_path_factory.mktemp("ma") / "pair"
+    video = template / "videos" / f"{VIDEO}.mp4"
+    project = create_project(root, "pair", "me", ["snout", "tail"], videos=[video],
+                             individuals=["m1", "m2"], uniquebodyparts=["feeder"],
+                             skeleton=[["snout", "tail"]])
+    extract_for_labeling(project, [video], ExtractConfig(num_frames=4))
+    return root
+
+
+@pytest.fixture
+def ma_project(ma_template, tmp_path):
+    shutil.copytree(ma_template, tmp_path / "pair")
+    return load_project(tmp_path / "pair")
+
+
+def ma_on_disk(project, name):
+    """(3, 3, 2): rows m1, m2, single; body parts snout, tail, feeder; NaN where missing."""
+    df = read_labels_file(project.labels_file(VIDEO))
+    assert df.columns.names == ["scorer", "individuals", "bodyparts", "coords"]
+    return labels_to_array(df.loc[[name]], project.bodyparts, project.layout)[0]
+
+
+def test_multianimal_choose_individual_click_and_save_four_levels(ma_project, open_labeler):
+    labeler = open_labeler(ma_project)
+    assert labeler.individuals == ["m1", "m2", "single"]
+    assert (labeler.individual, labeler.part) == (0, 0)
+    labeler.on_click(10.0, 11.0)  # m1 snout, then m1 tail is selected
+    assert (labeler.individual, labeler.part) == (0, 1)
+    labeler.on_click(12.0, 13.0)  # m1 tail; m1 is done: m2 snout comes next
+    assert (labeler.individual, labeler.part) == (1, 0)
+    labeler.on_key("i")  # m2 -> single: it lacks snout, so its first unplaced part, feeder
+    assert (labeler.individual, labeler.part) == (2, 2)
+    labeler.on_key("I")  # m2 has no feeder: its first unplaced part, snout
+    labeler.on_key("I")  # m1 has snout: kept
+    assert labeler.individual == 0 and labeler.part == 0
+    labeler.panel.groups[1][1].click()  # the individual selector's m2 button
+    assert (labeler.individual, labeler.part) == (1, 0)
+    labeler.on_key("2")
+    labeler.on_click(40.0, 41.0)  # m2 tail
+    labeler.on_key("3")  # feeder belongs to single only
+    assert (labeler.individual, labeler.part) == (2, 2)
+    labeler.on_click(60.0, 5.0)
+    points = ma_on_disk(ma_project, labeler.name)
+    assert points[0, :2].tolist() == [[10.0, 11.0], [12.0, 13.0]]
+    assert np.isnan(points[1, 0]).all() and points[1, 1].tolist() == [40.0, 41.0]
+    assert points[2, 2].tolist() == [60.0, 5.0] and np.isnan(points[:2, 2]).all()
+    df = read_labels_file(ma_project.labels_file(VIDEO))  # exactly DeepLabCut's columns
+    assert df.columns.tolist() == ma_project.layout.columns("me").tolist()
+    assert df.index.tolist() == [labeler.name]  # only frames with labels are written
+    assert ma_project.labels_file(VIDEO).with_name("CollectedData_me.h5.bak").is_file()
+    assert (labeler.individual, labeler.part) == (1, 0)  # wrapped round to m2 snout
+    assert "selected: <b>m2 snout</b>" in labeler.status.value
+    assert labeler.panel.groups[1][1].layout.border and not labeler.panel.groups[1][0].layout.border
+    labeler.on_key("3")
+    labeler.on_key("down")  # single has one part: stays on feeder
+    assert (labeler.individual, labeler.part) == (2, 2)
+
+
+def test_multianimal_drag_and_delete_any_individual(ma_project, open_labeler):
+    labeler = open_labeler(ma_project)
+    labeler.on_click(10.0, 10.0)  # m1 snout; m1 tail selected
+    labeler.on_key("i")  # m2, keeping the body part: m2 tail
+    labeler.on_click(40.0, 40.0)
+    labeler.on_key("I")
+    labeler.on_press(41.0, 41.0)  # m2's point: grabbed, m2 tail selected
+    assert (labeler.individual, labeler.part) == (1, 1)
+    labeler.on_motion(45.0, 45.0)
+    labeler.on_release(46.0, 47.0)
+    points = ma_on_disk(ma_project, labeler.name)
+    assert points[1, 1].tolist() == [46.0, 47.0] and points[0, 0].tolist() == [10.0, 10.0]
+    labeler.on_click(11.0, 10.0, button=3)  # right click on m1 snout
+    points = ma_on_disk(ma_project, labeler.name)
+    assert np.isnan(points[0]).all() and points[1, 1].tolist() == [46.0, 47.0]
+
+
+def test_multianimal_copy_from_previous_labeled_frame(ma_project, open_labeler):
+    labeler = open_labeler(ma_project)
+    first = labeler.name
+    for x in (10.0, 12.0, 40.0, 42.0, 60.0):  # m1 snout, tail, m2 snout, tail, feeder
+        labeler.on_click(x, x)
+    labeler.next_frame()
+    labeler.on_key("c")  # selected m1: copies m1 only
+    points = ma_on_disk(ma_project, labeler.name)
+    assert points[0, :2].tolist() == [[10.0, 10.0], [12.0, 12.0]]
+    assert np.isnan(points[1:]).all() and "copied 2 point(s) of m1" in labeler.status.value
+    assert (labeler.individual, labeler.part) == (1, 0)  # the next unplaced point
+    labeler.on_click(30.0, 31.0)  # m2 snout placed by hand is kept by the copy
+    labeler.next_frame()
+    labeler.previous_frame()
+    labeler.on_key("C")  # every individual, from the previous labeled frame
+    points = ma_on_disk(ma_project, labeler.name)
+    assert points[1, :2].tolist() == [[30.0, 31.0], [42.0, 42.0]]
+    assert points[2, 2].tolist() == [60.0, 60.0]
+    assert ma_on_disk(ma_project, first)[0, 0].tolist() == [10.0, 10.0]  # source untouched
+    labeler.go_to(0)
+    labeler.on_key("c")  # nothing earlier
+    assert "nothing to copy" in labeler.status.value
+
+
+def test_multianimal_colours_by_individual_markers_by_part(ma_project, project, open_labeler):
+    labeler = open_labeler(ma_project)
+    colors = {}
+    for (i, k), line in zip(labeler.slots, labeler.view.labels):
+        colors.setdefault(i, set()).add(matplotlib.colors.to_hex(line.get_color()))
+    assert all(len(c) == 1 for c in colors.values())  # one colour per individual
+    assert len(set.union(*colors.values())) == 3  # m1, m2, single
+    markers = [line.get_marker() for line in labeler.view.labels]
+    assert markers[:2] == ["o", "s"] and markers[0] == markers[2]  # snout, tail; m2's snout
+    one = open_labeler(project)  # one animal: colours by body part, dots, as before
+    assert len({matplotlib.colors.to_hex(line.get_color()) for line in one.view.labels}) == 4
+    assert {line.get_marker() for line in one.view.labels} == {"o"}
+
+
+def test_multianimal_resume_and_lock(ma_project, open_labeler):
+    labeler = open_labeler(ma_project)
+    labeler.on_click(5.0, 6.0)
+    labeler.on_key("i")
+    labeler.on_click(20.0, 21.0)  # m2 tail (the body part is kept)
+    labeler.close()
+    again = open_labeler(ma_project)  # resumes at the first frame with no label
+    assert again.frame == 1 and not again.read_only
+    points = again.store.all_points(labeler.name)
+    assert points[0, 0].tolist() == [5.0, 6.0] and points[1, 1].tolist() == [20.0, 21.0]
+    again.close()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = ma_project.labeled_data_dir(VIDEO) / LOCK_NAME
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                    "scorer": "other", "time": "now", "token": "x"}))
+        with pytest.warns(UserWarning, match="Read-only"):
+            locked = open_labeler(ma_project)
+        before = ma_project.labels_file(VIDEO).read_bytes()
+        locked.on_key("i")
+        locked.on_click(30.0, 30.0)
+        locked.on_key("C")
+        assert locked.read_only and ma_project.labels_file(VIDEO).read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_multianimal_check_labels_draws_every_individual(ma_project, open_labeler):
+    labeler = open_labeler(ma_project)
+    for x in (10.0, 12.0, 40.0, 42.0, 60.0):  # m1 snout, tail, m2 snout, tail, feeder
+        labeler.on_click(x, x)
+    labeler.next_frame()
+    labeler.on_key("i")
+    labeler.on_click(30.0, 30.0)  # m2 snout only: m1 is not labeled here (NaN, normal)
+    paths = draw_labeled_frames(ma_project)
+    assert [p.name for p in paths] == [n.rsplit("/", 1)[-1] for n in labeler.images[:2]]
+    points = labels_to_array(load_labels(ma_project), ma_project.bodyparts, ma_project.layout)
+    fig = draw_labeled_frame(np.zeros((64, 64, 3), np.uint8), points[0], ma_project.bodyparts,
+                             ma_project.skeleton)
+    lines = fig.axes[0].lines
+    dots = [line for line in lines if line.get_marker() == "o"]
+    assert len(dots) == 5 and len(lines) == 5 + 2  # every point; a skeleton line per animal
+    colors = [matplotlib.colors.to_hex(d.get_color()) for d in dots]
+    assert colors[0] == colors[1] != colors[2] == colors[3] != colors[4]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["snout", "tail"] * 2 + ["feeder"]
+
+
+def test_label_notebook_runs_headless_on_a_multianimal_project(ma_project, tmp_path):
+    labels = make_labels_frame(np.full((1, 3, 3, 2), 20.0), [
+        f"labeled-data/{VIDEO}/{p.name}"
+        for p in sorted(ma_project.labeled_data_dir(VIDEO).glob("*.png"))[:1]],
+        "me", ma_project.bodyparts, ma_project.layout)
+    save_labels(ma_project, VIDEO, labels)
+    result = run_notebook(NOTEBOOKS / "02_label_frames.ipynb",
+                          {"project_dir": str(ma_project.root)},
+                          runs_dir=tmp_path / "runs", log_to_console=False)
+    assert "1 labeled frames drawn into" in result.notebook.read_text()
+
+
+def test_multianimal_suggestions_drawn_and_accepted(ma_project, open_labeler):
+    names = [n.as_posix().split("/pair/")[-1] for n in
+             sorted(ma_project.labeled_data_dir(VIDEO).glob("*.png"))[:1]]
+    columns = ma_project.layout.columns("net", ("x", "y", "likelihood"))
+    values = np.array([[10, 10, 0.9, 12, 12, 0.9, 40, 40, 0.3, 42, 42, 0.95, 60, 5, 0.99]], float)
+    labeler = open_labeler(ma_project, suggestions=pd.DataFrame(values, names, columns))
+    assert labeler.view.doubtful.get_xydata().tolist() == [[40.0, 40.0]]  # m2 snout, 0.3
+    labeler.on_press(41.0, 41.0)  # a click on m2's snout suggestion accepts it for m2
+    labeler.on_release(41.0, 41.0)
+    assert ma_on_disk(ma_project, names[0])[1, 0].tolist() == [40.0, 40.0]
+    labeler.on_key("a")  # the rest, every individual's, above pcutoff
+    points = ma_on_disk(ma_project, names[0])
+    assert points[0, :2].tolist() == [[10.0, 10.0], [12.0, 12.0]]
+    assert points[1, 1].tolist() == [42.0, 42.0] and points[2, 2].tolist() == [60.0, 5.0]
+
+
+def test_multianimal_concurrent_change_is_merged(ma_project, open_labeler):
+    labeler = open_labeler(ma_project)
+    other = f"labeled-data/{VIDEO}/" + labeler.images[1].rsplit("/", 1)[-1]
+    points = np.full((1, 3, 3, 2), np.nan)
+    points[0, 1, 0] = (7.0, 8.0)  # another kernel labels m2's snout in the next frame
+    save_labels(ma_project, VIDEO, make_labels_frame(points, [other], "me", ma_project.bodyparts,
+                                                     ma_project.layout))
+    with pytest.warns(UserWarning, match="changed by someone else"):
+        labeler.on_click(3.0, 4.0)
+    assert ma_on_disk(ma_project, other)[1, 0].tolist() == [7.0, 8.0]
+    assert ma_on_disk(ma_project, labeler.name)[0, 0].tolist() == [3.0, 4.0]
+    assert labeler.store.all_points(other)[1, 0].tolist() == [7.0, 8.0]

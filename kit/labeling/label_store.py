@@ -25,14 +25,15 @@ import sys
 import uuid
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kit.project import Project, atomic_write_text
-from kit.project.labels import labels_to_array, make_labels_frame, read_labels_file, save_labels
+from kit.project.labels import make_labels_frame, read_project_labels_file, save_labels
+from kit.project.multianimal import AnimalLayout
 
 LOCK_NAME = ".labeler.lock"
 ON_LOCKED = ("read-only", "raise")
@@ -165,53 +166,106 @@ def _signature(path: Path) -> tuple | None:
 class LabelStore:
     """The label table of one video, saved to disk after every change.
 
+    In a multi-animal project (``project.layout`` set) the table has DeepLabCut's four
+    column levels and points have one row per table individual (the animals, then
+    ``single``); in a single-animal project there is one row.
+
     Args:
         project: the project (its scorer names the label file).
         video: the labeled-data folder name.
         images: image paths relative to the project (``labeled-data/<video>/img0042.png``)
             that may get labels; rows of the file for other images are kept as they are.
+
+    Raises:
+        ValueError: the label file does not fit the project (see
+            :func:`kit.project.labels.read_project_labels_file`); nothing is written.
     """
 
     def __init__(self, project: Project, video: str, images: Sequence[str]) -> None:
         self.project, self.video = project, video
-        self.bodyparts = project.bodyparts
+        self.bodyparts, self.layout = project.bodyparts, project.layout
+        self.individuals = self.layout.table_individuals if self.layout else []
         self.path = project.labels_file(video)
         self.warnings: list[str] = []
+        self.table = self._read()  # first: a file that does not fit raises before any change
         _remove_orphaned_temporary_files(self.path.parent)
-        self.table = self._read()
+        rows = self.layout.has_part() if self.layout else np.ones((1, len(self.bodyparts)), bool)
+        self.has_part = rows  # (num_rows, num_bodyparts): which row has which part
+        self._slots = np.argwhere(rows)  # (row, part) of each column pair, in table order
         missing = [name for name in images if name not in self.table.index]
         if missing:
-            empty = np.full((len(missing), len(self.bodyparts), 2), np.nan)
+            empty = np.full((len(missing), *rows.shape, 2), np.nan)
             self.table = pd.concat([self.table, self._frame(empty, missing)])
         self._written = set(self._read().index)  # rows the file holds (others are not saved)
         self._signature = _signature(self.path)
 
+    @property
+    def num_rows(self) -> int:
+        """Rows of :meth:`all_points`: the table individuals, or 1 for one animal."""
+        return len(self.has_part)
+
     def _frame(self, points: np.ndarray, index: Sequence[str]) -> pd.DataFrame:
-        return make_labels_frame(points, index, self.project.scorer, self.bodyparts)
+        """``points`` (num_frames, num_rows, num_bodyparts, 2) as a label table."""
+        points = points if self.layout else points[:, 0]
+        return make_labels_frame(points, index, self.project.scorer, self.bodyparts, self.layout)
 
     def _read(self) -> pd.DataFrame:
-        """The file's labels, columns in config order, or an empty table if there is no file."""
+        """The file's labels, checked, columns in config order, or an empty table."""
         csv = self.path.with_suffix(".csv")
         path = self.path if self.path.is_file() else csv
-        if not path.is_file():
-            return self._frame(np.zeros((0, len(self.bodyparts), 2)), [])
-        df = read_labels_file(path)
-        return self._frame(labels_to_array(df, self.bodyparts), df.index)
+        if path.is_file():
+            return read_project_labels_file(self.project, path)
+        shape = (0, len(self.individuals) or 1, len(self.bodyparts), 2)
+        return self._frame(np.zeros(shape), [])
 
-    def points(self, name: str) -> np.ndarray:
-        """(num_bodyparts, 2) x then y of one image, NaN = not labeled / not visible."""
-        return self.table.loc[name].to_numpy(np.float64).reshape(len(self.bodyparts), 2)
+    def all_points(self, name: str) -> np.ndarray:
+        """(num_rows, num_bodyparts, 2) x then y of one image, NaN = not labeled / not visible
+        (and where a row has no such part)."""
+        values = self.table.loc[name].to_numpy(np.float64).reshape(-1, 2)
+        if not self.layout:
+            return values[None].copy()  # pandas' array is read-only
+        out = np.full((*self.has_part.shape, 2), np.nan)
+        out[self._slots[:, 0], self._slots[:, 1]] = values  # table columns follow the slots
+        return out
 
-    def is_labeled(self, name: str) -> bool:
-        """True when the image has at least one placed point."""
-        return bool(np.isfinite(self.points(name)).any())
+    def points(self, name: str, individual: int = 0) -> np.ndarray:
+        """(num_bodyparts, 2) x then y of one individual (row) of one image, NaN = not placed."""
+        return self.all_points(name)[individual]
 
-    def set_point(self, name: str, part: int, xy: tuple[float, float] | None) -> Path:
-        """Place body part ``part`` of image ``name`` at ``xy`` (None = not visible); save."""
-        values = (np.nan, np.nan) if xy is None else (float(xy[0]), float(xy[1]))
-        columns = [(self.project.scorer, self.bodyparts[part], c) for c in ("x", "y")]
-        self.table.loc[name, columns] = values
+    def is_labeled(self, name: str, individual: int | None = None) -> bool:
+        """True when the image has at least one placed point (of ``individual``, if given)."""
+        points = self.all_points(name)
+        return bool(np.isfinite(points if individual is None else points[individual]).any())
+
+    def _columns(self, individual: int, part: int) -> list[tuple]:
+        if not self.has_part[individual, part]:
+            own = [b for b, h in zip(self.bodyparts, self.has_part[individual]) if h]
+            raise ValueError(
+                f"Individual {self.individuals[individual]!r} has no body part "
+                f"{self.bodyparts[part]!r} (unique body parts belong to 'single'). "
+                f"Choose one of its parts: {own}.")
+        head = (self.project.scorer, self.individuals[individual]) if self.layout else (
+            self.project.scorer,)
+        return [(*head, self.bodyparts[part], c) for c in ("x", "y")]
+
+    def set_points(self, name: str, changes: Mapping[tuple[int, int], tuple[float, float] | None]
+                   ) -> Path:
+        """Set several points of image ``name`` at once, one save.
+
+        Args:
+            changes: ``{(individual, part): (x, y) or None}``, indices into rows and
+                body parts; None = not visible.
+        """
+        for (individual, part), xy in changes.items():
+            values = (np.nan, np.nan) if xy is None else (float(xy[0]), float(xy[1]))
+            self.table.loc[name, self._columns(individual, part)] = values
         return self.save([name])
+
+    def set_point(self, name: str, part: int, xy: tuple[float, float] | None,
+                  individual: int = 0) -> Path:
+        """Place body part ``part`` of ``individual`` in image ``name`` at ``xy`` (None =
+        not visible); save."""
+        return self.set_points(name, {(individual, part): xy})
 
     def save(self, edited: Sequence[str]) -> Path:
         """Write the table, rows ``edited`` from memory, every other row as on disk.
@@ -269,21 +323,31 @@ def first_video(project: Project) -> str:
     )
 
 
-def parse_suggestions(df: pd.DataFrame | None, bodyparts: list[str]) -> dict[str, np.ndarray]:
-    """``{image name: (num_bodyparts, 3) x, y, likelihood}`` from a DeepLabCut prediction table."""
+def parse_suggestions(df: pd.DataFrame | None, bodyparts: list[str],
+                      layout: AnimalLayout | None = None) -> dict[str, np.ndarray]:
+    """``{image name: (num_rows, num_bodyparts, 3) x, y, likelihood}`` from a prediction
+    table of DeepLabCut's layout (with a ``layout``: four column levels, rows the table
+    individuals, NaN where an individual has no such part; else one row)."""
     if df is None:
         return {}
     scorer = df.columns.get_level_values(0)[0]
-    columns = pd.MultiIndex.from_product([[scorer], bodyparts, ["x", "y", "likelihood"]])
-    missing = columns.difference(df.columns)
+    coords = ["x", "y", "likelihood"]
+    pairs = layout.pairs() if layout else [((), b) for b in bodyparts]
+    columns = pd.MultiIndex.from_tuples(
+        [(scorer, *((i,) if layout else ()), b, c) for i, b in pairs for c in coords])
+    missing = columns.difference(df.columns) if df.columns.nlevels == columns.nlevels else columns
     if len(missing):
         raise ValueError(
-            f"suggestions need x, y, likelihood columns for every body part {bodyparts}. "
-            f"Missing: {list(missing)[:4]}. Pass a prediction table (DeepLabCut layout)."
-        )
-    values = df.loc[:, columns].to_numpy(np.float64).reshape(len(df), len(bodyparts), 3)
+            f"suggestions need x, y, likelihood columns for every body part {bodyparts}"
+            f"{' of every individual ' + str(layout.table_individuals) if layout else ''}. "
+            f"Missing: {list(missing)[:4]}. Pass a prediction table (DeepLabCut layout).")
+    values = df.loc[:, columns].to_numpy(np.float64).reshape(len(df), len(pairs), 3)
+    rows = layout.has_part() if layout else np.ones((1, len(bodyparts)), bool)
+    out = np.full((len(df), *rows.shape, 3), np.nan)
+    slots = np.argwhere(rows)  # in the order of pairs()
+    out[:, slots[:, 0], slots[:, 1]] = values
     names = [
         "/".join(map(str, i)) if isinstance(i, tuple) else str(i).replace("\\", "/")
         for i in df.index
     ]
-    return dict(zip(names, values))
+    return dict(zip(names, out))

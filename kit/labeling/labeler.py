@@ -12,12 +12,23 @@ marker) accepts it. While the toolbar's zoom or pan mode is on, clicks do not la
 Keys (with the pointer over the frame): ``n``/``right`` next frame, ``p``/``left``
 previous frame, ``u`` next unlabeled frame, ``1``-``9`` choose a body part,
 ``up``/``down`` previous/next body part, ``delete``/``backspace`` delete the
-selected part's point, ``a`` accept the suggestions with likelihood >= pcutoff.
+selected part's point, ``a`` accept the suggestions with likelihood >= pcutoff,
+``c`` copy the points of the previous labeled frame (those not placed here yet).
+
+Several animals (a multi-animal project, ``project.layout``): each point belongs to an
+individual as well as a body part (DeepLabCut's four-level labels; unique body parts
+belong to the individual ``single``). ``i``/``I`` (shift+i) select the next/previous
+individual, as do the individual buttons; a click places the selected individual's
+selected part, and the next unplaced part of that individual (then of the next ones)
+is selected. ``c`` copies the selected individual's points from the previous frame
+labeling it, ``C`` every individual's. Points are coloured by individual, body parts
+told apart by marker shape and name. Individuals not labeled in a frame stay NaN.
 
 Every change is saved at once (see :class:`kit.labeling.label_store.LabelStore`). A frame
 counts as labeled once one of its body parts is placed; the labeler opens at the
 first frame that is not. The event handlers are plain methods (``on_click``,
-``on_press``/``on_motion``/``on_release``, ``on_key``, ``on_scroll``) taking data
+``on_press``/``on_motion``/``on_release``, ``on_key``, ``on_scroll``; in
+:mod:`kit.labeling.labeler_events`) taking data
 coordinates, so code and tests can drive the widget without a browser; the
 matplotlib callbacks only forward to them.
 """
@@ -40,28 +51,19 @@ from kit.labeling.label_store import (
     parse_suggestions,
     with_scorer,
 )
+from kit.labeling.labeler_events import LabelerEvents
 from kit.labeling.labeler_figure import FrameFigure
-from kit.labeling.labeler_panel import Panel
+from kit.labeling.labeler_panel import Panel, Selector
 from kit.project import Project
 from kit.project.drawing import bodypart_colors
 from kit.project.video import load_image
 
-PICK_RADIUS_PX = 8  # a press this close (screen pixels) to a point grabs it
-KEYS = {
-    "n": "next_frame",
-    "right": "next_frame",
-    "p": "previous_frame",
-    "left": "previous_frame",
-    "u": "next_unlabeled",
-    "up": "previous_part",
-    "down": "next_part",
-    "delete": "delete_point",
-    "backspace": "delete_point",
-    "a": "accept_suggestions",
-}
+# marker -> its glyph on the body-part buttons (multi-animal projects)
+MARKERS = {"o": "\u25cf", "s": "\u25a0", "^": "\u25b2", "D": "\u25c6", "v": "\u25bc",
+           "p": "\u2b1f", "h": "\u2b22", "*": "\u2605", "P": "\u271a", "X": "\u2716"}
 
 
-class Labeler:
+class Labeler(LabelerEvents):
     """Label one video's extracted frames; see the module docstring for mouse and keys.
 
     Args:
@@ -69,7 +71,8 @@ class Labeler:
         video: labeled-data folder name; ``""`` = the first one with frames.
         scorer: whose labels (file ``CollectedData_<scorer>``); ``""`` = the config's scorer.
         suggestions: a model's predictions for these frames (DeepLabCut layout: scorer,
-            bodyparts, coords x/y/likelihood; index = image names), drawn as hollow
+            bodyparts, coords x/y/likelihood, with an individuals level in a multi-animal
+            project; index = image names), drawn as hollow
             markers, red squares around those below the project's pcutoff.
         on_locked: when another live kernel labels this video: ``"read-only"`` (warn,
             show, never save) or ``"raise"`` (:class:`LabelsLockedError`).
@@ -96,29 +99,43 @@ class Labeler:
                 f"Folders with frames: {self.project.labeled_videos()}."
             )
         self.bodyparts = self.project.bodyparts
+        self.store = LabelStore(self.project, self.video, self.images)  # checks the file first
         self.lock = LabelLock(self.project.labeled_data_dir(self.video), self.project.scorer)
         if not self.lock.acquired and on_locked == "raise":
             raise LabelsLockedError(
                 f"{self.lock.describe_holder()}. Close that labeler, or "
                 "delete the lock file if no one is labeling."
             )
-        self.store = LabelStore(self.project, self.video, self.images)
-        self.suggestions = parse_suggestions(suggestions, self.bodyparts)
-        self.colors = bodypart_colors(
-            len(self.bodyparts), self.project.config.get("colormap", "rainbow")
-        )
+        self.individuals = self.store.individuals  # [] for one animal
+        self.suggestions = parse_suggestions(suggestions, self.bodyparts, self.store.layout)
+        self.slots = [tuple(int(v) for v in s) for s in np.argwhere(self.store.has_part)]
+        self.colors = self._slot_colors()
         self.message = "" if self.lock.acquired else f"Read-only: {self.lock.describe_holder()}."
         self._drag: dict | None = None
         self.frame = next((i for i, n in enumerate(self.images) if not self.store.is_labeled(n)), 0)
-        self.part = self._first_unplaced()
+        self.individual, self.part = self._next_unplaced()
         first = load_image(self.project.image_path(self.images[self.frame]))
-        self.view = FrameFigure(first, scale, self.bodyparts, self.colors)
+        markers = [self._marker(k) for _, k in self.slots]
+        self.view = FrameFigure(first, scale, [self.bodyparts[k] for _, k in self.slots],
+                                self.colors, markers)
         self.fig, self.ax = self.view.fig, self.view.ax
         self._connect()
         self._build_panel()
         if self.message:
             warnings.warn(self.message, stacklevel=2)
         self._show_frame()
+
+    def _marker(self, part: int) -> str:
+        """One marker per body part with several animals; dots coloured by part otherwise."""
+        return list(MARKERS)[part % len(MARKERS)] if self.individuals else "o"
+
+    def _slot_colors(self) -> np.ndarray:
+        """(num_slots, 4) RGBA: by body part for one animal, by individual for several."""
+        colormap = self.project.config.get("colormap", "rainbow")
+        if not self.individuals:
+            return bodypart_colors(len(self.bodyparts), colormap)
+        by_individual = bodypart_colors(len(self.individuals), colormap)
+        return np.array([by_individual[i] for i, _ in self.slots])
 
     # --- state ---------------------------------------------------------------------
     @property
@@ -131,22 +148,37 @@ class Labeler:
         return not self.lock.acquired
 
     def points(self) -> np.ndarray:
-        """(num_bodyparts, 2) labels of the current frame, NaN = not placed."""
-        return self.store.points(self.name)
+        """(num_bodyparts, 2) labels of the selected individual in the current frame,
+        NaN = not placed."""
+        return self.store.points(self.name, self.individual)
 
-    def _first_unplaced(self, after: int = -1) -> int:
-        placed = np.isfinite(self.store.points(self.images[self.frame])[:, 0])
-        order = [(after + 1 + i) % len(self.bodyparts) for i in range(len(self.bodyparts))]
-        return next((k for k in order if not placed[k]), max(after, 0))
+    def all_points(self) -> np.ndarray:
+        """(num_rows, num_bodyparts, 2) labels of every individual in the current frame (one
+        row for one animal; rows as ``project.layout.table_individuals``)."""
+        return self.store.all_points(self.name)
 
-    def _suggestion(self, part: int) -> np.ndarray | None:
+    def _next_unplaced(self, after: tuple[int, int] | None = None) -> tuple[int, int]:
+        """The (individual, part) after ``after`` (from the start if None) not yet placed,
+        in table order and wrapping around; ``after`` (or the first) if every one is."""
+        placed = np.isfinite(self.all_points()[..., 0])
+        start = self.slots.index(after) + 1 if after is not None else 0
+        for n in range(len(self.slots)):
+            i, k = self.slots[(start + n) % len(self.slots)]
+            if not placed[i, k]:
+                return i, k
+        return after if after is not None else self.slots[0]
+
+    def _suggestion(self, part: int, individual: int | None = None) -> np.ndarray | None:
+        """(x, y, likelihood) suggested for ``part`` of ``individual`` (default: selected)."""
         row = self.suggestions.get(self.name)
-        return None if row is None or not np.isfinite(row[part, :2]).all() else row[part]
+        individual = self.individual if individual is None else individual
+        point = None if row is None else row[individual, part]
+        return None if point is None or not np.isfinite(point[:2]).all() else point
 
     # --- actions (also the buttons' and keys') -----------------------------------------
     def go_to(self, frame: int) -> None:
         self.frame = int(np.clip(frame, 0, len(self.images) - 1))
-        self.part = self._first_unplaced()
+        self.individual, self.part = self._next_unplaced()
         self._drag = None
         self._show_frame()
 
@@ -166,155 +198,107 @@ class Labeler:
         self._redraw()
 
     def select_part(self, part: int) -> None:
+        """Select body part ``part``; if the selected individual has no such part (a unique
+        part, or an animal's part while ``single`` is selected), the first one having it."""
         self.part = int(part) % len(self.bodyparts)
+        if not self.store.has_part[self.individual, self.part]:
+            self.individual = int(np.argmax(self.store.has_part[:, self.part]))
         self._redraw()
+
+    def _step_part(self, step: int) -> None:
+        parts = np.flatnonzero(self.store.has_part[self.individual]).tolist()
+        self.select_part(parts[(parts.index(self.part) + step) % len(parts)])
 
     def next_part(self) -> None:
-        self.select_part(self.part + 1)
+        """The selected individual's next body part."""
+        self._step_part(1)
 
     def previous_part(self) -> None:
-        self.select_part(self.part - 1)
+        self._step_part(-1)
 
-    def place(self, part: int, x: float, y: float, advance: bool = True) -> None:
-        """Put body part ``part`` at image pixel (x, y) of the current frame and save."""
-        if self._save(part, (x, y)) and advance:
-            self.part = self._first_unplaced(after=part)
+    def select_individual(self, individual: int) -> None:
+        """Select row ``individual`` (of ``project.layout.table_individuals``), keeping the
+        body part if it has it, else its first unplaced one."""
+        self.individual = int(individual) % self.store.num_rows
+        parts = np.flatnonzero(self.store.has_part[self.individual])
+        if self.part not in parts:
+            placed = np.isfinite(self.points()[:, 0])
+            self.part = next((int(k) for k in parts if not placed[k]), int(parts[0]))
         self._redraw()
 
-    def delete_point(self, part: int | None = None) -> None:
-        """Mark ``part`` (default: the selected one) not visible in this frame and save."""
-        self._save(self.part if part is None else part, None)
+    def next_individual(self) -> None:
+        self.select_individual(self.individual + 1)
+
+    def previous_individual(self) -> None:
+        self.select_individual(self.individual - 1)
+
+    def place(self, part: int, x: float, y: float, advance: bool = True,
+              individual: int | None = None) -> None:
+        """Put body part ``part`` of ``individual`` (default: the selected one) at image
+        pixel (x, y) of the current frame and save."""
+        individual = self.individual if individual is None else individual
+        if self._save({(individual, part): (x, y)}) and advance:
+            self.individual, self.part = self._next_unplaced(after=(individual, part))
+        self._redraw()
+
+    def delete_point(self, part: int | None = None, individual: int | None = None) -> None:
+        """Mark ``part`` of ``individual`` (default: the selected ones) not visible; save."""
+        individual = self.individual if individual is None else individual
+        self._save({(individual, self.part if part is None else part): None})
         self._redraw()
 
     def accept_suggestions(self) -> None:
-        """Turn the suggestions of unplaced parts with likelihood >= pcutoff into labels."""
-        placed = np.isfinite(self.points()[:, 0])
-        for k in range(len(self.bodyparts)):
-            s = self._suggestion(k)
-            if not placed[k] and s is not None and s[2] >= self.project.pcutoff:
-                self._save(k, (s[0], s[1]))
-        self.part = self._first_unplaced()
+        """Turn the suggestions of unplaced points with likelihood >= pcutoff into labels
+        (every individual's), in one save."""
+        placed = np.isfinite(self.all_points()[..., 0])
+        changes = {}
+        for i, k in self.slots:
+            s = self._suggestion(k, i)
+            if not placed[i, k] and s is not None and s[2] >= self.project.pcutoff:
+                changes[(i, k)] = (s[0], s[1])
+        if changes:
+            self._save(changes)
+        self.individual, self.part = self._next_unplaced()
         self._redraw()
 
-    def _save(self, part: int, xy: tuple[float, float] | None) -> bool:
+    def copy_individual(self) -> None:
+        """Copy the selected individual's points from the previous frame labeling it."""
+        self.copy_previous([self.individual])
+
+    def copy_all_individuals(self) -> None:
+        """Copy every individual's points from the previous labeled frame."""
+        self.copy_previous(range(self.store.num_rows))
+
+    def copy_previous(self, individuals) -> None:
+        """Copy the points of ``individuals`` (rows) from the nearest earlier frame labeling
+        any of them into this frame, where not placed yet (placed points are kept); one save."""
+        rows = list(individuals)
+        source = next((n for n in reversed(self.images[: self.frame])
+                       if any(self.store.is_labeled(n, i) for i in rows)), None)
+        who = ", ".join(self.individuals[i] for i in rows) if self.individuals else "the animal"
+        if source is None:
+            self.message = f"No earlier frame has labels of {who}: nothing to copy."
+            return self._redraw()
+        new, old = self.store.all_points(source), self.all_points()
+        changes = {(i, k): tuple(new[i, k]) for i, k in self.slots
+                   if i in rows and np.isfinite(new[i, k, 0]) and not np.isfinite(old[i, k, 0])}
+        if changes and self._save(changes):
+            self.message = (f"copied {len(changes)} point(s) of {who} from "
+                            f"{source.rsplit('/', 1)[-1]}; {self.message}")
+        elif not changes:
+            self.message = f"Nothing to copy: {who} already placed where {source} has points."
+        self.individual, self.part = self._next_unplaced()
+        self._redraw()
+
+    def _save(self, changes: dict[tuple[int, int], tuple[float, float] | None]) -> bool:
+        """Save ``{(individual, part): (x, y) or None}`` for the current frame."""
         if self.read_only:
             self.message = f"Read-only, not saved: {self.lock.describe_holder()}."
             return False
-        path = self.store.set_point(self.name, part, xy)
+        path = self.store.set_points(self.name, changes)
         self.message = self.store.warnings[-1] if self.store.warnings else f"saved {path.name}"
         self.store.warnings.clear()
         return True
-
-    # --- event handlers: data coordinates in, actions out -----------------------------
-    def on_click(self, x: float | None, y: float | None, button: int = 1) -> None:
-        """Button 1 places the selected part at (x, y); button 3 deletes the nearest point."""
-        if x is None or y is None:
-            return
-        if button == 3:
-            hit = self._hit(x, y, suggestions=False)
-            if hit is not None:
-                self.delete_point(hit[0])
-        elif button == 1:
-            self.place(self.part, x, y)
-
-    def on_press(self, x: float | None, y: float | None, button: int = 1) -> None:
-        """Grab the point under (x, y) to drag it, else act as :meth:`on_click`."""
-        hit = self._hit(x, y) if button == 1 and x is not None else None
-        if hit is None:
-            return self.on_click(x, y, button)
-        part, is_suggestion = hit
-        self.part = part
-        self._drag = {"part": part, "suggestion": is_suggestion, "xy": None}
-        self._redraw()
-
-    def on_motion(self, x: float | None, y: float | None) -> None:
-        if self._drag is not None and x is not None and y is not None:
-            self._drag["xy"] = (x, y)
-            self._redraw()
-
-    def on_release(self, x: float | None, y: float | None) -> None:
-        """Drop a dragged point (saved), or accept a suggestion clicked without moving."""
-        drag, self._drag = self._drag, None
-        if drag is None:
-            return
-        if drag["xy"] is not None:
-            xy = (x, y) if x is not None and y is not None else drag["xy"]
-            self.place(drag["part"], *xy, advance=drag["suggestion"])
-        elif drag["suggestion"]:
-            s = self._suggestion(drag["part"])
-            self.place(drag["part"], s[0], s[1])
-        else:
-            self._redraw()
-
-    def on_key(self, key: str | None) -> None:
-        if key and key.isdigit() and 1 <= int(key) <= len(self.bodyparts):
-            self.select_part(int(key) - 1)
-        elif key in KEYS:
-            getattr(self, KEYS[key])()
-
-    def on_scroll(self, x: float, y: float, step: float) -> None:
-        """Zoom by 1.25 per step around (x, y) (steps > 0 zoom in)."""
-        factor = 1.25**-step
-        for get, set_, c in (
-            (self.ax.get_xlim, self.ax.set_xlim, x),
-            (self.ax.get_ylim, self.ax.set_ylim, y),
-        ):
-            lo, hi = get()
-            set_(c + (lo - c) * factor, c + (hi - c) * factor)
-        self.fig.canvas.draw_idle()
-
-    def _hit(self, x: float, y: float, suggestions: bool = True) -> tuple[int, bool] | None:
-        """(part, is_suggestion) of the point nearest (x, y) within the pick radius, or None."""
-        radius = PICK_RADIUS_PX * abs(np.diff(self.ax.get_xlim())[0]) / self.ax.bbox.width
-        points = self.points()
-        candidates = [(k, False, points[k]) for k in range(len(points))]
-        if suggestions:
-            candidates += [
-                (k, True, self._suggestion(k)[:2])
-                for k in range(len(points))
-                if not np.isfinite(points[k, 0]) and self._suggestion(k) is not None
-            ]
-        best = None
-        for k, is_suggestion, xy in candidates:
-            d = np.hypot(xy[0] - x, xy[1] - y)
-            if np.isfinite(d) and d <= radius and (best is None or d < best[0]):
-                best = (d, k, is_suggestion)
-        return None if best is None else (best[1], best[2])
-
-    # --- matplotlib wiring -------------------------------------------------------------
-    def _toolbar_busy(self) -> bool:
-        mode = getattr(getattr(self.fig.canvas, "toolbar", None), "mode", "")
-        return getattr(mode, "value", mode) not in ("", None)
-
-    def _connect(self) -> None:
-        canvas = self.fig.canvas
-        manager = getattr(canvas, "manager", None)
-        if getattr(manager, "key_press_handler_id", None) is not None:
-            canvas.mpl_disconnect(manager.key_press_handler_id)  # matplotlib's own keys (p, q...)
-        handlers = {
-            "button_press_event": self._mpl_press,
-            "motion_notify_event": self._mpl_motion,
-            "button_release_event": self._mpl_release,
-            "scroll_event": self._mpl_scroll,
-            "key_press_event": lambda event: self.on_key(event.key),
-        }
-        self._connections = [canvas.mpl_connect(name, f) for name, f in handlers.items()]
-
-    def _mpl_press(self, event) -> None:
-        if event.inaxes is self.ax and not self._toolbar_busy():
-            self.on_press(event.xdata, event.ydata, int(event.button))
-
-    def _mpl_motion(self, event) -> None:
-        if self._drag is not None:
-            self.on_motion(event.xdata, event.ydata)
-
-    def _mpl_release(self, event) -> None:
-        if self._drag is not None:
-            self.on_release(event.xdata, event.ydata)
-
-    def _mpl_scroll(self, event) -> None:
-        if event.inaxes is self.ax:
-            self.on_scroll(event.xdata, event.ydata, event.step)
 
     def close(self) -> None:
         """Release the lock and close the figure and the widget."""
@@ -328,13 +312,15 @@ class Labeler:
         self._redraw()
 
     def _redraw(self) -> None:
-        points = self.points().copy()
+        points = self.all_points()
         if self._drag is not None and self._drag["xy"] is not None:
-            points[self._drag["part"]] = self._drag["xy"]
-        suggestions = [self._suggestion(k) for k in range(len(self.bodyparts))]
+            points[self._drag["slot"]] = self._drag["xy"]
+        suggestions = [self._suggestion(k, i) for i, k in self.slots]
         if self._drag is None or self._drag["xy"] is None:  # no panel change while dragging
             self._update_panel(points)
-        self.view.draw(points, suggestions, self.project.pcutoff, self.part)
+        slots = np.array(self.slots)
+        self.view.draw(points[slots[:, 0], slots[:, 1]], suggestions, self.project.pcutoff,
+                       self.slots.index((self.individual, self.part)))
 
     def _build_panel(self) -> None:
         actions = [
@@ -343,15 +329,37 @@ class Labeler:
             ("next unlabeled (u)", self.next_unlabeled),
             ("delete point (Del)", self.delete_point),
             ("accept suggestions (a)", self.accept_suggestions),
+            ("copy previous (c)", self.copy_individual),
         ]
-        self.panel = Panel(self.bodyparts, self.colors, self.select_part, actions,
-                           self.view.canvas_widget)
+        colormap = self.project.config.get("colormap", "rainbow")
+        if not self.individuals:
+            selectors = [Selector("body parts", [f"{k + 1} {b}" for k, b in enumerate(
+                self.bodyparts)], bodypart_colors(len(self.bodyparts), colormap),
+                self.select_part)]
+        else:
+            actions.append(("copy all previous (C)", self.copy_all_individuals))
+            names = [f"{k + 1} {b} {MARKERS[self._marker(k)]}" for k, b in enumerate(
+                self.bodyparts)]
+            selectors = [Selector("body parts", names, None, self.select_part),
+                         Selector("individuals (i)", self.individuals,
+                                  bodypart_colors(len(self.individuals), colormap),
+                                  self.select_individual)]
+        self.panel = Panel(selectors, actions, self.view.canvas_widget)
         self.status, self.widget = self.panel.status, self.panel.widget
 
     def _update_panel(self, points: np.ndarray) -> None:
+        """Show the state; ``points`` (num_rows, num_bodyparts, 2) of the current frame."""
         where = (
             f"<b>{self.video}</b> frame {self.frame + 1}/{len(self.images)} "
             f"<code>{self.name.rsplit('/', 1)[-1]}</code>"
         )
         num_labeled = sum(self.store.is_labeled(n) for n in self.images)
-        self.panel.update(points, self.part, where, num_labeled, self.message)
+        placed = np.isfinite(points[..., 0])
+        mine = placed[self.individual]
+        who = f"{self.individuals[self.individual]} " if self.individuals else ""
+        num_parts = int(self.store.has_part[self.individual].sum())
+        self.panel.update(
+            [self.part, self.individual], [mine.tolist(), placed.any(axis=1).tolist()],
+            f"{where} &middot; {int(mine.sum())}/{num_parts} parts {who and 'of ' + who}"
+            f"&middot; {num_labeled} frames labeled &middot; selected: "
+            f"<b>{who}{self.bodyparts[self.part]}</b><br><i>{self.message or '&nbsp;'}</i>")

@@ -19,14 +19,21 @@ DPI = 100
 class FrameFigure:
     """One frame at full resolution and the markers over it.
 
+    A marker slot is one (individual, body part) pair: in a single-animal project one per
+    body part, coloured by body part; in a multi-animal one, coloured by individual with a
+    marker shape per body part.
+
     Args:
         image: (height, width, 3) uint8 RGB, the first frame shown.
         scale: screen pixels per image pixel.
-        bodyparts: names, in order; ``colors`` (K, 4) RGBA, one per body part.
+        names: the text next to each slot's marker (its body part), in slot order.
+        colors: (num_slots, 4) RGBA, one per slot.
+        markers: one Matplotlib marker per slot (default: all ``"o"``).
     """
 
-    def __init__(self, image: np.ndarray, scale: float, bodyparts: Sequence[str],
-                 colors: np.ndarray) -> None:
+    def __init__(self, image: np.ndarray, scale: float, names: Sequence[str],
+                 colors: np.ndarray, markers: Sequence[str] | None = None) -> None:
+        markers = ["o"] * len(names) if markers is None else list(markers)
         h, w = image.shape[:2]
         with plt.ioff():  # shown inside the labeler's widget, not on its own
             self.fig = plt.figure(figsize=(w * scale / DPI, h * scale / DPI), dpi=DPI)
@@ -40,12 +47,12 @@ class FrameFigure:
                 setattr(canvas, option, value)
         if isinstance(canvas, widgets.DOMWidget):  # keep the panel next to the frame
             canvas.layout.flex = "0 0 auto"
-        self.labels = [self.ax.plot([], [], "o", color=c, ms=8, mec="white", mew=1)[0]
-                       for c in colors]
+        self.labels = [self.ax.plot([], [], m, color=c, ms=8, mec="white", mew=1)[0]
+                       for c, m in zip(colors, markers)]
         self.names = [self.ax.text(0, 0, b, color=c, fontsize=8, visible=False)
-                      for b, c in zip(bodyparts, colors)]
-        self.suggested = [self.ax.plot([], [], "o", mfc="none", mec=c, ms=10, mew=2)[0]
-                          for c in colors]
+                      for b, c in zip(names, colors)]
+        self.suggested = [self.ax.plot([], [], m, mfc="none", mec=c, ms=10, mew=2)[0]
+                          for c, m in zip(colors, markers)]
         self.doubtful = self.ax.plot([], [], "s", mfc="none", mec="red", ms=16, mew=1.5)[0]
         self.ring = self.ax.plot([], [], "o", mfc="none", mec="white", ms=15, mew=1.5)[0]
 
@@ -65,13 +72,13 @@ class FrameFigure:
 
     def draw(self, points: np.ndarray, suggestions: Sequence[np.ndarray | None],
              pcutoff: float, selected: int) -> None:
-        """Draw the labels and, for unplaced parts, the suggestions.
+        """Draw the labels and, for unplaced slots, the suggestions.
 
         Args:
-            points: (num_bodyparts, 2) x then y, image pixels, NaN = not placed.
-            suggestions: per body part (x, y, likelihood) or None; those below
+            points: (num_slots, 2) x then y, image pixels, NaN = not placed.
+            suggestions: per slot (x, y, likelihood) or None; those below
                 ``pcutoff`` get a red square.
-            selected: the selected body part, ringed if placed.
+            selected: the selected slot, ringed if placed.
         """
         doubtful = []
         for k, (x, y) in enumerate(points):

@@ -64,7 +64,8 @@ def _multi_frame(points: np.ndarray, index: Sequence[str], scorer: str,
         raise ValueError(f"points must have shape (num_frames, {len(rows)}, {len(parts)}, 2) "
                          f"(individuals {rows}, body parts {parts}). Received: {points.shape}.")
     picked = [points[:, rows.index(i), parts.index(b)] for i, b in layout.pairs()]
-    values = np.stack(picked, axis=1).reshape(len(points), -1)  # a layout has >= 1 pair
+    # not -1: it cannot be inferred for 0 frames (an empty table: a project not labeled yet)
+    values = np.stack(picked, axis=1).reshape(len(points), 2 * len(picked))
     return pd.DataFrame(values, index=pd.Index(list(index)), columns=layout.columns(scorer))
 
 
@@ -189,10 +190,14 @@ def _check_against_project(df: pd.DataFrame, project: Project, path: Path) -> No
                         df.columns.get_level_values("bodyparts")))
         extra = sorted(found - set(layout.pairs()))
         if extra:
+            individuals = sorted({i for i, _ in extra} - set(layout.table_individuals))
+            parts = sorted({b for _, b in extra} - set(layout.bodyparts))
             raise ValueError(
                 f"{path}: (individual, body part) pairs {extra[:6]} are not in "
-                f"{project.config_path} (individuals {list(layout.individuals)}, "
-                f"multianimalbodyparts {list(layout.multianimal_bodyparts)}, uniquebodyparts "
+                f"{project.config_path} (individuals not in the config: {individuals}; body "
+                f"parts not in the config: {parts}; the config has individuals "
+                f"{list(layout.individuals)}, multianimalbodyparts "
+                f"{list(layout.multianimal_bodyparts)}, uniquebodyparts "
                 f"{list(layout.unique_bodyparts)}). Add them to the config, or relabel.")
         return
     found = list(dict.fromkeys(df.columns.get_level_values("bodyparts")))
@@ -212,6 +217,16 @@ def _in_project_layout(df: pd.DataFrame, project: Project) -> pd.DataFrame:
     return make_labels_frame(points, df.index, project.scorer, project.bodyparts, project.layout)
 
 
+def read_project_labels_file(project: Project, path: str | os.PathLike) -> pd.DataFrame:
+    """Read one CollectedData file of ``project``, checked against its config (layout,
+    individuals, body parts; raises naming the file and the fix), with the project's
+    scorer and every column of its layout in config order (unlabeled individuals NaN)."""
+    path = Path(path)
+    df = read_labels_file(path)
+    _check_against_project(df, project, path)
+    return _in_project_layout(df, project)
+
+
 def load_labels(project: Project, videos: Sequence[str] | None = None) -> pd.DataFrame:
     """All labels of a project (or of some videos), columns ordered as config bodyparts
     (in a multi-animal project: every individual's, 4 levels; unlabeled animals are NaN).
@@ -226,9 +241,7 @@ def load_labels(project: Project, videos: Sequence[str] | None = None) -> pd.Dat
         path = h5 if h5.is_file() else csv
         if not path.is_file():
             continue
-        df = read_labels_file(path)
-        _check_against_project(df, project, path)
-        frames.append(_in_project_layout(df, project))
+        frames.append(read_project_labels_file(project, path))
     if not frames:
         shape = (0, len(project.bodyparts), 2) if project.layout is None else (
             0, len(project.layout.table_individuals), len(project.bodyparts), 2)
