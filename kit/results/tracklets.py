@@ -40,6 +40,8 @@ class TrackConfig:
         max_gap: stitching links tracklets at most this many frames apart.
         gap_cost: stitching cost of a link per frame of gap, in body lengths.
         smoothing: weight of the newest frame in the velocity estimate (0 < smoothing <= 1).
+        age_cost: matching cost per frame a tracklet went unseen, so a going tracklet keeps
+            its animal against an old one that predicts the same place.
     """
 
     tracker: str = "keypoints"
@@ -52,6 +54,7 @@ class TrackConfig:
     max_gap: int = 100
     gap_cost: float = 0.01
     smoothing: float = 0.5
+    age_cost: float = 0.05
 
     def __post_init__(self):
         if self.tracker not in TRACKERS:
@@ -62,7 +65,7 @@ class TrackConfig:
         if not 0 < self.iou_threshold <= 1 or not 0 < self.smoothing <= 1:
             raise ValueError("iou_threshold and smoothing must be in (0, 1]. Received: "
                              f"iou_threshold={self.iou_threshold}, smoothing={self.smoothing}.")
-        if min(self.max_distance, self.identity_weight, self.gap_cost,
+        if min(self.max_distance, self.identity_weight, self.gap_cost, self.age_cost,
                self.boundingboxslack) < 0 or self.max_distance == 0:
             raise ValueError("max_distance must be positive; identity_weight, gap_cost and "
                              f"boundingboxslack >= 0. Received: {self}.")
@@ -211,14 +214,10 @@ class Tracker:
         return ids
 
     def _match(self, found: np.ndarray, ident: np.ndarray | None, t: int) -> list[tuple[int, int]]:
-        """(detection, tracklet id) pairs of frame t: tracklets seen in the previous frame are
-        matched first, then the older ones to what is left (DeepSORT's matching cascade: an
-        old tracklet never takes a detection from one that is going on)."""
-        recent = [k for k, s in self._open.items() if s.frame == t - 1]
-        pairs = self._assign(recent, found, np.arange(len(found)), ident, t)
-        left = np.setdiff1d(np.arange(len(found)), [d for d, _ in pairs])
-        older = [k for k in self._open if k not in recent]
-        return pairs + self._assign(older, found, left, ident, t)
+        """(detection, tracklet id) pairs of frame t: one linear assignment over every open
+        tracklet, each frame it went unseen adding ``age_cost`` (an old tracklet takes a
+        detection from a going one only when it fits clearly better)."""
+        return self._assign(list(self._open), found, np.arange(len(found)), ident, t)
 
     def _assign(self, keys: list[int], found: np.ndarray, rows: np.ndarray,
                 ident: np.ndarray | None, t: int) -> list[tuple[int, int]]:
@@ -229,6 +228,8 @@ class Tracker:
         predicted = np.stack([s.predict(t) for s in states])
         cost = _motion_cost(predicted, body_size(np.stack([s.pose for s in states])),
                             found[rows], self.config)
+        age = np.array([t - s.frame - 1 for s in states], np.float64)
+        cost = np.where(cost < _NO_MATCH, cost + self.config.age_cost * age[:, None], cost)
         if ident is not None and all(s.identity is not None for s in states):
             cost = cost + self.config.identity_weight * identity_disagreement(
                 np.stack([s.identity for s in states]), ident[rows])
