@@ -38,6 +38,9 @@ def confident_mask(points: np.ndarray, pcutoff: float) -> np.ndarray:
     return points[..., 2] >= pcutoff
 
 
+COLOR_BY = ("bodypart", "individual")  # PoseStyle.color_by
+
+
 @dataclass(frozen=True)
 class PoseStyle:
     """How analysed body parts are drawn on frames (labeled videos, stills).
@@ -49,6 +52,9 @@ class PoseStyle:
         dotsize: dot diameter in pixels (the config's ``dotsize``).
         skeleton: pairs of body part names joined by a line (the config's ``skeleton``).
         trail_length: draw each part's path over this many previous frames (0: none).
+        low_likelihood: ``"hide"`` or ``"fade"`` points below pcutoff.
+        color_by: one colour per ``"bodypart"`` (every individual alike) or per
+            ``"individual"`` (several animals: who is who). See ``COLOR_BY``.
     """
 
     pcutoff: float = DEFAULT_PCUTOFF
@@ -57,9 +63,12 @@ class PoseStyle:
     skeleton: tuple[tuple[str, str], ...] = ()
     trail_length: int = 0
     low_likelihood: str = "hide"
+    color_by: str = "bodypart"
 
     def __post_init__(self):
         check_pcutoff(self.pcutoff)
+        if self.color_by not in COLOR_BY:
+            raise ValueError(f"color_by must be one of {COLOR_BY}. Received: {self.color_by!r}.")
         if self.low_likelihood not in ("hide", "fade"):
             raise ValueError(
                 f"low_likelihood must be 'hide' or 'fade'. Received: {self.low_likelihood!r}."
@@ -82,7 +91,8 @@ def _fixed(x: float, y: float) -> tuple[int, int]:
 
 def draw_pose(frame: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
               bodyparts: Sequence[str]) -> np.ndarray:
-    """Frame ``t`` with every individual's body parts drawn (a copy); one colour per body part.
+    """Frame ``t`` with every individual's body parts drawn (a copy); one colour per body part,
+    or per individual (``style.color_by``).
 
     Args:
         frame: RGB uint8 (H, W, 3).
@@ -95,9 +105,12 @@ def draw_pose(frame: np.ndarray, points: np.ndarray, t: int, style: PoseStyle,
         raise ValueError(f"points must have shape (num_frames, num_individuals, {len(bodyparts)}, "
                          f"3). Received: {points.shape}.")
     out = frame.copy()
-    colors = [tuple(int(v) for v in c[:3] * 255)
-              for c in bodypart_colors(points.shape[2], style.colormap)]
-    for individual in range(points.shape[1]):
+    num_individuals, num_bodyparts = points.shape[1:3]
+    by_individual = style.color_by == "individual"
+    palette = [tuple(int(v) for v in c[:3] * 255) for c in bodypart_colors(
+        num_individuals if by_individual else num_bodyparts, style.colormap)]
+    for individual in range(num_individuals):
+        colors = [palette[individual]] * num_bodyparts if by_individual else palette
         _draw_individual(out, points[:, individual], t, style, bodyparts, colors)
     return out
 

@@ -15,7 +15,8 @@ from kit.results.filters import FilterConfig
 @dataclass(frozen=True)
 class AnalysisSettings:
     """``analyze``: which model and how; ``filter``: None for no filtering; ``style``: how
-    stills and labeled videos are drawn; ``pcutoff``: resolved (the config's if negative)."""
+    stills and labeled videos are drawn (one colour per individual in a multi-animal project,
+    per body part otherwise); ``pcutoff``: resolved (the config's if negative)."""
 
     analyze: AnalyzeConfig
     filter: FilterConfig | None
@@ -42,5 +43,6 @@ class AnalysisSettings:
             max_gap=flat["max_gap"], save_csv=flat["save_csv"]) if flat["filter"] else None
         style = PoseStyle(pcutoff=pcutoff, colormap=project.config["colormap"],
                           dotsize=project.config["dotsize"], skeleton=tuple(project.skeleton),
-                          trail_length=flat["trail_length"])
+                          trail_length=flat["trail_length"],
+                          color_by="bodypart" if project.layout is None else "individual")
         return cls(analyze, filter_config, style, pcutoff)

@@ -17,6 +17,12 @@ video or in ``output_dir`` (``<name>`` = ``<video stem>DLC_resnet50_<Task><date>
 - ``<name>.partial.h5`` while running: the frames done so far, saved every
   ``save_every`` frames and when interrupted; a new run resumes from it.
 
+Multi-animal projects (``project.layout``) write DeepLabCut's tracked analysis
+``<name>_el.h5`` (+ ``_el.csv``, ``_el_meta.json``, ``_el.partial.h5``): columns (scorer,
+individuals, bodyparts, coords), the assemblies of each batch tracked online and stitched
+into the individuals at the end (:mod:`kit.results.analyze_multianimal`,
+:mod:`kit.results.tracking`).
+
 Every file is written atomically. A video already analysed by the same model is
 skipped unless ``overwrite``.
 """
@@ -30,7 +36,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +49,9 @@ from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.analysis_file import load_partial_poses, predictions_frame, save_analysis
 from kit.project.video import VideoInfo, video_info
+from kit.results.analyze_multianimal import EL_SUFFIX, MultiAnimalPoses
 from kit.results.frame_batches import FrameBatches
+from kit.results.tracking import TrackConfig
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v")
 
@@ -66,6 +74,8 @@ class AnalyzeConfig:
         output_dir: folder for the output files; None = beside each video.
         max_frames: analyse only the first ``max_frames`` frames (None: all).
         progress: show a progress bar (frames per second).
+        track: multi-animal projects: how assemblies are tracked and stitched into the
+            individuals (:class:`kit.results.tracking.TrackConfig`).
     """
 
     shuffle: int = 1
@@ -80,6 +90,7 @@ class AnalyzeConfig:
     output_dir: str | None = None
     max_frames: int | None = None
     progress: bool = True
+    track: TrackConfig = TrackConfig()
 
     def __post_init__(self):
         if self.batch_size < 1 or self.save_every < 1 or self.queue_batches < 1:
@@ -209,15 +220,64 @@ def analyze_video(
     if not config.overwrite and (done := _finished(files.h5, files.meta, job.settings)) is not None:
         return AnalysisResult(job.video, files.h5, done, skipped=True)
     num_frames = min(job.info.num_frames, config.max_frames or job.info.num_frames)
-    poses = np.full((num_frames, 1, len(job.predictor.bodyparts), 3), np.nan)
+    poses = _poses(project, job, num_frames)
     previous = None if config.overwrite else load_partial_poses(files.partial, job.settings)
-    start = 0 if previous is None else len(previous)
-    if previous is not None:
-        poses[:start] = previous
-    run = _infer(job, poses, start, on_batch)
+    run = _infer(job, poses, poses.resume(previous), on_batch)
     metadata = _finish(job, run, poses)
     files.partial.unlink(missing_ok=True)
     return AnalysisResult(job.video, files.h5, metadata)
+
+
+class _SingleAnimalPoses:
+    """A single-animal video's poses (num_frames, 1, num_bodyparts, 3) as analysed so far
+    (the multi-animal counterpart: :class:`kit.results.analyze_multianimal.MultiAnimalPoses`)."""
+
+    def __init__(self, predictor: Predictor, num_frames: int, transform):
+        self.predictor, self.transform = predictor, transform
+        self.global_scale = predictor.global_scale  # the reader thread scales frames
+        self.bodyparts = predictor.bodyparts
+        self.poses = np.full((num_frames, 1, len(self.bodyparts), 3), np.nan)
+        self.done = 0
+
+    def resume(self, previous: np.ndarray | None) -> int:
+        if previous is not None:
+            self.poses[:len(previous)] = previous
+            self.done = len(previous)
+        return self.done
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.predictor.predict_scaled(batch)
+
+    def add(self, indices: list[int], out: np.ndarray) -> None:
+        out[..., :2] = self.transform(out[..., :2])
+        self.poses[indices[0]:indices[-1] + 1] = out
+        self.done = indices[-1] + 1
+
+    def partial_table(self, scorer: str) -> pd.DataFrame:
+        return self.table(scorer)
+
+    def table(self, scorer: str) -> pd.DataFrame:
+        """The analysis table of the frames done (single-animal layout)."""
+        return predictions_frame(self.poses[:self.done], range(self.done), scorer, self.bodyparts)
+
+
+def _poses(project: Project, job: _Job, num_frames: int):
+    """The poses of one video's analysis: single-animal, or tracked multi-animal (when the
+    project has individuals)."""
+    config = job.config
+    offset = np.array([config.crop[0], config.crop[2]] if config.crop else [0, 0], np.float64)
+
+    def transform(xy: np.ndarray) -> np.ndarray:  # network frame pixels -> full frame
+        return xy * config.downscale + offset
+
+    if project.layout is None:
+        return _SingleAnimalPoses(job.predictor, num_frames, transform)
+    if not hasattr(job.predictor, "predict_assemblies"):
+        raise ValueError(f"{project.root} is a multi-animal project but the model of "
+                         f"{job.predictor.model_dir} has no predict_assemblies (a single-animal "
+                         "model?). Train the project's multi-animal network.")
+    return MultiAnimalPoses(project.layout, num_frames, config.track, job.video, transform,
+                            job.predictor.predict_assemblies)
 
 
 @dataclass(frozen=True)
@@ -241,14 +301,10 @@ class _Job:
     settings: dict[str, Any]  # see _settings; holds the scorer
     files: _Files
 
-    def table(self, poses: np.ndarray) -> pd.DataFrame:
-        """The analysis table of (num_frames_done, 1, num_bodyparts, 3) poses (single animal)."""
-        return predictions_frame(poses, range(len(poses)), self.settings["scorer"],
-                                 self.predictor.bodyparts)
-
-    def save_partial(self, poses: np.ndarray) -> None:
+    def save_partial(self, poses) -> None:
         """Save the frames done so far to the ``.partial.h5`` sidecar."""
-        save_analysis(self.files.partial, self.table(poses), self.settings)
+        save_analysis(self.files.partial, poses.partial_table(self.settings["scorer"]),
+                      self.settings)
 
 
 @dataclass(frozen=True)
@@ -269,40 +325,40 @@ def _job(project: Project, video: str | os.PathLike, config: AnalyzeConfig,
     info = video_info(video)
     _check_crop(config.crop, info)
     scorer = project.analysis_scorer(config.shuffle, predictor.train_steps, predictor.net_type)
-    files = _Files(*(project.analysis_file(video, scorer, s, config.output_dir)
+    tracked = EL_SUFFIX if project.layout is not None else ""
+    files = _Files(*(project.analysis_file(video, scorer, tracked + s, config.output_dir)
                      for s in (".h5", "_meta.json", ".csv", ".partial.h5")))
     files.h5.parent.mkdir(parents=True, exist_ok=True)
     for stale in files.h5.parent.glob(".tmp*"):  # left by a run killed while saving its files
         if stale.name.split("-", 1)[-1].startswith(files.h5.stem):
             stale.unlink(missing_ok=True)
-    return _Job(video, info, config, predictor, _settings(config, predictor, info, scorer), files)
+    settings = _settings(config, predictor, info, scorer)
+    if project.layout is not None:  # single-animal settings unchanged: old results still count
+        settings["tracking"] = asdict(config.track)
+    return _Job(video, info, config, predictor, settings, files)
 
 
-def _infer(job: _Job, poses: np.ndarray, start: int,
-           on_batch: Callable[[int], None] | None) -> _Run:
-    """The loop: network on each batch from the reader thread, into ``poses`` (num_frames,
-    1, num_bodyparts, 3) from frame ``start`` on; saves the partial result as it goes."""
-    config, predictor = job.config, job.predictor
-    batches = FrameBatches(job.video, start, config, predictor.global_scale)
-    offset = np.array([config.crop[0], config.crop[2]] if config.crop else [0, 0], np.float64)
+def _infer(job: _Job, poses, start: int, on_batch: Callable[[int], None] | None) -> _Run:
+    """The loop: network on each batch from the reader thread, into ``poses`` (see
+    :func:`_poses`) from frame ``start`` on; saves the partial result as it goes."""
+    config = job.config
+    batches = FrameBatches(job.video, start, config, poses.global_scale)
     done, unsaved, began = start, 0, time.perf_counter()
-    bar = tqdm(total=len(poses), initial=start, unit="frame", desc=job.video.name,
+    bar = tqdm(total=len(poses.poses), initial=start, unit="frame", desc=job.video.name,
                file=sys.stdout, mininterval=1.0, disable=not config.progress)
     try:
         for indices, batch in batches:
-            out = predictor.predict_scaled(batch)
-            out[..., :2] = out[..., :2] * config.downscale + offset
-            poses[indices[0]:indices[-1] + 1] = out
+            poses.add(indices, poses.predict(batch))
             done, unsaved = indices[-1] + 1, unsaved + len(indices)
             bar.update(len(indices))
             if unsaved >= config.save_every:
-                job.save_partial(poses[:done])
+                job.save_partial(poses)
                 unsaved = 0
             if on_batch is not None:
                 on_batch(done)
     except BaseException:
         if done > start:
-            job.save_partial(poses[:done])
+            job.save_partial(poses)
         raise
     finally:
         batches.close()
@@ -311,7 +367,7 @@ def _infer(job: _Job, poses: np.ndarray, start: int,
                 batches.wait_s)
 
 
-def _finish(job: _Job, run: _Run, poses: np.ndarray) -> dict[str, Any]:
+def _finish(job: _Job, run: _Run, poses) -> dict[str, Any]:
     """Write the table and the metadata; warn if the video was truncated."""
     video, info, config, files = job.video, job.info, job.config, job.files
     if run.done == 0:
@@ -319,7 +375,7 @@ def _finish(job: _Job, run: _Run, poses: np.ndarray) -> dict[str, Any]:
             f"No frame of {video} could be decoded although its header declares "
             f"{info.num_frames}. The file is damaged or truncated; copy or re-encode it."
         )
-    df = job.table(poses[:run.done])
+    df = poses.table(job.settings["scorer"])  # multi-animal: tracked and stitched here
     save_analysis(files.h5, df)
     if config.save_csv:
         with atomic_path(files.csv) as tmp:
