@@ -1,6 +1,6 @@
 """kit on every Keras backend: the same weights predict the same positions on TensorFlow,
-JAX and PyTorch, and training runs on each (one subprocess per backend, as KERAS_BACKEND
-is read once per process). A backend whose framework is not installed is skipped."""
+JAX and PyTorch, training runs on each, and the multi-animal heads and losses compute (one
+subprocess per backend, as KERAS_BACKEND is read once per process). A backend whose framework is not installed is skipped."""
 
 import importlib.util
 import json
@@ -42,6 +42,14 @@ for shuffle, precision in enumerate({precisions!r}, 1):
     logs[precision] = train.read_train_log(model_dir)["loss"].tolist()
     positions = Predictor(model_dir).predict_batch(np.load({images!r}))
     assert np.isfinite(positions).all(), positions
+# the multi-animal heads and losses: forward pass and losses in keras.ops alone
+from kit.net.model import build_model, identity_loss, paf_loss
+maps = build_model(3, weights=None, num_limbs=2, num_identities=2)(np.load({images!r}).astype("float32"))
+paf, identity = (keras.ops.convert_to_numpy(m) for m in maps[2:])
+assert paf.shape[-1] == 4 and identity.shape[-1] == 2, (paf.shape, identity.shape)
+for loss, pred in ((paf_loss, paf), (identity_loss, identity)):
+    packed = np.concatenate([np.zeros_like(pred), np.ones_like(pred)], -1)
+    assert np.isfinite(float(keras.ops.convert_to_numpy(loss(packed, pred))))
 print(json.dumps({{"backend": keras.backend.backend(), "losses": logs}}))
 """
 

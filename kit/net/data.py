@@ -21,6 +21,7 @@ import cv2
 import keras
 import numpy as np
 
+from kit.net.ma_targets import MultiAnimalSpec, make_multianimal_targets
 from kit.net.targets import TargetConfig, make_targets, map_shape
 from kit.project.video import load_image
 
@@ -75,14 +76,16 @@ def labels_outside(points: np.ndarray, image_shapes: Sequence[tuple[int, int]]) 
     """(N, K) bool: labels that lie outside their image (usually a labeling mistake).
 
     Args:
-        points: (N, K, 2) x then y, image pixels, NaN = missing (never outside).
+        points: (N, K, 2) x then y, image pixels, NaN = missing (never outside); or
+            (N, num_individuals, K, 2), giving (N, num_individuals, K).
         image_shapes: (height, width) of each of the N images.
 
     A point counts as inside from -0.5 (the outer edge of the first pixel when pixel
     centres are integers, as a Matplotlib labeler reports) to the width or height.
     """
     points = np.asarray(points, dtype=np.float64)
-    size = np.array([(w, h) for h, w in image_shapes], dtype=np.float64).reshape(-1, 1, 2)
+    size = np.array([(w, h) for h, w in image_shapes], dtype=np.float64)
+    size = size.reshape(-1, *[1] * (points.ndim - 2), 2)
     with np.errstate(invalid="ignore"):
         return ((points < -0.5) | (points > size)).any(axis=-1)
 
@@ -114,11 +117,12 @@ def augment(
 
     Args:
         image: (H, W, 3) uint8 RGB.
-        points: (K, 2) x then y, image pixels, NaN = missing.
+        points: (K, 2) x then y, image pixels, NaN = missing; or (num_individuals, K, 2)
+            (several animals: one warp for all, parts mirrored within each animal).
         mirror_perm: each part's mirror image (:func:`mirror_permutation`), for mirrored crops.
 
     Returns:
-        The crop (crop_h, crop_w, 3) float32 in 0-255, and its points (K, 2);
+        The crop (crop_h, crop_w, 3) float32 in 0-255, and its points (shaped as given);
         points that fall outside the crop become NaN.
     """
     ch, cw = crop_hw
@@ -127,9 +131,9 @@ def augment(
                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     new_points = points @ matrix[:, :2].T + matrix[:, 2]
     if flip and mirror_perm is not None:
-        new_points = new_points[list(mirror_perm)]
-    inside = (new_points[:, 0] >= 0) & (new_points[:, 0] < cw) & (new_points[:, 1] >= 0) & (
-        new_points[:, 1] < ch)
+        new_points = new_points[..., list(mirror_perm), :]
+    inside = (new_points[..., 0] >= 0) & (new_points[..., 0] < cw) & (
+        new_points[..., 1] >= 0) & (new_points[..., 1] < ch)
     new_points[~inside] = np.nan
     out = out.astype(np.float32)
     if config.enabled:
@@ -153,7 +157,8 @@ def _draw_warp(image_hw: tuple[int, int], points: np.ndarray, crop_hw: tuple[int
         scale *= rng.uniform(*config.scale_range)
         angle = rng.uniform(-config.rotation_deg, config.rotation_deg)
         flip = bool(config.mirror and rng.random() < 0.5)
-    visible = points[np.isfinite(points).all(axis=1)]
+    flat = points.reshape(-1, 2)  # every individual's points
+    visible = flat[np.isfinite(flat).all(axis=1)]
     if config.enabled and len(visible) and rng.random() < config.keypoint_crop_probability:
         centre = visible[rng.integers(len(visible))] + rng.uniform(-0.25, 0.25, 2) * (cw, ch) / scale
     elif config.enabled:
@@ -203,6 +208,8 @@ class PoseDataset(keras.utils.PyDataset):
         backbone_stride: the backbone's output stride (map sizes round up at it).
     """
 
+    spec: MultiAnimalSpec | None = None  # one animal: no PAF or identity heads
+
     def __init__(self, image_paths: Sequence[str | os.PathLike], points: np.ndarray,
                  config: BatchSettings, mirror_perm: Sequence[int] | None = None,
                  backbone_stride: int = 16):
@@ -233,15 +240,47 @@ class PoseDataset(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, index])
         chosen = rng.choice(len(self.image_paths), self.batch_size,
                             replace=len(self.image_paths) < self.batch_size)
-        images, scores, locrefs = [], [], []
+        images, targets = [], []
         for i in chosen:
             crop, pts = augment(self._image(int(i)), self.points[i], self.crop_hw,
                                 self.augment_config, rng, self.mirror_perm)
-            s, loc = pack_targets(pts, self.map_hw, self.target_config)
             images.append(crop)
-            scores.append(s)
-            locrefs.append(loc)
-        return np.stack(images), (np.stack(scores), np.stack(locrefs))
+            targets.append(self.pack(pts))
+        return np.stack(images), tuple(np.stack(head) for head in zip(*targets))
+
+    def pack(self, points: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The packed targets of one crop's points, one array per output of the model."""
+        return pack_targets(points, self.map_hw, self.target_config)
+
+
+class MultiAnimalDataset(PoseDataset):
+    """:class:`PoseDataset` of a multi-animal project: each image's points are
+    (num_rows, K, 2), the table individuals' (animals, then ``single``), NaN = missing
+    (unlabeled animals too); the warp, crop and mirror move all of them together, and the
+    targets are :func:`kit.net.ma_targets.make_multianimal_targets`'s.
+
+    Args:
+        points: (N, num_rows, K, 2).
+        spec: the graph and identity head (its ``num_identities`` first rows are animals).
+        (the others as :class:`PoseDataset`.)
+
+    Batches: images (B, H, W, 3) and the packed (targets | weights) of ``part_pred``,
+    ``locref``, ``paf`` and (with identities) ``identity``, each (B, h, w, 2C).
+    """
+
+    def __init__(self, image_paths: Sequence[str | os.PathLike], points: np.ndarray,
+                 config: BatchSettings, spec: MultiAnimalSpec,
+                 mirror_perm: Sequence[int] | None = None, backbone_stride: int = 16):
+        points = np.asarray(points, dtype=np.float64)
+        if points.ndim != 4:
+            raise ValueError(f"points must be (num_images, num_rows, K, 2). Received: {points.shape}.")
+        super().__init__(image_paths, points, config, mirror_perm, backbone_stride)
+        self.spec = spec
+
+    def pack(self, points: np.ndarray) -> tuple[np.ndarray, ...]:
+        maps = make_multianimal_targets(points, self.map_hw, self.spec.paf_graph,
+                                        self.spec.num_identities, self.target_config)
+        return tuple(np.concatenate(pair, -1) for pair in maps.values())
 
 
 Batch = TypeVar("Batch")

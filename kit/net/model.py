@@ -17,7 +17,8 @@ from kit.net.heads import pose_heads
 
 
 def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
-                name: str | None = None, net_type: str = "resnet_50") -> keras.Model:
+                name: str | None = None, net_type: str = "resnet_50", num_limbs: int = 0,
+                num_identities: int = 0) -> keras.Model:
     """Build the pose network for images of any size.
 
     Args:
@@ -28,16 +29,22 @@ def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
             (random, train from scratch).
         name: model name; default ``kit_<net_type without underscores>`` ("kit_resnet50").
         net_type: the backbone, a name of :data:`kit.net.backbones.BACKBONES`.
+        num_limbs: E, edges of a multi-animal network's graph (0: single-animal network).
+        num_identities: I, identity channels of a multi-animal network (0: none).
 
     Returns:
         A model from RGB images (N, H, W, 3), pixels 0-255, to
         ``[part_pred, locref]``: score-map logits (N, h, w, K) and location-refinement
-        maps (N, h, w, 2K), with h, w = ``targets.map_shape(H, W, backbone.output_stride)``.
+        maps (N, h, w, 2K), with h, w = ``targets.map_shape(H, W, backbone.output_stride)``;
+        then, with ``num_limbs``, part-affinity fields ``paf`` (N, h, w, 2E) and, with
+        ``num_identities``, identity logits ``identity`` (N, h, w, I)
+        (:func:`kit.net.heads.head_names`; channels as :mod:`kit.net.ma_targets`).
     """
     backbone = get_backbone(net_type)
     inputs = keras.Input(shape=(None, None, 3), name="image")
     features = backbone.build(backbone.preprocess()(inputs))
-    outputs = pose_heads(features, num_bodyparts, backbone.output_stride)
+    outputs = pose_heads(features, num_bodyparts, backbone.output_stride,
+                         num_limbs=num_limbs, num_identities=num_identities)
     default_name = "kit_" + "".join(c for c in net_type if c.isalnum())  # kit_mobilenetv2035
     model = keras.Model(inputs, list(outputs), name=name or default_name)
     path = resolve_weights(weights, net_type)
@@ -130,6 +137,21 @@ def locref_loss(y_true, y_pred):
     diff = ops.abs(ops.cast(y_pred, "float32") - target)
     huber = ops.where(diff <= 1.0, 0.5 * ops.square(diff), diff - 0.5)
     return _sum_by_nonzero_weights(huber, weights)
+
+
+@keras.saving.register_keras_serializable(package="kit")
+def paf_loss(y_true, y_pred):
+    """Part-affinity fields: Huber loss (delta 1), as DeepLabCut's ``pairwise_huber_loss``
+    (its default), weighted and reduced as :func:`locref_loss`. ``y_true`` packs (targets,
+    weights); the training weighs it by ``pairwise_loss_weight``."""
+    return locref_loss(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="kit")
+def identity_loss(y_true, y_pred):
+    """Identity maps: weighted sigmoid cross-entropy, as :func:`scoremap_loss` (DeepLabCut
+    trains them as extra score-map channels)."""
+    return scoremap_loss(y_true, y_pred)
 
 
 def recalibrate_batchnorm(model: keras.Model, batches) -> int:

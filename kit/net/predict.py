@@ -1,4 +1,9 @@
-"""Prediction: body-part positions and likelihoods from a trained model, any image size."""
+"""Prediction: body-part positions and likelihoods from a trained model, any image size.
+
+A multi-animal model (``pose_config.json`` says ``multianimal``) gives its maps
+(:meth:`Predictor.predict_maps`); turning them into animals is
+``kit.net.assembly.poses_from_maps``'s work.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import keras
 import numpy as np
 
 from kit.net.data import scale_image
+from kit.net.heads import IDENTITY
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
 from kit.net.pose_config import load_pose_config
 from kit.net.targets import TargetConfig, decode
@@ -22,6 +28,10 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     ez = np.exp(z[~pos])
     out[~pos] = ez / (1.0 + ez)
     return out
+
+
+ASSEMBLY = "kit.net.assembly.poses_from_maps"  # what turns a multi-animal model's maps into poses
+SIGMOID_HEADS = ("part_pred", IDENTITY)  # logits; the other heads' maps are used as they are
 
 
 class Predictor:
@@ -45,6 +55,8 @@ class Predictor:
         self.backbone_stride: int = pose["backbone_stride"]
         self.global_scale: float = pose["global_scale"]
         self.train_steps: int = pose["train_steps"]
+        self.pose = pose  # the whole pose_config.json (multi-animal: graph, individuals)
+        self.multianimal: bool = bool(pose["multianimal"])
         self.targets = TargetConfig(stride=pose["stride"], locref_stdev=pose["locref_stdev"])
         model = keras.saving.load_model(model_file, compile=False)
         if list(model.output_names) != pose["heads"]:
@@ -59,6 +71,46 @@ class Predictor:
             model = fold_batchnorm(model)
         self.model = model
 
+    def predict_maps(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Every head's maps for a batch of equal-size images (any model, one or several
+        animals).
+
+        Args:
+            images: (N, H, W, 3) RGB, 0-255. They are resized by ``global_scale`` first
+                (:func:`kit.net.data.scale_image`), as in training.
+
+        Returns:
+            ``{head: (N, h, w, C) float32}`` for the heads of ``pose_config.json``
+            (``part_pred`` K, ``locref`` 2K, ``paf`` 2E, ``identity`` I), h, w =
+            ``targets.map_shape`` of the scaled size. ``part_pred`` and ``identity`` after
+            a sigmoid (probabilities); ``locref`` ((dx, dy) / locref_stdev) and ``paf``
+            (unit vectors, channels as :mod:`kit.net.ma_targets`) raw. Map coordinates are
+            in the SCALED image: cell (i, j) is centred at scaled pixel
+            ``(j * stride + stride / 2, i * stride + stride / 2)``; divide positions (after
+            locref) by ``global_scale`` for the original image's pixels.
+        """
+        scaled = np.stack([scale_image(im, self.global_scale) for im in images])
+        outputs = self.model.predict_on_batch(scaled.astype(np.float32))
+        maps = {}
+        for name, out in zip(self.pose["heads"], outputs):
+            out = np.asarray(out, dtype=np.float32)
+            maps[name] = sigmoid(out) if name in SIGMOID_HEADS else out
+        return maps
+
+    def _single_animal_only(self, method: str) -> None:
+        if self.multianimal:
+            raise NotImplementedError(
+                f"Predictor.{method} of a multi-animal model ({self.model_dir}) needs the "
+                f"assembly of its maps into animals, {ASSEMBLY}, which is not wired in yet. "
+                "Use Predictor.predict_maps for the maps.")
+
+    def predict_assemblies(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Poses (N, num_table_individuals, K, 3) and identity scores (N,
+        num_table_individuals, I) or None, for a batch of equal-size images. A
+        single-animal model gives :meth:`predict_batch` and None."""
+        self._single_animal_only("predict_assemblies")
+        return self.predict_batch(images), None
+
     def predict_batch(self, images: np.ndarray) -> np.ndarray:
         """Positions for a batch of equal-size images.
 
@@ -69,11 +121,13 @@ class Predictor:
             (N, 1, K, 3) float64 poses (num_images, num_individuals, num_bodyparts, 3): x, y
             in image pixels, likelihood in [0, 1]; one individual (single-animal network).
         """
+        self._single_animal_only("predict_batch")
         return self.predict_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
 
     def predict_scaled(self, scaled: np.ndarray) -> np.ndarray:
         """:meth:`predict_batch` of images already resized by ``scale_image(im, global_scale)``
         (e.g. on a reader thread); returns positions in the unscaled images' pixels."""
+        self._single_animal_only("predict_scaled")
         logits, locref = self.model.predict_on_batch(scaled.astype(np.float32))
         out = decode(sigmoid(np.asarray(logits)), np.asarray(locref), self.targets)
         out[..., :2] /= self.global_scale

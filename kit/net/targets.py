@@ -26,9 +26,10 @@ class TargetConfig:
     stride: int = STRIDE
     pos_dist_thresh: float = 17.0  # disk radius, input pixels
     locref_stdev: float = 7.2801  # locref maps hold offset / locref_stdev
+    paf_width: float = 20.0  # multi-animal: PAF half-width, input pixels (DLC's pafwidth)
 
     def __post_init__(self):
-        if self.stride <= 0 or self.pos_dist_thresh <= 0 or self.locref_stdev <= 0:
+        if min(self.stride, self.pos_dist_thresh, self.locref_stdev, self.paf_width) <= 0:
             raise ValueError(f"TargetConfig values must be positive. Received: {self}.")
 
 

@@ -8,6 +8,12 @@ Everything a run needs to be reproduced or resumed lives in its model folder:
 An interrupted run started again with the same settings resumes from its last
 checkpoint and draws the same batches it would have drawn.
 
+A multi-animal project (``project.layout``) trains DeepLabCut 2.2+'s bottom-up network:
+score maps and locref of every individual's labels, part-affinity fields along the graph
+(the config's skeleton, else the minimum spanning tree of the labels' mean part distances:
+:func:`kit.net.ma_targets.minimum_spanning_graph`) and, with ``identity: true`` in the
+config, identity maps; ``pose_config.json`` then records the graph and individuals.
+
 The settings, ``TrainConfig``, are defined in :mod:`kit.net.train_config`; import them from
 here with the training they drive: ``from kit.net.train import TrainConfig, train``.
 """
@@ -29,11 +35,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from kit.net.backbones import get_backbone
-from kit.net.data import PoseDataset, mirror_permutation, prefetch
-from kit.net.heads import HEADS
+from kit.net.data import MultiAnimalDataset, PoseDataset, mirror_permutation, prefetch
+from kit.net.heads import head_names
+from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
 from kit.net.model import (
     build_model,
+    identity_loss,
     locref_loss,
+    paf_loss,
     recalibrate_batchnorm,
     resolve_weights,
     scoremap_loss,
@@ -54,8 +63,11 @@ def list_checkpoints(folder: Path) -> list[Path]:
 def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
     saved = model_dir / "train_config.json"
     if saved.exists():
-        # Settings added to kit since that run was saved take their defaults.
-        old = {**TrainConfig().to_dict(), **json.loads(saved.read_text())}
+        # Settings added to kit since that run was saved take their defaults (also those
+        # inside augment and targets).
+        old = {**TrainConfig().to_dict()}
+        for key, value in json.loads(saved.read_text()).items():
+            old[key] = {**old[key], **value} if isinstance(old.get(key), dict) else value
         new = config.to_dict()
         for key in EXECUTION_ONLY:  # how steps run, not what they compute
             old.pop(key, None)
@@ -97,6 +109,9 @@ def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Sp
 
 
 def _bodyparts(project: Project, config: TrainConfig) -> list[str]:
+    if project.layout is not None and config.bodyparts:
+        raise ValueError(f"bodyparts={config.bodyparts!r}: a multi-animal project trains on all "
+                         f"its body parts {project.bodyparts}. Leave bodyparts empty.")
     unknown = [b for b in config.bodyparts if b not in project.bodyparts]
     if unknown:
         raise ValueError(f"bodyparts {unknown} are not in {project.config_path}: "
@@ -104,7 +119,8 @@ def _bodyparts(project: Project, config: TrainConfig) -> list[str]:
     return [b for b in project.bodyparts if b in config.bodyparts] or project.bodyparts
 
 
-def _compiled_model(num_bodyparts: int, config: TrainConfig) -> keras.Model:
+def _compiled_model(num_bodyparts: int, config: TrainConfig,
+                    spec: MultiAnimalSpec | None = None) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     weights = resolve_weights(config.weights, config.net_type)
     is_kit_model = weights is not None and weights.endswith(".keras")
@@ -112,15 +128,24 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig) -> keras.Model:
     keras.config.set_dtype_policy(config.precision)  # layers keep the policy they are built with
     try:
         model = build_model(num_bodyparts, None if is_kit_model else weights,
-                            net_type=config.net_type)
+                            net_type=config.net_type,
+                            num_limbs=len(spec.paf_graph) if spec else 0,
+                            num_identities=spec.num_identities if spec else 0)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if is_kit_model:
         model.load_weights(weights)
+    losses, loss_weights = [scoremap_loss, locref_loss], [1.0, config.locref_loss_weight]
+    if spec:  # DeepLabCut's multi-animal losses: Huber on PAFs, identity as score maps
+        losses.append(paf_loss)
+        loss_weights.append(config.pairwise_loss_weight)
+    if spec and spec.identity:
+        losses.append(identity_loss)
+        loss_weights.append(1.0)
     model.compile(
         optimizer=make_optimizer(config),
-        loss=[scoremap_loss, locref_loss],
-        loss_weights=[1.0, config.locref_loss_weight],
+        loss=losses,
+        loss_weights=loss_weights,
         jit_compile=config.jit_compile,
     )
     return model
@@ -154,7 +179,7 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
         if verbose:
             print(f"Resuming from {checkpoints[-1].name} (step {start} of {config.train_steps}).")
     else:
-        model, start = _compiled_model(len(bodyparts), config), 0
+        model, start = _compiled_model(len(bodyparts), config, dataset.spec), 0
     model.run_eagerly = config.run_eagerly is True or (
         config.run_eagerly == "auto" and keras.backend.backend() == "tensorflow"
         and config.train_steps - start <= EAGER_STEPS)
@@ -192,13 +217,33 @@ def _training_data(project: Project, config: TrainConfig, model_dir: Path,
             "previous version), or train under another shuffle number."
         )
     train_labels = labels.loc[list(split.train)]
-    dataset = PoseDataset(
-        [project.image_path(name) for name in train_labels.index],
-        labels_to_array(train_labels, bodyparts), config, mirror_permutation(bodyparts),
-        get_backbone(config.net_type).output_stride,
-    )
+    paths = [project.image_path(name) for name in train_labels.index]
+    points = labels_to_array(train_labels, bodyparts, project.layout)  # (N, [rows,] K, 2)
+    stride = get_backbone(config.net_type).output_stride
+    if project.layout is None:
+        dataset = PoseDataset(paths, points, config, mirror_permutation(bodyparts), stride)
+    else:
+        dataset = MultiAnimalDataset(paths, points, config, _multianimal_spec(project, points),
+                                     mirror_permutation(bodyparts), stride)
     _check_training_labels(project, train_labels, dataset, bodyparts)
     return dataset
+
+
+def _multianimal_spec(project: Project, points: np.ndarray) -> MultiAnimalSpec:
+    """The graph (the skeleton, else the labels' minimum spanning tree) and identity head."""
+    layout = project.layout
+    if project.skeleton:
+        graph = skeleton_graph(project.skeleton, layout.bodyparts, layout.multianimal_bodyparts)
+    else:
+        graph = minimum_spanning_graph(points, len(layout.multianimal_bodyparts))
+    if not graph:
+        raise ValueError(
+            f"{project.config_path}: no part-affinity edge joins two of the multianimalbodyparts "
+            f"{list(layout.multianimal_bodyparts)} (skeleton {project.skeleton}; or, without a "
+            "skeleton, no two of them are labeled on one animal). A multi-animal network needs "
+            "at least two multianimalbodyparts and a skeleton or labels that join them.")
+    return MultiAnimalSpec(tuple(layout.individuals), tuple(layout.unique_bodyparts),
+                           tuple(graph), bool(project.config.get("identity", False)))
 
 
 def _label_files(project: Project, images) -> list[str]:
@@ -208,12 +253,17 @@ def _label_files(project: Project, images) -> list[str]:
 def _check_training_labels(project: Project, labels: pd.DataFrame, dataset: PoseDataset,
                            bodyparts: list[str]) -> None:
     """Warn about labels outside their image (left out of training); raise if none is usable."""
-    images, given = list(labels.index), labels_to_array(labels, bodyparts)
+    images, given = list(labels.index), labels_to_array(labels, bodyparts, project.layout)
+    parts = bodyparts if project.layout is None else [  # several animals: "mouse1/snout"
+        f"{individual}/{part}" for individual in project.layout.table_individuals
+        for part in bodyparts]
+    given = given.reshape(len(images), len(parts), 2)
+    outside_all = dataset.outside.reshape(len(images), len(parts))
     for video in sorted({video_of(i) for i in images}):
         rows = [f"{name} {part!r} (x={x:.1f}, y={y:.1f})"
-                for (name, points, outside) in zip(images, given, dataset.outside)
+                for (name, points, outside) in zip(images, given, outside_all)
                 if video_of(name) == video
-                for part, (x, y), out in zip(bodyparts, points, outside) if out]
+                for part, (x, y), out in zip(parts, points, outside) if out]
         if rows:
             warnings.warn(
                 f"{project.labels_file(video)}: {len(rows)} label(s) lie outside their image "
@@ -294,18 +344,24 @@ def _save_checkpoint(model, folder: Path, step: int) -> None:
 
 
 def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
+    spec = dataset.spec
     save_pose_config(model_dir, {
         "bodyparts": bodyparts,
         "net_type": config.net_type,
         "backbone_stride": get_backbone(config.net_type).output_stride,
         "stride": config.targets.stride,
-        "heads": list(HEADS),
+        "heads": head_names(len(spec.paf_graph), spec.num_identities) if spec else head_names(),
         "locref_stdev": config.targets.locref_stdev,
         "global_scale": config.augment.global_scale,
         "train_steps": config.train_steps,
         "crop_hw": list(dataset.crop_hw),
         "iteration": project.iteration,
         "keras_backend": keras.backend.backend(),
+        **({} if spec is None else {
+            "multianimal": True, "individuals": list(spec.individuals),
+            "unique_bodyparts": list(spec.unique_bodyparts),
+            "paf_graph": [list(edge) for edge in spec.paf_graph], "identity": spec.identity,
+            "paf_width": config.targets.paf_width}),
     })
     # The same layers without the optimizer: a third of the size (the checkpoints keep
     # the optimizer for resuming; weights=model.keras continues training from this).
@@ -316,7 +372,8 @@ def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> 
 
 def read_train_log(model_dir: str | Path) -> pd.DataFrame:
     """The mean losses between checkpoints: columns ``step``, ``loss``, ``part_pred_loss``,
-    ``locref_loss``, ``learning_rate``, ``data_wait_fraction`` (of the steps' time, waiting
+    ``locref_loss`` (multi-animal: ``paf_loss``, and ``identity_loss`` with identities),
+    ``learning_rate``, ``data_wait_fraction`` (of the steps' time, waiting
     for batches; absent in logs of older runs)."""
     return pd.read_csv(Path(model_dir) / "train_log.csv")
 

@@ -49,6 +49,9 @@ class TrainConfig:
         save_every: steps between checkpoints (0: a tenth of the run); must divide train_steps.
         seed: seeds weights, splits and batches.
         locref_loss_weight: weight of the location-refinement loss.
+        pairwise_loss_weight: multi-animal projects: weight of the part-affinity-field loss
+            (DeepLabCut's ``pairwise_loss_weight``); the PAFs' half-width is
+            ``targets.paf_width``.
         train_size: if > 0, train on the first ``train_size`` frames of the shuffle's
             training set only (nested: smaller sets lie inside larger ones), testing
             on the same test set: the points of a learning curve.
@@ -89,6 +92,7 @@ class TrainConfig:
     save_every: int = 0
     seed: int = 0
     locref_loss_weight: float = 0.05
+    pairwise_loss_weight: float = 0.1
     train_size: int = 0
     bodyparts: tuple[str, ...] = ()
     test_videos: tuple[str, ...] = ()
