@@ -1,8 +1,9 @@
 """Prediction: body-part positions and likelihoods from a trained model, any image size.
 
 A multi-animal model (``pose_config.json`` says ``multianimal``) gives its maps
-(:meth:`Predictor.predict_maps`); turning them into animals is
-``kit.net.assembly.poses_from_maps``'s work.
+(:meth:`Predictor.predict_maps`), and poses of every animal in a frame assembled from them
+by :func:`kit.net.assembly.poses_from_maps` (rows in no particular order: tracking across
+frames gives them identities).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kit.net.assembly import AssemblyConfig, poses_from_maps
 from kit.net.data import scale_image
 from kit.net.heads import IDENTITY
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
@@ -30,7 +32,6 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return out
 
 
-ASSEMBLY = "kit.net.assembly.poses_from_maps"  # what turns a multi-animal model's maps into poses
 SIGMOID_HEADS = ("part_pred", IDENTITY)  # logits; the other heads' maps are used as they are
 
 
@@ -39,9 +40,10 @@ class Predictor:
 
     Args:
         model_dir: a model folder written by :func:`kit.net.train.train`.
+        assembly: how a multi-animal model's maps become animals (ignored for one animal).
     """
 
-    def __init__(self, model_dir: str | Path):
+    def __init__(self, model_dir: str | Path, assembly: AssemblyConfig = AssemblyConfig()):
         self.model_dir = Path(model_dir)
         model_file = self.model_dir / "model.keras"
         if not model_file.is_file():
@@ -57,6 +59,10 @@ class Predictor:
         self.train_steps: int = pose["train_steps"]
         self.pose = pose  # the whole pose_config.json (multi-animal: graph, individuals)
         self.multianimal: bool = bool(pose["multianimal"])
+        self.assembly = assembly
+        # rows of a pose array: the animals, then `single` for unique body parts; or one
+        self.num_rows: int = (len(pose["individuals"]) + bool(pose["unique_bodyparts"])
+                              if self.multianimal else 1)
         self.targets = TargetConfig(stride=pose["stride"], locref_stdev=pose["locref_stdev"])
         model = keras.saving.load_model(model_file, compile=False)
         if list(model.output_names) != pose["heads"]:
@@ -89,7 +95,10 @@ class Predictor:
             ``(j * stride + stride / 2, i * stride + stride / 2)``; divide positions (after
             locref) by ``global_scale`` for the original image's pixels.
         """
-        scaled = np.stack([scale_image(im, self.global_scale) for im in images])
+        return self.maps_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
+
+    def maps_scaled(self, scaled: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`predict_maps` of images already resized by ``scale_image(im, global_scale)``."""
         outputs = self.model.predict_on_batch(scaled.astype(np.float32))
         maps = {}
         for name, out in zip(self.pose["heads"], outputs):
@@ -97,19 +106,24 @@ class Predictor:
             maps[name] = sigmoid(out) if name in SIGMOID_HEADS else out
         return maps
 
-    def _single_animal_only(self, method: str) -> None:
-        if self.multianimal:
-            raise NotImplementedError(
-                f"Predictor.{method} of a multi-animal model ({self.model_dir}) needs the "
-                f"assembly of its maps into animals, {ASSEMBLY}, which is not wired in yet. "
-                "Use Predictor.predict_maps for the maps.")
+    def assemblies_scaled(self, scaled: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Poses (N, num_rows, K, 3) in the unscaled images' pixels, identity scores (N,
+        num_rows, I) or None, and the assemblies dropped per image (N,) beyond the
+        individuals (the best are kept), for images already resized by ``scale_image``."""
+        if not self.multianimal:
+            return self.predict_scaled(scaled), None, np.zeros(len(scaled), int)
+        poses, identity, dropped = poses_from_maps(self.maps_scaled(scaled), self.pose,
+                                                   self.assembly)
+        poses[..., :2] /= self.global_scale
+        return poses, identity, dropped
 
-    def predict_assemblies(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Poses (N, num_table_individuals, K, 3) and identity scores (N,
-        num_table_individuals, I) or None, for a batch of equal-size images. A
-        single-animal model gives :meth:`predict_batch` and None."""
-        self._single_animal_only("predict_assemblies")
-        return self.predict_batch(images), None
+    def predict_assemblies(self, images: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """:meth:`assemblies_scaled` of a batch of equal-size images (N, H, W, 3) RGB 0-255.
+        A single-animal model gives :meth:`predict_batch`, None and zeros."""
+        return self.assemblies_scaled(
+            np.stack([scale_image(im, self.global_scale) for im in images]))
 
     def predict_batch(self, images: np.ndarray) -> np.ndarray:
         """Positions for a batch of equal-size images.
@@ -118,24 +132,27 @@ class Predictor:
             images: (N, H, W, 3) RGB, 0-255.
 
         Returns:
-            (N, 1, K, 3) float64 poses (num_images, num_individuals, num_bodyparts, 3): x, y
-            in image pixels, likelihood in [0, 1]; one individual (single-animal network).
+            (N, num_rows, K, 3) float64 poses (num_images, individuals, num_bodyparts, 3): x,
+            y in image pixels, likelihood in [0, 1]. One row for a single-animal network; a
+            multi-animal one's rows are its assemblies (best first, NaN rows empty), then
+            ``single`` (unique body parts) if it has them.
         """
-        self._single_animal_only("predict_batch")
         return self.predict_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
 
     def predict_scaled(self, scaled: np.ndarray) -> np.ndarray:
         """:meth:`predict_batch` of images already resized by ``scale_image(im, global_scale)``
         (e.g. on a reader thread); returns positions in the unscaled images' pixels."""
-        self._single_animal_only("predict_scaled")
+        if self.multianimal:
+            return self.assemblies_scaled(scaled)[0]
         logits, locref = self.model.predict_on_batch(scaled.astype(np.float32))
         out = decode(sigmoid(np.asarray(logits)), np.asarray(locref), self.targets)
         out[..., :2] /= self.global_scale
         return out[:, None]  # the individuals axis: one individual
 
     def predict_images(self, images: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
-        """Positions for images of any sizes (grouped by size into batches); (N, 1, K, 3)."""
-        out = np.empty((len(images), 1, len(self.bodyparts), 3))
+        """Positions for images of any sizes (grouped by size into batches); (N, num_rows,
+        K, 3)."""
+        out = np.empty((len(images), self.num_rows, len(self.bodyparts), 3))
         by_shape: dict[tuple, list[int]] = {}
         for i, image in enumerate(images):
             by_shape.setdefault(image.shape, []).append(i)
@@ -148,7 +165,7 @@ class Predictor:
     def predict_stream(
         self, frames: Iterable[np.ndarray], batch_size: int = 8
     ) -> Iterator[np.ndarray]:
-        """Yield (1, K, 3) per frame of a stream of equal-size frames, batching them."""
+        """Yield (num_rows, K, 3) per frame of a stream of equal-size frames, batching them."""
         batch: list[np.ndarray] = []
         for frame in frames:
             batch.append(frame)

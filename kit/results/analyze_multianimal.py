@@ -137,7 +137,7 @@ class MultiAnimalPoses:
         """(num_done, I_table, K, 3): the animals stitched into the individuals, in the
         config's order; the unique body parts as found."""
         result = stitch(self.tracker.tracklets(), self.num_animals, self.track_config,
-                        num_frames=self.done)
+                        num_frames=self.done, num_bodyparts=self.num_multi)
         out = np.full_like(self.poses[:self.done], np.nan)
         out[:, :self.num_animals, :self.num_multi] = result.poses
         if len(self.layout.table_individuals) > self.num_animals:

@@ -148,7 +148,7 @@ def _assign_animals(paths: list[list[int]], tracklets: list[Tracklet],
 
 
 def stitch(tracklets: list[Tracklet], num_animals: int, config: TrackConfig,
-           num_frames: int | None = None) -> TrackResult:
+           num_frames: int | None = None, num_bodyparts: int | None = None) -> TrackResult:
     """Tracklets -> ``num_animals`` tracks by a minimum-cost flow (see the module docstring).
 
     Tracklets shorter than ``min_hits`` are dropped; so are those no track can take (they
@@ -157,6 +157,7 @@ def stitch(tracklets: list[Tracklet], num_animals: int, config: TrackConfig,
     Args:
         tracklets: from :meth:`Tracker.tracklets`.
         num_frames: frames of the video (default: up to the last tracklet's end).
+        num_bodyparts: K (default: the tracklets'; give it when there may be none).
 
     Returns:
         :class:`TrackResult` with poses (num_frames, num_animals, K, 3), NaN where an animal
@@ -167,7 +168,8 @@ def stitch(tracklets: list[Tracklet], num_animals: int, config: TrackConfig,
     kept = [tr for tr in tracklets if len(tr.frames) >= config.min_hits]
     if num_frames is None:
         num_frames = 1 + max((tr.end for tr in tracklets), default=-1)
-    num_bodyparts = tracklets[0].poses.shape[1] if tracklets else 0
+    if num_bodyparts is None:
+        num_bodyparts = tracklets[0].poses.shape[1] if tracklets else 0
     poses = np.full((num_frames, num_animals, num_bodyparts, 3), np.nan)
     source = np.full((num_frames, num_animals), -1)
     if kept:
