@@ -181,3 +181,17 @@ def test_refine_tiny_with_corrections_file(tmp_path):
     assert project.iteration == 1
     assert (project.evaluation_dir(1, 0.5) / "iterations.png").is_file()
     assert len(pd.read_hdf(project.machine_labels_file("animal0"))) == 2  # the suggestions
+
+
+def test_multiple_animals_notebook_tiny(tmp_path):
+    """12: a one-animal network's peaks on frames of three animals, drawn and scored."""
+    work = tmp_path / "ma"
+    result = run_notebook(NOTEBOOKS / "12_multiple_animals.ipynb", {
+        "workdir": str(work), "image_size": 64, "num_videos": 1, "num_labeled": 6,
+        "train_steps": 2, "batch_size": 2, "group_size": 128, "num_frames": 2,
+        "threshold": 0.01}, runs_dir=tmp_path / "runs", log_to_console=False)
+    assert (result.folder / "done.json").is_file()
+    assert (work / "results" / "several_animals_peaks.png").stat().st_size > 10_000
+    table = pd.read_csv(work / "results" / "several_animals_peaks.csv", index_col="bodypart")
+    assert list(table.index) == ["snout", "leftear", "rightear", "tailbase"]
+    assert (table.visible > 0).all() and table.found.between(0, 1).all()
