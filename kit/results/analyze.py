@@ -43,6 +43,7 @@ from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.analysis_file import load_partial_poses, predictions_frame, save_analysis
 from kit.project.video import VideoInfo, video_info
+from kit.project.video_workers import default_read_workers
 from kit.results.frame_batches import FrameBatches
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v")
@@ -63,6 +64,9 @@ class AnalyzeConfig:
         overwrite: analyse again videos already analysed by this model.
         save_every: frames between saves of the ``.partial.h5`` sidecar.
         queue_batches: batches the reader thread may prepare ahead.
+        num_workers: threads decoding and scaling frames
+            (:class:`kit.project.video_workers.ParallelFrameReader`; 1: the reader thread
+            alone); default one per core. Results do not depend on it.
         output_dir: folder for the output files; None = beside each video.
         max_frames: analyse only the first ``max_frames`` frames (None: all).
         progress: show a progress bar (frames per second).
@@ -77,15 +81,18 @@ class AnalyzeConfig:
     overwrite: bool = False
     save_every: int = 1000
     queue_batches: int = 4
+    num_workers: int = field(default_factory=default_read_workers)
     output_dir: str | None = None
     max_frames: int | None = None
     progress: bool = True
 
     def __post_init__(self):
-        if self.batch_size < 1 or self.save_every < 1 or self.queue_batches < 1:
+        if (self.batch_size < 1 or self.save_every < 1 or self.queue_batches < 1
+                or self.num_workers < 1):
             raise ValueError(
-                "batch_size, save_every and queue_batches must be >= 1. Received: batch_size="
-                f"{self.batch_size}, save_every={self.save_every}, queue_batches={self.queue_batches}."
+                "batch_size, save_every, queue_batches and num_workers must be >= 1. Received: "
+                f"batch_size={self.batch_size}, save_every={self.save_every}, "
+                f"queue_batches={self.queue_batches}, num_workers={self.num_workers}."
             )
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be >= 1 or None. Received: {self.max_frames}.")
