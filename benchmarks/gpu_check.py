@@ -4,7 +4,7 @@ fraction of the step spent waiting for data, in one table.
 
 ``benchmarks/gpu_check.sh`` installs what it needs and runs this on a machine with an
 NVIDIA GPU (within 8 minutes). Without a GPU, or with ``--tiny``, it runs the CPU fallback:
-tiny frames, a few steps, batches 1 and 8, on the current backend only (what
+tiny frames, 4 steps, batches 1 and 8, on the current backend only (what
 ``tests/test_gpu_check.py`` runs, in under a minute).
 
 Per backend one subprocess (``KERAS_BACKEND``): a synthetic project (``kit.experiments.
@@ -37,8 +37,8 @@ BACKENDS = ("tensorflow", "jax", "torch")
 FULL = {"size": (640, 480), "num_frames": 600, "num_labeled": 60, "steps": 300,
         "batch_size": 8, "crop": 448, "batches": (1, 8, 32, 64), "live_frames": 200,
         "net_type": "resnet_50"}
-TINY = {"size": (96, 80), "num_frames": 24, "num_labeled": 8, "steps": 6, "batch_size": 2,
-        "crop": 64, "batches": (1, 8), "live_frames": 8, "net_type": "mobilenet_v2_0.35"}
+TINY = {"size": (96, 80), "num_frames": 16, "num_labeled": 8, "steps": 4, "batch_size": 2,
+        "crop": 64, "batches": (1, 8), "live_frames": 6, "net_type": "mobilenet_v2_0.35"}
 
 
 def has_gpu() -> bool:
@@ -62,7 +62,8 @@ def child(sizes: dict, gpu: bool) -> list[dict]:
     from kit.live.stream import latency_summary, open_source, run_stream
     from kit.net.data import AugmentConfig
     from kit.net.train import TrainConfig, read_train_log, train
-    from kit.results.analyze import AnalyzeConfig, analyze_video, load_predictor
+    from kit.net.predict import Predictor
+    from kit.results.analyze import AnalyzeConfig, analyze_video
 
     folder = Path(tempfile.mkdtemp(prefix="kit-gpu-check-"))
     project = make_synthetic_project(folder / "p", SyntheticConfig(
@@ -83,8 +84,7 @@ def child(sizes: dict, gpu: bool) -> list[dict]:
             ("data-wait fraction (first interval left out)",
              float(wait[1:].mean() if len(wait) > 1 else wait.mean()), "")]
     video = project.videos_dir / "animal0.mp4"
-    analyze = AnalyzeConfig(train_fraction=0.8, output_dir=str(folder / "a"), progress=False)
-    predictor = load_predictor(project, analyze)
+    predictor = Predictor(model_dir)
     for batch in sizes["batches"]:
         run = AnalyzeConfig(train_fraction=0.8, batch_size=batch, progress=False,
                             output_dir=str(folder / f"a{batch}"))
@@ -97,6 +97,7 @@ def child(sizes: dict, gpu: bool) -> list[dict]:
     rows += [("live latency mean", summary["mean_ms"], "ms"),
              ("live latency p99", summary["p99_ms"], "ms"),
              ("live read-to-pose frames/s", len(result.latency_s) / result.wall_s, "1/s")]
+    shutil.rmtree(folder, ignore_errors=True)
     return [{"measure": m, "value": float(v), "unit": u, "precision": config.precision,
              "jit_compile": str(config.jit_compile)} for m, v, u in rows]
 

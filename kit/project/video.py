@@ -9,6 +9,8 @@ long gaps. A video that ends before the frame count its header declares (a
 truncated or half-copied file) is not silent: :class:`FrameReader` records it in
 ``.truncated``, and :func:`read_frames` raises.
 
+Reading on several cores (decode and scale workers, frames still in order) is
+:class:`kit.project.video_workers.ParallelFrameReader`, built on :class:`FrameReader`.
 Picking frames to label and extracting them into a project is in
 :mod:`kit.project.frame_picking`.
 """
