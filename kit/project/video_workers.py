@@ -63,7 +63,9 @@ class ParallelFrameReader:
         start, stop, step: frames ``start``, ``start + step``, ... below ``stop`` (default:
             the declared frame count), as :class:`kit.project.video.FrameReader`.
         num_workers: threads applying ``transform``; 1 reads and transforms on the calling
-            thread (no threads at all), exactly as ``FrameReader`` with OpenCV's defaults.
+            thread (no threads of kit's), as ``FrameReader``. Every decoder runs one
+            FFmpeg thread, so the workers are the cores used (FFmpeg's own frame threads
+            would add their own on top, uncounted).
         transform: applied to every RGB uint8 (H, W, 3) frame (e.g. crop and scale); None
             keeps the frame.
         num_decoders: decoders, each reading chunks of ``chunk_frames`` consecutive frames
@@ -127,9 +129,8 @@ class ParallelFrameReader:
         return index, future.result()
 
     def _sequential(self) -> Iterator[tuple[int, np.ndarray]]:
-        threads = 0 if self.num_workers == 1 else 1  # the workers are the parallelism
         with FrameReader(self.path, self.start, self.stop, self.step,
-                         decode_threads=threads) as reader:
+                         decode_threads=1) as reader:
             yield from reader
         self.truncated = reader.truncated
 
