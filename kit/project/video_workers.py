@@ -80,10 +80,11 @@ class ParallelFrameReader:
     Use it as a context manager (or call :meth:`close`) to stop the threads early.
     """
 
-    def __init__(self, path: str | os.PathLike, start: int = 0, stop: int | None = None,
-                 step: int = 1, num_workers: int = 1, transform: Transform | None = None,
-                 *, num_decoders: int = 0, chunk_frames: int = 64) -> None:
-        # Seven parameters: the range of FrameReader plus the two settings of the pipeline.
+    def __init__(  # size: FrameReader's range, then the pipeline's settings (keyword-only)
+        self, path: str | os.PathLike, start: int = 0, stop: int | None = None, step: int = 1,
+        num_workers: int = 1, transform: Transform | None = None, *, num_decoders: int = 0,
+        chunk_frames: int = 64,
+    ) -> None:
         if start < 0 or step < 1 or (stop is not None and stop < start):
             raise ValueError(f"Need 0 <= start <= stop and step >= 1. Received: start={start}, "
                              f"stop={stop}, step={step}.")
