@@ -51,9 +51,11 @@ def test_output_has_deeplabcut_layout(trained_synthetic, tmp_path):
     assert not list(tmp_path.glob("*partial*")) and not list(tmp_path.glob(".tmp*"))
 
 
-def test_threaded_batches_equal_predict_images(trained_synthetic, tmp_path):
+@pytest.mark.parametrize("num_workers", [1, 3])
+def test_threaded_batches_equal_predict_images(trained_synthetic, tmp_path, num_workers):
     project, predictor, video = trained_synthetic
-    result = analyze.analyze_video(project, video, _config(tmp_path, batch_size=3), predictor)
+    config = _config(tmp_path, batch_size=3, num_workers=num_workers)
+    result = analyze.analyze_video(project, video, config, predictor)
     expected = predictor.predict_images(_frames(video), batch_size=8)
     got = load_poses(result.h5)[0]
     np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=1e-3)
@@ -63,7 +65,7 @@ def test_threaded_batches_equal_predict_images(trained_synthetic, tmp_path):
 def test_crop_and_downscale_map_back_to_full_frame(trained_synthetic, tmp_path):
     project, predictor, video = trained_synthetic
     crop = (8, 56, 4, 60)  # x1, x2, y1, y2
-    config = _config(tmp_path, crop=crop, downscale=2.0, batch_size=8)
+    config = _config(tmp_path, crop=crop, downscale=2.0, batch_size=8, num_workers=2)
     got = load_poses(analyze.analyze_video(project, video, config, predictor).h5)[0]
     small = [scale_image(np.ascontiguousarray(f[4:60, 8:56]), 0.5) for f in _frames(video)]
     expected = predictor.predict_images(small)
@@ -79,14 +81,14 @@ class _Interrupt(Exception):
 
 def test_interrupted_run_resumes_to_the_same_result(trained_synthetic, tmp_path):
     project, predictor, video = trained_synthetic
-    whole = analyze.analyze_video(project, video, _config(tmp_path / "whole", batch_size=4),
-                                  predictor)
+    whole = analyze.analyze_video(
+        project, video, _config(tmp_path / "whole", batch_size=4, num_workers=1), predictor)
 
     def stop_after_two_batches(done: int) -> None:
         if done >= 8:
             raise _Interrupt
 
-    config = _config(tmp_path / "resumed", batch_size=4, save_every=4)
+    config = _config(tmp_path / "resumed", batch_size=4, save_every=4, num_workers=3)
     with pytest.raises(_Interrupt):
         analyze.analyze_video(project, video, config, predictor, on_batch=stop_after_two_batches)
     assert len(list((tmp_path / "resumed").glob("*.partial.h5"))) == 1

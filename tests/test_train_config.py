@@ -52,6 +52,8 @@ def test_from_parameters_reads_the_notebook_parameters():
         augment=AugmentConfig(enabled=False, mirror=True, crop_size=(64, 64)))
     assert TrainConfig.from_parameters(weights="x.h5", learning_rate=0.01).weights == "x.h5"
     assert TrainConfig.from_parameters() == TrainConfig()
+    assert TrainConfig.from_parameters(num_workers=-1).num_workers == TrainConfig().num_workers
+    assert TrainConfig.from_parameters(num_workers=0).num_workers == 0
     with pytest.raises(ValueError, match=r"Unknown training parameters \['project_dir'\]"):
         TrainConfig.from_parameters(project_dir="p")
 

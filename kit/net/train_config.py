@@ -167,7 +167,8 @@ class TrainConfig:
         Conversions: ``weights`` "" -> None (from scratch); ``learning_rate`` 0 -> None (the
         optimizer's default); ``crop_size`` n -> (n, n); ``augment`` and ``mirror`` ->
         ``AugmentConfig(enabled=, mirror=)``; ``bodyparts`` and ``test_videos``,
-        comma-separated, -> tuples. The others are TrainConfig's fields as they are.
+        comma-separated, -> tuples; ``num_workers`` -1 -> one per core (the default). The
+        others are TrainConfig's fields as they are.
         """
         flat = dict(parameters)
         unknown = sorted(set(flat) - FLAT_PARAMETERS)
@@ -185,6 +186,8 @@ class TrainConfig:
             flat["weights"] = flat["weights"] or None
         if "learning_rate" in flat:
             flat["learning_rate"] = flat["learning_rate"] or None
+        if flat.get("num_workers") == -1:
+            flat["num_workers"] = default_num_workers()
         return cls(augment=AugmentConfig(**augment), **flat)
 
     @classmethod

@@ -9,6 +9,8 @@ long gaps. A video that ends before the frame count its header declares (a
 truncated or half-copied file) is not silent: :class:`FrameReader` records it in
 ``.truncated``, and :func:`read_frames` raises.
 
+Reading on several cores (decode and scale workers, frames still in order) is
+:class:`kit.project.video_workers.ParallelFrameReader`, built on :class:`FrameReader`.
 Picking frames to label and extracting them into a project is in
 :mod:`kit.project.frame_picking`.
 """
@@ -41,13 +43,18 @@ class VideoInfo:
     height: int
 
 
-def _open(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]:
+def _open(
+    path: str | os.PathLike, decode_threads: int = 0
+) -> tuple[cv2.VideoCapture, VideoInfo]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(
             f"No video at {path}. Check the path (relative paths start from {Path.cwd()})."
         )
-    cap = cv2.VideoCapture(str(path))
+    if decode_threads > 0:  # 0: OpenCV's default (FFmpeg's threads, one per core)
+        cap = cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, decode_threads])
+    else:
+        cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
         raise ValueError(
@@ -88,8 +95,10 @@ class FrameReader:
     ``frame`` is RGB uint8 (height, width, 3). Yields frames ``start``,
     ``start + step``, ... below ``stop`` (default: the declared frame count).
     If the video ends early, iteration stops and ``truncated`` becomes True;
-    ``num_read`` counts the frames yielded. Use it as a context manager (or call
-    :meth:`close`) to release the file early::
+    ``num_read`` counts the frames yielded. ``decode_threads`` > 0 caps the decoder's
+    threads (0: OpenCV's default; :mod:`kit.project.video_workers` runs several readers of
+    one thread each). Use it as a context manager (or call :meth:`close`) to release the
+    file early::
 
         with FrameReader("mouse.mp4") as reader:
             for index, frame in reader:
@@ -102,14 +111,15 @@ class FrameReader:
     """
 
     def __init__(
-        self, path: str | os.PathLike, start: int = 0, stop: int | None = None, step: int = 1
+        self, path: str | os.PathLike, start: int = 0, stop: int | None = None, step: int = 1,
+        *, decode_threads: int = 0,
     ) -> None:
         if start < 0 or step < 1 or (stop is not None and stop < start):
             raise ValueError(
                 f"Need 0 <= start <= stop and step >= 1. Received: start={start}, stop={stop}, "
                 f"step={step}."
             )
-        self._cap, self.info = _open(path)
+        self._cap, self.info = _open(path, decode_threads)
         self.start, self.step = start, step
         self.stop = self.info.num_frames if stop is None else min(stop, self.info.num_frames)
         self.num_read = 0

@@ -20,7 +20,7 @@ video or in ``output_dir`` (``<name>`` = ``<video stem>DLC_resnet50_<Task><date>
 Multi-animal projects (``project.layout``) write DeepLabCut's tracked analysis
 ``<name>_el.h5`` (+ ``_el.csv``, ``_el_meta.json``, ``_el.partial.h5``): columns (scorer,
 individuals, bodyparts, coords), the assemblies of each batch tracked online and stitched
-into the individuals at the end (:mod:`kit.results.analyze_multianimal`,
+into the individuals at the end (:mod:`kit.results.analysis_poses`,
 :mod:`kit.results.tracking`).
 
 Every file is written atomically. A video already analysed by the same model is
@@ -47,9 +47,10 @@ from tqdm import tqdm
 
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
-from kit.project.analysis_file import load_partial_poses, predictions_frame, save_analysis
+from kit.project.analysis_file import load_partial_poses, save_analysis
 from kit.project.video import VideoInfo, video_info
-from kit.results.analyze_multianimal import EL_SUFFIX, MultiAnimalPoses
+from kit.project.video_workers import default_read_workers
+from kit.results.analysis_poses import EL_SUFFIX, MultiAnimalPoses, SingleAnimalPoses
 from kit.results.frame_batches import FrameBatches
 from kit.results.tracking import TrackConfig
 
@@ -71,6 +72,9 @@ class AnalyzeConfig:
         overwrite: analyse again videos already analysed by this model.
         save_every: frames between saves of the ``.partial.h5`` sidecar.
         queue_batches: batches the reader thread may prepare ahead.
+        num_workers: threads decoding and scaling frames
+            (:class:`kit.project.video_workers.ParallelFrameReader`; 1: the reader thread
+            alone); default one per core. Results do not depend on it.
         output_dir: folder for the output files; None = beside each video.
         max_frames: analyse only the first ``max_frames`` frames (None: all).
         progress: show a progress bar (frames per second).
@@ -87,16 +91,19 @@ class AnalyzeConfig:
     overwrite: bool = False
     save_every: int = 1000
     queue_batches: int = 4
+    num_workers: int = field(default_factory=default_read_workers)
     output_dir: str | None = None
     max_frames: int | None = None
     progress: bool = True
     track: TrackConfig = TrackConfig()
 
     def __post_init__(self):
-        if self.batch_size < 1 or self.save_every < 1 or self.queue_batches < 1:
+        if (self.batch_size < 1 or self.save_every < 1 or self.queue_batches < 1
+                or self.num_workers < 1):
             raise ValueError(
-                "batch_size, save_every and queue_batches must be >= 1. Received: batch_size="
-                f"{self.batch_size}, save_every={self.save_every}, queue_batches={self.queue_batches}."
+                "batch_size, save_every, queue_batches and num_workers must be >= 1. Received: "
+                f"batch_size={self.batch_size}, save_every={self.save_every}, "
+                f"queue_batches={self.queue_batches}, num_workers={self.num_workers}."
             )
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be >= 1 or None. Received: {self.max_frames}.")
@@ -228,39 +235,6 @@ def analyze_video(
     return AnalysisResult(job.video, files.h5, metadata)
 
 
-class _SingleAnimalPoses:
-    """A single-animal video's poses (num_frames, 1, num_bodyparts, 3) as analysed so far
-    (the multi-animal counterpart: :class:`kit.results.analyze_multianimal.MultiAnimalPoses`)."""
-
-    def __init__(self, predictor: Predictor, num_frames: int, transform):
-        self.predictor, self.transform = predictor, transform
-        self.global_scale = predictor.global_scale  # the reader thread scales frames
-        self.bodyparts = predictor.bodyparts
-        self.poses = np.full((num_frames, 1, len(self.bodyparts), 3), np.nan)
-        self.done = 0
-
-    def resume(self, previous: np.ndarray | None) -> int:
-        if previous is not None:
-            self.poses[:len(previous)] = previous
-            self.done = len(previous)
-        return self.done
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.predictor.predict_scaled(batch)
-
-    def add(self, indices: list[int], out: np.ndarray) -> None:
-        out[..., :2] = self.transform(out[..., :2])
-        self.poses[indices[0]:indices[-1] + 1] = out
-        self.done = indices[-1] + 1
-
-    def partial_table(self, scorer: str) -> pd.DataFrame:
-        return self.table(scorer)
-
-    def table(self, scorer: str) -> pd.DataFrame:
-        """The analysis table of the frames done (single-animal layout)."""
-        return predictions_frame(self.poses[:self.done], range(self.done), scorer, self.bodyparts)
-
-
 def _poses(project: Project, job: _Job, num_frames: int):
     """The poses of one video's analysis: single-animal, or tracked multi-animal (when the
     project has individuals)."""
@@ -271,7 +245,7 @@ def _poses(project: Project, job: _Job, num_frames: int):
         return xy * config.downscale + offset
 
     if project.layout is None:
-        return _SingleAnimalPoses(job.predictor, num_frames, transform)
+        return SingleAnimalPoses(job.predictor, num_frames, transform)
     if not hasattr(job.predictor, "predict_assemblies"):
         raise ValueError(f"{project.root} is a multi-animal project but the model of "
                          f"{job.predictor.model_dir} has no predict_assemblies (a single-animal "

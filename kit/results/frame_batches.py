@@ -1,7 +1,10 @@
 """The reader thread of video analysis: frames -> crop, downscale, network scale -> batches.
 
 Decoding overlaps inference: the thread fills a bounded queue (so memory stays flat however
-long the video) while the main thread runs the network on what it takes out.
+long the video) while the main thread runs the network on what it takes out. With
+``num_workers`` > 1 the frames are decoded and scaled on that many worker threads
+(:class:`kit.project.video_workers.ParallelFrameReader`), still in frame order, so the
+network is not left waiting on one core's decoding.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kit.net.data import scale_image
-from kit.project.video import FrameReader
+from kit.project.video_workers import ParallelFrameReader
 
 _END = object()  # the reader thread's last item
 
@@ -30,14 +33,18 @@ class BatchSettings(Protocol):
     batch_size: int
     queue_batches: int
     max_frames: int | None
+    num_workers: int
 
 
 class FrameBatches:
-    """Reader thread: frames -> crop, downscale, network scale -> batches in a bounded queue."""
+    """Reader thread: frames -> crop, downscale, network scale -> batches in a bounded queue
+    (frames decoded and scaled on ``config.num_workers`` threads)."""
 
     def __init__(self, video: Path, start: int, config: BatchSettings, global_scale: float):
-        self.reader = FrameReader(video, start=start, stop=config.max_frames)
         self.config, self.global_scale = config, global_scale
+        self.reader = ParallelFrameReader(video, start=start, stop=config.max_frames,
+                                          num_workers=config.num_workers,
+                                          transform=self._prepare)
         self.queue: queue.Queue = queue.Queue(maxsize=config.queue_batches)
         self.wait_s = 0.0  # time the network waited for frames
         self._stop = threading.Event()
@@ -58,7 +65,7 @@ class FrameBatches:
                 if self._stop.is_set():
                     return
                 indices.append(index)
-                batch.append(self._prepare(frame))
+                batch.append(frame)
                 if len(batch) == self.config.batch_size:
                     self._put((indices, np.stack(batch)))
                     indices, batch = [], []

@@ -1,5 +1,6 @@
-"""The multi-animal side of video analysis (:mod:`kit.results.analyze`): assemblies per batch,
-tracked online, stitched at the end, written as DeepLabCut's ``<video><scorer>_el.h5``.
+"""The poses of one video's analysis as it goes (:mod:`kit.results.analyze`): one animal's
+(:class:`SingleAnimalPoses`), or several animals' (:class:`MultiAnimalPoses`): assemblies per
+batch, tracked online, stitched at the end, written as DeepLabCut's ``<video><scorer>_el.h5``.
 
 Per batch the predictor gives ``predict_assemblies(frames) -> (poses (N, I_table, K, 3),
 identity (N, I_table, I) | None)``, rows in no particular order (the animals' rows, then
@@ -150,3 +151,36 @@ class MultiAnimalPoses:
         df = predictions_frame(self.tracked(), range(self.done), scorer, self.layout.bodyparts,
                                self.layout.table_individuals)
         return df.reindex(columns=self.layout.columns(scorer, POSE_COORDS))
+
+
+class SingleAnimalPoses:
+    """A single-animal video's poses (num_frames, 1, num_bodyparts, 3) as analysed so far
+    (the multi-animal counterpart: :class:`MultiAnimalPoses`)."""
+
+    def __init__(self, predictor, num_frames: int, transform):
+        self.predictor, self.transform = predictor, transform
+        self.global_scale = predictor.global_scale  # the reader thread scales frames
+        self.bodyparts = predictor.bodyparts
+        self.poses = np.full((num_frames, 1, len(self.bodyparts), 3), np.nan)
+        self.done = 0
+
+    def resume(self, previous: np.ndarray | None) -> int:
+        if previous is not None:
+            self.poses[:len(previous)] = previous
+            self.done = len(previous)
+        return self.done
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.predictor.predict_scaled(batch)
+
+    def add(self, indices: list[int], out: np.ndarray) -> None:
+        out[..., :2] = self.transform(out[..., :2])
+        self.poses[indices[0]:indices[-1] + 1] = out
+        self.done = indices[-1] + 1
+
+    def partial_table(self, scorer: str) -> pd.DataFrame:
+        return self.table(scorer)
+
+    def table(self, scorer: str) -> pd.DataFrame:
+        """The analysis table of the frames done (single-animal layout)."""
+        return predictions_frame(self.poses[:self.done], range(self.done), scorer, self.bodyparts)
