@@ -96,15 +96,17 @@ def match_animals(pred: np.ndarray, truth: np.ndarray,
     return sorted(pairs, key=lambda pair: pair[1])
 
 
-def align_to_truth(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def align_to_truth(pred: np.ndarray, truth: np.ndarray, extra: bool = True) -> np.ndarray:
     """Predictions reordered so that row j holds the animal matched to labeled animal j.
 
     Args:
         pred: (N, I, K, 3); truth: (N, J, K, 2).
+        extra: also keep the unmatched predictions (extra animals), in the free rows in
+            their order (a free row may be a missed labeled animal's: measure errors with
+            ``extra=False``).
 
     Returns:
-        (N, max(I, J), K, 3): matched animals in their labeled animal's row; unmatched
-        predictions (extra animals) in the free rows, in their order; NaN elsewhere.
+        (N, max(I, J), K, 3): matched animals in their labeled animal's row, NaN elsewhere.
     """
     pred, truth = _check(pred, truth, 4)
     num_rows = max(pred.shape[1], truth.shape[1])
@@ -113,6 +115,8 @@ def align_to_truth(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
         pairs = match_animals(pred[n], truth[n])
         for i, j in pairs:
             out[n, j] = pred[n, i]
+        if not extra:
+            continue
         used = {j for _, j in pairs}
         free = [j for j in range(num_rows) if j not in used]
         extra = [i for i in range(pred.shape[1]) if i not in {i for i, _ in pairs}
@@ -126,12 +130,8 @@ def matched_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(N, J, K) distance (pixels) from each labeled body part to its matched animal's
     prediction; NaN where the part is not labeled, not predicted or the animal unmatched.
     pred: (N, I, K, 3); truth: (N, J, K, 2)."""
-    aligned = align_to_truth(pred, truth)[:, :truth.shape[1]]
-    matched = np.zeros(truth.shape[:2], bool)
-    for n in range(len(pred)):
-        matched[n, [j for _, j in match_animals(pred[n], truth[n])]] = True
-    d = np.linalg.norm(aligned[..., :2] - np.asarray(truth, np.float64)[..., :2], axis=-1)
-    return np.where(matched[..., None], d, np.nan)
+    aligned = align_to_truth(pred, truth, extra=False)[:, :truth.shape[1]]
+    return np.linalg.norm(aligned[..., :2] - np.asarray(truth, np.float64)[..., :2], axis=-1)
 
 
 def animal_counts(pred: np.ndarray, truth: np.ndarray, index=None) -> pd.DataFrame:
