@@ -64,7 +64,7 @@ def _multi_frame(points: np.ndarray, index: Sequence[str], scorer: str,
         raise ValueError(f"points must have shape (num_frames, {len(rows)}, {len(parts)}, 2) "
                          f"(individuals {rows}, body parts {parts}). Received: {points.shape}.")
     picked = [points[:, rows.index(i), parts.index(b)] for i, b in layout.pairs()]
-    values = np.stack(picked, axis=1).reshape(len(points), -1)  # a layout has >= 1 pair
+    values = np.stack(picked, axis=1).reshape(len(points), 2 * len(picked))  # 0 frames too
     return pd.DataFrame(values, index=pd.Index(list(index)), columns=layout.columns(scorer))
 
 

@@ -129,7 +129,7 @@ def evaluate(
     for name, images in (("train", split.train), ("test", split.test), ("novel", split.novel)):
         images = [i for i in images if i in labels.index]
         if images:
-            parts.append(_evaluate_split(project, predictor, labels.loc[images], pcutoff, name,
+            parts.append(evaluate_images(project, predictor, labels.loc[images], pcutoff, name,
                                          batch_size))
     folder = project.evaluation_dir(shuffle, train_fraction, variant=variant)
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,10 +149,17 @@ def evaluate(
                       predictor.bodyparts, oks, animals)
 
 
-def _evaluate_split(project: Project, predictor: Predictor, labels: pd.DataFrame,
-                    pcutoff: float, name: str, batch_size: int) -> dict:
-    """One split's error table and prediction table; in a multi-animal project also its
-    mAP/mAR row (``oks``) and animal counts per image (``animals``)."""
+def evaluate_images(project: Project, predictor: Predictor, labels: pd.DataFrame,
+                    pcutoff: float, name: str = "test", batch_size: int = 8) -> dict:
+    """Predict the images of ``labels`` (one split, named ``name``) and measure.
+
+    Returns:
+        ``table`` (:func:`error_table`; multi-animal: of the animals matched to the labeled
+        ones) and ``predictions`` (a prediction table; multi-animal: 4 levels, row j the
+        animal matched to labeled individual j, extra animals in free rows); multi-animal
+        also ``oks`` (mAP, mAR, num_labeled, num_missed, num_extra) and ``animals`` (those
+        counts per image).
+    """
     points, truth = _predict(project, predictor, labels, batch_size)
     images, layout = list(labels.index), project.layout
     if layout is None:
