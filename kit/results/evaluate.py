@@ -117,7 +117,9 @@ def evaluate(
     kept videos out of training, novel) and ``predictions.h5`` to
     ``project.evaluation_dir(...)``. ``pcutoff``: None for the config's
     (:func:`kit.project.config.resolve_pcutoff`); ``variant`` names a model trained with
-    ``TrainConfig.variant`` (e.g. "-n54").
+    ``TrainConfig.variant`` (e.g. "-n54"). A multi-animal project (``project.layout``) also
+    gets ``oks.csv`` (mAP, mAR, animals labeled, missed and extra, per split) and
+    ``animals.csv`` (those counts per image); see :func:`evaluate_images`.
     """
     train_fraction = project.training_fractions[0] if train_fraction is None else train_fraction
     pcutoff = resolve_pcutoff(pcutoff, project)

@@ -15,6 +15,8 @@ frame's predicted animals are matched to its labeled animals:
   them (``deeplabcut.core.metrics``): OKS with sigma 0.1 and bounding-box margin 0 on the
   labeled keypoints' box, greedy matching of predictions sorted by mean likelihood, OKS
   thresholds 0.50:0.05:0.95, 101 recall points as pycocotools; in percent.
+- :func:`identity_swaps`: how much an identity switch between consecutive frames would
+  explain (outlier frames of tracked analyses, :mod:`kit.results.outliers`).
 - :func:`tracking_metrics`: MOTA, IDF1 and identity switches (``motmetrics``) of tracks
   over a video, matching on the mean keypoint distance within ``max_distance_px``.
 
@@ -60,6 +62,28 @@ def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     total = np.where(shared, d, 0).sum(-1)
     count = shared.sum(-1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def identity_swaps(xy: np.ndarray) -> np.ndarray:
+    """(N,) per frame, how much less the individuals move (pixels, summed mean distance)
+    when paired with the previous frame's by least movement than when each keeps its
+    identity: 0 when keeping is best, more at an identity switch; NaN for the first frame
+    and where fewer than two individuals can be compared.
+
+    Args:
+        xy: (N, I, K, 2) x, y (image pixels), NaN where missing or not confident. An
+            individual is compared when it shares a body part with itself one frame back.
+    """
+    out = np.full(len(xy), np.nan)
+    for t in range(1, len(xy)):
+        cost = distance_matrix(xy[t - 1], xy[t])  # (I, I), NaN: no shared part
+        rows = np.flatnonzero(np.isfinite(np.diag(cost)))
+        if len(rows) < 2:
+            continue
+        cost = cost[np.ix_(rows, rows)]
+        best = linear_sum_assignment(np.where(np.isfinite(cost), cost, np.inf))
+        out[t] = np.trace(cost) - cost[best].sum()
+    return out
 
 
 def animal_size(truth: np.ndarray) -> np.ndarray:

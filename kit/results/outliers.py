@@ -41,7 +41,6 @@ import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from kit.project import Project
 from kit.project.analysis_file import (
@@ -64,7 +63,7 @@ from kit.project.frame_picking import (
 )
 from kit.project.multianimal import SINGLE
 from kit.project.video import load_image, read_frames, save_image, video_info
-from kit.results.evaluate_ma import distance_matrix
+from kit.results.evaluate_ma import identity_swaps
 from kit.results.filters import FilterConfig, filter_points
 
 CRITERIA = {
@@ -154,28 +153,6 @@ def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
     table["swap"] = table.swap_px > config.swap_px
     table["outlier"] = table[list(config.criteria)].any(axis=1)
     return table
-
-
-def identity_swaps(xy: np.ndarray) -> np.ndarray:
-    """(N,) per frame, how much less the individuals move (pixels, summed mean distance)
-    when paired with the previous frame's by least movement than when each keeps its
-    identity: 0 when keeping is best, more at an identity switch; NaN for the first frame
-    and where fewer than two individuals can be compared.
-
-    Args:
-        xy: (N, I, K, 2) x, y (image pixels), NaN where missing or not confident. An
-            individual is compared when it shares a body part with itself one frame back.
-    """
-    out = np.full(len(xy), np.nan)
-    for t in range(1, len(xy)):
-        cost = distance_matrix(xy[t - 1], xy[t])  # (I, I), NaN: no shared part
-        rows = np.flatnonzero(np.isfinite(np.diag(cost)))
-        if len(rows) < 2:
-            continue
-        cost = cost[np.ix_(rows, rows)]
-        best = linear_sum_assignment(np.where(np.isfinite(cost), cost, np.inf))
-        out[t] = np.trace(cost) - cost[best].sum()
-    return out
 
 
 def _nan_reduce(function, values: np.ndarray) -> np.ndarray:
