@@ -204,3 +204,16 @@ def test_evaluate_multi_animal_with_a_fake_network(ma_project, monkeypatch):
     assert np.sort(errors[np.isfinite(errors)])[-1] > 100  # frame 3's: in a missed one's row
     np.testing.assert_allclose(errors[np.isfinite(errors) & (errors < 100)], NOISE_PX)
     assert evaluation_figure(project, result, num_frames=2).is_file()
+
+
+def test_compare_iterations_matches_animals(ma_project, monkeypatch):
+    from kit.results import refine
+
+    project, truth, fake = ma_project
+    monkeypatch.setattr(refine, "Predictor", lambda model_dir: fake)
+    monkeypatch.setattr(refine, "model_iteration", lambda model_dir: int(str(model_dir)[-1]))
+    images = [f"labeled-data/v/img{i:03d}.png" for i in (0, 5)]
+    table = refine.compare_iterations(project, ["model0", "model1"], images, pcutoff=0.5)
+    assert table.iteration.tolist() == [0] * 5 + [1] * 5  # snout, ear, tail, feeder, all
+    np.testing.assert_allclose(table.rmse_px, NOISE_PX)
+    assert table.num_labels.tolist()[:5] == [6, 6, 6, 2, 20]

@@ -231,7 +231,8 @@ def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike]
     if missing or not images:
         raise ValueError(f"Compare on labeled images. Not labeled: {missing[:3]} "
                          f"({len(images)} given). Pass e.g. the previous split's test frames.")
-    pictures = [load_image(project.image_path(i)) for i in images]
+    pictures = [load_image(project.image_path(i)) for i in images] if project.layout is None \
+        else []  # multi-animal: evaluate_images reads them
     tables = []
     for model_dir in model_dirs:
         predictor = Predictor(model_dir)
