@@ -167,12 +167,16 @@ def evaluate_images(project: Project, predictor: Predictor, labels: pd.DataFrame
     if layout is None:
         return {"table": error_table(truth, points, predictor.bodyparts, pcutoff, name),
                 "predictions": predictions_frame(points, images, "kit", predictor.bodyparts)}
-    # row j: the animal matched to labeled animal j; the file also keeps the extra animals
-    matched = align_to_truth(points, truth, extra=False)[:, :truth.shape[1]]
-    aligned = align_to_truth(points, truth)[:, :truth.shape[1]]
-    animal_parts = slice(0, len(layout.multianimal_bodyparts))  # unique parts: no animal
-    counts = animal_counts(points[:, :, animal_parts], truth[:, :, animal_parts], images)
-    oks = {"split": name, **oks_map(points[:, :, animal_parts], truth[:, :, animal_parts]),
+    # the animals: rows matched; the unique parts (last row, "single"): compared as they are
+    num_animals, num_parts = len(layout.individuals), len(layout.multianimal_bodyparts)
+    animals, labeled = points[:, :num_animals, :num_parts], truth[:, :num_animals, :num_parts]
+    matched, aligned = np.full((2, *truth.shape[:3], 3), np.nan)
+    for out, extra in ((matched, False), (aligned, True)):  # the file keeps extra animals
+        out[:, :num_animals] = align_to_truth(points[:, :num_animals], truth[:, :num_animals],
+                                              extra)[:, :num_animals]
+        out[:, num_animals:] = points[:, num_animals:]
+    counts = animal_counts(animals, labeled, images)
+    oks = {"split": name, **oks_map(animals, labeled),
            **counts[["num_labeled", "num_missed", "num_extra"]].sum().astype(int)}
     return {"table": error_table(truth, matched, predictor.bodyparts, pcutoff, name),
             "predictions": predictions_frame(aligned, images, "kit", predictor.bodyparts,
@@ -197,8 +201,9 @@ def _save_animal_tables(parts: list[dict], folder: Path
 def _predict(project: Project, predictor: Predictor, labels: pd.DataFrame,
              batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Predictions (N, I, K, 3) for the labeled images of ``labels`` and their labels
-    (N, J, K, 2) (single animal: I = J = 1; multi-animal: I the network's rows in no order,
-    J the project's table individuals), labels outside their image set to NaN with a warning."""
+    (N, I, K, 2) (single animal: I = 1; multi-animal: the project's table individuals; the
+    network's animal rows in no order, its ``single`` row last), labels outside their
+    image set to NaN with a warning."""
     images = list(labels.index)
     loaded = [load_image(project.image_path(i)) for i in images]
     layout = project.layout
@@ -212,6 +217,10 @@ def _predict(project: Project, predictor: Predictor, labels: pd.DataFrame,
                              "trained on this project (or train one).")
         points = _predict_by_shape(predictor, loaded, batch_size)
         truth = labels_to_array(labels, predictor.bodyparts, layout)
+        if points.shape[1] != truth.shape[1]:
+            raise ValueError(f"The network predicts {points.shape[1]} rows per image; "
+                             f"{project.config_path} has {truth.shape[1]} individuals "
+                             f"({layout.table_individuals}). Evaluate a model of this project.")
     flat = truth.reshape(len(truth), -1, 2)
     outside = labels_outside(flat, [image.shape[:2] for image in loaded])
     if outside.any():  # as in training: a mistake, not an error of the network
