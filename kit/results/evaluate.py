@@ -3,6 +3,10 @@
 The error of one prediction is the Euclidean distance between predicted and
 labeled position, in image pixels. DeepLabCut calls its mean "RMSE"; so do the
 columns here (``rmse_px``), averaged over every labeled (frame, body part).
+
+In a multi-animal project the predicted animals are first matched to the labeled ones
+(:mod:`kit.results.evaluate_ma`); the errors are those of matched animals, and the
+evaluation adds OKS mAP/mAR per split and the missed and extra animals per image.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from kit.project.hdf import write_h5
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.splits import load_split
 from kit.project.video import load_image
+from kit.results.evaluate_ma import align_to_truth, animal_counts, oks_map
 
 
 def error_table(
@@ -81,10 +86,15 @@ class Evaluation:
     pcutoff: float
     folder: Path
     bodyparts: list[str]  # those the model predicts
+    # multi-animal projects only (None otherwise): per split mAP, mAR (percent, OKS as
+    # DeepLabCut), num_labeled, num_missed, num_extra animals; and those counts per image
+    oks: pd.DataFrame | None = None
+    animals: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
-        """The "all" rows: one per split."""
-        return self.table[self.table.bodypart == "all"].set_index("split")
+        """The "all" rows: one per split (with mAP, mAR and animal counts, multi-animal)."""
+        summary = self.table[self.table.bodypart == "all"].set_index("split")
+        return summary if self.oks is None else summary.join(self.oks)
 
     @property
     def test_rmse(self) -> float:
@@ -107,7 +117,9 @@ def evaluate(
     kept videos out of training, novel) and ``predictions.h5`` to
     ``project.evaluation_dir(...)``. ``pcutoff``: None for the config's
     (:func:`kit.project.config.resolve_pcutoff`); ``variant`` names a model trained with
-    ``TrainConfig.variant`` (e.g. "-n54").
+    ``TrainConfig.variant`` (e.g. "-n54"). A multi-animal project (``project.layout``) also
+    gets ``oks.csv`` (mAP, mAR, animals labeled, missed and extra, per split) and
+    ``animals.csv`` (those counts per image); see :func:`evaluate_images`.
     """
     train_fraction = project.training_fractions[0] if train_fraction is None else train_fraction
     pcutoff = resolve_pcutoff(pcutoff, project)
@@ -115,40 +127,124 @@ def evaluate(
     predictor = Predictor(model_dir)
     split = load_split(model_dir / "split.json")
     labels = load_labels(project)
-    tables, predicted = [], []
+    parts = []
     for name, images in (("train", split.train), ("test", split.test), ("novel", split.novel)):
         images = [i for i in images if i in labels.index]
         if images:
-            points, truth = _predict(project, predictor, labels.loc[images], batch_size)
-            tables.append(error_table(truth, points, predictor.bodyparts, pcutoff, name))
-            predicted.append(predictions_frame(points, images, f"kit_{model_dir.name}",
-                                               predictor.bodyparts))
+            parts.append(evaluate_images(project, predictor, labels.loc[images], pcutoff, name,
+                                         batch_size))
     folder = project.evaluation_dir(shuffle, train_fraction, variant=variant)
     folder.mkdir(parents=True, exist_ok=True)
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.concat([part["table"] for part in parts], ignore_index=True)
     table.insert(0, "train_steps", predictor.train_steps)
     with atomic_path(folder / "evaluation.csv") as tmp:
         table.to_csv(tmp, index=False)
-    predictions = pd.concat(predicted)
+    predictions = pd.concat([part["predictions"] for part in parts])
+    predictions = predictions.set_axis(
+        predictions.columns.set_levels([f"kit_{model_dir.name}"], level=0), axis=1)
     write_h5(predictions, folder / "predictions.h5")
-    truth = labels.loc[predictions.index, pd.IndexSlice[:, predictor.bodyparts, :]]
+    oks, animals = _save_animal_tables(parts, folder)
+    truth = labels.loc[predictions.index]
+    if project.layout is None:
+        truth = truth.loc[:, pd.IndexSlice[:, predictor.bodyparts, :]]
     return Evaluation(table, predictions, truth, tuple(split.test), pcutoff, folder,
-                      predictor.bodyparts)
+                      predictor.bodyparts, oks, animals)
+
+
+def evaluate_images(project: Project, predictor: Predictor, labels: pd.DataFrame,
+                    pcutoff: float, name: str = "test", batch_size: int = 8) -> dict:
+    """Predict the images of ``labels`` (one split, named ``name``) and measure.
+
+    Returns:
+        ``table`` (:func:`error_table`; multi-animal: of the animals matched to the labeled
+        ones) and ``predictions`` (a prediction table; multi-animal: 4 levels, row j the
+        animal matched to labeled individual j, extra animals in free rows); multi-animal
+        also ``oks`` (mAP, mAR, num_labeled, num_missed, num_extra) and ``animals`` (those
+        counts per image).
+    """
+    points, truth = _predict(project, predictor, labels, batch_size)
+    images, layout = list(labels.index), project.layout
+    if layout is None:
+        return {"table": error_table(truth, points, predictor.bodyparts, pcutoff, name),
+                "predictions": predictions_frame(points, images, "kit", predictor.bodyparts)}
+    # the animals: rows matched; the unique parts (last row, "single"): compared as they are
+    num_animals, num_parts = len(layout.individuals), len(layout.multianimal_bodyparts)
+    animals, labeled = points[:, :num_animals, :num_parts], truth[:, :num_animals, :num_parts]
+    matched, aligned = np.full((2, *truth.shape[:3], 3), np.nan)
+    for out, extra in ((matched, False), (aligned, True)):  # the file keeps extra animals
+        out[:, :num_animals] = align_to_truth(points[:, :num_animals], truth[:, :num_animals],
+                                              extra)[:, :num_animals]
+        out[:, num_animals:] = points[:, num_animals:]
+    counts = animal_counts(animals, labeled, images)
+    oks = {"split": name, **oks_map(animals, labeled),
+           **counts[["num_labeled", "num_missed", "num_extra"]].sum().astype(int)}
+    return {"table": error_table(truth, matched, predictor.bodyparts, pcutoff, name),
+            "predictions": predictions_frame(aligned, images, "kit", predictor.bodyparts,
+                                             layout.table_individuals),
+            "oks": oks, "animals": counts.rename_axis("image").assign(split=name)}
+
+
+def _save_animal_tables(parts: list[dict], folder: Path
+                        ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Write ``oks.csv`` (per split) and ``animals.csv`` (per image) of a multi-animal
+    evaluation; (None, None) for a single-animal one."""
+    if "oks" not in parts[0]:
+        return None, None
+    oks = pd.DataFrame([part["oks"] for part in parts]).set_index("split")
+    animals = pd.concat([part["animals"] for part in parts])
+    for table, file in ((oks, "oks.csv"), (animals, "animals.csv")):
+        with atomic_path(folder / file) as tmp:
+            table.to_csv(tmp)
+    return oks, animals
 
 
 def _predict(project: Project, predictor: Predictor, labels: pd.DataFrame,
              batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions (N, 1, K, 3) for the labeled images of ``labels`` and their labels
-    (N, 1, K, 2) (single animal), labels outside their image set to NaN with a warning."""
+    """Predictions (N, I, K, 3) for the labeled images of ``labels`` and their labels
+    (N, I, K, 2) (single animal: I = 1; multi-animal: the project's table individuals; the
+    network's animal rows in no order, its ``single`` row last), labels outside their
+    image set to NaN with a warning."""
     images = list(labels.index)
     loaded = [load_image(project.image_path(i)) for i in images]
-    points = predictor.predict_images(loaded, batch_size)
-    truth = labels_to_array(labels, predictor.bodyparts)
-    outside = labels_outside(truth, [image.shape[:2] for image in loaded])
+    layout = project.layout
+    if layout is None:
+        points = predictor.predict_images(loaded, batch_size)
+        truth = labels_to_array(labels, predictor.bodyparts)[:, None]
+    else:
+        if list(predictor.bodyparts) != layout.bodyparts:
+            raise ValueError(f"The model predicts body parts {predictor.bodyparts}; "
+                             f"{project.config_path} has {layout.bodyparts}. Evaluate a model "
+                             "trained on this project (or train one).")
+        points = _predict_by_shape(predictor, loaded, batch_size)
+        truth = labels_to_array(labels, predictor.bodyparts, layout)
+        if points.shape[1] != truth.shape[1]:
+            raise ValueError(f"The network predicts {points.shape[1]} rows per image; "
+                             f"{project.config_path} has {truth.shape[1]} individuals "
+                             f"({layout.table_individuals}). Evaluate a model of this project.")
+    flat = truth.reshape(len(truth), -1, 2)
+    outside = labels_outside(flat, [image.shape[:2] for image in loaded])
     if outside.any():  # as in training: a mistake, not an error of the network
         warnings.warn(
             f"{outside.sum()} label(s) of {project.labeled_data_root} lie outside their "
             f"image and are not counted: {[images[i] for i in np.flatnonzero(outside.any(1))]}"
-            ". Fix them in the labeler (notebooks/02_label_frames.ipynb).", stacklevel=3)
-        truth = np.where(outside[..., None], np.nan, truth)
-    return points, truth[:, None]
+            ". Fix them in the labeler (notebooks/02_label_frames.ipynb).", stacklevel=4)
+        truth = np.where(outside.reshape(truth.shape[:3])[..., None], np.nan, truth)
+    return points, truth
+
+
+def _predict_by_shape(predictor: Predictor, images: list[np.ndarray],
+                      batch_size: int) -> np.ndarray:
+    """(N, I, K, 3) ``predictor.predict_batch`` of images of any sizes, grouped by size
+    (a multi-animal network's I rows per image)."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, image in enumerate(images):
+        by_shape.setdefault(image.shape, []).append(i)
+    out = None
+    for indices in by_shape.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            poses = predictor.predict_batch(np.stack([images[i] for i in chunk]))
+            if out is None:
+                out = np.full((len(images), *poses.shape[1:]), np.nan)
+            out[chunk] = poses
+    return out

@@ -7,12 +7,20 @@ is a candidate when, for any body part,
 - ``jump``: the point moved more than ``jump_px`` pixels since the previous frame
   (both confident: a low likelihood is the first criterion's business);
 - ``filter``: the point lies more than ``filter_px`` pixels from the median-filtered
-  trajectory (:func:`kit.results.filters.filter_points`).
+  trajectory (:func:`kit.results.filters.filter_points`);
+- ``swap`` (several individuals): an identity switch: pairing this frame's individuals
+  with the previous frame's by least movement (Hungarian on the mean distance over their
+  confident body parts) beats keeping each identity by more than ``swap_px`` pixels in
+  total; the frame flagged is the first after the switch.
+
+Jumps, distances and likelihoods are measured per individual along its own track, so a
+multi-animal analysis (``..._el.h5``, four column levels) is handled as a single-animal one.
 
 Among the candidates a diverse subset is chosen by k-means on their downsampled
 frames (:func:`kit.project.frame_picking.pick_frames`, ``method="kmeans"``). The chosen frames are
 saved as ``labeled-data/<video>/img<N>.png`` (existing files are never touched) and
-the network's predictions for them go to ``machinelabels-iter<i>.h5`` beside them:
+the network's predictions for them go to ``machinelabels-iter<i>.h5`` beside them (in a
+multi-animal project in its layout: the config's individuals and body parts, 4 levels):
 machine-made labels that never train a network until a person confirms them
 (see :mod:`kit.results.refine`).
 
@@ -36,12 +44,14 @@ import pandas as pd
 
 from kit.project import Project
 from kit.project.analysis_file import (
+    POSE_COORDS,
     load_poses,
     poses_from_table,
     predictions_frame,
     read_analysis,
     read_machine_labels,
     save_machine_labels,
+    select_individuals,
 )
 from kit.project.config import DEFAULT_PCUTOFF, check_pcutoff
 from kit.project.frame_picking import (
@@ -51,13 +61,17 @@ from kit.project.frame_picking import (
     frame_image_name,
     pick_frames,
 )
+from kit.project.multianimal import SINGLE
 from kit.project.video import load_image, read_frames, save_image, video_info
+from kit.results.evaluate_ma import identity_swaps
 from kit.results.filters import FilterConfig, filter_points
 
 CRITERIA = {
     "likelihood": "a body part's likelihood is below pcutoff",
     "jump": "a confident body part moved more than jump_px since the previous frame",
     "filter": "a confident body part is more than filter_px from its median-filtered trajectory",
+    "swap": "re-pairing the individuals with the previous frame's saves more than swap_px "
+            "of movement (an identity switch)",
 }
 
 
@@ -71,6 +85,8 @@ class OutlierConfig:
         jump_px: largest plausible move between consecutive frames, image pixels.
         filter_px: largest plausible distance to the filtered trajectory, image pixels.
         filter_window: frames in the median filter's window (odd, >= 3).
+        swap_px: least movement (pixels, summed over individuals) that re-pairing the
+            individuals must save for an identity switch (criterion ``swap``).
         criteria: which of ``CRITERIA`` make a frame a candidate.
         seed: seeds the k-means choice among candidates.
     """
@@ -80,6 +96,7 @@ class OutlierConfig:
     jump_px: float = 20.0
     filter_px: float = 20.0
     filter_window: int = 5
+    swap_px: float = 20.0
     criteria: tuple[str, ...] = tuple(CRITERIA)
     seed: int = 0
 
@@ -91,9 +108,10 @@ class OutlierConfig:
         check_pcutoff(self.pcutoff)
         if self.num_frames < 1:
             raise ValueError(f"Need num_frames >= 1. Received: num_frames={self.num_frames}.")
-        if self.jump_px <= 0 or self.filter_px <= 0:
-            raise ValueError(f"jump_px and filter_px must be positive. Received: jump_px="
-                             f"{self.jump_px}, filter_px={self.filter_px}.")
+        if self.jump_px <= 0 or self.filter_px <= 0 or self.swap_px <= 0:
+            raise ValueError(f"jump_px, filter_px and swap_px must be positive. Received: "
+                             f"jump_px={self.jump_px}, filter_px={self.filter_px}, "
+                             f"swap_px={self.swap_px}.")
 
 
 def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
@@ -107,9 +125,9 @@ def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
             likelihood.
 
     Returns:
-        Indexed by frame: ``min_likelihood``, ``max_jump_px``, ``max_filter_px`` (NaN
-        where nothing could be measured), one boolean column per criterion, and
-        ``outlier`` (any criterion in ``config.criteria``).
+        Indexed by frame: ``min_likelihood``, ``max_jump_px``, ``max_filter_px``,
+        ``swap_px`` (:func:`identity_swaps`; NaN where nothing could be measured), one
+        boolean column per criterion, and ``outlier`` (any criterion in ``config.criteria``).
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 4 or points.shape[3] != 3:
@@ -126,11 +144,13 @@ def outlier_scores(points: np.ndarray, config: OutlierConfig) -> pd.DataFrame:
         "min_likelihood": _nan_reduce(np.min, points[..., 2]),
         "max_jump_px": _nan_reduce(np.max, jump),
         "max_filter_px": _nan_reduce(np.max, off),
+        "swap_px": identity_swaps(xy),
     })
     table.index.name = "frame"
     table["likelihood"] = ~(table.min_likelihood >= config.pcutoff)  # NaN: nothing predicted
     table["jump"] = table.max_jump_px > config.jump_px
     table["filter"] = table.max_filter_px > config.filter_px
+    table["swap"] = table.swap_px > config.swap_px
     table["outlier"] = table[list(config.criteria)].any(axis=1)
     return table
 
@@ -164,7 +184,8 @@ def extract_with_predictions(project: Project, video_path: str | os.PathLike,
 
     Frames already in ``labeled-data/<video>/`` are skipped: their files and labels stay.
     Body parts the analysis lacks are NaN. The machine labels keep the analysis' layout
-    (single-animal, or its individuals).
+    (single-animal, or its individuals); in a multi-animal project they take the
+    project's (:func:`_project_individuals`), as the labeler and merging expect.
     """
     video_path = Path(video_path)
     video, info = video_path.stem, video_info(video_path)
@@ -187,7 +208,13 @@ def extract_with_predictions(project: Project, video_path: str | os.PathLike,
         path = save_image(folder / frame_image_name(index, info.num_frames), image)
         names.append(path.relative_to(project.root).as_posix())
     scorer = table.columns.get_level_values("scorer")[0]
-    new = predictions_frame(points, names, scorer, project.bodyparts, individuals)
+    layout = project.layout
+    if layout is None:
+        new = predictions_frame(points, names, scorer, project.bodyparts, individuals)
+    else:  # the project's (individual, body part) pairs only, four levels
+        points = _project_individuals(points, individuals, layout.table_individuals)
+        new = predictions_frame(points, names, scorer, project.bodyparts,
+                                layout.table_individuals)[layout.columns(scorer, POSE_COORDS)]
     target = project.machine_labels_file(video)
     if target.is_file():  # keep the rows of earlier extractions (in their scorer's name)
         old = read_machine_labels(target)
@@ -195,6 +222,25 @@ def extract_with_predictions(project: Project, video_path: str | os.PathLike,
                          new.set_axis(old.columns, axis=1)])
     save_machine_labels(target, new.sort_index())
     return names
+
+
+def _project_individuals(points: np.ndarray, individuals: Sequence[str] | None,
+                         names: Sequence[str]) -> np.ndarray:
+    """(F, len(names), K, 3): the analysis' individuals matched by name when it uses the
+    project's names; else in order (tracks ``ind1, ind2, ...``, or one animal), with a
+    ``single`` row kept for the project's ``single``. points: (F, I, K, 3)."""
+    if individuals is not None and set(individuals) <= set(names):
+        return select_individuals(points, individuals, names)
+    tracks = [i for i, name in enumerate(individuals or [None]) if name != SINGLE]
+    animals = [n for n in names if n != SINGLE]
+    if len(tracks) > len(animals):
+        raise ValueError(f"The analysis has {len(tracks)} individuals ({individuals}); the "
+                         f"project has {len(animals)} ({animals}). Analyze with this project.")
+    out = np.full((len(points), len(names), *points.shape[2:]), np.nan)
+    out[:, [names.index(n) for n in animals[:len(tracks)]]] = points[:, tracks]
+    if SINGLE in names and SINGLE in (individuals or []):
+        out[:, names.index(SINGLE)] = points[:, individuals.index(SINGLE)]
+    return out
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from kit.project.labels import (
 from kit.project.splits import Split, load_split, save_split, video_of
 from kit.project.video import load_image
 from kit.results.analyze import AnalyzeConfig, analyze_video
-from kit.results.evaluate import error_table
+from kit.results.evaluate import error_table, evaluate_images
 
 
 def pending_images(project: Project, video: str, iteration: int | None = None) -> list[str]:
@@ -95,12 +95,17 @@ def merge_corrections(project: Project, video: str, corrections_file: str | os.P
         :func:`kit.project.labels.save_labels`, atomic with a ``.bak``, and leave the machine labels).
     """
     df = read_labels_file(corrections_file)
+    layout = project.layout  # a multi-animal project: the file's (individual, part) pairs
+    if (df.columns.nlevels == 4) != (layout is not None):  # must be the project's kind
+        raise ValueError(f"{corrections_file} has {df.columns.nlevels} column levels; "
+                         f"{project.config_path} needs {3 if layout is None else 4}. Write the "
+                         "corrections in the project's layout.")
     found = set(df.columns.get_level_values("bodyparts"))
     if found != set(project.bodyparts):
         raise ValueError(f"{corrections_file} labels body parts {sorted(found)}; the project has "
                          f"{project.bodyparts}. Label the project's body parts.")
-    corrections = make_labels_frame(labels_to_array(df, project.bodyparts), df.index,
-                                    project.scorer, project.bodyparts)
+    corrections = make_labels_frame(labels_to_array(df, project.bodyparts, layout), df.index,
+                                    project.scorer, project.bodyparts, layout)
     if only_pending:
         pending = set(pending_images(project, video))
         corrections = corrections.loc[[i for i in corrections.index if i in pending]]
@@ -213,7 +218,8 @@ def analyze_with_model(project: Project, model_dir: str | os.PathLike,
 def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike],
                        images: Sequence[str], pcutoff: float | None = None) -> pd.DataFrame:
     """Errors of several models on the same labeled images (e.g. the first test set);
-    ``pcutoff`` None: the config's.
+    ``pcutoff`` None: the config's. In a multi-animal project, the errors of the predicted
+    animals matched to the labeled ones (:func:`kit.results.evaluate.evaluate_images`).
 
     Returns:
         One row per (model, body part) plus ``all``: ``iteration, bodypart, num_labels,
@@ -225,13 +231,18 @@ def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike]
     if missing or not images:
         raise ValueError(f"Compare on labeled images. Not labeled: {missing[:3]} "
                          f"({len(images)} given). Pass e.g. the previous split's test frames.")
-    pictures = [load_image(project.image_path(i)) for i in images]
+    pictures = [load_image(project.image_path(i)) for i in images] if project.layout is None \
+        else []  # multi-animal: evaluate_images reads them
     tables = []
     for model_dir in model_dirs:
         predictor = Predictor(model_dir)
-        truth = labels_to_array(labels.loc[list(images)], predictor.bodyparts)[:, None]
-        table = error_table(truth, predictor.predict_images(pictures), predictor.bodyparts,
-                            pcutoff)
+        if project.layout is None:
+            truth = labels_to_array(labels.loc[list(images)], predictor.bodyparts)[:, None]
+            table = error_table(truth, predictor.predict_images(pictures),
+                                predictor.bodyparts, pcutoff)
+        else:  # animals matched to the labeled ones first, as evaluate does
+            table = evaluate_images(project, predictor, labels.loc[list(images)], pcutoff,
+                                    "test")["table"]
         table.insert(0, "iteration", model_iteration(model_dir))
         tables.append(table)
     columns = ["iteration", "bodypart", "num_labels", "rmse_px", "rmse_px_pcutoff"]
