@@ -17,7 +17,7 @@ from kit.project.drawing import PoseStyle, draw_pose
 from kit.project.video import write_video
 from kit.results import analyze
 from kit.results.filters import FilterConfig, filter_analysis
-from kit.results.tracking import mot_scores
+from kit.results.evaluate_ma import tracking_metrics as mot_scores
 
 NUM_FRAMES, WIDTH, HEIGHT = 48, 96, 80
 PARTS = ["snout", "leftear", "rightear", "tailbase"]

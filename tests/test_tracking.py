@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kit.results.evaluate_ma import tracking_metrics as mot_scores
 from kit.results.tracking import (
     Tracker,
     TrackConfig,
-    mot_scores,
     stitch,
     track,
 )

@@ -253,14 +253,15 @@ def oks_map(pred: np.ndarray, truth: np.ndarray, sigma: float = 0.1,
     return {"mAP": 100 * float(np.mean(precisions)), "mAR": 100 * float(np.mean(recalls))}
 
 
-def tracking_metrics(pred: np.ndarray, truth: np.ndarray, max_distance_px: float = 20.0,
+def tracking_metrics(pred: np.ndarray, truth: np.ndarray, max_distance_px: float | None = None,
                      pcutoff: float = 0.0) -> dict[str, float]:
     """MOTA, IDF1 and identity switches of tracked animals over a video (``motmetrics``).
 
     Each frame, every predicted track (row of ``pred``) present is a hypothesis and every
     labeled animal present an object; their distance is the mean distance over the body
     parts both have (predictions with likelihood >= ``pcutoff``), and pairs farther than
-    ``max_distance_px`` (or sharing no part) cannot match. motmetrics then matches frame
+    ``max_distance_px`` (default: half the labeled animals' median size, :func:`animal_size`;
+    or sharing no part) cannot match. motmetrics then matches frame
     by frame, keeping earlier matches where they still hold (CLEAR MOT), and counts switches.
 
     Args:
@@ -272,6 +273,8 @@ def tracking_metrics(pred: np.ndarray, truth: np.ndarray, max_distance_px: float
         ``num_objects`` (labeled animal-frames).
     """
     pred, truth = _check(pred, truth, 4)
+    if max_distance_px is None:
+        max_distance_px = 0.5 * float(np.nanmedian(animal_size(truth)))
     if max_distance_px <= 0:
         raise ValueError(f"max_distance_px must be positive. Received: {max_distance_px}.")
     pred = np.where((pred[..., 2:3] >= pcutoff), pred, np.nan)  # NaN likelihood drops too

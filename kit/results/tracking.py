@@ -41,7 +41,7 @@ from kit.results.tracklets import (
     identity_votes,
 )
 
-__all__ = ["TRACKERS", "TrackConfig", "TrackResult", "Tracker", "Tracklet", "mot_scores",
+__all__ = ["TRACKERS", "TrackConfig", "TrackResult", "Tracker", "Tracklet",
            "stitch", "track"]
 
 _COST_SCALE = 1000  # network simplex wants integer weights: costs in thousandths
@@ -200,32 +200,3 @@ def track(poses: np.ndarray, num_animals: int, config: TrackConfig,
     for t in range(len(poses)):
         tracker.update(poses[t], None if identity is None else identity[t])
     return stitch(tracker.tracklets(), num_animals, config, num_frames=len(poses))
-
-
-def mot_scores(pred: np.ndarray, truth: np.ndarray,
-               max_distance_px: float | None = None) -> dict[str, float]:
-    """MOTA, IDF1 and identity switches of tracked poses against the truth (motmetrics,
-    as the MOT challenge counts them), matching on mean keypoint distance.
-
-    Args:
-        pred: (T, N, K, 3) tracked poses (x, y, likelihood), NaN rows absent.
-        truth: (T, J, K, 2) true x, y, NaN where absent.
-        max_distance_px: farthest match (default: half the truth's median body size).
-
-    Returns:
-        ``{"mota", "idf1", "num_switches", "num_misses", "num_false_positives"}``.
-    """
-    import motmetrics as mm  # slow import; only evaluations need it
-
-    if max_distance_px is None:
-        max_distance_px = 0.5 * float(np.nanmedian(np.where(
-            np.isfinite(truth[..., 0]).any(-1), body_size(truth), np.nan)))
-    accumulator = mm.MOTAccumulator(auto_id=True)
-    for p, g in zip(pred, truth, strict=True):
-        p_rows = np.flatnonzero(np.isfinite(p[..., 0]).any(-1))
-        g_rows = np.flatnonzero(np.isfinite(g[..., 0]).any(-1))
-        d = keypoint_distance(g[g_rows], p[p_rows])
-        accumulator.update(g_rows, p_rows, np.where(d <= max_distance_px, d, np.nan))
-    names = ["mota", "idf1", "num_switches", "num_misses", "num_false_positives"]
-    summary = mm.metrics.create().compute(accumulator, metrics=names, name="tracking")
-    return {n: float(summary[n].iloc[0]) for n in names}
