@@ -33,24 +33,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 import kit
 
 kit.use_onednn()  # before keras is imported (by kit's modules below)
 
 from kit.experiments import synthetic
+from kit.experiments.truth_errors import group_tracking_errors
 from kit.experiments.synthetic_group import (
     GroupConfig,
-    load_group_ground_truth,
     make_synthetic_group_project,
     render_group_video,
 )
 from kit.net import train
 from kit.net.predict import Predictor
-from kit.project.analysis_file import load_poses
 from kit.results import analyze, evaluate
-from kit.results.evaluate_ma import tracking_metrics
 from kit.project.video import video_info
 
 TEST_VIDEO = "group2"
@@ -97,28 +94,12 @@ def _train(project, args) -> tuple[Path, train.TrainConfig, float]:
     return model_dir, config, time.perf_counter() - began
 
 
-def _tracked_rmse(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Mean error (px) of tracked animals against the truth, each track matched to one true
-    animal for the whole video (Hungarian on the mean distance over all frames), so frames
-    after an identity switch count as errors. pred (T, I, K, 3), truth (T, J, K, 2)."""
-    dist = np.linalg.norm(pred[:, :, None, :, :2] - truth[:, None], axis=-1)  # (T, I, J, K)
-    with np.errstate(invalid="ignore"):
-        cost = np.nan_to_num(np.nanmean(dist, axis=(0, 3)), nan=1e9)
-    rows, cols = linear_sum_assignment(cost)
-    return float(np.nanmean(dist[:, rows, cols]))
-
-
 def _tracking(project, model_dir: Path, config: train.TrainConfig) -> dict:
     video = project.videos_dir / f"{TEST_VIDEO}.mp4"
     result, = analyze.analyze_videos(project, [video], analyze.AnalyzeConfig(
         train_fraction=config.train_fraction, progress=False, overwrite=True),
         predictor=Predictor(model_dir))
-    poses, _, individuals = load_poses(result.h5, project.layout.bodyparts)
-    truth, visible = load_group_ground_truth(project, TEST_VIDEO)
-    truth = np.where(visible[..., None], truth, np.nan)
-    num = len(project.layout.individuals)
-    scores = tracking_metrics(poses[:, :num], truth)
-    scores["tracked_rmse_px"] = _tracked_rmse(poses[:, :num], truth)
+    scores = group_tracking_errors(project, [result]).iloc[0].to_dict()
     scores["analysis_fps"] = result.metadata["frames_per_s"]
     return scores
 

@@ -195,3 +195,33 @@ def test_multiple_animals_notebook_tiny(tmp_path):
     table = pd.read_csv(work / "results" / "several_animals_peaks.csv", index_col="bodypart")
     assert list(table.index) == ["snout", "leftear", "rightear", "tailbase"]
     assert (table.visible > 0).all() and table.found.between(0, 1).all()
+
+
+def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
+    """A synthetic group project (3 animals) through the same notebooks as one animal: train,
+    evaluate (matched RMSE, mAP), analyse with tracking (_el.h5, per-individual labeled video,
+    tracking scores against the truth), refine (outliers incl. identity switches)."""
+    from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
+    from kit.project.analysis_file import load_poses
+
+    project = make_synthetic_group_project(
+        tmp_path / "group", GroupConfig(num_animals=3, num_frames=40, image_size=(96, 96)),
+        num_labeled=8)
+    runs = tmp_path / "runs"
+    _train_and_evaluate(project.root, runs, crop_size=96, net_type="mobilenet_v2_0.35",
+                        train_fraction=0.75)
+    oks = next(project.root.glob("evaluation-results-kit/*/*/oks.csv"))
+    assert {"mAP", "mAR", "num_missed", "num_extra"} <= set(pd.read_csv(oks).columns)
+    result = run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {
+        "project_dir": str(project.root), "train_fraction": 0.75, "max_frames": 30,
+        "num_stills": 1, "pcutoff": 0.0}, runs_dir=runs, log_to_console=False)
+    h5 = next(project.videos_dir.glob("group0DLC_*_el.h5"))
+    poses, _, individuals = load_poses(h5)
+    assert poses.shape[:3] == (30, 3, 4) and individuals == ["animal1", "animal2", "animal3"]
+    assert next(project.videos_dir.glob("group0DLC_*_el*_labeled.mp4")).stat().st_size > 0
+    assert "idf1" in result.notebook.read_text()
+    run_notebook(NOTEBOOKS / "06_refine.ipynb", {
+        "project_dir": str(project.root), "train_fraction": 0.75, "num_frames": 2,
+        "num_suggestions": 1}, runs_dir=runs, log_to_console=False)
+    machine = pd.read_hdf(next(project.labeled_data_root.glob("*/machinelabels-iter0.h5")))
+    assert machine.columns.nlevels == 4 and len(machine) == 2

@@ -10,6 +10,7 @@ from kit.project.config import resolve_pcutoff
 from kit.project.drawing import PoseStyle
 from kit.results.analyze import AnalyzeConfig
 from kit.results.filters import FilterConfig
+from kit.results.tracking import TrackConfig
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class AnalysisSettings:
     def from_parameters(cls, project: Project, **flat) -> AnalysisSettings:
         """From ``05_analyze_videos``' parameters: ``train_fraction`` -1 means the config's
         first, ``pcutoff`` negative the config's, ``crop`` "x1,x2,y1,y2" or "", ``filter``
-        a method name or "" (none), ``output_dir`` "" beside each video."""
+        a method name or "" (none), ``output_dir`` "" beside each video, ``max_frames`` 0
+        all, ``num_workers`` -1 one per core, ``tracker`` (several animals) as
+        :class:`kit.results.tracking.TrackConfig`'s."""
         pcutoff = resolve_pcutoff(None if flat["pcutoff"] < 0 else flat["pcutoff"], project)
         train_fraction = flat["train_fraction"]
         if train_fraction == -1.0:
@@ -37,7 +40,9 @@ class AnalysisSettings:
             shuffle=flat["shuffle"], train_fraction=train_fraction,
             batch_size=flat["batch_size"], crop=crop, downscale=flat["downscale"],
             save_csv=flat["save_csv"], overwrite=flat["overwrite"],
-            output_dir=flat["output_dir"] or None)
+            output_dir=flat["output_dir"] or None, max_frames=flat.get("max_frames") or None,
+            track=TrackConfig(tracker=flat.get("tracker", "keypoints")),
+            **({"num_workers": flat["num_workers"]} if flat.get("num_workers", -1) > 0 else {}))
         filter_config = FilterConfig(
             method=flat["filter"], window=flat["filter_window"], pcutoff=pcutoff,
             max_gap=flat["max_gap"], save_csv=flat["save_csv"]) if flat["filter"] else None
