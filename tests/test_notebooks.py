@@ -225,3 +225,39 @@ def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
         "num_suggestions": 1}, runs_dir=runs, log_to_console=False)
     machine = pd.read_hdf(next(project.labeled_data_root.glob("*/machinelabels-iter0.h5")))
     assert machine.columns.nlevels == 4 and len(machine) == 2
+
+
+@pytest.mark.slow  # three kernels on 384x384 frames: minutes on 2 cores
+def test_sleap_pair_end_to_end(tmp_path):
+    """SLEAP's two flies: import (command line), a short training (03), analysis with
+    tracking and the per-individual labeled video (05), the result exported as .slp and
+    opened by SLEAP's own reader (sleap-io)."""
+    import subprocess
+    import sys
+
+    import sleap_io
+    from conftest import shared_dataset
+
+    from kit.project.sleap_file import analysis_to_slp
+
+    data = shared_dataset("sleap-centered-pair")
+    project_dir, runs = tmp_path / "flies", tmp_path / "runs"
+    subprocess.run([sys.executable, "-m", "kit", "import-slp",
+                    str(data / "centered_pair_predictions.slp"), str(project_dir),
+                    "--instances", "predicted", "--num-individuals", "2", "--max-frames", "24"],
+                   check=True, cwd=REPO)
+    run_notebook(NOTEBOOKS / "03_train.ipynb", {
+        "project_dir": str(project_dir), "train_steps": 2, "batch_size": 2, "crop_size": 128,
+        "weights": "", "net_type": "mobilenet_v2_0.35", "train_fraction": 0.9},
+        runs_dir=runs, log_to_console=False)
+    run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {
+        "project_dir": str(project_dir), "train_fraction": 0.9, "max_frames": 40,
+        "num_stills": 1, "pcutoff": 0.0}, runs_dir=runs, log_to_console=False)
+    videos = project_dir / "videos"
+    h5 = next(videos.glob("*_el.h5"))
+    assert next(videos.glob("*_el*_labeled.mp4")).stat().st_size > 0
+    slp = analysis_to_slp(h5, next(videos.glob("*.mp4")), tmp_path / "kit.slp")
+    labels = sleap_io.load_slp(str(slp))
+    assert len(labels.skeletons[0].nodes) == 24
+    assert {t.name for t in labels.tracks} == {"animal1", "animal2"}
+    assert len(labels.labeled_frames) <= 40
