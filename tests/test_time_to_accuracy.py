@@ -29,8 +29,10 @@ def test_mean_error_is_the_mean_distance_over_the_parts_the_truth_has():
 
 
 def test_time_to_reach_is_the_first_time_at_or_under_the_target():
-    table = pd.DataFrame({"wall_s": [30.0, 10.0, 20.0, 40.0], "error_px": [2.0, 9.0, 3.0, 1.0]})
+    table = pd.DataFrame({"wall_s": [30.0, 10.0, 20.0, 40.0], "error_px": [2.0, 9.0, 3.0, 1.0],
+                          "cpu_s": [15.0, 5.0, 10.0, 20.0]})
     assert time_to_reach(table, 3.0) == 20.0
+    assert time_to_reach(table, 3.0, x="cpu_s") == 10.0
     assert time_to_reach(table, 2.5) == 30.0
     assert math.isnan(time_to_reach(table, 0.5))
 
@@ -94,3 +96,5 @@ def test_a_kept_checkpoint_predicts_as_the_final_model(noisy_synthetic, tmp_path
     table = pd.DataFrame({"config": ["a", "a", "b"], "wall_s": [1, 2, 3],
                           "error_px": [9.0, 4.0, 2.0]})
     assert len(plot_error_against_time(table, 3.0, "t").axes[0].lines) == 3  # 2 runs + target
+    with pytest.raises(ValueError, match="cpu_s"):
+        plot_error_against_time(table, x="steps")

@@ -126,30 +126,36 @@ def load_test_images(project: Project, images: Sequence[str]) -> list[np.ndarray
     return [load_image(project.image_path(name)) for name in images]
 
 
-def time_to_reach(table: pd.DataFrame, target_px: float) -> float:
-    """Wall-clock seconds at the first row (in time order) whose ``error_px`` is at most
-    ``target_px``; NaN if none is. ``table``: columns ``wall_s``, ``error_px``."""
-    rows = table.sort_values("wall_s")
+X_LABELS = {"wall_s": "wall-clock time since the training call (s)",
+            "cpu_s": "CPU time of the training process since the training call (s)"}
+
+
+def time_to_reach(table: pd.DataFrame, target_px: float, x: str = "wall_s") -> float:
+    """Seconds (column ``x``: ``wall_s`` or ``cpu_s``) at the first row in time order whose
+    ``error_px`` is at most ``target_px``; NaN if none is."""
+    rows = table.sort_values(x)
     reached = rows[rows["error_px"] <= target_px]
-    return float(reached["wall_s"].iloc[0]) if len(reached) else math.nan
+    return float(reached[x].iloc[0]) if len(reached) else math.nan
 
 
 def plot_error_against_time(table: pd.DataFrame, target_px: float | None = None,
-                            title: str = ""):
-    """Test error (px, log scale) against wall-clock seconds, one line per ``config``
-    (columns ``config``, ``wall_s``, ``error_px``), the target as a dashed line."""
+                            title: str = "", x: str = "wall_s"):
+    """Test error (px, log scale) against seconds (column ``x``, a key of ``X_LABELS``), one
+    line per ``config`` (columns ``config``, ``x``, ``error_px``), the target dashed."""
+    if x not in X_LABELS:
+        raise ValueError(f"x must be one of {sorted(X_LABELS)}. Received: {x!r}.")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for config, rows in table.groupby("config", sort=False):
-        rows = rows.sort_values("wall_s")
-        ax.plot(rows["wall_s"], rows["error_px"], marker="o", ms=3, lw=1.2, label=config)
+        rows = rows.sort_values(x)
+        ax.plot(rows[x], rows["error_px"], marker="o", ms=3, lw=1.2, label=config)
     if target_px:
         ax.axhline(target_px, color="gray", ls="--", lw=1)
         ax.text(0.99, target_px, "2x label noise", transform=ax.get_yaxis_transform(),
                 ha="right", va="bottom", fontsize=8, color="gray")
     ax.set_yscale("log")
-    ax.set_xlabel("wall-clock time since the training call (s)")
+    ax.set_xlabel(X_LABELS[x])
     ax.set_ylabel("test error (px, mean distance)")
     if title:
         ax.set_title(title, fontsize=10)
