@@ -288,7 +288,7 @@ def main() -> int:
         kit_child(args)
         return 0
     args.net_types = args.net_types or (["mobilenet_v2_0.35"] if args.quick else KIT_NET_TYPES)
-    args.kit_budget = args.kit_budget or (120 if args.quick else 200)
+    args.kit_budget = args.kit_budget or (120 if args.quick else 180)
     args.dlc_budget = args.dlc_budget or (240 if args.quick else 900)
     args.num_labeled = args.num_labeled or (20 if args.quick else 60)
     args.save_every = args.save_every or (10 if args.quick else 20)

@@ -93,8 +93,13 @@ def test_a_kept_checkpoint_predicts_as_the_final_model(noisy_synthetic, tmp_path
     expected = Predictor(model_dir).predict_images(images)
     assert points.shape == (4, 1, len(noisy_synthetic.bodyparts), 3)
     np.testing.assert_allclose(points, expected, atol=1e-3)
-    table = pd.DataFrame({"config": ["a", "a", "b"], "wall_s": [1, 2, 3],
+
+
+def test_figure_has_a_line_per_configuration_and_the_target():
+    table = pd.DataFrame({"config": ["a", "a", "b"], "wall_s": [1, 2, 3], "cpu_s": [1, 1, 2],
                           "error_px": [9.0, 4.0, 2.0]})
-    assert len(plot_error_against_time(table, 3.0, "t").axes[0].lines) == 3  # 2 runs + target
+    ax = plot_error_against_time(table, 3.0, "t", x="cpu_s").axes[0]
+    assert len(ax.lines) == 3  # 2 runs + the target
+    assert list(ax.lines[0].get_xdata()) == [1, 1] and ax.get_xlabel().startswith("CPU")
     with pytest.raises(ValueError, match="cpu_s"):
         plot_error_against_time(table, x="steps")
