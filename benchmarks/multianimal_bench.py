@@ -89,8 +89,10 @@ def _train(project, args) -> tuple[Path, train.TrainConfig, float]:
         train_steps=args.train_steps, batch_size=args.batch_size, net_type=args.net_type,
         weights="", optimizer="adam", learning_rate=args.learning_rate, seed=args.seed,
         crop_size=args.image_size, test_videos=TEST_VIDEO, train_fraction=0.95)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     model_dir = train.train(project, config, verbose=0)
+    print(f"training: {time.perf_counter() - began:.0f} s wall, {time.process_time() - cpu:.0f} s "
+          "CPU (both cores: a quiet machine's wall time is about CPU / 2)", flush=True)
     return model_dir, config, time.perf_counter() - began
 
 
