@@ -202,14 +202,15 @@ def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
     evaluate (matched RMSE, mAP), analyse with tracking (_el.h5, per-individual labeled video,
     tracking scores against the truth), refine (outliers incl. identity switches)."""
     from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
+    from kit.project import load_project
     from kit.project.analysis_file import load_poses
+    from kit.project.labels import load_labels
 
     project = make_synthetic_group_project(
         tmp_path / "group", GroupConfig(num_animals=3, num_frames=40, image_size=(96, 96)),
         num_labeled=8)
     runs = tmp_path / "runs"
-    _train_and_evaluate(project.root, runs, crop_size=96, net_type="mobilenet_v2_0.35",
-                        train_fraction=0.75)
+    _train_and_evaluate(project.root, runs, crop_size=96, train_fraction=0.75)
     oks = next(project.root.glob("evaluation-results-kit/*/*/oks.csv"))
     assert {"mAP", "mAR", "num_missed", "num_extra"} <= set(pd.read_csv(oks).columns)
     result = run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {
@@ -220,11 +221,15 @@ def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
     assert poses.shape[:3] == (30, 3, 4) and individuals == ["animal1", "animal2", "animal3"]
     assert next(project.videos_dir.glob("group0DLC_*_el*_labeled.mp4")).stat().st_size > 0
     assert "idf1" in result.notebook.read_text()
-    run_notebook(NOTEBOOKS / "06_refine.ipynb", {
+    machine_labels = project.machine_labels_file("group0")  # written by 06's extraction
+    result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {  # a labeler accepting every point
         "project_dir": str(project.root), "train_fraction": 0.75, "num_frames": 2,
-        "num_suggestions": 1}, runs_dir=runs, log_to_console=False)
-    machine = pd.read_hdf(next(project.labeled_data_root.glob("*/machinelabels-iter0.h5")))
-    assert machine.columns.nlevels == 4 and len(machine) == 2
+        "num_suggestions": 1, "corrections_file": str(machine_labels), "train_steps": 2},
+        runs_dir=runs, log_to_console=False)
+    assert "merged 2 corrected frames" in result.notebook.read_text()
+    assert pd.read_hdf(machine_labels).columns.nlevels == 4
+    merged = load_labels(load_project(project.root))
+    assert merged.columns.nlevels == 4 and len(merged) == 8 + 2  # the outliers joined
 
 
 @pytest.mark.slow  # three kernels on 384x384 frames: minutes on 2 cores

@@ -37,7 +37,7 @@ class AnalysisSettings:
             train_fraction = project.training_fractions[0]
         crop = tuple(int(v) for v in flat["crop"].split(",")) if flat["crop"] else None
         analyze = AnalyzeConfig(
-            shuffle=flat["shuffle"], train_fraction=train_fraction,
+            shuffle=flat["shuffle"], train_fraction=train_fraction, variant=flat.get("variant", ""),
             batch_size=flat["batch_size"], crop=crop, downscale=flat["downscale"],
             save_csv=flat["save_csv"], overwrite=flat["overwrite"],
             output_dir=flat["output_dir"] or None, max_frames=flat.get("max_frames") or None,

@@ -63,6 +63,8 @@ class AnalyzeConfig:
 
     Attributes:
         shuffle, train_fraction: which trained model.
+        variant: the model folder's suffix when it is not a plain shuffle (what ``03_train``
+            prints, e.g. ``-mobilenet_v2_0.35`` for another backbone).
         batch_size: frames per network call.
         crop: ``(x1, x2, y1, y2)`` full-frame pixels to analyse (DeepLabCut's order),
             or None for the whole frame; coordinates are saved in full-frame pixels.
@@ -84,6 +86,7 @@ class AnalyzeConfig:
 
     shuffle: int = 1
     train_fraction: float = 0.95
+    variant: str = ""
     batch_size: int = 8
     crop: tuple[int, int, int, int] | None = None
     downscale: float = 1.0
@@ -130,7 +133,7 @@ class AnalysisResult:
 
 def load_predictor(project: Project, config: AnalyzeConfig) -> Predictor:
     """The trained model of ``config.shuffle`` / ``config.train_fraction``."""
-    model_dir = project.model_dir(config.shuffle, config.train_fraction)
+    model_dir = project.model_dir(config.shuffle, config.train_fraction, variant=config.variant)
     if not (model_dir / "model.keras").is_file():
         raise FileNotFoundError(
             f"No trained model for shuffle={config.shuffle}, train_fraction="
