@@ -122,6 +122,7 @@ def run_kit(args, project, net_type: str, test: list[str], work: Path) -> list[d
         predict_checkpoint,
         true_positions,
     )
+    from kit.net.train import calibration_batches
 
     config = kit_config(args, net_type)
     keeper = CheckpointKeeper(config.model_dir(project) / "checkpoints", work / f"kept-{net_type}")
@@ -141,8 +142,9 @@ def run_kit(args, project, net_type: str, test: list[str], work: Path) -> list[d
         print(f"  kit {net_type}: no checkpoint within {args.kit_budget:.0f} s; its log ends: "
               f"{(work / f'kit-{net_type}.log').read_text()[-600:]}")
     rows = []
+    calibration = calibration_batches(project, config)  # as train() treats its final model
     for step, (path, mtime) in sorted(keeper.kept.items()):
-        points = predict_checkpoint(path, config, project.bodyparts, images, step)
+        points = predict_checkpoint(path, config, project.bodyparts, images, step, calibration)
         rows.append({"config": f"kit {net_type}", "step": step, "wall_s": mtime - start,
                      "cpu_s": cpu[step],
                      "error_px": mean_error_px(points, truth)})

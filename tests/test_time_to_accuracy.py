@@ -73,14 +73,15 @@ def test_truth_of_a_synthetic_project_is_its_ground_truth_not_its_noisy_labels(n
 
 
 def test_a_kept_checkpoint_predicts_as_the_final_model(noisy_synthetic, tmp_path):
-    """With no BatchNorm recalibration the last checkpoint and model.keras hold the same
-    weights, so a kept checkpoint must predict exactly what the Predictor of the run does."""
+    """The last checkpoint holds the final weights before train() recalibrates BatchNorm;
+    recalibrated with the same batches (calibration_batches), it must predict exactly what
+    the run's Predictor does; left as it is, it does not."""
     from kit.net.data import AugmentConfig
     from kit.net.predict import Predictor
-    from kit.net.train import TrainConfig, train
+    from kit.net.train import TrainConfig, calibration_batches, train
 
     config = TrainConfig(net_type="mobilenet_v2_0.35", train_steps=2, save_every=1,
-                         batch_size=2, weights=None, optimizer="adam", batchnorm_batches=0,
+                         batch_size=2, weights=None, optimizer="adam", batchnorm_batches=3,
                          keep_checkpoints=True, train_fraction=0.75, num_workers=0,
                          augment=AugmentConfig(crop_size=(64, 64)))
     model_dir = train(noisy_synthetic, config, verbose=0)
@@ -89,10 +90,15 @@ def test_a_kept_checkpoint_predicts_as_the_final_model(noisy_synthetic, tmp_path
     assert list(keeper.kept) == [2]  # the run kept its last checkpoint only
     names = list(load_labels(noisy_synthetic).index)[:4]
     images = load_test_images(noisy_synthetic, names)
-    points = predict_checkpoint(keeper.kept[2][0], config, noisy_synthetic.bodyparts, images, 2)
+    calibration = calibration_batches(noisy_synthetic, config)
+    assert len(calibration) == 3 and calibration[0].shape == (2, 64, 64, 3)
+    points = predict_checkpoint(keeper.kept[2][0], config, noisy_synthetic.bodyparts, images, 2,
+                                calibration)
     expected = Predictor(model_dir).predict_images(images)
     assert points.shape == (4, 1, len(noisy_synthetic.bodyparts), 3)
     np.testing.assert_allclose(points, expected, atol=1e-3)
+    stale = predict_checkpoint(keeper.kept[2][0], config, noisy_synthetic.bodyparts, images, 2)
+    assert not np.allclose(stale, expected, atol=1e-3)  # the moving averages lag
 
 
 def test_figure_has_a_line_per_configuration_and_the_target():

@@ -19,12 +19,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
 from kit.experiments.synthetic import load_ground_truth
 from kit.net.backbones import get_backbone
 from kit.net.heads import HEADS
+from kit.net.model import recalibrate_batchnorm
 from kit.net.pose_config import save_pose_config
 from kit.net.predict import Predictor
 from kit.net.train import TrainConfig
@@ -67,21 +69,29 @@ class CheckpointKeeper:
             self.kept[int(found[1])] = (target, mtime)
 
 
-def predict_checkpoint(checkpoint: str | os.PathLike, config: TrainConfig,
+def predict_checkpoint(checkpoint: str | os.PathLike, config: TrainConfig,  # size: 7, a run and its inputs
                        bodyparts: Sequence[str], images: Sequence[np.ndarray],
-                       step: int = 0) -> np.ndarray:
+                       step: int = 0, calibration: Sequence[np.ndarray] = ()) -> np.ndarray:
     """Predictions of a training checkpoint of ``config``'s run, as its final model would
-    make them (:class:`kit.net.predict.Predictor`, BatchNorm with the run's moving averages:
-    no recalibration).
+    make them (:class:`kit.net.predict.Predictor`).
 
     Args:
         images: (H, W, 3) RGB 0-255 each.
+        calibration: the run's BatchNorm recalibration batches
+            (:func:`kit.net.train.calibration_batches`), as :func:`kit.net.train.train`
+            applies them to its final model; empty: the checkpoint's moving averages, which
+            lag far behind the weights of a run from scratch (errors rise as it trains).
 
     Returns:
         (N, 1, K, 3) float64: x, y (image pixels), likelihood per image and body part.
     """
     with tempfile.TemporaryDirectory(prefix="kit-ckpt-") as folder:
-        os.symlink(Path(checkpoint).resolve(), Path(folder) / "model.keras")
+        if len(calibration):
+            model = keras.saving.load_model(checkpoint)
+            recalibrate_batchnorm(model, calibration)
+            model.save(Path(folder) / "model.keras")
+        else:
+            os.symlink(Path(checkpoint).resolve(), Path(folder) / "model.keras")
         save_pose_config(folder, {
             "bodyparts": list(bodyparts), "net_type": config.net_type,
             "backbone_stride": get_backbone(config.net_type).output_stride,

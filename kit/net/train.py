@@ -194,6 +194,18 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     return model_dir
 
 
+def calibration_batches(project: Project, config: TrainConfig,
+                        num_batches: int | None = None) -> list[np.ndarray]:
+    """The augmented training batches (images only, float32 (B, H, W, 3)) that :func:`train`
+    recalibrates BatchNorm with before saving the final model (batch indices past the last
+    step; ``config.batchnorm_batches`` of them by default): to score a checkpoint as its
+    final model would be (:func:`kit.net.model.recalibrate_batchnorm`)."""
+    dataset = _training_data(project, config, config.model_dir(project),
+                             _bodyparts(project, config))
+    count = config.batchnorm_batches if num_batches is None else num_batches
+    return [dataset[i][0] for i in range(config.train_steps, config.train_steps + count)]
+
+
 def _started(model_dir: Path) -> bool:
     """Whether the run has a final model or a checkpoint (its initial weights are used up)."""
     return (model_dir / "model.keras").exists() or bool(list_checkpoints(model_dir / "checkpoints"))
