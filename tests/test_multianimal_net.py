@@ -28,6 +28,7 @@ from kit.net.targets import TargetConfig, map_shape
 from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
 from kit.project import create_project
 from kit.project.labels import make_labels_frame, save_labels
+from test_backbones import tiny_backbone
 
 NAN = np.nan
 CONFIG = TargetConfig()  # stride 8, disk radius 17, paf_width 20
@@ -150,16 +151,8 @@ def test_augment_moves_every_individual_and_mirrors_within_each():
 # --- the network ---------------------------------------------------------------------
 
 
-def tiny_features(x):
-    """Preprocessed images (N, H, W, 3) -> features (N, H / 8, W / 8, 16)."""
-    for i, filters in enumerate((8, 16, 16), start=1):
-        x = layers.Conv2D(filters, 3, strides=2, padding="same", name=f"matiny{i}_conv")(x)
-        x = layers.BatchNormalization(name=f"matiny{i}_bn")(x)
-        x = layers.Activation("relu", name=f"matiny{i}_relu")(x)
-    return x
-
-
-TINY = Backbone(name="tiny_ma_test", build=tiny_features, output_stride=8,
+TINY = Backbone(name="tiny_ma_test", build=tiny_backbone,  # test_backbones' stand-in
+                output_stride=8,
                 preprocess=lambda: layers.Rescaling(1 / 255, name="preprocess"))
 
 
