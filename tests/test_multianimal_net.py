@@ -256,9 +256,12 @@ def test_tiny_group_trains_resumes_and_predicts_maps(tiny, tmp_path, monkeypatch
         "identity": (2, h, w, 2)}
     assert all(v.dtype == np.float32 for v in maps.values())
     assert 0 <= maps["part_pred"].min() and maps["identity"].max() <= 1  # after a sigmoid
-    for method in (predictor.predict_batch, predictor.predict_assemblies):
-        with pytest.raises(NotImplementedError, match="kit.net.assembly.poses_from_maps"):
-            method(images)
+    poses = predictor.predict_batch(images)  # assembled: the animals, then `single`
+    assert poses.shape == (2, 3, 4, 3) and predictor.num_rows == 3
+    assert np.isnan(poses[:, 2, :3]).all()  # `single` holds only the unique part (feeder)
+    again, identity, dropped = predictor.predict_assemblies(images)
+    np.testing.assert_array_equal(again, poses)
+    assert identity.shape == (2, 3, 2) and dropped.shape == (2,)
 
 
 def test_skeleton_graph_and_every_loss_falls_on_a_fixed_batch(tiny, tmp_path):
