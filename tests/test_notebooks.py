@@ -266,3 +266,19 @@ def test_sleap_pair_end_to_end(tmp_path):
     assert len(labels.skeletons[0].nodes) == 24
     assert {t.name for t in labels.tracks} == {"animal1", "animal2"}
     assert len(labels.labeled_frames) <= 40
+
+
+@pytest.mark.slow  # a papermill kernel training several times: minutes on 2 cores
+def test_learning_curve_notebook_on_a_multi_animal_project(tmp_path):
+    """10 on a synthetic group project: the matched-animal errors per training size."""
+    from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
+
+    project = make_synthetic_group_project(
+        tmp_path / "group", GroupConfig(num_animals=2, num_frames=30, image_size=(64, 64)),
+        num_labeled=10)
+    run_notebook(NOTEBOOKS / "10_learning_curves.ipynb", {
+        **TINY_EXPERIMENT, "project_dir": str(project.root), "workdir": str(tmp_path / "lc"),
+        "train_sizes": [2, 4]}, runs_dir=tmp_path / "runs", log_to_console=False)
+    table = pd.read_csv(project.root / "experiments" / "learning_curve.csv")
+    assert sorted(table.train_size.unique()) == [2, 4]
+    assert set(table.split) == {"train", "test"} and table.rmse_px.notna().any()
