@@ -52,6 +52,7 @@ def _train_and_evaluate(project_dir: Path, runs: Path, **train):
     return result
 
 
+@pytest.mark.slow  # ResNet-50 on the real project's frames: minutes on 2 cores
 def test_train_and_evaluate_on_openfield(openfield, tmp_path):
     import shutil
 
@@ -124,6 +125,7 @@ TINY_EXPERIMENT = {"shuffles": 1, "train_steps": 1, "batch_size": 2, "crop_size"
                    "image_size": 64, "num_videos": 2, "num_labeled": 6}
 
 
+@pytest.mark.slow  # four trainings in one kernel: about 4 minutes on 2 cores
 def test_learning_curve_notebook_tiny(tmp_path):
     """Two backbones (the light ones): a curve each, on the same sizes and test sets."""
     run_notebook(NOTEBOOKS / "10_learning_curves.ipynb", {
