@@ -259,6 +259,7 @@ def test_sleap_pair_end_to_end(tmp_path):
         runs_dir=runs, log_to_console=False)
     run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {
         "project_dir": str(project_dir), "train_fraction": 0.9, "max_frames": 40,
+        "variant": "-mobilenet_v2_0.35",
         "num_stills": 1, "pcutoff": 0.0}, runs_dir=runs, log_to_console=False)
     videos = project_dir / "videos"
     h5 = next(videos.glob("*_el.h5"))
