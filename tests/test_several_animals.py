@@ -59,3 +59,24 @@ def test_group_frames_are_the_truths_frames(tmp_path):
     assert np.array_equal(truth.poses, full.poses[[0, 4, 7, 11]])
     with pytest.raises(ValueError, match="num_frames"):
         several_animals.group_frames(config, 13)
+
+
+def test_group_like_draws_the_training_video_s_animal(tmp_path):
+    """The paper's setting: the same animal, several at once (its colour in the group)."""
+    from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+    from kit.experiments.synthetic_animal import random_animal
+    from kit.experiments.synthetic_group import _looks
+
+    project = make_synthetic_project(tmp_path / "one", SyntheticConfig(
+        seed=4, num_frames=20, num_labeled=2, image_size=(96, 96)))
+    config = several_animals.group_like(project, GroupConfig(seed=4, image_size=(160, 160)))
+    assert config.like_single == (0, 96, 96)
+    animals, _ = _looks(config)
+    rng = np.random.default_rng([4, 0, 0])  # synthetic_animal.render_video's draws
+    from kit.experiments.synthetic_animal import background
+    floor = background(rng, 96, 96)[2]
+    assert animals[0].body_rgb == random_animal(rng, 96, 96, floor).body_rgb
+    length = several_animals.animal_length(project)
+    snout_tail = np.linalg.norm(np.diff(group_trajectories(config).poses[:, :, [0, 3]], axis=2),
+                                axis=-1)
+    assert abs(np.mean(snout_tail) / length - 1) < 0.25  # the training animals' size

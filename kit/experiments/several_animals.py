@@ -27,7 +27,7 @@ from kit.experiments.synthetic import load_ground_truth
 from kit.experiments.synthetic_group import GroupConfig, GroupTruth, render_group_video
 from kit.net.peaks import find_peaks_batch
 from kit.project import Project
-from kit.project.video import read_frames
+from kit.project.video import read_frames, video_info
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,14 @@ def animal_length(project: Project) -> float:
     return float(np.mean(np.concatenate(lengths)))
 
 
-def group_like(project: Project, config: GroupConfig) -> GroupConfig:
-    """``config`` with its animals drawn at the size of the project's animals (the network
-    saw no other size)."""
+def group_like(project: Project, config: GroupConfig, video: int = 0) -> GroupConfig:
+    """``config`` with its animals drawn as the project's ``animal<video>`` looks, at the
+    project's animals' mean size (the network saw no other). ``config.seed`` must be the
+    project's (:class:`kit.experiments.synthetic.SyntheticConfig`'s) seed."""
     size = animal_length(project) / min(config.image_size)
-    return replace(config, animal_size=float(np.clip(size, 0.05, 0.35)))
+    info = video_info(project.videos_dir / f"animal{video}.mp4")
+    return replace(config, animal_size=float(np.clip(size, 0.05, 0.35)),
+                   like_single=(video, info.width, info.height))
 
 
 def group_frames(config: GroupConfig, num_frames: int,

@@ -86,6 +86,9 @@ class GroupConfig:
         occlusion_rate: per animal and frame, the chance that one of its body parts is hidden
             under an occluder disk (which may hide other animals' parts too).
         size_change: each animal's scale varies within 1 +- size_change (rearing).
+        like_single: ``(video, width, height)`` of a single-animal synthetic project of the
+            same seed: every animal (and the floor) looks like that video's animal, as a
+            network trained on it saw it (the paper's setting); ``()``: the group's own looks.
     """
 
     num_animals: int = 3
@@ -99,6 +102,7 @@ class GroupConfig:
     approach_rate: float = 0.4
     occlusion_rate: float = 0.02
     size_change: float = 0.1
+    like_single: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_animals <= 4 or self.num_frames < 1 or self.video < 0:
@@ -166,10 +170,16 @@ def _reach(animal: Animal) -> float:
 
 def _looks(config: GroupConfig) -> tuple[list[Animal], float]:
     """The animals (the same in every video of a seed) and the floor's brightness."""
-    rng = np.random.default_rng([config.seed, 0])
     width, height = config.image_size
-    floor = float(rng.uniform(110, 150))
-    base = random_animal(rng, width, height, floor)
+    if config.like_single:  # the draws of synthetic_animal.render_video for that video
+        video, *size = config.like_single
+        rng = np.random.default_rng([config.seed, video, 0])
+        floor = background(rng, *size)[2]
+        base = random_animal(rng, *size, floor)
+    else:
+        rng = np.random.default_rng([config.seed, 0])
+        floor = float(rng.uniform(110, 150))
+        base = random_animal(rng, width, height, floor)
     length = config.animal_size * min(width, height) * base.length / _reach(base)
     if config.look_alike:
         return [replace(base, length=length)] * config.num_animals, floor
