@@ -220,3 +220,14 @@ def test_compare_iterations_matches_animals(ma_project, monkeypatch):
     np.testing.assert_allclose(table.rmse_px.drop(["feeder", "all"], level=1), NOISE_PX)
     assert table.loc[(1, "feeder"), "rmse_px"] == pytest.approx((NOISE_PX + 30) / 2)
     assert table.loc[0].num_labels.tolist() == [6, 6, 6, 2, 20]
+
+
+def test_align_keeps_extra_animals_in_every_frame_not_only_until_one_has_none():
+    """A frame without an extra animal must not switch the extras off for later frames."""
+    truth = np.array([[[[10.0, 10.0], [20.0, 10.0]]]] * 2)  # (2 frames, 1 animal, 2 parts, 2)
+    pred = np.full((2, 2, 2, 3), np.nan)
+    pred[:, 0, :, :2], pred[:, 0, :, 2] = truth[:, 0], 0.9  # the labeled animal, both frames
+    pred[1, 1] = [[80.0, 80.0, 0.9], [90.0, 80.0, 0.9]]  # an extra one in frame 1 only
+    aligned = ma.align_to_truth(pred, truth)
+    np.testing.assert_array_equal(aligned[1, 1], pred[1, 1])
+    assert np.isnan(aligned[0, 1]).all()

@@ -143,9 +143,9 @@ def align_to_truth(pred: np.ndarray, truth: np.ndarray, extra: bool = True) -> n
             continue
         used = {j for _, j in pairs}
         free = [j for j in range(num_rows) if j not in used]
-        extra = [i for i in range(pred.shape[1]) if i not in {i for i, _ in pairs}
-                 and present(pred[n, i])]
-        for i, j in zip(extra, free):
+        unmatched = [i for i in range(pred.shape[1]) if i not in {i for i, _ in pairs}
+                     and present(pred[n, i])]
+        for i, j in zip(unmatched, free):
             out[n, j] = pred[n, i]
     return out
 
