@@ -73,6 +73,11 @@ def _save_labeled(
     )
 
 
+def labeled_frame_indices(num_frames: int, num_labeled: int) -> set[int]:
+    """Frames ``int((k + 0.5) * num_frames / num_labeled)``, k < num_labeled: spread evenly."""
+    return {int((k + 0.5) * num_frames / num_labeled) for k in range(num_labeled)}
+
+
 @dataclass(frozen=True)
 class SyntheticConfig:
     """What a synthetic project holds (see :func:`make_synthetic_project`).
@@ -120,8 +125,7 @@ class SyntheticConfig:
     @property
     def labeled_frames(self) -> set[int]:
         """Indices of the labeled frames of each video."""
-        n, k = self.num_frames, self.num_labeled
-        return {int((i + 0.5) * n / k) for i in range(k)}
+        return labeled_frame_indices(self.num_frames, self.num_labeled)
 
 
 def make_synthetic_project(

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from kit.experiments.group_motion import walk
-from kit.experiments.synthetic import GROUND_TRUTH_SCORER
+from kit.experiments.synthetic import GROUND_TRUTH_SCORER, labeled_frame_indices
 from kit.experiments.synthetic_animal import (
     BODYPARTS,
     SKELETON,
@@ -305,11 +305,6 @@ def render_group_video(path: str | os.PathLike, config: GroupConfig) -> GroupTru
     return plan.truth
 
 
-def _labeled_frames(num_frames: int, num_labeled: int) -> list[int]:
-    """Frames ``int((k + 0.5) * num_frames / num_labeled)``, k < num_labeled (as synthetic.py)."""
-    return sorted({int((k + 0.5) * num_frames / num_labeled) for k in range(num_labeled)})
-
-
 def _save_video_files(project: Project, config: GroupConfig, truth: GroupTruth,
                       kept: dict[int, np.ndarray], label_noise_px: float) -> None:
     """The labeled frames, their labels (visible parts, plus noise) and the ground truth."""
@@ -364,7 +359,7 @@ def make_synthetic_group_project(
     if exist_ok and (Path(project_dir) / "config.yaml").is_file():
         return load_project(project_dir)
     configs = [replace(config, video=config.video + i) for i in range(num_videos)]
-    keep = set(_labeled_frames(config.num_frames, num_labeled)) if num_labeled else set()
+    keep = labeled_frame_indices(config.num_frames, num_labeled) if num_labeled else set()
     with tempfile.TemporaryDirectory(prefix="kit-synthetic-group-") as tmp:
         rendered = []
         for video_config in configs:

@@ -10,7 +10,6 @@ one animal for the whole video (:func:`tracked_rmse`).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +21,7 @@ from kit.experiments.synthetic_group import load_group_ground_truth
 from kit.project import Project
 from kit.project.analysis_file import load_poses, select_individuals
 from kit.results.evaluate_ma import tracking_metrics
+from kit.results.tracklets import quiet_nan
 
 TRACKING_COLUMNS = ["video", "num_frames", "mota", "idf1", "num_switches", "num_misses",
                     "num_false_positives", "tracked_rmse_px"]
@@ -36,8 +36,7 @@ def tracked_rmse(pred: np.ndarray, truth: np.ndarray) -> float:
         pred: (T, I, K, >=2) tracks; truth: (T, J, K, 2), NaN where not visible.
     """
     dist = np.linalg.norm(pred[:, :, None, :, :2] - truth[:, None], axis=-1)  # (T, I, J, K)
-    with warnings.catch_warnings():  # a track never near an animal: all-NaN, fine
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with quiet_nan():  # a track never near an animal: all-NaN, fine
         cost = np.nan_to_num(np.nanmean(dist, axis=(0, 3)), nan=1e9)
         rows, cols = linear_sum_assignment(cost)
         return float(np.nanmean(dist[:, rows, cols]))

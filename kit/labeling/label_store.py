@@ -188,6 +188,7 @@ class LabelStore:
         self.path = project.labels_file(video)
         self.warnings: list[str] = []
         self.table = self._read()  # first: a file that does not fit raises before any change
+        self._written = set(self.table.index)  # rows the file holds (others are not saved)
         _remove_orphaned_temporary_files(self.path.parent)
         rows = self.layout.has_part() if self.layout else np.ones((1, len(self.bodyparts)), bool)
         self.has_part = rows  # (num_rows, num_bodyparts): which row has which part
@@ -196,7 +197,6 @@ class LabelStore:
         if missing:
             empty = np.full((len(missing), *rows.shape, 2), np.nan)
             self.table = pd.concat([self.table, self._frame(empty, missing)])
-        self._written = set(self._read().index)  # rows the file holds (others are not saved)
         self._signature = _signature(self.path)
 
     @property
@@ -260,12 +260,6 @@ class LabelStore:
             values = (np.nan, np.nan) if xy is None else (float(xy[0]), float(xy[1]))
             self.table.loc[name, self._columns(individual, part)] = values
         return self.save([name])
-
-    def set_point(self, name: str, part: int, xy: tuple[float, float] | None,
-                  individual: int = 0) -> Path:
-        """Place body part ``part`` of ``individual`` in image ``name`` at ``xy`` (None =
-        not visible); save."""
-        return self.set_points(name, {(individual, part): xy})
 
     def save(self, edited: Sequence[str]) -> Path:
         """Write the table, rows ``edited`` from memory, every other row as on disk.

@@ -24,6 +24,7 @@ import numpy as np
 from kit.net.ma_targets import MultiAnimalSpec, make_multianimal_targets
 from kit.net.targets import TargetConfig, make_targets, map_shape
 from kit.project.video import load_image
+from kit.project.video_workers import usable_cores
 
 
 def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
@@ -287,8 +288,9 @@ Batch = TypeVar("Batch")
 
 
 def default_num_workers() -> int:
-    """Threads that prepare training batches: one per CPU core, at most 8."""
-    return min(os.cpu_count() or 1, 8)
+    """Threads that prepare training batches: one per CPU core this process may use, at
+    most 8."""
+    return min(usable_cores(), 8)
 
 
 def prefetch(make_batch: Callable[[int], Batch], indices: Iterable[int],

@@ -95,7 +95,11 @@ class Predictor:
             ``(j * stride + stride / 2, i * stride + stride / 2)``; divide positions (after
             locref) by ``global_scale`` for the original image's pixels.
         """
-        return self.maps_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
+        return self.maps_scaled(self._scaled(images))
+
+    def _scaled(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, h, w, 3) the images resized by ``global_scale``, as the network saw in training."""
+        return np.stack([scale_image(im, self.global_scale) for im in images])
 
     def maps_scaled(self, scaled: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`predict_maps` of images already resized by ``scale_image(im, global_scale)``."""
@@ -122,8 +126,7 @@ class Predictor:
                            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """:meth:`assemblies_scaled` of a batch of equal-size images (N, H, W, 3) RGB 0-255.
         A single-animal model gives :meth:`predict_batch`, None and zeros."""
-        return self.assemblies_scaled(
-            np.stack([scale_image(im, self.global_scale) for im in images]))
+        return self.assemblies_scaled(self._scaled(images))
 
     def predict_batch(self, images: np.ndarray) -> np.ndarray:
         """Positions for a batch of equal-size images.
@@ -137,7 +140,7 @@ class Predictor:
             multi-animal one's rows are its assemblies (best first, NaN rows empty), then
             ``single`` (unique body parts) if it has them.
         """
-        return self.predict_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
+        return self.predict_scaled(self._scaled(images))
 
     def predict_scaled(self, scaled: np.ndarray) -> np.ndarray:
         """:meth:`predict_batch` of images already resized by ``scale_image(im, global_scale)``

@@ -237,7 +237,7 @@ def _training_data(project: Project, config: TrainConfig, model_dir: Path,
     else:
         dataset = MultiAnimalDataset(paths, points, config, _multianimal_spec(project, points),
                                      mirror_permutation(bodyparts), stride)
-    _check_training_labels(project, train_labels, dataset, bodyparts)
+    _check_training_labels(project, train_labels, points, dataset, bodyparts)
     return dataset
 
 
@@ -262,10 +262,11 @@ def _label_files(project: Project, images) -> list[str]:
     return [str(project.labels_file(v)) for v in sorted({video_of(i) for i in images})]
 
 
-def _check_training_labels(project: Project, labels: pd.DataFrame, dataset: PoseDataset,
-                           bodyparts: list[str]) -> None:
-    """Warn about labels outside their image (left out of training); raise if none is usable."""
-    images, given = list(labels.index), labels_to_array(labels, bodyparts, project.layout)
+def _check_training_labels(project: Project, labels: pd.DataFrame, given: np.ndarray,
+                           dataset: PoseDataset, bodyparts: list[str]) -> None:
+    """Warn about labels outside their image (left out of training); raise if none is usable.
+    ``given``: ``labels`` as an array (N, [rows,] K, 2), before the outside ones were NaN."""
+    images = list(labels.index)
     parts = bodyparts if project.layout is None else [  # several animals: "mouse1/snout"
         f"{individual}/{part}" for individual in project.layout.table_individuals
         for part in bodyparts]

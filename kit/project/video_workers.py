@@ -40,13 +40,17 @@ from kit.project.video import FrameReader, video_info
 Transform = Callable[[np.ndarray], np.ndarray]
 
 
+def usable_cores() -> int:
+    """CPU cores this process may use (its affinity where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_read_workers() -> int:
     """Decode workers by default: one per CPU core this process may use, at most 16."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 16))
+    return min(usable_cores(), 16)
 
 
 @dataclass(frozen=True)

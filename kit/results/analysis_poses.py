@@ -27,6 +27,7 @@ import pandas as pd
 from kit.project.analysis_file import POSE_COORDS, predictions_frame
 from kit.project.multianimal import AnimalLayout
 from kit.results.tracking import Tracker, TrackConfig, stitch
+from kit.results.tracklets import quiet_nan
 
 EL_SUFFIX = "_el"  # DeepLabCut's name of a tracked and stitched analysis: <video><scorer>_el.h5
 _IDENTITY_PREFIX = "identity/"  # no body part name holds a "/"
@@ -100,8 +101,7 @@ class MultiAnimalPoses:
                     (len(poses), -extra, np.shape(identity)[-1]), np.nan)], 1)
         if extra <= 0:
             return poses, None if identity is None else np.asarray(identity)[:, :self.num_animals]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with quiet_nan():
             score = np.nan_to_num(np.nanmean(animals[..., :self.num_multi, 2], -1), nan=-1.0)
         best = np.sort(np.argsort(-score, axis=1, kind="stable")[:, :self.num_animals], axis=1)
         keep = np.take_along_axis(animals, best[:, :, None, None], 1)

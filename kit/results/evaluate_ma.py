@@ -26,12 +26,12 @@ x, y; NaN = missing. An animal is present when any of its body parts is finite.
 
 from __future__ import annotations
 
-import warnings
-
 import motmetrics
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
+
+from kit.results.tracklets import keypoint_distance, quiet_nan
 
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's 0.50:0.05:0.95
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # pycocotools' (and DeepLabCut's) recall grid
@@ -57,11 +57,8 @@ def present(points: np.ndarray) -> np.ndarray:
 def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(I, J) mean distance (pixels) over the body parts finite in both a[i] and b[j];
     NaN where they share none. a: (I, K, >=2), b: (J, K, >=2)."""
-    d = np.linalg.norm(a[:, None, :, :2] - b[None, :, :, :2], axis=-1)  # (I, J, K)
-    shared = np.isfinite(d)
-    total = np.where(shared, d, 0).sum(-1)
-    count = shared.sum(-1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    d = keypoint_distance(a, b)  # the tracker's distance, inf where no part is shared
+    return np.where(np.isinf(d), np.nan, d)
 
 
 def identity_swaps(xy: np.ndarray) -> np.ndarray:
@@ -90,8 +87,7 @@ def animal_size(truth: np.ndarray) -> np.ndarray:
     """(..., J) the diagonal (pixels) of each animal's labeled parts' bounding box, at least
     ``MIN_SIZE_PX``; NaN for an animal without labels. truth: (..., J, K, >=2)."""
     xy = np.asarray(truth, np.float64)[..., :2]
-    with warnings.catch_warnings():  # an unlabeled animal: all-NaN slice, NaN is right
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with quiet_nan():  # an unlabeled animal: all-NaN slice, NaN is right
         extent = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
     return np.where(present(truth), np.maximum(np.linalg.norm(extent, axis=-1), MIN_SIZE_PX),
                     np.nan)
