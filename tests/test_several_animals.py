@@ -80,3 +80,31 @@ def test_group_like_draws_the_training_video_s_animal(tmp_path):
     snout_tail = np.linalg.norm(np.diff(group_trajectories(config).poses[:, :, [0, 3]], axis=2),
                                 axis=-1)
     assert abs(np.mean(snout_tail) / length - 1) < 0.25  # the training animals' size
+
+
+def test_group_like_is_set_in_the_training_video_s_arena(tmp_path):
+    """The paper's mice were filmed in the arena the network trained in: the group's
+    floor, away from the animals, is the training video's (and a group of its own looks
+    is set in another arena)."""
+    from kit.experiments.synthetic import (SyntheticConfig, load_ground_truth,
+                                           make_synthetic_project)
+    from kit.project.video import read_frames
+
+    project = make_synthetic_project(tmp_path / "one", SyntheticConfig(
+        seed=4, num_frames=20, num_labeled=2, image_size=(96, 96)))
+    single = read_frames(project.videos_dir / "animal0.mp4", [0])[0].astype(float)
+    single_truth = load_ground_truth(project, "animal0", include_occluded=True)
+
+    def far_from_animals(config, frames, truth):
+        ys, xs = np.mgrid[0:96, 0:96]
+        far = np.ones((96, 96), bool)
+        for xy in np.concatenate([truth.poses[0].reshape(-1, 2), single_truth[0, :, :2]]):
+            far &= np.hypot(xs - xy[0], ys - xy[1]) > 0.5 * several_animals.animal_length(project)
+        return np.median(np.abs(frames[0].astype(float) - single)[far])
+
+    like = several_animals.group_like(project, GroupConfig(seed=4, image_size=(96, 96),
+                                                           num_frames=2))
+    own = GroupConfig(seed=4, image_size=(96, 96), num_frames=2)
+    same = far_from_animals(like, *several_animals.group_frames(like, 1))
+    other = far_from_animals(own, *several_animals.group_frames(own, 1))
+    assert same < 8 < other, (same, other)  # pixel noise and compression only

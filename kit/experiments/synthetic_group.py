@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from kit.experiments.group_motion import walk
@@ -87,8 +88,9 @@ class GroupConfig:
             under an occluder disk (which may hide other animals' parts too).
         size_change: each animal's scale varies within 1 +- size_change (rearing).
         like_single: ``(video, width, height)`` of a single-animal synthetic project of the
-            same seed: every animal (and the floor) looks like that video's animal, as a
-            network trained on it saw it (the paper's setting); ``()``: the group's own looks.
+            same seed: every animal looks like that video's animal, in that video's arena
+            (its scene and lighting, scaled to ``image_size``), as a network trained on it
+            saw them (the paper's setting); ``()``: the group's own looks and arena.
     """
 
     num_animals: int = 3
@@ -279,10 +281,24 @@ def _draw_scene(scene: np.ndarray, plan: _Plan, t: int) -> np.ndarray:
     return img
 
 
+def _single_arena(config: GroupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The scene and lighting of the single-animal video ``config.like_single`` names (the
+    draws of ``synthetic_animal.render_video``), scaled to ``config.image_size``."""
+    video, *size = config.like_single
+    scene, light, _ = background(np.random.default_rng([config.seed, video, 0]), *size)
+    if tuple(size) != tuple(config.image_size):
+        scene = cv2.resize(scene, config.image_size, interpolation=cv2.INTER_LINEAR)
+        light = cv2.resize(light, config.image_size, interpolation=cv2.INTER_LINEAR)
+    return scene, light
+
+
 def _render(path: Path, config: GroupConfig, plan: _Plan, keep: set[int]) -> dict[int, np.ndarray]:
     """Write the mp4 ``path``; return the frames ``keep`` as drawn (RGB uint8, lossless)."""
     rng = np.random.default_rng([config.seed, config.video, 2])
-    scene, light, _ = background(rng, *config.image_size, floor=plan.floor)
+    if config.like_single:
+        scene, light = _single_arena(config)
+    else:
+        scene, light, _ = background(rng, *config.image_size, floor=plan.floor)
     noise_sigma = rng.uniform(3, 7)
     kept: dict[int, np.ndarray] = {}
 
