@@ -170,18 +170,21 @@ def test_refine_tiny_with_corrections_file(tmp_path):
 
     project = make_synthetic_project(tmp_path / "p",
         SyntheticConfig(num_frames=40, num_labeled=8, image_size=(64, 64)))
-    train(project, TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam", batchnorm_batches=2, weights=None,
-                               augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
+    config = TrainConfig(train_fraction=0.5, train_steps=2, batch_size=2, optimizer="adam",
+                         batchnorm_batches=2, weights=None, net_type="mobilenet_v2_0.35",
+                         augment=AugmentConfig(crop_size=(64, 64)))
+    train(project, config, verbose=0)  # a non-default backbone: a model folder with a suffix
     truth = save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")  # every frame
     result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {
-        "project_dir": str(project.root), "train_fraction": 0.5, "num_frames": 3, "pcutoff": 1.0,
+        "project_dir": str(project.root), "train_fraction": 0.5, "variant": config.variant,
+        "num_frames": 3, "pcutoff": 1.0,
         "corrections_file": str(truth), "train_steps": 2, "num_suggestions": 2,
         "extract_suggestions": True}, runs_dir=tmp_path / "runs", log_to_console=False)
     text = result.notebook.read_text()
     assert "merged 3 corrected frames" in text and "test RMSE on the same 4 frames" in text
     project = load_project(project.root)
     assert project.iteration == 1
-    assert (project.evaluation_dir(1, 0.5) / "iterations.png").is_file()
+    assert (project.evaluation_dir(1, 0.5, variant=config.variant) / "iterations.png").is_file()
     assert len(pd.read_hdf(project.machine_labels_file("animal0"))) == 2  # the suggestions
 
 
@@ -190,7 +193,7 @@ def test_multiple_animals_notebook_tiny(tmp_path):
     work = tmp_path / "ma"
     result = run_notebook(NOTEBOOKS / "12_multiple_animals.ipynb", {
         "workdir": str(work), "image_size": 64, "num_videos": 1, "num_labeled": 6,
-        "train_steps": 2, "batch_size": 2, "group_size": 128, "num_frames": 2,
+        "crop_size": 64, "train_steps": 2, "batch_size": 2, "num_frames": 2,
         "threshold": 0.01}, runs_dir=tmp_path / "runs", log_to_console=False)
     assert (result.folder / "done.json").is_file()
     assert (work / "results" / "several_animals_peaks.png").stat().st_size > 10_000
