@@ -327,8 +327,8 @@ def parse_suggestions(df: pd.DataFrame | None, bodyparts: list[str],
     scorer = df.columns.get_level_values(0)[0]
     coords = ["x", "y", "likelihood"]
     pairs = layout.pairs() if layout else [((), b) for b in bodyparts]
-    columns = pd.MultiIndex.from_tuples(
-        [(scorer, *((i,) if layout else ()), b, c) for i, b in pairs for c in coords])
+    columns = (layout.columns(scorer, coords) if layout
+               else pd.MultiIndex.from_product([[scorer], bodyparts, coords]))
     missing = columns.difference(df.columns) if df.columns.nlevels == columns.nlevels else columns
     if len(missing):
         raise ValueError(

@@ -7,12 +7,9 @@ together, so pixels are interpolated once) followed by contrast and brightness.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -24,7 +21,7 @@ import numpy as np
 from kit.net.ma_targets import MultiAnimalSpec, make_multianimal_targets
 from kit.net.targets import TargetConfig, make_targets, map_shape
 from kit.project.video import load_image
-from kit.project.video_workers import usable_cores
+from kit.project.video_workers import map_ahead, usable_cores
 
 
 def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
@@ -295,31 +292,13 @@ def default_num_workers() -> int:
 
 def prefetch(make_batch: Callable[[int], Batch], indices: Iterable[int],
              num_workers: int) -> Iterator[Batch]:
-    """``make_batch(i)`` for each of ``indices``, in that order, made ahead on worker threads.
+    """``make_batch(i)`` for each of ``indices``, in that order, made ahead on worker threads
+    (:func:`kit.project.video_workers.map_ahead`).
 
-    At most ``2 * num_workers`` batches are in flight (a bounded queue of futures), so
-    image decoding, augmentation and targets (OpenCV and NumPy, which release the GIL)
+    Image decoding, augmentation and targets (OpenCV and NumPy, which release the GIL)
     overlap the network's step. A batch depends only on its index (:class:`PoseDataset`),
     so the sequence is the same for any number of workers, and a resumed run that starts
     at its next step continues it. ``num_workers=0`` makes each batch on the calling
-    thread when it is asked for (no overlap). An error in a worker is raised here; closing
-    the iterator (or leaving a ``for`` loop) cancels the batches not started.
+    thread when it is asked for (no overlap).
     """
-    if num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0. Received: {num_workers}.")
-    if num_workers == 0:
-        yield from map(make_batch, indices)
-        return
-    indices = iter(indices)
-    with ThreadPoolExecutor(num_workers, thread_name_prefix="kit-batches") as pool:
-        pending = deque(pool.submit(make_batch, i)
-                        for i in itertools.islice(indices, 2 * num_workers))
-        try:
-            while pending:
-                batch = pending.popleft().result()
-                for i in itertools.islice(indices, 1):
-                    pending.append(pool.submit(make_batch, i))
-                yield batch
-        finally:
-            for future in pending:
-                future.cancel()
+    return map_ahead(make_batch, indices, num_workers, "kit-batches")

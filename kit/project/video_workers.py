@@ -24,20 +24,23 @@ A video whose header declares more frames than it holds stops where the frames s
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Self
+from typing import Self, TypeVar
 
 import numpy as np
 
 from kit.project.video import FrameReader, video_info
 
 Transform = Callable[[np.ndarray], np.ndarray]
+T, R = TypeVar("T"), TypeVar("R")
 
 
 def usable_cores() -> int:
@@ -51,6 +54,37 @@ def usable_cores() -> int:
 def default_read_workers() -> int:
     """Decode workers by default: one per CPU core this process may use, at most 16."""
     return min(usable_cores(), 16)
+
+
+def map_ahead(function: Callable[[T], R], items: Iterable[T], num_workers: int,
+              name: str = "kit-workers") -> Iterator[R]:
+    """``function(item)`` for each of ``items``, in their order, computed ahead on
+    ``num_workers`` threads (kit's frame workers and its training batches).
+
+    At most ``2 * num_workers`` results are in flight (a bounded queue of futures); ``items``
+    is drawn on the calling thread. ``num_workers=0`` calls ``function`` on the calling
+    thread when a result is asked for. An error in a worker is raised here; closing the
+    iterator (or leaving a ``for`` loop) cancels the calls not started and waits for the
+    running ones.
+    """
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0. Received: {num_workers}.")
+    if num_workers == 0:
+        yield from map(function, items)
+        return
+    items = iter(items)
+    with ThreadPoolExecutor(num_workers, thread_name_prefix=name) as pool:
+        pending = deque(pool.submit(function, item)
+                        for item in itertools.islice(items, 2 * num_workers))
+        try:
+            while pending:
+                result = pending.popleft().result()
+                for item in itertools.islice(items, 1):
+                    pending.append(pool.submit(function, item))
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 @dataclass(frozen=True)
@@ -106,7 +140,6 @@ class ParallelFrameReader:
         self.truncated = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._pool: ThreadPoolExecutor | None = None
         self._frames = self._transformed()
 
     def _transformed(self) -> Iterator[tuple[int, np.ndarray]]:
@@ -116,22 +149,15 @@ class ParallelFrameReader:
                 self.num_read += 1
                 yield index, frame if self.transform is None else self.transform(frame)
             return
-        self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="kit-frames")
-        pending: deque[tuple[int, Future]] = deque()
+        transform = self.transform
         try:
-            for index, frame in decoded:
-                pending.append((index, self._pool.submit(self.transform, frame)))
-                if len(pending) >= 2 * self.num_workers:
-                    yield self._next_done(pending)
-            while pending:
-                yield self._next_done(pending)
+            with closing(map_ahead(lambda item: (item[0], transform(item[1])), decoded,
+                                   self.num_workers, "kit-frames")) as transformed:
+                for index, frame in transformed:
+                    self.num_read += 1
+                    yield index, frame
         finally:
-            self.close()
-
-    def _next_done(self, pending: deque[tuple[int, Future]]) -> tuple[int, np.ndarray]:
-        index, future = pending.popleft()
-        self.num_read += 1
-        return index, future.result()
+            self._stop_decoders()
 
     def _sequential(self) -> Iterator[tuple[int, np.ndarray]]:
         with FrameReader(self.path, self.start, self.stop, self.step,
@@ -196,8 +222,7 @@ class ParallelFrameReader:
     def close(self) -> None:
         """Stop the threads and release the files (waits for them)."""
         self._stop_decoders()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._frames.close()  # its transform workers too
 
     def _stop_decoders(self) -> None:
         self._stop.set()

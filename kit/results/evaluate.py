@@ -207,15 +207,14 @@ def _predict(project: Project, predictor: Predictor, labels: pd.DataFrame,
     images = list(labels.index)
     loaded = [load_image(project.image_path(i)) for i in images]
     layout = project.layout
+    points = predictor.predict_images(loaded, batch_size)
     if layout is None:
-        points = predictor.predict_images(loaded, batch_size)
         truth = labels_to_array(labels, predictor.bodyparts)[:, None]
     else:
         if list(predictor.bodyparts) != layout.bodyparts:
             raise ValueError(f"The model predicts body parts {predictor.bodyparts}; "
                              f"{project.config_path} has {layout.bodyparts}. Evaluate a model "
                              "trained on this project (or train one).")
-        points = _predict_by_shape(predictor, loaded, batch_size)
         truth = labels_to_array(labels, predictor.bodyparts, layout)
         if points.shape[1] != truth.shape[1]:
             raise ValueError(f"The network predicts {points.shape[1]} rows per image; "
@@ -230,21 +229,3 @@ def _predict(project: Project, predictor: Predictor, labels: pd.DataFrame,
             ". Fix them in the labeler (notebooks/02_label_frames.ipynb).", stacklevel=4)
         truth = np.where(outside.reshape(truth.shape[:3])[..., None], np.nan, truth)
     return points, truth
-
-
-def _predict_by_shape(predictor: Predictor, images: list[np.ndarray],
-                      batch_size: int) -> np.ndarray:
-    """(N, I, K, 3) ``predictor.predict_batch`` of images of any sizes, grouped by size
-    (a multi-animal network's I rows per image)."""
-    by_shape: dict[tuple, list[int]] = {}
-    for i, image in enumerate(images):
-        by_shape.setdefault(image.shape, []).append(i)
-    out = None
-    for indices in by_shape.values():
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
-            poses = predictor.predict_batch(np.stack([images[i] for i in chunk]))
-            if out is None:
-                out = np.full((len(images), *poses.shape[1:]), np.nan)
-            out[chunk] = poses
-    return out

@@ -70,7 +70,22 @@ def _end_motion(tracklet: Tracklet, at_end: bool) -> tuple[np.ndarray, np.ndarra
     return pose, np.nan_to_num(velocity) * (1 if at_end else -1)
 
 
-def _link_cost(a: Tracklet, b: Tracklet, sizes: tuple[float, float],
+@dataclass(frozen=True)
+class _Ends:
+    """What linking needs of one tracklet, computed once: its median body size, and its pose
+    and velocity at the end and at the start (:func:`_end_motion`)."""
+
+    size: float
+    end: tuple[np.ndarray, np.ndarray]
+    start: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, tracklet: Tracklet) -> _Ends:
+        return cls(float(np.median(body_size(tracklet.poses))), _end_motion(tracklet, True),
+                   _end_motion(tracklet, False))
+
+
+def _link_cost(a: Tracklet, b: Tracklet, ends: tuple[_Ends, _Ends],
                config: TrackConfig) -> float | None:
     """Cost of ``b`` continuing ``a`` (a ends before b starts), in body lengths: the
     smaller of the still and the constant-velocity mismatch (forward from a's end and
@@ -78,8 +93,8 @@ def _link_cost(a: Tracklet, b: Tracklet, sizes: tuple[float, float],
     gap = b.start - a.end
     if not 0 < gap <= config.max_gap:
         return None
-    (pose_a, vel_a), (pose_b, vel_b) = _end_motion(a, True), _end_motion(b, False)
-    size = 0.5 * (sizes[0] + sizes[1])
+    (pose_a, vel_a), (pose_b, vel_b) = ends[0].end, ends[1].start
+    size = 0.5 * (ends[0].size + ends[1].size)
     still = keypoint_distance(pose_a[None], pose_b[None])[0, 0]
     moving = 0.5 * (keypoint_distance((pose_a + vel_a * gap)[None], pose_b[None])[0, 0]
                     + keypoint_distance(pose_a[None], (pose_b + vel_b * gap)[None])[0, 0])
@@ -100,7 +115,7 @@ def _flow_graph(tracklets: list[Tracklet], num_animals: int, config: TrackConfig
     graph.add_node("source", demand=-num_animals)
     graph.add_node("sink", demand=num_animals)
     graph.add_edge("source", "sink", capacity=num_animals, weight=0)
-    sizes = [float(np.median(body_size(tr.poses))) for tr in tracklets]
+    motion = [_Ends.of(tr) for tr in tracklets]
     for i, tr in enumerate(tracklets):
         graph.add_edge("source", ("in", i), capacity=1, weight=0)
         graph.add_edge(("in", i), ("out", i), capacity=1, weight=-_COST_SCALE * len(tr.frames))
@@ -108,7 +123,7 @@ def _flow_graph(tracklets: list[Tracklet], num_animals: int, config: TrackConfig
     ends = np.array([tr.end for tr in tracklets])
     for j, b in enumerate(tracklets):
         for i in np.flatnonzero((ends < b.start) & (ends >= b.start - config.max_gap)):
-            cost = _link_cost(tracklets[i], b, (sizes[i], sizes[j]), config)
+            cost = _link_cost(tracklets[i], b, (motion[i], motion[j]), config)
             if cost is not None:
                 graph.add_edge(("out", int(i)), ("in", j), capacity=1,
                                weight=round(_COST_SCALE * cost))
