@@ -14,7 +14,7 @@ bottom-up network from random weights, then reports:
   single-animal analysis with the same backbone on the same 640x480 video, and the
   process's resident memory over that video (flat or growing).
 
-Usage (about 30 minutes on 2 CPU cores with the defaults):
+Usage (about 33 minutes on a quiet 2-CPU machine with the defaults, 27 of them training):
 
     .venv/bin/python benchmarks/multianimal_bench.py --out runs/multianimal_bench
     .venv/bin/python benchmarks/multianimal_bench.py --quick   # minutes, a smoke test
@@ -62,7 +62,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--num-frames", type=int, default=300)
     parser.add_argument("--num-labeled", type=int, default=60, help="per training video")
     parser.add_argument("--label-noise", type=float, default=1.0, help="px")
-    parser.add_argument("--train-steps", type=int, default=3000)
+    parser.add_argument("--train-steps", type=int, default=2500)  # 27 min here
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--speed-frames", type=int, default=300,
