@@ -73,3 +73,22 @@ def walk(rng: np.random.Generator, num_frames: int, arena: tuple[np.ndarray, np.
         state["timer"] -= 1
         centres[t], headings[t] = pos, heading
     return centres, headings
+
+
+def body_motion(rng: np.random.Generator, num_frames: int, num_animals: int,
+                size_change: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What each animal does besides walking, (num_frames, num_animals) each: its scale
+    (1 +- ``size_change``, slowly: rearing), head yaw (radians, a damped random walk), tail
+    phase, and the drawing order (animal indices bottom to top, following slowly changing
+    depths)."""
+    num, frames = num_animals, np.arange(num_frames)[:, None]
+    phases = rng.uniform(0, 2 * np.pi, (3, num))
+    periods = rng.uniform([[60.0] * num, [80.0] * num], [[150.0] * num, [240.0] * num])
+    scales = 1 + size_change * np.sin(2 * np.pi * frames / periods[0] + phases[0])
+    depth = np.sin(2 * np.pi * frames / periods[1] + phases[1])
+    yaw, yaws = np.zeros(num), np.empty((num_frames, num))
+    for t in range(num_frames):
+        yaw = np.clip(0.9 * yaw + rng.normal(0, 0.08, num), -0.5, 0.5)
+        yaws[t] = yaw
+    tails = 0.35 * frames + phases[2]
+    return scales, yaws, tails, np.argsort(depth, axis=1, kind="stable")

@@ -1,11 +1,10 @@
 """Synthetic groups with exact truth: 2-4 animals that walk, cross, touch and cover each other.
 
-The animals are :mod:`kit.experiments.synthetic_animal`'s (same drawing, same body parts
-and skeleton, exact to 1/32 pixel), several in one frame over one cluttered background.
-Each walks towards goals (:mod:`kit.experiments.group_motion`): a random place in the arena,
-or (``approach_rate`` of the goals) another animal, which it walks up to until they touch,
-then leaves; so animals meet, pass within a body length of each other, cross paths and
-overlap. They steer away from the walls and their body parts never leave the frame.
+The animals are :mod:`kit.experiments.synthetic_animal`'s (same drawing, body parts and
+skeleton, exact to 1/32 pixel), several in one frame over one cluttered background. Each
+walks (:mod:`kit.experiments.group_motion`) to a random place or (``approach_rate`` of the
+goals) up to another animal until they touch, then leaves: animals meet, pass within a body
+length of each other, cross and overlap; their body parts never leave the frame.
 Animals are drawn in a depth order that changes slowly (one climbs over another); a body
 part under an animal drawn later, or under an occluder disk, is not visible: NaN in the
 labels, as DeepLabCut's labelers leave it, while the truth keeps its exact position.
@@ -32,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.experiments.group_motion import walk
+from kit.experiments.group_motion import body_motion, walk
 from kit.experiments.synthetic import GROUND_TRUTH_SCORER, labeled_frame_indices
 from kit.experiments.synthetic_animal import (
     BODYPARTS,
@@ -205,20 +204,12 @@ def _poses(rng: np.random.Generator, config: GroupConfig,
     arena = (margin, np.array(config.image_size, np.float64) - margin)  # parts stay in frame
     centres, headings = walk(rng, config.num_frames, arena, lengths,
                              np.array([_reach(a) for a in animals]), config.approach_rate)
-    num, frames = config.num_animals, np.arange(config.num_frames)[:, None]
-    phases = rng.uniform(0, 2 * np.pi, (3, num))
-    periods = rng.uniform([[60.0] * num, [80.0] * num], [[150.0] * num, [240.0] * num])
-    scales = 1 + config.size_change * np.sin(2 * np.pi * frames / periods[0] + phases[0])
-    depth = np.sin(2 * np.pi * frames / periods[1] + phases[1])
-    yaw, yaws = np.zeros(num), np.empty((config.num_frames, num))
-    for t in range(config.num_frames):
-        yaw = np.clip(0.9 * yaw + rng.normal(0, 0.08, num), -0.5, 0.5)
-        yaws[t] = yaw
-    tails = 0.35 * frames + phases[2]
+    scales, yaws, tails, order = body_motion(rng, config.num_frames, config.num_animals,
+                                             config.size_change)
     poses = [[Pose(float(centres[t, n, 0]), float(centres[t, n, 1]), float(headings[t, n]),
                    float(yaws[t, n]), float(scales[t, n]), float(tails[t, n]))
-              for n in range(num)] for t in range(config.num_frames)]
-    return poses, np.argsort(depth, axis=1, kind="stable")
+              for n in range(config.num_animals)] for t in range(config.num_frames)]
+    return poses, order
 
 
 def _occluders(rng: np.random.Generator, config: GroupConfig, animals: list[Animal],
@@ -286,10 +277,8 @@ def _single_arena(config: GroupConfig) -> tuple[np.ndarray, np.ndarray]:
     draws of ``synthetic_animal.render_video``), scaled to ``config.image_size``."""
     video, *size = config.like_single
     scene, light, _ = background(np.random.default_rng([config.seed, video, 0]), *size)
-    if tuple(size) != tuple(config.image_size):
-        scene = cv2.resize(scene, config.image_size, interpolation=cv2.INTER_LINEAR)
-        light = cv2.resize(light, config.image_size, interpolation=cv2.INTER_LINEAR)
-    return scene, light
+    return tuple(cv2.resize(a, config.image_size, interpolation=cv2.INTER_LINEAR)
+                 for a in (scene, light))
 
 
 def _render(path: Path, config: GroupConfig, plan: _Plan, keep: set[int]) -> dict[int, np.ndarray]:
