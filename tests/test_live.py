@@ -194,3 +194,27 @@ def test_load_net_names_the_runtimes_and_the_missing_export(tmp_path):
         load_net(tmp_path, "onnx")
     with pytest.raises(ValueError, match="resize"):
         LiveConfig(resize=0)
+
+
+def test_efficientnet_exports_to_onnx_and_agrees(tmp_path):
+    """EfficientNet holds its input normalization in the network; as Keras computes it (from
+    tensors copied out of its weights) the ONNX file lacked them as inputs. Folded to
+    constants, the exported model runs and predicts as kit does."""
+    from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+    from kit.net.data import AugmentConfig
+    from kit.net.train import TrainConfig, train
+
+    project = make_synthetic_project(tmp_path / "p", SyntheticConfig(
+        num_frames=20, num_labeled=4, image_size=(64, 64)))
+    model_dir = train(project, TrainConfig(
+        train_fraction=1.0, train_steps=2, batch_size=2, weights=None, batchnorm_batches=0,
+        net_type="efficientnet-b0", augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
+    folder = export_model(model_dir)
+    frames = [frame for _, frame in iter_frames(project.videos_dir / "animal0.mp4", 0, 3)]
+    poses = {}
+    for runtime, path in (("keras", model_dir), ("onnx", folder)):
+        live = LivePredictor.load(path, LiveConfig(runtime=runtime,
+                                                   warmup_hw=frames[0].shape[:2]))
+        poses[runtime] = np.stack([live.get_pose(frame) for frame in frames])
+    np.testing.assert_allclose(poses["onnx"][..., :2], poses["keras"][..., :2], atol=0.1)
+    np.testing.assert_allclose(poses["onnx"][..., 2], poses["keras"][..., 2], atol=1e-3)

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from kit.net.backbones import Backbone, get_backbone  # registers kit's layers for load_model
@@ -223,7 +224,8 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
 
     Any backbone: the Conv2D -> BatchNormalization pairs are found in the graph
     (:func:`conv_batchnorm_pairs`); each folded normalization becomes a :class:`FoldedBatchNorm`
-    (a no-op) of the same name, and its convolution gets a bias.
+    (a no-op) of the same name, and its convolution gets a bias. A fixed Normalization
+    (EfficientNet's input) becomes the same arithmetic with constants (:func:`_as_rescaling`).
 
     Args:
         model: a trained model (its moving statistics are used); it is not changed.
@@ -234,6 +236,8 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     def clone(layer):
         if layer.name in folded_norms:
             return FoldedBatchNorm(name=layer.name)
+        if isinstance(layer, layers.Normalization) and not layer.invert:
+            return _as_rescaling(layer)
         config = layer.get_config()
         if layer.name in pairs:
             config["use_bias"] = True
@@ -248,9 +252,18 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
             weights = _folded(weights, pairs[layer.name],
                               isinstance(layer, layers.DepthwiseConv2D))
         layer.set_weights(weights)
-        if isinstance(layer, layers.Normalization):
-            layer.finalize_state()  # it computes with copies of its weights (EfficientNet's)
     return folded
+
+
+def _as_rescaling(norm: layers.Normalization) -> layers.Rescaling:
+    """A fixed Normalization ((x - mean) / max(sqrt(var), eps), EfficientNet's input) as the
+    same arithmetic with constants, x * scale + offset: Keras's Normalization computes with
+    tensors it copies from its weights, which an ONNX export turns into missing inputs."""
+    mean = keras.ops.convert_to_numpy(norm.mean).astype("float64")
+    std = np.maximum(np.sqrt(keras.ops.convert_to_numpy(norm.variance).astype("float64")),
+                     keras.backend.epsilon())
+    return layers.Rescaling(scale=(1 / std).astype("float32"),
+                            offset=(-mean / std).astype("float32"), name=norm.name)
 
 
 def _folded(conv_weights: list, norm: layers.BatchNormalization, depthwise: bool) -> list:
