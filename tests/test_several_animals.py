@@ -95,7 +95,7 @@ def test_group_like_is_set_in_the_training_video_s_arena(tmp_path):
     single = read_frames(project.videos_dir / "animal0.mp4", [0])[0].astype(float)
     single_truth = load_ground_truth(project, "animal0", include_occluded=True)
 
-    def far_from_animals(config, frames, truth):
+    def far_from_animals(frames, truth):
         ys, xs = np.mgrid[0:96, 0:96]
         far = np.ones((96, 96), bool)
         for xy in np.concatenate([truth.poses[0].reshape(-1, 2), single_truth[0, :, :2]]):
@@ -105,6 +105,6 @@ def test_group_like_is_set_in_the_training_video_s_arena(tmp_path):
     like = several_animals.group_like(project, GroupConfig(seed=4, image_size=(96, 96),
                                                            num_frames=2))
     own = GroupConfig(seed=4, image_size=(96, 96), num_frames=2)
-    same = far_from_animals(like, *several_animals.group_frames(like, 1))
-    other = far_from_animals(own, *several_animals.group_frames(own, 1))
+    same = far_from_animals(*several_animals.group_frames(like, 1))
+    other = far_from_animals(*several_animals.group_frames(own, 1))
     assert same < 8 < other, (same, other)  # pixel noise and compression only
