@@ -6,8 +6,8 @@ A synthetic DeepLabCut project (kit.experiments.synthetic: ``--image-size`` squa
 split 80/20 as kit splits it. Then, one configuration at a time, each in its own process:
 
 - kit, per ``--net-types`` backbone: ``kit.net.train.train`` (weights=None, batch 8,
-  ``--optimizer``, kit's other defaults), a checkpoint every ``--save-every`` steps, each
-  kept as it appears (``kit.experiments.time_to_accuracy.CheckpointKeeper``);
+  ``--optimizer``, ``--kit-steps`` steps with kit's schedule, kit's other defaults), a
+  checkpoint every ``--save-every`` steps, each kept as it appears (``kit.experiments.time_to_accuracy.CheckpointKeeper``);
 - DeepLabCut 3.0.2 in its own venv (``dlc_tta_train.py``): ``train_network`` with its
   defaults (resnet_50, batch 8, AdamW, 448x448 crop sampling) from random weights, a
   snapshot every epoch; with ``--dlc-crop N`` also a second run with N x N crops.
@@ -43,14 +43,14 @@ REPO = Path(__file__).resolve().parent.parent
 OPENFIELD = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
 KIT_NET_TYPES = ("mobilenet_v2_0.35", "efficientnet-b0", "resnet_50")
 TRAIN_FRACTION = 0.8
-MANY_STEPS = 100_000  # kit runs end by their time budget; the schedule's decays lie beyond
+MANY_STEPS = 100_000  # default: kit runs end by their time budget; the schedule's decays lie beyond
 
 
 def kit_config(args, net_type: str):
     from kit.net.train import TrainConfig
 
     return TrainConfig(net_type=net_type, weights=None, batch_size=args.batch_size,
-                       train_steps=MANY_STEPS, save_every=args.save_every,
+                       train_steps=args.kit_steps, save_every=args.save_every,
                        optimizer=args.optimizer, train_fraction=TRAIN_FRACTION,
                        keep_checkpoints=True, seed=0)
 
@@ -129,7 +129,7 @@ def run_kit(args, project, net_type: str, test: list[str], work: Path) -> list[d
     start_file = work / f"start-{net_type}"
     cmd = [sys.executable, __file__, "--kit-child", str(project.root), net_type, str(start_file),
            "--optimizer", args.optimizer, "--batch-size", str(args.batch_size),
-           "--save-every", str(args.save_every)]
+           "--save-every", str(args.save_every), "--kit-steps", str(args.kit_steps)]
     cpu = {}
 
     def poll(cpu_s: float) -> None:
@@ -281,6 +281,9 @@ def main() -> int:
     parser.add_argument("--optimizer", default="adam")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--save-every", type=int, default=None, help="kit steps (default 20)")
+    parser.add_argument("--kit-steps", type=int, default=MANY_STEPS,
+                        help="kit's train_steps: its Adam rate drops tenfold at 80%% and 95%% "
+                             "of them (default: so many that the budget ends the run first)")
     parser.add_argument("--dlc-python", default=os.environ.get("DLC_PYTHON",
                                                                "/work/venv-dlc/bin/python"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "output")
@@ -308,7 +311,7 @@ def main() -> int:
                                  columns=["project", "config", "step", "wall_s", "cpu_s",
                                           "error_px"])
             save_table(table, args.out / f"time_to_accuracy_{name}.csv")
-            title = (f"{name}: from random weights, 2-core shared CPU"
+            title = (f"{name}: from random weights, {os.cpu_count()}-core CPU"
                      + (f", label noise sd {args.label_noise} px" if target else ""))
             for x, suffix in (("wall_s", ""), ("cpu_s", "_cpu")):
                 save_figure(plot_error_against_time(table, target, title, x),
