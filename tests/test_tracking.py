@@ -98,6 +98,32 @@ def test_no_identity_switch_when_animals_pass_close():
     assert np.isfinite(result.poses[..., 0]).all()  # every animal in every frame
 
 
+@pytest.mark.parametrize("tracker", ["box", "ellipse"])
+def test_other_trackers_pass_close_animals_without_switches(tracker):
+    truth = _passing()
+    poses, _ = _observe(truth, noise_px=2.0, seed=0)
+    scores = mot_scores(track(poses, 3, TrackConfig(tracker=tracker)).poses, truth)
+    assert scores["num_switches"] == 0 and scores["num_false_positives"] == 0, scores
+    assert scores["mota"] > 0.95, scores
+
+
+def test_ellipse_is_the_pose_covariance_and_similarity_as_deeplabcut():
+    from kit.results.tracklets import _ellipse_similarity, _ellipses
+
+    truth = _bodies(np.array([[[50.0, 80.0]]]), np.array([[np.pi / 2]]))[0]  # facing down
+    ellipse = _ellipses(truth)[0]
+    xy = truth[0]
+    values = np.linalg.eigvalsh(np.cov(xy.T))
+    np.testing.assert_allclose(ellipse[:2], xy.mean(0))
+    np.testing.assert_allclose(ellipse[2:4], 4 * np.sqrt(values[::-1]))
+    np.testing.assert_allclose(ellipse[4], np.pi / 2, atol=1e-9)  # major axis along the body
+    moved = ellipse + [0.25 * ellipse[2], 0, 0, 0, np.pi / 2]  # a quarter major axis, turned
+    sim = _ellipse_similarity(ellipse[None], np.stack([ellipse, moved]))
+    np.testing.assert_allclose(sim, [[1.0, 0.75 * 0.8]], atol=1e-9)
+    assert _ellipse_similarity(ellipse[None], np.full((1, 5), np.nan))[0, 0] == 0
+    assert np.isnan(_ellipses(truth[:, :2])).all()  # fewer than 3 keypoints: no ellipse
+
+
 def test_no_identity_switch_when_close_animals_drop_out_of_frames():
     """5% of detections missing: a going tracklet whose animal is missing must not take its
     close neighbour's detection away from the neighbour's tracklet."""
@@ -111,7 +137,7 @@ def test_no_identity_switch_when_close_animals_drop_out_of_frames():
     assert scores["num_misses"] == np.isnan(poses[..., 0, 0]).sum()
 
 
-@pytest.mark.parametrize("tracker", ["keypoints", "box"])
+@pytest.mark.parametrize("tracker", ["keypoints", "box", "ellipse"])
 def test_overlapping_animals_switches_are_reported(tracker):
     """Two animals walk through each other head-on (the network sees one assembly while they
     overlap): whatever the tracker does, mot_scores reports exactly the switches it made."""
@@ -126,8 +152,8 @@ def test_overlapping_animals_switches_are_reported(tracker):
     merged = int(np.isnan(poses[..., 0, 0]).sum())
     if tracker == "keypoints":  # misses only the animal hidden in the merged assembly
         assert scores["num_misses"] == merged, scores
-    else:  # thin, noisy boxes: IoU sometimes below 0.2, tracklets under min_hits dropped
-        assert scores["mota"] > 0.95, scores
+    else:  # thin, noisy boxes (ellipses): IoU (similarity) sometimes below 0.2, tracklets
+        assert scores["mota"] > 0.95, scores  # under min_hits dropped
 
 
 def _bounce() -> np.ndarray:
@@ -194,11 +220,12 @@ def test_tracker_ids_and_bad_inputs():
     with pytest.raises(ValueError, match="shape"):
         tracker.update(frame[:, :3])
     with pytest.raises(ValueError, match="tracker"):
-        TrackConfig(tracker="ellipse")
+        TrackConfig(tracker="skeleton")
     assert stitch([], 2, TrackConfig(), num_frames=5).poses.shape == (5, 2, 0, 3)
 
 
-def test_no_identity_switch_on_a_synthetic_group_passing_within_a_body_length():
+@pytest.mark.parametrize("tracker", ["keypoints", "box", "ellipse"])
+def test_no_identity_switch_on_a_synthetic_group_passing_within_a_body_length(tracker):
     """The issue's case on kit's own synthetic group (kit.experiments.synthetic_group): 300
     frames, 3 animals walking to each other and away (the generator's truth, every pair
     within one body length at some frame), 2 px noise, rows shuffled in every frame."""
@@ -212,7 +239,7 @@ def test_no_identity_switch_on_a_synthetic_group_passing_within_a_body_length():
                   for a in range(3) for b in range(a + 1, 3))
     assert closest < length  # they do pass within a body length
     poses, _ = _observe(truth.poses, noise_px=2.0, seed=0)
-    result = track(poses, 3, TrackConfig())
+    result = track(poses, 3, TrackConfig(tracker=tracker))
     scores = mot_scores(result.poses, truth.poses)
     assert scores["num_switches"] == 0, scores
     assert scores["idf1"] > 0.99, scores

@@ -19,7 +19,7 @@ from scipy.optimize import linear_sum_assignment
 _NO_MATCH = 1e6
 
 
-TRACKERS = {"keypoints", "box"}  # see TrackConfig.tracker
+TRACKERS = {"keypoints", "box", "ellipse"}  # see TrackConfig.tracker
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,13 @@ class TrackConfig:
 
     Attributes:
         tracker: how assemblies are matched to tracklets, one of ``TRACKERS``:
-            ``"keypoints"`` (mean keypoint distance) or ``"box"`` (bounding-box IoU, SORT).
+            ``"keypoints"`` (mean keypoint distance), ``"box"`` (bounding-box IoU, SORT) or
+            ``"ellipse"`` (DeepLabCut 2.2+'s default: each pose's 2-sd covariance ellipse,
+            similarity from the centres' distance and the axes' angle).
         max_age: frames a tracklet may go unmatched before it is closed (DeepLabCut: 100).
         min_hits: tracklets with fewer detections are dropped as spurious (DeepLabCut: 3).
-        iou_threshold: box tracker: least IoU of a match (DeepLabCut: 0.2).
+        iou_threshold: box and ellipse trackers: least IoU (ellipse similarity) of a match
+            (DeepLabCut: 0.2).
         boundingboxslack: box tracker: pixels added around each box (DeepLabCut: 0).
         max_distance: keypoints tracker: largest mean keypoint distance of a match, in
             body lengths (the tracklet's bounding-box diagonal).
@@ -114,10 +117,39 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(iou, nan=0.0)
 
 
+def _ellipses(points: np.ndarray, sd: float = 2.0) -> np.ndarray:
+    """(N, 5) centre x, y, major and minor axis (2 ``sd`` standard deviations each way) and
+    the major axis's angle (radians, 0..pi) of (N, K, >=2) points' finite keypoints, as
+    DeepLabCut's error ellipse; NaN where fewer than 3 are finite."""
+    out = np.full((len(points), 5), np.nan)
+    for n, xy in enumerate(points[..., :2]):
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy) >= 3:
+            values, vectors = np.linalg.eigh(np.cov(xy.T))  # ascending
+            minor, major = 2 * sd * np.sqrt(np.clip(values, 0, None))
+            angle = np.arctan2(vectors[1, 1], vectors[0, 1]) % np.pi
+            out[n] = (*xy.mean(axis=0), major, minor, angle)
+    return out
+
+
+def _ellipse_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(A, B) DeepLabCut's ellipse similarity of ellipses a (A, 5) and b (B, 5), 0..1: with
+    c = 1 - min(1, centre distance / the longest of the four axes), 0.8 c + 0.2 c |cos of
+    the angle between the major axes|; 0 where an ellipse is NaN."""
+    dist = np.hypot(*(a[:, None, :2] - b[None, :, :2]).transpose(2, 0, 1))
+    longest = np.maximum(a[:, 2][:, None], b[:, 2][None])  # major axes
+    close = 1 - np.minimum(dist / np.where(longest > 0, longest, 1), 1)
+    similarity = close * (0.8 + 0.2 * np.abs(np.cos(a[:, None, 4] - b[None, :, 4])))
+    return np.nan_to_num(similarity, nan=0.0)
+
+
 def _motion_cost(predicted: np.ndarray, sizes: np.ndarray, detections: np.ndarray,
                  config: TrackConfig) -> np.ndarray:
     """(A, M) cost of matching predicted tracklet poses (A, K, 2) to detections (M, K, 3);
     _NO_MATCH beyond the gate (``max_distance`` body lengths, or ``iou_threshold``)."""
+    if config.tracker == "ellipse":
+        cost = 1.0 - _ellipse_similarity(_ellipses(predicted), _ellipses(detections))
+        return np.where(cost > 1.0 - config.iou_threshold, _NO_MATCH, cost)
     if config.tracker == "box":
         cost = 1.0 - _iou(_boxes(predicted, config.boundingboxslack),
                           _boxes(detections, config.boundingboxslack))
