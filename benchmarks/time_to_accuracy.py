@@ -7,7 +7,8 @@ split 80/20 as kit splits it. Then, one configuration at a time, each in its own
 
 - kit, per ``--net-types`` backbone: ``kit.net.train.train`` (weights=None, batch 8,
   ``--optimizer``, ``--kit-steps`` steps with kit's schedule, kit's other defaults), a
-  checkpoint every ``--save-every`` steps, each kept as it appears (``kit.experiments.time_to_accuracy.CheckpointKeeper``);
+  checkpoint every ``--save-every`` steps, each kept as it appears
+  (``kit.experiments.time_to_accuracy.CheckpointKeeper``);
 - DeepLabCut 3.0.2 in its own venv (``dlc_tta_train.py``): ``train_network`` with its
   defaults (resnet_50, batch 8, AdamW, 448x448 crop sampling) from random weights, a
   snapshot every epoch; with ``--dlc-crop N`` also a second run with N x N crops.
@@ -43,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 OPENFIELD = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
 KIT_NET_TYPES = ("mobilenet_v2_0.35", "efficientnet-b0", "resnet_50")
 TRAIN_FRACTION = 0.8
-MANY_STEPS = 100_000  # default: kit runs end by their time budget; the schedule's decays lie beyond
+MANY_STEPS = 100_000  # --kit-steps' default: the budget ends the run before any decay
 
 
 def kit_config(args, net_type: str):

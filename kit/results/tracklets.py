@@ -118,9 +118,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _ellipses(points: np.ndarray, sd: float = 2.0) -> np.ndarray:
-    """(N, 5) centre x, y, major and minor axis (2 ``sd`` standard deviations each way) and
-    the major axis's angle (radians, 0..pi) of (N, K, >=2) points' finite keypoints, as
-    DeepLabCut's error ellipse; NaN where fewer than 3 are finite."""
+    """(N, 5) centre x, y, the major and minor axes' full lengths (``sd`` standard deviations
+    each way from the centre) and the major axis's angle (radians, 0..pi) of (N, K, >=2)
+    points' finite keypoints, as DeepLabCut's error ellipse; NaN where fewer than 3 are
+    finite."""
     out = np.full((len(points), 5), np.nan)
     for n, xy in enumerate(points[..., :2]):
         xy = xy[np.isfinite(xy).all(axis=1)]
