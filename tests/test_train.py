@@ -17,6 +17,7 @@ from kit.results.evaluate import evaluate
 
 SMALL = dict(batch_size=4, train_fraction=0.75, optimizer="adam", learning_rate=1e-3, weights=None,
              batchnorm_batches=2, augment=AugmentConfig(crop_size=(64, 64)))
+LIGHT = {**SMALL, "net_type": "mobilenet_v2_0.35"}  # mechanics only: a 0.4M-weight backbone
 
 
 def test_short_training_lowers_the_loss(tmp_path):
@@ -39,7 +40,7 @@ def test_short_training_lowers_the_loss(tmp_path):
 
 def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     project = make_blob_project(tmp_path / "p", num_frames=8)
-    config = TrainConfig(train_steps=6, save_every=2, keep_checkpoints=True, **SMALL)
+    config = TrainConfig(train_steps=6, save_every=2, keep_checkpoints=True, **LIGHT)
     save = kit.net.train._save_checkpoint
 
     def save_then_interrupt_at_4(model, folder, step, **kwargs):
