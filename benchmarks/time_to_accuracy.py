@@ -22,10 +22,10 @@ each configuration's time to reach twice the labels' mean error and the ratio ki
 
     .venv/bin/python benchmarks/time_to_accuracy.py --quick          # about 3-4 minutes
     .venv/bin/python benchmarks/time_to_accuracy.py                  # about 25 minutes
-    .venv/bin/python benchmarks/time_to_accuracy.py --openfield      # adds the openfield project
+    .venv/bin/python benchmarks/time_to_accuracy.py --projects synthetic openfield  # both
 
-On the openfield project (``--openfield``; copied to a temporary folder) there is no ground
-truth: errors are against the human labels, and no target is set.
+On the openfield project (``--projects openfield``; copied to a temporary folder) there is no
+ground truth: errors are against the human labels, and no target is set.
 """
 
 from __future__ import annotations
@@ -197,12 +197,14 @@ def make_projects(args, work: Path) -> list[tuple[str, object, float | None]]:
     )
     from kit.project import load_project
 
-    size = (args.image_size, args.image_size)
-    synthetic = make_synthetic_project(work / "synthetic", SyntheticConfig(
-        num_frames=2 * args.num_labeled, num_labeled=args.num_labeled, image_size=size,
-        label_noise_px=args.label_noise))
-    projects = [("synthetic", synthetic, 2 * expected_label_error(args.label_noise))]
-    if args.openfield:
+    projects = []
+    if "synthetic" in args.projects:
+        size = (args.image_size, args.image_size)
+        synthetic = make_synthetic_project(work / "synthetic", SyntheticConfig(
+            num_frames=2 * args.num_labeled, num_labeled=args.num_labeled, image_size=size,
+            label_noise_px=args.label_noise))
+        projects.append(("synthetic", synthetic, 2 * expected_label_error(args.label_noise)))
+    if "openfield" in args.projects:
         shutil.copytree(OPENFIELD, work / "openfield",
                         ignore=shutil.ignore_patterns("dlc-models*", "training-datasets",
                                                       "evaluation-results*", "kit-models"))
@@ -269,7 +271,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="one kit backbone, short budgets (checks that it all works)")
-    parser.add_argument("--openfield", action="store_true", help="also the openfield project")
+    parser.add_argument("--projects", nargs="+", choices=("synthetic", "openfield"),
+                        default=["synthetic"], help="which projects (default: synthetic)")
     parser.add_argument("--net-types", nargs="+", default=None)
     parser.add_argument("--kit-budget", type=float, default=None, help="s per kit backbone")
     parser.add_argument("--dlc-budget", type=float, default=None, help="s per DLC run")
