@@ -30,7 +30,7 @@ split = json.loads(split_file.read_text())
 videos = sorted((proj / "videos").glob("*.mp4"))
 videos = [v for v in videos if not v.stem.endswith("_groundtruth")]
 auxiliaryfunctions.edit_config(cfg, {
-    "project_path": str(proj), "TrainingFraction": [len(split["train"]) / (len(split["train"]) + len(split["test"]))],
+    "project_path": str(proj), "TrainingFraction": [round(len(split["train"]) / (len(split["train"]) + len(split["test"])), 2)],
     "video_sets": {str(v): {"crop": "0, 1, 0, 1"} for v in videos}})
 df = pd.concat([pd.read_hdf(p) for p in sorted(proj.glob("labeled-data/*/CollectedData_*.h5"))])
 names = ["/".join(i) if isinstance(i, tuple) else i for i in df.index]
