@@ -137,7 +137,7 @@ def _ellipse_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B) DeepLabCut's ellipse similarity of ellipses a (A, 5) and b (B, 5), 0..1: with
     c = 1 - min(1, centre distance / the longest of the four axes), 0.8 c + 0.2 c |cos of
     the angle between the major axes|; 0 where an ellipse is NaN."""
-    dist = np.hypot(*(a[:, None, :2] - b[None, :, :2]).transpose(2, 0, 1))
+    dist = np.linalg.norm(a[:, None, :2] - b[None, :, :2], axis=-1)
     longest = np.maximum(a[:, 2][:, None], b[:, 2][None])  # major axes
     close = 1 - np.minimum(dist / np.where(longest > 0, longest, 1), 1)
     similarity = close * (0.8 + 0.2 * np.abs(np.cos(a[:, None, 4] - b[None, :, 4])))
