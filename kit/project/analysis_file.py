@@ -21,7 +21,6 @@ labels).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import warnings
@@ -32,11 +31,27 @@ import numpy as np
 import pandas as pd
 from tables.exceptions import HDF5ExtError
 
-from kit.project.hdf import H5_KEY, read_h5, read_h5_attrs, write_h5
+from kit.project.dlc_tables import (
+    COLUMN_NAMES,
+    MULTI_COLUMN_NAMES,
+    make_table,
+    read_csv_table,
+    read_table,
+    table_bodyparts,
+    table_coords,
+    table_individuals,
+    table_points,
+    write_table,
+)
+from kit.project.hdf import H5_KEY, read_h5, read_h5_attrs
 
-COLUMN_NAMES = ["scorer", "bodyparts", "coords"]  # single animal
-MULTI_COLUMN_NAMES = ["scorer", "individuals", "bodyparts", "coords"]  # multi-animal
+__all__ = ["COLUMN_NAMES", "MULTI_COLUMN_NAMES", "POSE_COORDS", "analysis_bodyparts",
+           "filtered_path", "load_partial_poses", "load_poses", "poses_from_table",
+           "predictions_frame", "read_analysis", "read_machine_labels", "read_table_csv",
+           "save_analysis", "save_machine_labels", "select_individuals", "table_individuals"]
+
 POSE_COORDS = ("x", "y", "likelihood")
+analysis_bodyparts = table_bodyparts  # the body parts of a table (every individual's), in order
 
 
 def predictions_frame(points: np.ndarray, index: Sequence, scorer: str,
@@ -52,57 +67,7 @@ def predictions_frame(points: np.ndarray, index: Sequence, scorer: str,
         individuals: None for DeepLabCut's single-animal layout (num_individuals must be 1),
             else the num_individuals names (multi-animal layout).
     """
-    return _table(points, index, scorer, bodyparts, individuals, POSE_COORDS)
-
-
-def _table(points, index, scorer, bodyparts, individuals, coords) -> pd.DataFrame:
-    points = np.asarray(points, np.float64)
-    num_individuals = 1 if individuals is None else len(individuals)
-    expected = (num_individuals, len(bodyparts), len(coords))
-    if points.ndim != 4 or points.shape[1:] != expected:
-        raise ValueError(
-            f"points must have shape (num_rows, num_individuals, num_bodyparts, {len(coords)}) "
-            f"= (N, {', '.join(map(str, expected))}) for individuals={individuals!r} and "
-            f"{len(bodyparts)} body parts. Received: {points.shape}. A single-animal array "
-            "(N, num_bodyparts, 3) needs its individuals axis: points[:, None]."
-        )
-    if individuals is None:
-        columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), list(coords)],
-                                             names=COLUMN_NAMES)
-    else:
-        columns = pd.MultiIndex.from_product(
-            [[scorer], list(individuals), list(bodyparts), list(coords)], names=MULTI_COLUMN_NAMES)
-    values = points.reshape(len(points), -1) if len(points) else np.zeros((0, len(columns)))
-    return pd.DataFrame(values, index=pd.Index(list(index)), columns=columns)
-
-
-def table_individuals(df: pd.DataFrame) -> list[str] | None:
-    """The individuals of a table, in column order; None for the single-animal layout."""
-    if df.columns.nlevels == 3:
-        return None
-    return list(dict.fromkeys(df.columns.get_level_values(1)))
-
-
-def analysis_bodyparts(df: pd.DataFrame) -> list[str]:
-    """The body parts of a table (every individual's), in column order."""
-    return list(dict.fromkeys(df.columns.get_level_values(-2)))
-
-
-def _check_layout(df: pd.DataFrame, source: object) -> tuple[str, ...]:
-    """The table's coords per body part (x, y[, likelihood]); raises if not a pose table."""
-    nlevels = df.columns.nlevels if isinstance(df.columns, pd.MultiIndex) else 1
-    coords = list(df.columns.get_level_values(-1)) if nlevels > 1 else []
-    for per_part in (POSE_COORDS, ("x", "y")):
-        if nlevels in (3, 4) and coords and coords == list(per_part) * (len(coords)
-                                                                       // len(per_part)):
-            if df.columns.get_level_values(0).nunique() != 1:
-                raise ValueError(f"{source} mixes several scorers in one table; keep one.")
-            return per_part
-    raise ValueError(
-        f"{source} is not a pose table: columns must be (scorer, bodyparts, coords) or "
-        "(scorer, individuals, bodyparts, coords), with coords x, y[, likelihood] per body "
-        f"part. Received {nlevels} column level(s), coords: {coords[:6]}..."
-    )
+    return make_table(points, index, scorer, bodyparts, individuals, POSE_COORDS)
 
 
 def poses_from_table(df: pd.DataFrame, bodyparts: Sequence[str] | None = None,
@@ -120,19 +85,8 @@ def poses_from_table(df: pd.DataFrame, bodyparts: Sequence[str] | None = None,
         likelihood; 2 for label tables: x, y), NaN where missing; ``individuals`` None for
         the single-animal layout (then num_individuals is 1).
     """
-    coords = _check_layout(df, source)
-    found = analysis_bodyparts(df)
-    bodyparts = found if bodyparts is None else list(bodyparts)
-    unknown = [b for b in bodyparts if b not in found]
-    if unknown:
-        raise ValueError(f"{source} has no body parts {unknown}; it has {found}.")
-    scorer = df.columns.get_level_values(0)[0]
-    individuals = table_individuals(df)
-    levels = [[scorer], *([individuals] if individuals else []), bodyparts, list(coords)]
-    columns = pd.MultiIndex.from_product(levels)
-    values = df.reindex(columns=columns).to_numpy(np.float64)  # absent (individual, part): NaN
-    shape = (len(df), len(individuals or [None]), len(bodyparts), len(coords))
-    return values.reshape(shape), bodyparts, individuals
+    coords = table_coords(df, (POSE_COORDS, ("x", "y")), source)
+    return table_points(df, coords, bodyparts, source)
 
 
 def select_individuals(poses: np.ndarray, individuals: Sequence[str] | None,
@@ -153,25 +107,9 @@ def select_individuals(poses: np.ndarray, individuals: Sequence[str] | None,
 
 
 def read_table_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """A pose table written as CSV, either layout: three or four header rows (the first
-    cells name the levels: scorer, [individuals,] bodyparts, coords), then one or three
-    index columns (DeepLabCut 2.2+ may split image paths into labeled-data, video, image;
-    joined here with "/")."""
-    with open(path, newline="", encoding="utf-8") as f:
-        heads = [row for row, _ in zip(csv.reader(f), range(4), strict=False)]
-    names = [row[0] if row else "" for row in heads]
-    nlevels = 4 if names[:4] == MULTI_COLUMN_NAMES else 3
-    if names[:nlevels] != (MULTI_COLUMN_NAMES if nlevels == 4 else COLUMN_NAMES):
-        raise ValueError(f"{path} has no pose table header: its rows start {names}; expected "
-                         f"{COLUMN_NAMES} or {MULTI_COLUMN_NAMES}.")
-    coords_row = heads[nlevels - 1]
-    num_index = 1 + next((i for i, cell in enumerate(coords_row[1:]) if cell), 0)
-    df = pd.read_csv(path, header=list(range(nlevels)), index_col=list(range(num_index)),
-                     float_precision="round_trip")  # exact on pandas 2 too
-    if num_index > 1:
-        df.index = pd.Index(["/".join(map(str, parts)) for parts in df.index])
-    df.columns = df.columns.set_names(MULTI_COLUMN_NAMES if nlevels == 4 else COLUMN_NAMES)
-    return df.astype(np.float64)
+    """A pose table written as CSV, either layout (see
+    :func:`kit.project.dlc_tables.read_csv_table`), as float64."""
+    return read_csv_table(path).astype(np.float64)
 
 
 def read_analysis(path: str | os.PathLike) -> pd.DataFrame:
@@ -180,7 +118,7 @@ def read_analysis(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if Path(path).suffix == ".csv":
             return read_table_csv(path)
-        return read_h5(path, key=H5_KEY)
+        return read_table(path)
     except (OSError, KeyError, ValueError, TypeError, IndexError, HDF5ExtError,
             pd.errors.ParserError) as e:
         raise ValueError(
@@ -239,7 +177,7 @@ def load_partial_poses(path: Path, settings: dict) -> np.ndarray | None:
 def save_analysis(path: Path, df: pd.DataFrame, settings: dict | None = None) -> None:
     """Write an analysis table atomically; ``settings`` (a partial analysis' run settings)
     are kept with it for :func:`load_partial_poses`."""
-    write_h5(df, path, attrs=None if settings is None else {"kit_settings": json.dumps(settings)})
+    write_table(df, path, attrs=None if settings is None else {"kit_settings": json.dumps(settings)})
 
 
 def read_machine_labels(path: str | os.PathLike) -> pd.DataFrame:
@@ -252,5 +190,5 @@ def read_machine_labels(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def save_machine_labels(path: str | os.PathLike, df: pd.DataFrame) -> Path:
-    """Write a machine-label table atomically (see :func:`kit.project.hdf.write_h5`)."""
-    return write_h5(df, path)
+    """Write a machine-label table atomically (see :func:`kit.project.dlc_tables.write_table`)."""
+    return write_table(df, path)

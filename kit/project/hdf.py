@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import tables
 
-from kit.project import atomic_path
+from kit.project.files import atomic_path
 
 H5_KEY = "df_with_missing"
 TABLE_LAYOUT_VERSION = "0.15.2"  # what pandas 0.15.2 ... 2.x write into every table's group

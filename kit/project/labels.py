@@ -12,7 +12,6 @@ way the file had it.
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from collections.abc import Sequence
@@ -23,11 +22,15 @@ import pandas as pd
 from tables.exceptions import HDF5ExtError
 
 from kit.project import Project, atomic_path
-from kit.project.hdf import read_h5, write_h5
-from kit.project.multianimal import MULTI_COLUMN_NAMES, AnimalLayout
-
-COLUMN_NAMES = ["scorer", "bodyparts", "coords"]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+from kit.project.dlc_tables import (
+    COLUMN_NAMES,
+    column_names,
+    has_split_index,
+    join_index,
+    read_table,
+    write_table,
+)
+from kit.project.multianimal import AnimalLayout
 
 
 def make_labels_frame(
@@ -99,18 +102,14 @@ def _normalize(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     if not isinstance(df.columns, pd.MultiIndex) or df.columns.nlevels not in (3, 4):
         raise ValueError(f"{path} has a wrong header: {df.columns.nlevels} column level(s). {fix}")
     df = df.copy()
-    df.columns = df.columns.set_names(COLUMN_NAMES if df.columns.nlevels == 3
-                                      else MULTI_COLUMN_NAMES)
+    df.columns = df.columns.set_names(column_names(df.columns.nlevels))
     coords = set(df.columns.get_level_values("coords"))
     if not coords <= {"x", "y", "likelihood"} or not {"x", "y"} <= coords:
         raise ValueError(f"{path} has a wrong header: coords {sorted(coords)}. {fix}")
     if df.columns.get_level_values("scorer").nunique() != 1:
         raise ValueError(f"{path} mixes several scorers in one file. {fix}")
     df = df.loc[:, df.columns.get_level_values("coords") != "likelihood"]
-    if isinstance(df.index, pd.MultiIndex):  # DeepLabCut >= 2.2 may store (labeled-data, video, image)
-        df.index = pd.Index(["/".join(map(str, parts)) for parts in df.index])
-    else:
-        df.index = pd.Index([str(i).replace("\\", "/") for i in df.index])
+    df.index = pd.Index([str(i) for i in join_index(df.index)])
     duplicated = df.index[df.index.duplicated()]
     if len(duplicated):
         raise ValueError(
@@ -123,45 +122,13 @@ def _normalize(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         raise ValueError(f"{path} has a coordinate that is not a number ({e}). Fix that cell.") from e
 
 
-def _csv_layout(path: Path) -> tuple[int, int, int]:
-    """(header rows, index columns, data rows) of a label CSV. Raises if the last row has
-    fewer cells than the header: a file cut short, whose missing cells pandas would
-    silently read as NaN (not visible). (A short row inside the file cannot come from a
-    cut; DeepLabCut's own sample files have some: their missing cells are NaN.)"""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    filled = [(n, row) for n, row in enumerate(rows, 1) if row]
-    if filled and len(filled[-1][1]) < len(rows[0]):
-        raise ValueError(f"line(s) [{filled[-1][0]}] have fewer cells than the header")
-    num_header = 4 if len(rows) > 1 and rows[1][:1] == ["individuals"] else 3
-    coords = rows[num_header - 1] if len(rows) >= num_header else []
-    num_index = 1 + next((i for i, cell in enumerate(coords[1:]) if cell), 0)
-    return num_header, num_index, sum(1 for row in rows[num_header:] if row)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    num_header, num_index, num_rows = _csv_layout(path)
-    df = pd.read_csv(path, header=list(range(num_header)), index_col=list(range(num_index)),
-                     float_precision="round_trip")
-    name = str(df.index.names[-1]).lower()
-    if num_rows == len(df) + 1 and name.endswith(IMAGE_SUFFIXES):
-        # pandas takes a first row without any label (all NaN) for index names
-        first = pd.DataFrame(np.nan, index=pd.Index([df.index.names[0]]) if num_index == 1 else
-                             pd.MultiIndex.from_tuples([tuple(df.index.names)]), columns=df.columns)
-        df = pd.concat([first, df.rename_axis([None] * num_index)])
-    return df
-
-
 def read_labels_file(path: str | os.PathLike) -> pd.DataFrame:
     """Read one CollectedData file (``.h5`` or ``.csv``), checked and normalized."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No label file at {path}.")
     try:
-        if path.suffix == ".csv":
-            df = _read_csv(path)
-        else:
-            df = read_h5(path)
+        df = read_table(path, key=None)
     except (OSError, ValueError, KeyError, IndexError, TypeError, HDF5ExtError,
             pd.errors.ParserError) as e:
         backup = path.with_name(path.name + ".bak")
@@ -250,21 +217,12 @@ def load_labels(project: Project, videos: Sequence[str] | None = None) -> pd.Dat
     return pd.concat(frames)
 
 
-def _csv_writer(df: pd.DataFrame):
-    def write(path: Path) -> None:
-        with atomic_path(path) as tmp:
-            df.to_csv(tmp)
-    return write
-
-
 def split_index_of(h5_path: str | os.PathLike) -> bool:
     """Whether the label file at ``h5_path`` (or its ``.csv``) stores its index as three
     columns (labeled-data, video, image), as DeepLabCut 2.2+ may; False if there is none."""
     h5_path = Path(h5_path)
     csv_path = h5_path.with_suffix(".csv")
-    if csv_path.is_file():
-        return _csv_layout(csv_path)[1] == 3
-    return h5_path.is_file() and isinstance(read_h5(h5_path).index, pd.MultiIndex)
+    return has_split_index(csv_path if csv_path.is_file() else h5_path)
 
 
 def write_labels_file(df: pd.DataFrame, h5_path: str | os.PathLike,
@@ -276,17 +234,11 @@ def write_labels_file(df: pd.DataFrame, h5_path: str | os.PathLike,
     """
     h5_path = Path(h5_path)
     h5_path.parent.mkdir(parents=True, exist_ok=True)
-    if split_index:
-        df = df.set_axis(pd.MultiIndex.from_tuples([tuple(i.split("/")) for i in df.index]))
-    csv_path = h5_path.with_suffix(".csv")
-    for path, write in (
-        (h5_path, lambda p: write_h5(df, p, table=not split_index)),
-        (csv_path, _csv_writer(df)),
-    ):
+    for path in (h5_path, h5_path.with_suffix(".csv")):
         if path.exists():
             with atomic_path(path.with_name(path.name + ".bak")) as tmp:
                 shutil.copyfile(path, tmp)
-        write(path)
+        write_table(df, path, split=split_index)
 
 
 def save_labels(project: Project, video: str, df: pd.DataFrame) -> Path:

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kit.project.dlc_tables import MULTI_COLUMN_NAMES
+
 SINGLE = "single"  # DeepLabCut's individual that holds the unique body parts
 MULTI_BODYPARTS = "MULTI!"  # DeepLabCut's bodyparts value in a multi-animal config
-MULTI_COLUMN_NAMES = ["scorer", "individuals", "bodyparts", "coords"]
 
 
 @dataclass(frozen=True)
