@@ -144,6 +144,15 @@ def rig_folder(tmp_path_factory):
                             num_frames=40, seed=0)
 
 
+@pytest.fixture(scope="session")
+def rig_folder_two_animals(tmp_path_factory):
+    """The same rig with two animals apart (multi-animal tables), 1 board view (read only)."""
+    from kit.cameras.synthetic import make_rig_project
+
+    return make_rig_project(tmp_path_factory.mktemp("rig2") / "rig", num_cameras=3, num_views=1,
+                            num_frames=40, seed=0, num_animals=2)
+
+
 def shared_dataset(name: str) -> Path:
     """A folder of ../shared/datasets, or skip the test saying it is absent."""
     path = SHARED_DATASETS / name

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import REPO, shared_dataset
 
@@ -41,11 +42,35 @@ def test_calibrate_then_triangulate_a_synthetic_rig(rig_folder, tmp_path):
         "analyses": rig_folder.analysis_pattern, "videos": str(rig_folder.video("{camera}")),
         "pcutoff": 0.5, "skeleton": "snout-leftear,neck-spine",
         "video_frames": 5}, tmp_path)
-    points, bodyparts = read_poses_3d(tmp_path / "tri" / "poses_3d.h5")
-    truth_3d, _ = read_poses_3d(rig_folder.ground_truth)
-    assert points.shape == truth_3d.shape and bodyparts[0] == "snout"
+    points, bodyparts, individuals = read_poses_3d(tmp_path / "tri" / "poses_3d.h5")
+    truth_3d, _, _ = read_poses_3d(rig_folder.ground_truth)
+    assert points.shape == truth_3d.shape and bodyparts[0] == "snout" and individuals is None
+    assert list(pd.read_hdf(tmp_path / "tri" / "poses_3d.h5").columns.names) == [
+        "scorer", "bodyparts", "coords"]  # one animal: DeepLabCut's single-animal layout
     assert np.abs(points[..., :3] - truth_3d[..., :3]).max() < 1e-6  # mm: exact 2D, rigid limbs
     for name in ("poses_3d.csv", "reprojection_errors.png", "trajectories_3d.png", "poses_3d.mp4"):
+        assert (tmp_path / "tri" / name).is_file(), name
+
+
+def test_triangulate_two_animals(rig_folder_two_animals, tmp_path):
+    """Multi-animal analyses in, a 3D table per individual out, each animal exact."""
+    folder = rig_folder_two_animals
+    _run("14_triangulate.ipynb", {
+        "workdir": str(tmp_path / "tri"), "calibration": str(folder.calibration),
+        "analyses": folder.analysis_pattern, "pcutoff": 0.5, "consensus": False,
+        "skeleton": "snout-leftear,neck-spine", "video_frames": 3}, tmp_path)
+    for name in ("poses_3d.h5", "poses_3d.csv"):
+        points, bodyparts, individuals = read_poses_3d(tmp_path / "tri" / name)
+        assert individuals == ["individual1", "individual2"] and bodyparts[0] == "snout"
+        assert list(pd.read_hdf(tmp_path / "tri" / "poses_3d.h5").columns.names) == [
+            "scorer", "individuals", "bodyparts", "coords"]
+        assert list(pd.read_hdf(tmp_path / "tri" / "poses_3d.h5").columns.levels[3]) == sorted(
+            ["x", "y", "z", "error", "views"])
+        truth, _, _ = read_poses_3d(folder.ground_truth)
+        error = np.linalg.norm(points[..., :3] - truth[..., :3], axis=-1)  # (N, I, K) mm
+        assert points.shape == truth.shape == (40, 2, 7, 5)
+        assert (error.max(axis=(0, 2)) < 1e-6).all()  # each animal: as the one-animal test
+    for name in ("reprojection_errors.png", "trajectories_3d.png", "poses_3d.mp4"):
         assert (tmp_path / "tri" / name).is_file(), name
 
 
@@ -56,5 +81,5 @@ def test_defaults_on_the_shared_data(tmp_path):
     _run("13_calibrate_cameras.ipynb", {"workdir": str(tmp_path / "cal")}, tmp_path)
     assert read_calibration(tmp_path / "cal" / "calibration.toml").error < 0.3
     _run("14_triangulate.ipynb", {"workdir": str(tmp_path / "tri"), "video_frames": 3}, tmp_path)
-    points, bodyparts = read_poses_3d(tmp_path / "tri" / "poses_3d.h5")
-    assert points.shape == (500, 12, 5) and (points[..., 4] >= 2).mean() > 0.9
+    points, bodyparts, _ = read_poses_3d(tmp_path / "tri" / "poses_3d.h5")
+    assert points.shape == (500, 1, 12, 5) and (points[..., 4] >= 2).mean() > 0.9

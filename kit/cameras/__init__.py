@@ -5,8 +5,10 @@
   and the camera model (projection, undistortion).
 - ``calibrate``: intrinsics, extrinsics and bundle adjustment from board views.
 - ``triangulate``: 2D analyses of every camera -> 3D points (DLT, camera-subset consensus).
-- ``poses_3d_file``: the 3D table (scorer/bodyparts/coords x, y, z, error, views).
-- ``synthetic``: a calibrated rig with exact truth (boards, an animal, its 2D and 3D).
+- ``pose_tables``: every camera's 2D analysis and the 3D table (scorer/[individuals/]
+  bodyparts/coords x, y, z, error, views), through :mod:`kit.project.dlc_tables`.
+- ``synthetic``: a calibrated rig with exact truth (boards, one animal or several apart,
+  their 2D and 3D).
 - ``figures``: error figures, 3D trajectories and a video of the 3D skeleton beside the views.
 
 World units are those of the board's square size (e.g. millimetres); image

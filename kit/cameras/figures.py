@@ -3,7 +3,9 @@ video of the 3D skeleton beside every camera's view with the 3D points reproject
 
 from __future__ import annotations
 
+import itertools
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,19 +37,33 @@ def plot_calibration_errors(errors: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def point_names(bodyparts: Sequence[str], individuals: Sequence[str] | None = None) -> list[str]:
+    """Names of the points of (..., num_individuals, num_bodyparts, .) flattened to
+    (..., num_individuals * num_bodyparts, .): the body parts, or ``individual:bodypart``."""
+    if individuals is None:
+        return list(bodyparts)
+    return [f"{i}:{b}" for i in individuals for b in bodyparts]
+
+
 def reprojection_table(calibration: Calibration, points_3d: np.ndarray, points_2d: np.ndarray,
-                       bodyparts: Sequence[str], pcutoff: float) -> pd.DataFrame:
-    """Median reprojection error (pixels) per camera (rows) and body part (columns) over the
-    frames where the camera's likelihood reaches ``pcutoff``.
+                       bodyparts: Sequence[str], pcutoff: float,
+                       individuals: Sequence[str] | None = None) -> pd.DataFrame:
+    """Median reprojection error (pixels) per camera (rows) and point (columns: body parts,
+    or ``individual:bodypart`` given ``individuals``) over the frames where the camera's
+    likelihood reaches ``pcutoff``.
 
     Args:
-        points_3d: (N, K, >=3) world points; points_2d: (C, N, K, 3) x, y, likelihood.
+        points_3d: (N, I, K, >=3) world points; points_2d: (C, N, I, K, 3) x, y, likelihood
+            (or both without the individuals axis I).
     """
     errors = reprojection_errors(calibration.cameras, points_3d[..., :3], points_2d[..., :2])
     errors[~(points_2d[..., 2] >= pcutoff)] = np.nan
-    with np.errstate(all="ignore"):
-        table = np.nanmedian(errors, axis=1) if errors.size else errors
-    return pd.DataFrame(table, index=calibration.names, columns=list(bodyparts))
+    errors = errors.reshape(len(errors), errors.shape[1], -1)  # (C, N, I * K)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point never seen by a camera
+        table = np.nanmedian(errors, axis=1) if errors.size else errors[:, 0]
+    return pd.DataFrame(table, index=calibration.names,
+                        columns=point_names(bodyparts, individuals))
 
 
 def plot_reprojection_table(table: pd.DataFrame) -> plt.Figure:
@@ -62,20 +78,30 @@ def plot_reprojection_table(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def plot_trajectories_3d(points_3d: np.ndarray, bodyparts: Sequence[str]) -> plt.Figure:
-    """x, y, z of every body part over frames, and their paths in 3D."""
+def plot_trajectories_3d(points_3d: np.ndarray, bodyparts: Sequence[str],
+                         individuals: Sequence[str] | None = None) -> plt.Figure:
+    """x, y, z of every body part over frames, and their paths in 3D; one colour per body
+    part, one line style per individual.
+
+    Args:
+        points_3d: (N, I, K, >=3) world points (or (N, K, >=3)).
+    """
+    points = points_3d if points_3d.ndim == 4 else points_3d[:, None]
+    names = individuals or [None] * points.shape[1]
     colors = bodypart_colors(len(bodyparts))
+    styles = ["-", "--", ":", "-."]
     fig = plt.figure(figsize=(11, 6))
     for axis, name in enumerate("xyz"):
         ax = fig.add_subplot(3, 2, 2 * axis + 1)
-        for k in range(len(bodyparts)):
-            ax.plot(points_3d[:, k, axis], color=colors[k], lw=0.8)
+        for (i, _), k in itertools.product(enumerate(names), range(len(bodyparts))):
+            ax.plot(points[:, i, k, axis], styles[i % 4], color=colors[k], lw=0.8)
         ax.set_ylabel(name)
     ax.set_xlabel("frame")
     ax3d = fig.add_subplot(1, 2, 2, projection="3d")
-    for k, part in enumerate(bodyparts):
-        ax3d.plot(*points_3d[:, k, :3].T, color=colors[k], lw=0.8, label=part)
-    ax3d.legend(fontsize=6, loc="upper left")
+    for (i, individual), (k, part) in itertools.product(enumerate(names), enumerate(bodyparts)):
+        label = part if individual is None else f"{individual}:{part}"
+        ax3d.plot(*points[:, i, k, :3].T, styles[i % 4], color=colors[k], lw=0.8, label=label)
+    ax3d.legend(fontsize=6, loc="upper left", ncol=max(1, len(names) // 2))
     return fig
 
 
@@ -123,11 +149,18 @@ def make_3d_video(path: str | os.PathLike, calibration: Calibration, points_3d: 
     observed 2D points as rings and the 3D points reprojected as crosses.
 
     Args:
-        points_3d: (N, K, >=3) world; points_2d: (C, N, K, 3) x, y, likelihood.
+        points_3d: (N, I, K, >=3) world; points_2d: (C, N, I, K, 3) x, y, likelihood (or
+            both without the individuals axis I); each individual drawn with the same
+            body part colours and skeleton.
     """
+    num_individuals = points_3d.shape[1] if points_3d.ndim == 4 else 1
+    points_3d = points_3d.reshape(len(points_3d), -1, points_3d.shape[-1])  # (N, I * K, .)
+    points_2d = points_2d.reshape(*points_2d.shape[:2], -1, points_2d.shape[-1])
     num_frames = min(num_frames, len(points_3d))
-    colors = bodypart_colors(len(bodyparts))
-    edges = [(list(bodyparts).index(a), list(bodyparts).index(b)) for a, b in skeleton]
+    num_parts = len(bodyparts)
+    colors = np.tile(bodypart_colors(num_parts), (num_individuals, 1))
+    edges = [(i * num_parts + list(bodyparts).index(a), i * num_parts + list(bodyparts).index(b))
+             for i in range(num_individuals) for a, b in skeleton]
     finite = points_3d[:num_frames, :, :3][np.isfinite(points_3d[:num_frames, :, :3]).all(-1)]
     if not len(finite):
         raise ValueError("No frame has a triangulated point to draw. Check the 3D table.")

@@ -1,12 +1,14 @@
-"""A synthetic camera rig with exact truth: boards to calibrate from, an animal moving in 3D.
+"""A synthetic camera rig with exact truth: boards to calibrate from, animals moving in 3D.
 
 :func:`make_rig` places 2-4 cameras around the origin, looking down at it (world z up,
 millimetres), with known intrinsics and distortion. :func:`make_rig_project` writes a
 complete multi-camera project folder (see :class:`RigFolder`): per camera, images of a
 chessboard in random poses (each pose seen by every camera at once) rendered with the
-camera's distortion, a video of a stick animal, and its exact 2D points as a DeepLabCut
-analysis table (likelihood 1); beside them the true 3D (``ground_truth_3d.h5``) and the
-true ``calibration.toml``.
+camera's distortion, a video of one stick animal (or several, apart), and their exact 2D
+points as a DeepLabCut analysis table (likelihood 1; several animals: the multi-animal
+layout, individuals ``individual1``, ``individual2``... as kit's tracker names them);
+beside them the true 3D (``ground_truth_3d.h5``, with an individuals level for several
+animals) and the true ``calibration.toml``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SKELETON = [["snout", "leftear"], ["snout", "rightear"], ["leftear", "neck"],
 _BODY = np.array([[40, 0, 25], [25, 9, 33], [25, -9, 33], [15, 0, 28], [-5, 0, 30],
                   [-30, 0, 22], [-70, 0, 10]], dtype=np.float64)
 SCORER = "synthetic"
+ANIMAL_SPACING = 200.0  # mm along world x between the centres of two animals' walks
 
 
 @dataclass(frozen=True)
@@ -187,9 +190,28 @@ def animal_trajectory(num_frames: int, seed: int = 0) -> np.ndarray:
     return out
 
 
+def animal_names(num_animals: int) -> list[str] | None:
+    """The individuals of a rig's tables: None (single-animal layout) for one animal, else
+    ``individual1``, ``individual2``... (kit's tracked analyses' names)."""
+    return None if num_animals == 1 else [f"individual{i + 1}" for i in range(num_animals)]
+
+
+def animals_trajectory(num_frames: int, num_animals: int = 1, seed: int = 0) -> np.ndarray:
+    """(num_frames, num_animals, len(BODYPARTS), 3) world points, mm: each animal's own
+    :func:`animal_trajectory`, their walks centred ``ANIMAL_SPACING`` apart along world x
+    (so that they never touch), around the origin."""
+    if num_animals < 1:
+        raise ValueError(f"num_animals must be at least 1. Received: {num_animals}.")
+    centres = (np.arange(num_animals) - (num_animals - 1) / 2) * ANIMAL_SPACING
+    return np.stack([animal_trajectory(num_frames, seed + 101 * a) + [centre, 0, 0]
+                     for a, centre in enumerate(centres)], axis=1)
+
+
 def render_animal(camera: Camera, points: np.ndarray) -> list[np.ndarray]:
-    """RGB frames (H, W, 3) of the stick animal (N, K, 3) world mm, seen by ``camera``."""
+    """RGB frames (H, W, 3) of stick animals (N, I, K, 3) (or one: (N, K, 3)), world mm,
+    seen by ``camera``."""
     w, h = camera.size
+    points = points if points.ndim == 4 else points[:, None]
     pixels = camera.project(points)
     index = {name: k for k, name in enumerate(BODYPARTS)}
     hues = np.linspace(0, 150, len(BODYPARTS)).astype(np.uint8)
@@ -198,22 +220,26 @@ def render_animal(camera: Camera, points: np.ndarray) -> list[np.ndarray]:
     frames = []
     for frame_points in np.round(pixels * 16).astype(np.int32):
         frame = np.full((h, w, 3), 40, np.uint8)
-        for a, b in SKELETON:
-            cv2.line(frame, frame_points[index[a]], frame_points[index[b]], (200, 200, 200), 1,
-                     cv2.LINE_AA, shift=4)
-        for k, point in enumerate(frame_points):
-            cv2.circle(frame, point, 3 * 16, colours[k], -1, cv2.LINE_AA, shift=4)
+        for animal in frame_points:
+            for a, b in SKELETON:
+                cv2.line(frame, animal[index[a]], animal[index[b]], (200, 200, 200), 1,
+                         cv2.LINE_AA, shift=4)
+            for k, point in enumerate(animal):
+                cv2.circle(frame, point, 3 * 16, colours[k], -1, cv2.LINE_AA, shift=4)
         frames.append(frame)
     return frames
 
 
+# size: the rig's shape, one keyword each (as make_rig); a config would only rename them
 def make_rig_project(root: str | os.PathLike, num_cameras: int = 3, num_views: int = 15,
                      num_frames: int = 60, image_size: tuple[int, int] = (320, 240),
-                     seed: int = 0) -> RigFolder:
+                     seed: int = 0, num_animals: int = 1) -> RigFolder:
     """Write a synthetic multi-camera project (see the module docstring); return its folder.
 
     The board has 9 x 6 inner corners of 20 mm. Board poses are drawn until every camera
     sees the whole board (plus a margin), so every view is usable for calibration.
+    ``num_animals`` animals walk apart (:func:`animals_trajectory`); one animal's tables
+    have DeepLabCut's single-animal layout, several animals' the multi-animal one.
     """
     folder = RigFolder(Path(root))
     rig = make_rig(num_cameras, image_size, seed)
@@ -224,17 +250,19 @@ def make_rig_project(root: str | os.PathLike, num_cameras: int = 3, num_views: i
         pose = next(candidates)
         if all(_visible(c, board_world_points(board, *pose)) for c in rig.cameras):
             poses.append(pose)
-    truth = animal_trajectory(num_frames, seed + 3)
+    truth = animals_trajectory(num_frames, num_animals, seed + 3)  # (N, I, K, 3)
+    individuals = animal_names(num_animals)
     for camera in rig.cameras:
         folder.board_dir(camera.name).mkdir(parents=True, exist_ok=True)
         for v, pose in enumerate(poses):
             image = render_board(camera, board, *pose, rng)
             cv2.imwrite(str(folder.board_dir(camera.name) / f"view{v:03d}.png"), image[:, :, ::-1])
         write_video(folder.video(camera.name), render_animal(camera, truth), fps=30)
-        points = np.concatenate([camera.project(truth), np.ones((*truth.shape[:2], 1))], axis=2)
-        save_table(make_table(points, SCORER, BODYPARTS, COORDS_2D), folder.analysis(camera.name))
-    zeros = np.zeros((*truth.shape[:2], 1))
-    table = np.concatenate([truth, zeros, zeros + num_cameras], axis=2)
-    save_table(make_table(table, SCORER, BODYPARTS, COORDS_3D), folder.ground_truth)
+        points = np.concatenate([camera.project(truth), np.ones((*truth.shape[:-1], 1))], axis=-1)
+        save_table(make_table(points, SCORER, BODYPARTS, COORDS_2D, individuals),
+                   folder.analysis(camera.name))
+    zeros = np.zeros((*truth.shape[:-1], 1))
+    table = np.concatenate([truth, zeros, zeros + num_cameras], axis=-1)
+    save_table(make_table(table, SCORER, BODYPARTS, COORDS_3D, individuals), folder.ground_truth)
     save_calibration(folder.calibration, rig)
     return folder

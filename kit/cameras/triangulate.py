@@ -12,6 +12,10 @@ rigs have few cameras) and a point keeps the largest subset whose views all repr
 within ``threshold_px``, so one wrong view cannot drag it away. Every point keeps its mean
 reprojection error over the views used (pixels) and their number.
 
+Several animals: every camera's multi-animal analysis is matched to the others by its
+individuals' names (:func:`load_views`), and each individual is triangulated apart; arrays
+carry kit's individuals axis, ``(num_frames, num_individuals, num_bodyparts, .)``.
+
 Optional afterwards: smoothing over time with kit's 2D filters run on x, y and z, and a
 post-hoc adjustment towards constant limb lengths (:func:`constrain_lengths`).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import glob
 import itertools
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -158,19 +163,22 @@ def triangulate(calibration: Calibration, points_2d: np.ndarray, config: Triangu
     """3D points from every camera's 2D points.
 
     Args:
-        points_2d: (num_cameras, num_frames, num_bodyparts, 3) x, y (pixels), likelihood,
-            cameras in ``calibration``'s order; NaN = missing.
+        points_2d: (num_cameras, num_frames, num_individuals, num_bodyparts, 3) x, y
+            (pixels), likelihood, cameras in ``calibration``'s order, individuals matched
+            across cameras (see :func:`load_views`); NaN = missing. Any shape
+            (num_cameras, ..., 3) works, e.g. without the individuals axis.
 
     Returns:
-        (num_frames, num_bodyparts, 5): x, y, z (world units), mean reprojection error
-        (pixels) and number of views used; NaN, NaN, NaN, NaN, 0 where under two views.
+        (num_frames, num_individuals, num_bodyparts, 5) (the shape of ``points_2d`` without
+        its camera axis): x, y, z (world units), mean reprojection error (pixels) and number
+        of views used; NaN, NaN, NaN, NaN, 0 where under two views.
     """
     points_2d = np.asarray(points_2d, dtype=np.float64)
     cameras = list(calibration.cameras)
-    if points_2d.ndim != 4 or points_2d.shape[0] != len(cameras) or points_2d.shape[3] != 3:
+    if points_2d.ndim < 3 or points_2d.shape[0] != len(cameras) or points_2d.shape[-1] != 3:
         raise ValueError(f"points_2d must have shape ({len(cameras)}, num_frames, "
-                         f"num_bodyparts, 3). Received: {points_2d.shape}.")
-    shape = points_2d.shape[1:3]
+                         f"num_individuals, num_bodyparts, 3). Received: {points_2d.shape}.")
+    shape = points_2d.shape[1:-1]
     pixels = points_2d[..., :2].reshape(len(cameras), -1, 2)
     likelihood = points_2d[..., 2].reshape(len(cameras), -1)
     ok = (likelihood >= config.pcutoff) & np.isfinite(pixels).all(axis=2)
@@ -201,66 +209,98 @@ def _opencv_undistort(camera: Camera, pixels: np.ndarray) -> np.ndarray:
     return out
 
 
+def _read_view(path, bodyparts, individuals) -> tuple[np.ndarray, list[str], list[str] | None]:
+    """One analysis as (num_frames, num_individuals, num_bodyparts, 3), body parts and
+    individuals in the given order (None: the file's), matched by name; raises naming the
+    file if they differ."""
+    points, parts, names = read_points_2d(path)
+    if bodyparts is not None and set(parts) != set(bodyparts):
+        raise ValueError(f"{path} has body parts {parts}; other files have {bodyparts}.")
+    if bodyparts is not None and (names is None) != (individuals is None):
+        raise ValueError(f"{path} is {'single' if names is None else 'multi'}-animal, other "
+                         f"files are not (individuals {individuals}). Triangulate analyses of "
+                         "one kind: all single-animal, or all multi-animal.")
+    if names is not None and individuals is not None and set(names) != set(individuals):
+        raise ValueError(f"{path} has individuals {names}; other files have {individuals}. "
+                         "Individuals are matched across cameras by name: track every "
+                         "camera's video with the same names (identity or relabeled tracks).")
+    bodyparts, individuals = bodyparts or parts, individuals or names
+    points = points[:, :, [parts.index(b) for b in bodyparts]]
+    if names is not None:
+        points = points[:, [names.index(i) for i in individuals]]
+    return points, bodyparts, individuals
+
+
 def load_views(calibration: Calibration, paths: Sequence[Sequence[str | os.PathLike]]
-               ) -> tuple[np.ndarray, list[str]]:
-    """Every camera's 2D analysis as (num_cameras, num_frames, num_bodyparts, 3).
+               ) -> tuple[np.ndarray, list[str], list[str] | None]:
+    """Every camera's 2D analysis, individuals matched across cameras by name.
 
     Args:
         paths: per camera (calibration order), one analysis file, or several (an ensemble
             of networks): then x, y and likelihood are each their median over the files.
+            Single- or multi-animal (DeepLabCut's ``single`` individual, holding unique body
+            parts, is one more individual), all of one kind.
 
     Returns:
-        the points and the body parts (the first file's order; all must have them).
+        ``(points, bodyparts, individuals)``: points (num_cameras, num_frames,
+        num_individuals, num_bodyparts, 3) x, y (pixels), likelihood, NaN where an
+        individual has no such body part; body parts and individuals in the first file's
+        order (all files must have the same); individuals None for single-animal files.
     """
     if len(paths) != len(calibration.cameras):
         raise ValueError(f"Need one list of analysis files per camera {calibration.names}. "
                          f"Received: {len(paths)} lists.")
-    per_camera, bodyparts = [], None
+    per_camera, bodyparts, individuals = [], None, None
     for name, files in zip(calibration.names, paths):
         if not files:
             raise ValueError(f"No analysis file for camera {name!r}. Check the file pattern.")
         tables = []
         for path in files:
-            points, parts = read_points_2d(path)
-            bodyparts = bodyparts or parts
-            if set(parts) != set(bodyparts):
-                raise ValueError(f"{path} has body parts {parts}; other files have {bodyparts}.")
-            tables.append(points[:, [parts.index(b) for b in bodyparts]])
+            points, bodyparts, individuals = _read_view(path, bodyparts, individuals)
+            tables.append(points)
         if len({len(t) for t in tables} | {len(t) for t in per_camera}) > 1:
             raise ValueError(f"Camera {name!r}: analyses have different numbers of frames "
                              f"({[len(t) for t in tables]}). Analyze the same synchronized videos.")
         per_camera.append(np.median(tables, axis=0))
-    return np.stack(per_camera), bodyparts
+    return np.stack(per_camera), bodyparts, individuals
 
 
 def smooth_3d(points_3d: np.ndarray, config: FilterConfig) -> np.ndarray:
-    """Filter x, y and z over time with kit's 2D filters (:func:`kit.results.filters.filter_points`).
+    """Filter x, y and z over time with kit's 2D filters (:func:`kit.results.filters.filter_points`),
+    each individual apart.
 
     Args:
-        points_3d: (num_frames, num_bodyparts, 5) as :func:`triangulate` returns.
+        points_3d: (num_frames, num_individuals, num_bodyparts, 5) as :func:`triangulate`
+            returns ((num_frames, num_bodyparts, 5) also works).
 
     Returns:
-        (num_frames, num_bodyparts, 5): x, y, z filtered (gaps up to ``config.max_gap``
-        frames filled), error and views as triangulated (NaN and 0 where filled).
-        ``config.pcutoff`` is not used: a point is missing when it has no coordinates.
+        the same shape: x, y, z filtered (gaps up to ``config.max_gap`` frames filled),
+        error and views as triangulated (NaN and 0 where filled). ``config.pcutoff`` is not
+        used: a point is missing when it has no coordinates.
     """
-    present = np.isfinite(points_3d[..., :3]).all(axis=2).astype(np.float64)
+    flat = points_3d.ndim == 3
+    points = points_3d[:, None] if flat else points_3d  # kit's (frames, individuals, parts, .)
+    present = np.isfinite(points[..., :3]).all(axis=-1).astype(np.float64)
     settings = FilterConfig(config.method, config.window, config.order, 0.5, config.max_gap)
-    x, y, z = (points_3d[..., i] for i in range(3))
-    # kit's filters take (frames, individuals, bodyparts, 3): one individual here
-    planar = filter_points(np.stack([x, y, present], axis=2)[:, None], settings)[:, 0]
-    height = filter_points(np.stack([z, z, present], axis=2)[:, None], settings)[:, 0]
-    out = points_3d.copy()
+    x, y, z = (points[..., i] for i in range(3))
+    planar = filter_points(np.stack([x, y, present], axis=-1), settings)
+    height = filter_points(np.stack([z, z, present], axis=-1), settings)
+    out = points.copy()
     out[..., :2], out[..., 2] = planar[..., :2], height[..., 0]
-    return out
+    return out[:, 0] if flat else out
 
 
 def limb_lengths(points_3d: np.ndarray, bodyparts: Sequence[str],
                  skeleton: Sequence[Sequence[str]]) -> np.ndarray:
-    """(num_edges,) median length of each skeleton edge over frames, world units."""
+    """Median length of each skeleton edge over frames, world units: (num_individuals,
+    num_edges) for points (num_frames, num_individuals, num_bodyparts, >=3); (num_edges,)
+    for points (num_frames, num_bodyparts, >=3). NaN for an individual without the edge."""
     index = [(bodyparts.index(a), bodyparts.index(b)) for a, b in skeleton]
-    return np.array([np.nanmedian(np.linalg.norm(points_3d[:, a, :3] - points_3d[:, b, :3],
-                                                 axis=1)) for a, b in index])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an individual without the edge
+        lengths = [np.nanmedian(np.linalg.norm(points_3d[..., a, :3] - points_3d[..., b, :3],
+                                               axis=-1), axis=0) for a, b in index]
+    return np.stack(lengths, axis=-1) if lengths else np.zeros(points_3d.shape[1:-2] + (0,))
 
 
 def constrain_lengths(points_3d: np.ndarray, bodyparts: Sequence[str],
@@ -270,11 +310,13 @@ def constrain_lengths(points_3d: np.ndarray, bodyparts: Sequence[str],
 
     Each edge's two ends are moved along the edge, in proportion to their reprojection
     errors (the worse point moves more), until its length is ``lengths`` (default: the
-    median over frames, :func:`limb_lengths`); repeated ``iterations`` times over all
-    edges, which converges to lengths that agree for chains and trees.
+    median over frames per individual, :func:`limb_lengths`); repeated ``iterations`` times
+    over all edges, which converges to lengths that agree for chains and trees.
 
     Args:
-        points_3d: (num_frames, num_bodyparts, 5) as :func:`triangulate` returns.
+        points_3d: (num_frames, num_individuals, num_bodyparts, 5) as :func:`triangulate`
+            returns (or (num_frames, num_bodyparts, 5)).
+        lengths: (num_edges,) for every individual, or (num_individuals, num_edges).
 
     Returns:
         a copy with x, y, z adjusted (error and views unchanged).
@@ -283,18 +325,19 @@ def constrain_lengths(points_3d: np.ndarray, bodyparts: Sequence[str],
     if unknown:
         raise ValueError(f"Skeleton body parts {unknown} are not in {list(bodyparts)}.")
     lengths = limb_lengths(points_3d, bodyparts, skeleton) if lengths is None else lengths
+    lengths = np.asarray(lengths, np.float64)
     out = points_3d.copy()
     error = np.nan_to_num(points_3d[..., 3], nan=1.0) + 1e-9
     for _ in range(iterations):
-        for (a, b), length in zip(skeleton, lengths):
+        for e, (a, b) in enumerate(skeleton):
             i, j = bodyparts.index(a), bodyparts.index(b)
-            delta = out[:, j, :3] - out[:, i, :3]
-            current = np.linalg.norm(delta, axis=1, keepdims=True)
-            share = error[:, i:i + 1] / (error[:, i:i + 1] + error[:, j:j + 1])
+            delta = out[..., j, :3] - out[..., i, :3]
+            current = np.linalg.norm(delta, axis=-1, keepdims=True)
+            share = error[..., i, None] / (error[..., i, None] + error[..., j, None])
             with np.errstate(invalid="ignore", divide="ignore"):
-                correction = np.nan_to_num(delta * (1 - length / current))
-            out[:, i, :3] += share * correction
-            out[:, j, :3] -= (1 - share) * correction
+                correction = np.nan_to_num(delta * (1 - lengths[..., e, None] / current))
+            out[..., i, :3] += share * correction
+            out[..., j, :3] -= (1 - share) * correction
     return out
 
 
@@ -311,13 +354,32 @@ def find_analyses(pattern: str, cameras: Sequence[str]) -> list[list[str]]:
     return found
 
 
-def summary(points_3d: np.ndarray, bodyparts: Sequence[str]) -> pd.DataFrame:
-    """Per body part: fraction of frames triangulated, median reprojection error (pixels),
-    mean number of views used (over triangulated frames)."""
-    found = points_3d[..., 4] >= 2
-    with np.errstate(all="ignore"):
+def summary(points_3d: np.ndarray, bodyparts: Sequence[str],
+            individuals: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per body part (and individual): fraction of frames triangulated, median reprojection
+    error (pixels), mean number of views used (over triangulated frames).
+
+    Args:
+        points_3d: (num_frames, num_individuals, num_bodyparts, 5) as :func:`triangulate`
+            returns; (num_frames, num_bodyparts, 5) also works.
+        individuals: the individuals' names (rows indexed by individual and body part);
+            None for one individual (rows indexed by body part).
+    """
+    points = points_3d.reshape(len(points_3d), -1, points_3d.shape[-1])
+    if individuals is None:
+        index = pd.Index(list(bodyparts), name="bodypart")
+    else:
+        index = pd.MultiIndex.from_product([list(individuals), list(bodyparts)],
+                                           names=["individual", "bodypart"])
+    if len(index) != points.shape[1]:
+        raise ValueError(f"points_3d has {points.shape[1]} (individual, body part) points; "
+                         f"individuals={individuals!r} and {len(bodyparts)} body parts give "
+                         f"{len(index)}.")
+    found = points[..., 4] >= 2
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point never triangulated
         return pd.DataFrame({
             "triangulated": found.mean(axis=0),
-            "median_error_px": np.nanmedian(np.where(found, points_3d[..., 3], np.nan), axis=0),
-            "mean_views": np.nanmean(np.where(found, points_3d[..., 4], np.nan), axis=0)},
-            index=pd.Index(list(bodyparts), name="bodypart"))
+            "median_error_px": np.nanmedian(np.where(found, points[..., 3], np.nan), axis=0),
+            "mean_views": np.nanmean(np.where(found, points[..., 4], np.nan), axis=0)},
+            index=index)
