@@ -66,7 +66,7 @@ def _scene_scale(points: np.ndarray) -> float:
 def test_anipose_reads_our_calibration_and_agrees(anipose_python, rig_folder, tmp_path):
     truth = read_calibration(rig_folder.calibration)
     ours_path = save_calibration(tmp_path / "calibration.toml", truth)  # through our writer
-    points_2d, _ = load_views(truth, [[rig_folder.analysis(n)] for n in truth.names])
+    points_2d, _, _ = load_views(truth, [[rig_folder.analysis(n)] for n in truth.names])
     calibration = read_calibration(ours_path)
     ours = triangulate(calibration, points_2d, TriangulateConfig())
     xy = points_2d[..., :2].reshape(len(truth.cameras), -1, 2)
@@ -85,7 +85,7 @@ def test_anipose_and_kit_agree_on_the_shared_fly(anipose_python, tmp_path):
     folder = shared_dataset("eks-fly-3cam")
     calibration = read_calibration(folder / "calibration.toml")
     files = [sorted(folder.glob(f"*_{name}_*.rng=0.csv")) for name in calibration.names]
-    points_2d, _ = load_views(calibration, files)  # (3 cameras, 500 frames, 12 legs' points, 3)
+    points_2d, _, _ = load_views(calibration, files)  # (3 cameras, 500 frames, 1, 12 points, 3)
     pcutoff = 0.995  # leaves out ~5% of the views (likelihoods here are 0.80-1.00)
     low = points_2d[..., 2] < pcutoff
     assert 0.01 < low.mean() < 0.2
