@@ -1,6 +1,11 @@
 """DeepLabCut's tables on disk: both column layouts, both index layouts, .h5 and .csv, tiny
 tables and DeepLabCut's own samples (../shared/datasets/dlc-format-samples)."""
 
+import itertools
+import json
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,3 +122,34 @@ def test_deeplabcuts_samples(tmp_path, name, num_header, num_index):
         copy = write_table(df, tmp_path / f"copy{suffix}", split=num_index == 3)
         assert has_split_index(copy) is (num_index == 3)
         pd.testing.assert_frame_equal(read_table(copy), df, check_index_type=False)
+
+
+def test_the_other_pandas_reads_every_layout(tmp_path):
+    """Every layout written here opens identically in the other pandas major (DeepLabCut's
+    pandas 2 when kit runs on 3), in its own environment (built by tests/test_hdf.py)."""
+    major = int(pd.__version__.split(".")[0])
+    python = Path.home() / ".cache" / "kit" / f"venv-pandas{2 if major >= 3 else 3}" / "bin" / \
+        "python"
+    if not python.exists():
+        pytest.skip(f"no venv with the other pandas at {python} (tests/test_hdf.py builds it)")
+    paths = []
+    for individuals, split in itertools.product([None, ["m1", "m2"]], [False, True]):
+        df = make_table(_points(1 if individuals is None else 2), IMAGES, "ann", ["a", "b"],
+                        individuals, ["x", "y"])
+        paths.append(write_table(df, tmp_path / f"{len(paths)}.h5", split=split))
+    coords = ["x", "y", "z", "error", "views"]
+    df = make_table(np.ones((2, 2, 1, 5)), range(2), "kit-3d", ["a"], ["m1", "m2"], coords)
+    paths.append(write_table(df, tmp_path / "poses_3d.h5"))
+    out = subprocess.run([str(python), str(REPO / "tests" / "interop" / "read_tables.py"),
+                          *map(str, paths)], check=True, capture_output=True, text=True,
+                         timeout=300)
+    report = json.loads(out.stdout)
+    for path in paths:
+        seen, here = report["tables"][str(path)], pd.read_hdf(path)
+        assert "error" not in seen, f"{path}: {seen}"
+        assert [tuple(c) for c in seen["columns"]] == here.columns.tolist(), path
+        assert seen["column_names"] == list(here.columns.names), path
+        assert [tuple(i) if isinstance(i, list) else i for i in seen["index"]] == \
+            here.index.tolist(), path
+        np.testing.assert_array_equal(np.array(seen["values"], np.float64).reshape(here.shape),
+                                      here.to_numpy(np.float64))

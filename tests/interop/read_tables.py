@@ -17,7 +17,8 @@ def describe(path: str) -> dict:
     except Exception as e:  # noqa: BLE001 (reported to the test, which names the file)
         return {"error": f"{type(e).__name__}: {e}"}
     return {
-        "index": [i if isinstance(i, (int, str)) else int(i) for i in df.index.tolist()],
+        "index": [i if isinstance(i, (int, str)) else list(i) if isinstance(i, tuple) else int(i)
+                  for i in df.index.tolist()],  # a tuple: a split index (labeled-data, video, image)
         "index_names": list(df.index.names),
         "columns": [list(c) for c in df.columns.tolist()],
         "column_names": list(df.columns.names),
