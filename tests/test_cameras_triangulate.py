@@ -179,3 +179,11 @@ def test_individuals_are_matched_by_name_and_single_is_one_more(rig_folder_two_a
     with pytest.raises(ValueError,
                        match=r"x.h5 has individuals \['individual1', 'single'\].*by name"):
         load_views(calibration, paths)
+
+
+def test_single_and_multi_animal_analyses_are_not_mixed(rig_folder, rig_folder_two_animals):
+    calibration = read_calibration(rig_folder.calibration)
+    paths = [[rig_folder.analysis("cam0")], [rig_folder_two_animals.analysis("cam1")],
+             [rig_folder_two_animals.analysis("cam2")]]
+    with pytest.raises(ValueError, match=r"cam1.*animal_2d.h5 is multi-animal.*of one kind"):
+        load_views(calibration, paths)
