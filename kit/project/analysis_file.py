@@ -14,9 +14,10 @@ On disk a table keeps DeepLabCut's layouts exactly:
   files "unique" body parts under the individual ``single``): the array holds every body
   part of the file for every individual, NaN where an individual has none.
 
-coords are ``x``, ``y``, ``likelihood`` per body part (label tables: ``x``, ``y``); the index
-holds frame numbers (analyses) or image paths relative to the project (evaluations, machine
-labels).
+coords are ``x``, ``y``, ``likelihood`` per body part (label tables: ``x``, ``y``; an
+ensemble's smoothed analysis adds eks's variances after them, which the readers here skip);
+the index holds frame numbers (analyses) or image paths relative to the project
+(evaluations, machine labels).
 """
 
 from __future__ import annotations
@@ -89,15 +90,17 @@ def analysis_bodyparts(df: pd.DataFrame) -> list[str]:
 
 
 def _check_layout(df: pd.DataFrame, source: object) -> tuple[str, ...]:
-    """The table's coords per body part (x, y[, likelihood]); raises if not a pose table."""
+    """The table's pose coords per body part (x, y[, likelihood]); raises if not a pose
+    table. Further coords after x, y, likelihood (an ensemble's variances,
+    :mod:`kit.results.ensemble`) are allowed and left out."""
     nlevels = df.columns.nlevels if isinstance(df.columns, pd.MultiIndex) else 1
     coords = list(df.columns.get_level_values(-1)) if nlevels > 1 else []
-    for per_part in (POSE_COORDS, ("x", "y")):
-        if nlevels in (3, 4) and coords and coords == list(per_part) * (len(coords)
-                                                                       // len(per_part)):
-            if df.columns.get_level_values(0).nunique() != 1:
-                raise ValueError(f"{source} mixes several scorers in one table; keep one.")
-            return per_part
+    per_part = tuple(dict.fromkeys(coords))
+    if (nlevels in (3, 4) and coords and coords == list(per_part) * (len(coords) // len(per_part))
+            and (per_part == ("x", "y") or per_part[:3] == POSE_COORDS)):
+        if df.columns.get_level_values(0).nunique() != 1:
+            raise ValueError(f"{source} mixes several scorers in one table; keep one.")
+        return per_part[:3]
     raise ValueError(
         f"{source} is not a pose table: columns must be (scorer, bodyparts, coords) or "
         "(scorer, individuals, bodyparts, coords), with coords x, y[, likelihood] per body "
