@@ -104,7 +104,8 @@ def test_disagreement_is_zero_for_identical_members_and_grows_with_spread():
     np.testing.assert_allclose(ensemble.ensemble_disagreement(members(3.0)), 3 * expected)
     table = ensemble.rank_by_disagreement(members(1.0), num_frames=2, min_gap=2, exclude=[20])
     assert table.frame[table.suggested].tolist() == [5, 0]  # 6 is too close to 5; 20 excluded
-    assert 20 not in table.frame.tolist() and table.disagreement_px.iloc[0] == pytest.approx(expected[5])
+    assert 20 not in table.frame.tolist()
+    assert table.disagreement_px.iloc[0] == pytest.approx(expected[5])
 
 
 def _smoothed(num_frames: int, num_individuals: int, num_parts: int) -> SmoothedPoses:

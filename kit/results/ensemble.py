@@ -293,7 +293,8 @@ def save_smoothed_analysis(path: str | os.PathLike, table: pd.DataFrame,
 
 
 def smooth_analyses(member_h5s: Sequence[str | os.PathLike],
-                    config: EnsembleConfig = EnsembleConfig(), path: str | os.PathLike | None = None) -> Path:
+                    config: EnsembleConfig = EnsembleConfig(),
+                    path: str | os.PathLike | None = None) -> Path:
     """Smooth the members' analyses of one video and write the result (``05_analyze_videos``
     on an ensemble): the first member's index, scorer, body parts and individuals, and only
     the (individual, body part) columns it has. ``path`` defaults to
