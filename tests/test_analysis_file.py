@@ -87,6 +87,21 @@ def test_wrong_shapes_and_tables_say_what_to_do(tmp_path):
         poses_from_table(labels, ["b"])
     with pytest.raises(ValueError, match="not a pose table"):
         poses_from_table(pd.DataFrame({"x": [1.0]}))
+    no_likelihood = pd.DataFrame(np.zeros((1, 3)), columns=pd.MultiIndex.from_product(
+        [["me"], ["a"], ["x", "y", "x_var"]], names=COLUMN_NAMES))
+    with pytest.raises(ValueError, match="not a pose table"):
+        poses_from_table(no_likelihood)
+
+
+def test_coords_after_x_y_likelihood_are_left_out():
+    """An ensemble's smoothed analysis (kit.results.ensemble) adds eks's variances per part."""
+    coords = ["x", "y", "likelihood", "x_posterior_var", "y_posterior_var"]
+    df = pd.DataFrame(np.arange(20.0).reshape(2, 10), columns=pd.MultiIndex.from_product(
+        [["me"], ["a", "b"], coords], names=COLUMN_NAMES))
+    poses, bodyparts, individuals = poses_from_table(df)
+    assert bodyparts == ["a", "b"] and individuals is None
+    np.testing.assert_array_equal(poses[:, 0], [[[0, 1, 2], [5, 6, 7]], [[10, 11, 12],
+                                                                       [15, 16, 17]]])
 
 
 def test_filter_keeps_a_multi_animal_layout_and_each_individual_apart(tmp_path):

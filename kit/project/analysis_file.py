@@ -85,7 +85,7 @@ def poses_from_table(df: pd.DataFrame, bodyparts: Sequence[str] | None = None,
         likelihood; 2 for label tables: x, y), NaN where missing; ``individuals`` None for
         the single-animal layout (then num_individuals is 1).
     """
-    coords = table_coords(df, (POSE_COORDS, ("x", "y")), source)
+    coords = table_coords(df, (POSE_COORDS, ("x", "y")), source, extra_after=POSE_COORDS)
     return table_points(df, coords, bodyparts, source)
 
 

@@ -242,15 +242,20 @@ def table_bodyparts(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df.columns.get_level_values(-2)))
 
 
-def table_coords(df: pd.DataFrame, choices: Sequence[Sequence[str]], source: object
-                 ) -> tuple[str, ...]:
+def table_coords(df: pd.DataFrame, choices: Sequence[Sequence[str]], source: object,
+                 extra_after: Sequence[str] = ()) -> tuple[str, ...]:
     """The coords per body part of a pose table, the first of ``choices`` it repeats; raises
-    naming ``source`` if none, or if it has several scorers."""
+    naming ``source`` if none, or if it has several scorers. A table whose coords per body
+    part begin with ``extra_after`` (one of ``choices``) and go on (an ensemble's variances
+    after x, y, likelihood: :mod:`kit.results.ensemble`) gives ``extra_after``."""
     nlevels = df.columns.nlevels if isinstance(df.columns, pd.MultiIndex) else 1
     coords = list(df.columns.get_level_values(-1)) if nlevels > 1 else []
+    found = list(dict.fromkeys(coords))
     for per_part in choices:
-        if nlevels in (3, 4) and coords and coords == list(per_part) * (len(coords)
-                                                                       // len(per_part)):
+        extra = list(per_part) == list(extra_after) == found[:len(per_part)]
+        repeated = found if extra else per_part
+        if nlevels in (3, 4) and coords and coords == list(repeated) * (len(coords)
+                                                                       // len(repeated)):
             if df.columns.get_level_values(0).nunique() != 1:
                 raise ValueError(f"{source} mixes several scorers in one table; keep one.")
             return tuple(per_part)

@@ -24,6 +24,7 @@ import numpy as np
 
 from kit.project import atomic_path
 from kit.project.analysis_file import (
+    POSE_COORDS,
     filtered_path,
     poses_from_table,
     predictions_frame,
@@ -189,8 +190,9 @@ def filter_analysis(h5_path: str | os.PathLike, config: FilterConfig) -> Path:
     df = read_analysis(h5_path)
     points, bodyparts, individuals = poses_from_table(df, source=h5_path)
     scorer = df.columns.get_level_values(0)[0]
+    pose_columns = df.columns[df.columns.get_level_values(-1).isin(POSE_COORDS)]  # no variances
     out = predictions_frame(filter_points(points, config), df.index, scorer, bodyparts,
-                            individuals).reindex(columns=df.columns)  # NaN padding dropped
+                            individuals).reindex(columns=pose_columns)  # NaN padding dropped
     target = filtered_path(h5_path)
     write_h5(out, target)
     if config.save_csv:
