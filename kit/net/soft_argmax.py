@@ -59,10 +59,11 @@ def soft_argmax(logits, locref=None, stride: int = STRIDE,
         weight_logits = ops.where(_window(logits, window), weight_logits, float("-inf"))
     weights = ops.reshape(ops.softmax(ops.reshape(weight_logits, (-1, h * w, k)), axis=1),
                           (-1, h, w, k))
-    x = ops.cast(ops.arange(w), logits.dtype)[None, None, :, None] * stride + stride / 2
-    y = ops.cast(ops.arange(h), logits.dtype)[None, :, None, None] * stride + stride / 2
+    dtype = ops.dtype(logits)  # a name every backend reads (torch.float32 is not)
+    x = ops.cast(ops.arange(w), dtype)[None, None, :, None] * stride + stride / 2
+    y = ops.cast(ops.arange(h), dtype)[None, :, None, None] * stride + stride / 2
     if locref is not None:
-        offsets = ops.reshape(ops.cast(locref, logits.dtype), (-1, h, w, k, 2)) * locref_stdev
+        offsets = ops.reshape(ops.cast(locref, dtype), (-1, h, w, k, 2)) * locref_stdev
         x, y = x + offsets[..., 0], y + offsets[..., 1]
     return ops.stack([ops.sum(weights * x, axis=(1, 2)), ops.sum(weights * y, axis=(1, 2))],
                      axis=-1)
