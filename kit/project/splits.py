@@ -73,8 +73,8 @@ def frame_numbers(images: Sequence[str]) -> list[int]:
     if bad:
         raise ValueError(
             f"Cannot read a frame number from {len(bad)} image name(s), e.g. {bad[:5]}: the "
-            "blocks split and the distance to training frames order frames by the last number "
-            "in the file name (img0042.png -> 42). Rename them so, or use split_method='random'.")
+            "blocks split orders each video's frames by the last number in the file name "
+            "(img0042.png -> 42). Rename them so, or use split_method='random'.")
     return numbers  # type: ignore[return-value]
 
 
