@@ -107,6 +107,29 @@ def evaluation_figure(project, evaluation, num_frames: int = 6, split: str = "te
     return save_figure(fig, evaluation.folder / f"{split}_frames.png")
 
 
+def plot_generalization(table: pd.DataFrame) -> plt.Figure:
+    """Error against distance to the nearest training frame: mean, median and 90th
+    percentile per row of ``table`` (:func:`kit.results.generalization.generalization_table`;
+    with its ``mAP`` column, a second panel of OKS mAP)."""
+    panels = 2 if "mAP" in table else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.2), squeeze=False)
+    ax, x = axes[0, 0], np.arange(len(table))
+    for column, label, marker in (("p90_px", "90th percentile", "^"), ("mean_px", "mean", "o"),
+                                  ("median_px", "median", "s")):
+        ax.plot(x, table[column], marker=marker, label=label)
+    ax.set_ylabel("test error (px)")
+    ax.legend(frameon=False, fontsize=8)
+    if panels == 2:
+        axes[0, 1].plot(x, table["mAP"], marker="o")
+        axes[0, 1].set_ylabel("OKS mAP (%)")
+    for ax in axes[0]:
+        ax.set_xticks(x, [f"{row}\n({n} fr.)" for row, n in zip(table.index, table.num_frames)],
+                      fontsize=7)
+        ax.set_xlabel("frames to the nearest training frame of the same video")
+    fig.tight_layout()
+    return fig
+
+
 # --- video analyses: trajectories, likelihood, jumps, labeled frames ------------------
 
 

@@ -59,6 +59,24 @@ def test_augmented_points_follow_the_pixels(seed):
     assert np.linalg.norm(centroid - new[0]) < 1.0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_full_circle_rotation_and_crop_jitter(seed):
+    """rotation_deg=180 turns the image every way and the label still sits on the dot;
+    crop_jitter=0 puts the chosen body part at the crop's centre."""
+    img = _dot_image(70.3, 50.7)
+    pts = np.array([[70.3, 50.7], [np.nan, np.nan]])
+    config = AugmentConfig(contrast_range=(1, 1), brightness=0.0, rotation_deg=180.0,
+                           keypoint_crop_probability=1.0, crop_jitter=0.0)
+    out, new = augment(img, pts, (96, 96), config, np.random.default_rng(seed))
+    assert new[0] == pytest.approx([48, 48])
+    mask = out[:, :, 0]
+    ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    centroid = np.array([(xs * mask).sum(), (ys * mask).sum()]) / mask.sum()
+    assert np.linalg.norm(centroid - new[0]) < 1.0
+    with pytest.raises(ValueError, match=r"rotation_deg must be in \[0, 180\]"):
+        AugmentConfig(rotation_deg=-5.0)
+
+
 def test_points_outside_the_crop_become_missing():
     img = _dot_image(150, 110)
     config = AugmentConfig(enabled=False, global_scale=1.0)

@@ -202,6 +202,34 @@ def test_multiple_animals_notebook_tiny(tmp_path):
     assert (table.visible > 0).all() and table.found.between(0, 1).all()
 
 
+def test_blocks_split_and_full_rotation_through_03_and_04(tmp_path):
+    """03_train with split_method="blocks" and rotation_deg=180: the test set is the video's
+    last frames, the settings are saved with the model, and 04 reports the error against
+    the distance to the training frames."""
+    from conftest import make_blob_project
+
+    project = make_blob_project(tmp_path / "blobs", num_frames=10)
+    runs = tmp_path / "runs"
+    run_notebook(NOTEBOOKS / "03_train.ipynb", {
+        "project_dir": str(project.root), "train_steps": 2, "batch_size": 1, "crop_size": 64,
+        "weights": "", "net_type": "mobilenet_v2_0.35", "train_fraction": 0.8,
+        "split_method": "blocks", "rotation_deg": 180.0, "scale_min": 0.9, "scale_max": 1.1},
+        runs_dir=runs, log_to_console=False)
+    model_dir = next(project.root.glob("kit-models/*/*-blocks-mobilenet_v2_0.35"))
+    saved = json.loads((model_dir / "train_config.json").read_text())
+    assert saved["split_method"] == "blocks" and saved["augment"]["rotation_deg"] == 180.0
+    assert saved["augment"]["scale_range"] == [0.9, 1.1]
+    split = json.loads((model_dir / "split.json").read_text())
+    assert split["test"] == ["labeled-data/v/img0008.png", "labeled-data/v/img0009.png"]
+    run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {
+        "project_dir": str(project.root), "train_fraction": 0.8, "pcutoff": 0.1,
+        "variant": "-blocks-mobilenet_v2_0.35"}, runs_dir=runs, log_to_console=False)
+    folder = next(project.root.glob("evaluation-results-kit/*/*-blocks-mobilenet_v2_0.35"))
+    table = pd.read_csv(folder / "generalization.csv", index_col=0)
+    assert list(table.index) == ["training frames", "1-2"] and table.num_frames.tolist() == [8, 2]
+    assert (folder / "generalization.png").is_file()
+
+
 def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
     """A synthetic group project (3 animals) through the same notebooks as one animal: train,
     evaluate (matched RMSE, mAP), analyse with tracking (_el.h5, per-individual labeled video,

@@ -1,6 +1,6 @@
 import pytest
 
-from kit.project.splits import load_split, make_split, save_split
+from kit.project.splits import frame_number, load_split, make_split, save_split
 
 NAMES = [f"labeled-data/v/img{i:03d}.png" for i in range(20)]
 
@@ -41,3 +41,40 @@ def test_novel_videos_never_train():
     assert len(s.train) == 15 and len(s.test) == 5
     with pytest.raises(ValueError, match="no labeled frames"):
         make_split(names, 0.75, test_videos=["zz"])
+
+
+def test_blocks_split_tests_on_the_last_frames_of_each_video():
+    # video v: frames 0, 5, ..., 95 (20 frames); video w: frames 3..12 (10), names unordered
+    names = [f"labeled-data/v/img{5 * i:04d}.png" for i in range(20)]
+    names += [f"labeled-data/w/frame_{i}.png" for i in range(3, 13)]
+    s = make_split(names[::-1], 0.8, shuffle=1, method="blocks")
+    assert s.method == "blocks" and len(s.train) == 24 and len(s.test) == 6
+    assert set(s.train).isdisjoint(s.test) and set(s.train) | set(s.test) == set(names)
+    assert s.test == tuple(sorted(names[16:20] + [f"labeled-data/w/frame_{i}.png" for i in (11, 12)]))
+    # frame_10 sorts before frame_9 by name, but not by number: 9 and 10 train
+    assert "labeled-data/w/frame_9.png" in s.train and "labeled-data/w/frame_10.png" in s.train
+    # train stays a seeded permutation: nested prefixes, shuffles differ in order only
+    other = make_split(names, 0.8, shuffle=2, method="blocks")
+    assert other.test == s.test and set(other.train) == set(s.train) and other.train != s.train
+    assert s.train != tuple(sorted(s.train))
+
+
+def test_blocks_split_with_test_videos_and_saved(tmp_path):
+    names = NAMES + [f"labeled-data/w/img{i:03d}.png" for i in range(6)]
+    s = make_split(names, 0.75, shuffle=1, test_videos=["w"], method="blocks")
+    assert s.novel == tuple(sorted(names[20:])) and s.test == tuple(NAMES[15:])
+    assert set(s.train) == set(NAMES[:15])
+    t = make_split(names, 1.0, test_videos=["w"], method="blocks")  # whole videos only
+    assert t.test == () and len(t.train) == 20 and len(t.novel) == 6
+    save_split(s, tmp_path / "s.json")
+    assert load_split(tmp_path / "s.json") == s
+
+
+def test_blocks_split_names_what_it_cannot_read():
+    with pytest.raises(ValueError, match=r"frame number from 1 image.*labeled-data/v/last\.png"):
+        make_split(NAMES + ["labeled-data/v/last.png"], 0.8, method="blocks")
+    with pytest.raises(ValueError, match="split method must be one of"):
+        make_split(NAMES, 0.8, method="sequential")
+    assert frame_number("labeled-data/v/img0042.png") == 42
+    assert frame_number("labeled-data/v2/cam1_frame-0007.jpg") == 7
+    assert frame_number("labeled-data/v/last.png") is None

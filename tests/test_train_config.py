@@ -63,3 +63,28 @@ def test_imagenet_and_resnet_50_by_default():
     assert (config.weights, config.net_type) == ("imagenet", "resnet_50")
     with pytest.raises(ValueError, match=r"Unknown net_type 'resnet50'.*'resnet_50'"):
         TrainConfig(net_type="resnet50")
+
+
+def test_split_method_and_augmentation_parameters():
+    config = TrainConfig.from_parameters(split_method="blocks", rotation_deg=180.0,
+                                         scale_min=0.7, scale_max=1.1, crop_jitter=0.5)
+    assert config.split_method == "blocks" and config.variant == "-blocks"
+    assert config.augment == AugmentConfig(rotation_deg=180.0, scale_range=(0.7, 1.1),
+                                           crop_jitter=0.5)
+    # the augmentation in force is saved with the run (train_config.json) and read back
+    saved = config.to_dict()
+    assert saved["split_method"] == "blocks"
+    assert saved["augment"]["rotation_deg"] == 180.0 and saved["augment"]["crop_jitter"] == 0.5
+    assert saved["augment"]["scale_range"] == [0.7, 1.1]
+    assert TrainConfig.from_dict(saved) == config
+    # DeepLabCut's defaults until a benchmark decides otherwise
+    default = TrainConfig.from_parameters()
+    assert default.split_method == "random" and default.augment.rotation_deg == 25.0
+    assert default.augment.scale_range == (0.5, 1.25) and default.augment.crop_jitter == 0.25
+    assert TrainConfig.from_parameters(scale_max=2.0).augment.scale_range == (0.5, 2.0)
+    with pytest.raises(ValueError, match="split_method must be one of"):
+        TrainConfig(split_method="sequential")
+    with pytest.raises(ValueError, match=r"rotation_deg must be in \[0, 180\]"):
+        TrainConfig.from_parameters(rotation_deg=270.0)
+    with pytest.raises(ValueError, match="Scales must be positive and ordered"):
+        TrainConfig.from_parameters(scale_min=1.5, scale_max=1.0)

@@ -36,7 +36,14 @@ def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """DeepLabCut's augmentation. ``enabled=False`` keeps only the global scale and crop."""
+    """DeepLabCut's augmentation. ``enabled=False`` keeps only the global scale and crop.
+
+    ``rotation_deg``: images turn by a uniform angle in +-rotation_deg (DeepLabCut's 25;
+    up to 180, the full circle, for animals filmed from above that face every way).
+    Translation is the crop's placement: with ``keypoint_crop_probability`` the crop is
+    centred on a random labeled point shifted by up to ``crop_jitter`` of the crop size
+    each way (DeepLabCut's 0.25), otherwise anywhere in the image.
+    """
 
     enabled: bool = True
     global_scale: float = 0.8
@@ -47,10 +54,18 @@ class AugmentConfig:
     brightness: float = 25.0  # +- pixel values
     crop_size: tuple[int, int] = (448, 448)  # (height, width), upper bound
     keypoint_crop_probability: float = 0.5  # crops centred near a body part
+    crop_jitter: float = 0.25  # those crops' centre: +- this fraction of the crop from the part
 
     def __post_init__(self):
         if self.global_scale <= 0 or not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise ValueError(f"Scales must be positive and ordered. Received: {self}.")
+        if not (0 <= self.rotation_deg <= 180 and 0 <= self.keypoint_crop_probability <= 1
+                and self.crop_jitter >= 0):
+            raise ValueError(
+                f"rotation_deg must be in [0, 180] (180: the full circle), "
+                f"keypoint_crop_probability in [0, 1] and crop_jitter >= 0. Received: "
+                f"rotation_deg={self.rotation_deg}, keypoint_crop_probability="
+                f"{self.keypoint_crop_probability}, crop_jitter={self.crop_jitter}.")
 
 
 def mirror_permutation(bodyparts: Sequence[str]) -> list[int]:
@@ -158,7 +173,8 @@ def _draw_warp(image_hw: tuple[int, int], points: np.ndarray, crop_hw: tuple[int
     flat = points.reshape(-1, 2)  # every individual's points
     visible = flat[np.isfinite(flat).all(axis=1)]
     if config.enabled and len(visible) and rng.random() < config.keypoint_crop_probability:
-        centre = visible[rng.integers(len(visible))] + rng.uniform(-0.25, 0.25, 2) * (cw, ch) / scale
+        part = visible[rng.integers(len(visible))]  # drawn before the jitter, as before
+        centre = part + rng.uniform(-config.crop_jitter, config.crop_jitter, 2) * (cw, ch) / scale
     elif config.enabled:
         centre = rng.uniform((0, 0), (w, h))
     else:

@@ -94,7 +94,7 @@ def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Sp
         return load_split(path)
     try:
         split = make_split(list(labels.index), config.train_fraction, config.shuffle,
-                           config.seed, config.test_videos)
+                           config.seed, config.test_videos, config.split_method)
     except ValueError as e:  # name the project: make_split only sees image names
         raise ValueError(f"{project.labeled_data_root}: {e}") from e
     if config.train_size:

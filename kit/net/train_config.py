@@ -19,6 +19,7 @@ from kit.net.backbones import get_backbone
 from kit.net.data import AugmentConfig, default_num_workers
 from kit.net.targets import TargetConfig
 from kit.project import Project
+from kit.project.splits import SPLIT_METHODS
 
 # DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
 DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
@@ -58,6 +59,10 @@ class TrainConfig:
         bodyparts: if given, train on these body parts only (the others are ignored).
         test_videos: labeled-data folders kept out of training (novel animals); their
             frames are evaluated as the split "novel".
+        split_method: how test frames are chosen (``kit.project.splits.SPLIT_METHODS``):
+            "random" (DeepLabCut's: each test frame near training frames, so its error is
+            an interpolation error) or "blocks" (each video's last ``1 - train_fraction``
+            of labeled frames by frame number: the error on a stretch never seen).
         precision: "float32", or a Keras mixed-precision policy ("mixed_float16",
             "mixed_bfloat16": faster on recent GPUs; the heads stay float32).
         jit_compile: XLA-compile the train step: True, False, or "auto" (Keras's choice:
@@ -96,6 +101,7 @@ class TrainConfig:
     train_size: int = 0
     bodyparts: tuple[str, ...] = ()
     test_videos: tuple[str, ...] = ()
+    split_method: str = "random"
     precision: str = "float32"
     jit_compile: bool | str = "auto"
     run_eagerly: bool | str = "auto"
@@ -116,6 +122,9 @@ class TrainConfig:
             raise ValueError(
                 f"run_eagerly must be True, False or 'auto'. Received: {self.run_eagerly!r}."
             )
+        if self.split_method not in SPLIT_METHODS:
+            raise ValueError(f"split_method must be one of {sorted(SPLIT_METHODS)}. "
+                             f"Received: {self.split_method!r}.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}.")
         if (self.train_steps < 1 or self.batch_size < 1 or self.batchnorm_batches < 0
@@ -141,6 +150,8 @@ class TrainConfig:
             parts.append("parts-" + "+".join(self.bodyparts))
         if self.test_videos:
             parts.append("novel-" + "+".join(self.test_videos))
+        if self.split_method != "random":  # another test set: another model
+            parts.append(self.split_method)
         if not self.augment.enabled:
             parts.append("noaug")
         if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names
@@ -165,8 +176,10 @@ class TrainConfig:
         """The settings from a notebook's flat parameters (those of ``03_train``).
 
         Conversions: ``weights`` "" -> None (from scratch); ``learning_rate`` 0 -> None (the
-        optimizer's default); ``crop_size`` n -> (n, n); ``augment`` and ``mirror`` ->
-        ``AugmentConfig(enabled=, mirror=)``; ``bodyparts`` and ``test_videos``,
+        optimizer's default); ``crop_size`` n -> (n, n); ``augment``, ``mirror``,
+        ``rotation_deg``, ``crop_jitter`` and ``scale_min``, ``scale_max`` ->
+        ``AugmentConfig(enabled=, mirror=, rotation_deg=, crop_jitter=,
+        scale_range=(scale_min, scale_max))``; ``bodyparts`` and ``test_videos``,
         comma-separated, -> tuples; ``num_workers`` -1 -> one per core (the default). The
         others are TrainConfig's fields as they are.
         """
@@ -176,6 +189,10 @@ class TrainConfig:
             raise ValueError(f"Unknown training parameters {unknown}. Valid: "
                              f"{sorted(FLAT_PARAMETERS)}.")
         augment = {"enabled": flat.pop("augment", True), "mirror": flat.pop("mirror", False)}
+        augment.update({key: flat.pop(key) for key in AUGMENT_PARAMETERS if key in flat})
+        if "scale_min" in flat or "scale_max" in flat:
+            low, high = AugmentConfig().scale_range
+            augment["scale_range"] = (flat.pop("scale_min", low), flat.pop("scale_max", high))
         if "crop_size" in flat:
             crop = flat.pop("crop_size")
             augment["crop_size"] = (crop, crop) if isinstance(crop, int) else tuple(crop)
@@ -226,8 +243,10 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(schedule)
 
 
+# AugmentConfig fields that are flat parameters of their own name.
+AUGMENT_PARAMETERS = frozenset({"rotation_deg", "crop_jitter"})
 # The flat parameters of notebooks/03_train.ipynb that TrainConfig.from_parameters reads.
 FLAT_PARAMETERS = frozenset(
     {f.name for f in dataclasses.fields(TrainConfig)} - {"augment", "targets"}
-    | {"crop_size", "augment", "mirror"}
+    | {"crop_size", "augment", "mirror", "scale_min", "scale_max"} | AUGMENT_PARAMETERS
 )

@@ -1,14 +1,26 @@
 """Train/test splits of the labeled frames: seeded, saved with the model, reused.
 
-A split is drawn from ``(train_fraction, shuffle, seed)`` alone, so shuffle 2 of
-a project is the same split on every machine, and evaluation and later runs
+A split is drawn from ``(train_fraction, shuffle, seed, method)`` alone, so shuffle 2
+of a project is the same split on every machine, and evaluation and later runs
 read the split stored beside the model instead of drawing it again.
+
+Two methods (``SPLIT_METHODS``):
+
+- ``"random"`` (DeepLabCut's): test frames drawn at random from all labeled frames.
+  Each test frame then usually lies a few frames from a training frame of the same
+  video, so its error says how well the model interpolates, not how it does on the
+  rest of the video.
+- ``"blocks"``: in each video, the labeled frames ordered by frame number (read from
+  the image name, ``img0042.png`` -> 42) and the last ``1 - train_fraction`` of them
+  are the test set: a contiguous stretch the model never saw, which measures how it
+  generalizes along the recording.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +37,8 @@ class Split:
     ``train`` is in the shuffle's random order, so its first n names are a
     nested training set of size n (``train[:10]`` is inside ``train[:20]``);
     ``test`` is sorted. ``novel`` holds the frames of videos kept out of
-    training altogether (novel animals), sorted.
+    training altogether (novel animals), sorted. ``method`` is how the test set was
+    chosen (``SPLIT_METHODS``: "random" or "blocks").
     """
 
     train: tuple[str, ...]
@@ -34,6 +47,7 @@ class Split:
     shuffle: int
     seed: int
     novel: tuple[str, ...] = ()
+    method: str = "random"
 
 
 def video_of(image: str) -> str:
@@ -42,23 +56,52 @@ def video_of(image: str) -> str:
     return parts[1] if len(parts) > 2 else ""
 
 
+_FRAME_NUMBER = re.compile(r"(\d+)\D*$")  # the last run of digits of the file name
+
+
+def frame_number(image: str) -> int | None:
+    """The frame number in an image name (``labeled-data/v/img0042.png`` -> 42), read as
+    the file name's last run of digits; None if it has no digits."""
+    match = _FRAME_NUMBER.search(image.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
+def frame_numbers(images: Sequence[str]) -> list[int]:
+    """:func:`frame_number` of each image; raises naming those that hold no number."""
+    numbers = [frame_number(n) for n in images]
+    bad = [n for n, f in zip(images, numbers) if f is None]
+    if bad:
+        raise ValueError(
+            f"Cannot read a frame number from {len(bad)} image name(s), e.g. {bad[:5]}: the "
+            "blocks split orders each video's frames by the last number in the file name "
+            "(img0042.png -> 42). Rename them so, or use split_method='random'.")
+    return numbers  # type: ignore[return-value]
+
+
 def make_split(
     images: Sequence[str],
     train_fraction: float,
     shuffle: int = 1,
     seed: int = 0,
     test_videos: Sequence[str] = (),
+    method: str = "random",
 ) -> Split:
     """Split ``images`` into ``round(len * train_fraction)`` training images and the rest.
 
-    The permutation depends on the sorted image names, ``shuffle`` and ``seed``
-    only (not on the order given). ``train_fraction`` 1.0 gives an empty test set;
+    ``method`` "random": the test images are drawn at random; "blocks": each video's last
+    ``len - round(len * train_fraction)`` labeled frames by frame number
+    (:func:`frame_number`) are its test images. The permutation (and so the order of
+    ``train``) depends on the sorted image names, ``shuffle`` and ``seed`` only (not on the
+    order given). ``train_fraction`` 1.0 gives an empty test set;
     any other fraction must leave at least one training and one test image.
     Frames of ``test_videos`` never enter training: they form ``novel``, and the
     fraction applies to the other videos' frames.
     """
     if not 0 < train_fraction <= 1:
         raise ValueError(f"train_fraction must be in (0, 1]. Received: {train_fraction!r}.")
+    if method not in SPLIT_METHODS:
+        raise ValueError(f"split method must be one of {sorted(SPLIT_METHODS)}. "
+                         f"Received: {method!r}.")
     names = sorted(set(images))
     if len(names) != len(images):
         raise ValueError("Image names in a split must be unique.")
@@ -68,17 +111,39 @@ def make_split(
                          f"Labeled videos: {sorted({video_of(n) for n in names})}.")
     novel = tuple(n for n in names if video_of(n) in set(test_videos))
     pool = [n for n in names if video_of(n) not in set(test_videos)]
-    num_train = int(round(len(pool) * train_fraction))
+    order = np.random.default_rng([seed, shuffle]).permutation(len(pool))
+    in_test = SPLIT_METHODS[method](pool, train_fraction, order)
+    num_train = len(pool) - len(in_test)
     if num_train < 1 or (train_fraction < 1 and num_train == len(pool)):
         raise ValueError(
             f"train_fraction={train_fraction} of {len(pool)} labeled frames leaves "
-            f"{num_train} training and {len(pool) - num_train} test frames. Label more frames "
-            "or choose a fraction that leaves at least one of each (1.0 trains on all, no test)."
+            f"{num_train} training and {len(pool) - num_train} test frames ({method} split). "
+            "Label more frames or choose a fraction that leaves at least one of each "
+            "(1.0 trains on all, no test)."
         )
-    order = np.random.default_rng([seed, shuffle]).permutation(len(pool))
-    train = tuple(pool[i] for i in order[:num_train])
-    test = tuple(sorted(pool[i] for i in order[num_train:]))
-    return Split(train, test, float(train_fraction), int(shuffle), int(seed), novel)
+    train = tuple(pool[i] for i in order if pool[i] not in in_test)
+    test = tuple(sorted(in_test))
+    return Split(train, test, float(train_fraction), int(shuffle), int(seed), novel, method)
+
+
+def _random_test(pool: list[str], train_fraction: float, order: np.ndarray) -> set[str]:
+    """The test frames of the random split: the end of the seeded permutation."""
+    return {pool[i] for i in order[int(round(len(pool) * train_fraction)):]}
+
+
+def _blocks_test(pool: list[str], train_fraction: float, order: np.ndarray) -> set[str]:
+    """The test frames of the blocks split: each video's last frames by frame number."""
+    numbers = dict(zip(pool, frame_numbers(pool)))
+    test: set[str] = set()
+    for video in sorted({video_of(n) for n in pool}):
+        frames = sorted((n for n in pool if video_of(n) == video), key=lambda n: (numbers[n], n))
+        test.update(frames[int(round(len(frames) * train_fraction)):])
+    return test
+
+
+# How each split method chooses the test frames of the pool (frames of test_videos
+# are set apart before): (pool, train_fraction, seeded permutation) -> test names.
+SPLIT_METHODS = {"random": _random_test, "blocks": _blocks_test}
 
 
 def save_split(split: Split, path: str | os.PathLike) -> None:
@@ -89,4 +154,4 @@ def save_split(split: Split, path: str | os.PathLike) -> None:
 def load_split(path: str | os.PathLike) -> Split:
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     return Split(tuple(d["train"]), tuple(d["test"]), d["train_fraction"], d["shuffle"], d["seed"],
-                 tuple(d.get("novel", ())))
+                 tuple(d.get("novel", ())), d.get("method", "random"))

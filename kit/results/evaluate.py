@@ -26,7 +26,7 @@ from kit.project.analysis_file import predictions_frame
 from kit.project.config import check_pcutoff, resolve_pcutoff
 from kit.project.hdf import write_h5
 from kit.project.labels import labels_to_array, load_labels
-from kit.project.splits import load_split
+from kit.project.splits import Split, load_split
 from kit.project.video import load_image
 from kit.results.evaluate_ma import align_to_truth, animal_counts, oks_map
 
@@ -90,6 +90,7 @@ class Evaluation:
     # DeepLabCut), num_labeled, num_missed, num_extra animals; and those counts per image
     oks: pd.DataFrame | None = None
     animals: pd.DataFrame | None = None
+    split: Split | None = None  # the model's split (kit.results.generalization reads it)
 
     def summary(self) -> pd.DataFrame:
         """The "all" rows: one per split (with mAP, mAR and animal counts, multi-animal)."""
@@ -148,7 +149,7 @@ def evaluate(
     if project.layout is None:
         truth = truth.loc[:, pd.IndexSlice[:, predictor.bodyparts, :]]
     return Evaluation(table, predictions, truth, tuple(split.test), pcutoff, folder,
-                      predictor.bodyparts, oks, animals)
+                      predictor.bodyparts, oks, animals, split)
 
 
 def evaluate_images(project: Project, predictor: Predictor, labels: pd.DataFrame,
