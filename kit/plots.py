@@ -286,3 +286,33 @@ def plot_peaks(frames: np.ndarray, peaks: Sequence[Sequence[np.ndarray]],
     fig.legend(loc="lower center", ncol=len(bodyparts), fontsize=8)
     fig.suptitle("Every peak of each body part's score map (x: true positions)", fontsize=10)
     return fig
+
+
+# --- pretraining on the project's frames (kit.net.pretrain) -------------------------------
+
+
+def plot_reconstructions(originals: np.ndarray, masked: np.ndarray, filled: np.ndarray,
+                         log: pd.DataFrame) -> plt.Figure:
+    """Masked reconstruction, column per crop: the crop, what the backbone saw (masked
+    patches grey), the masked patches painted by it; and the loss against step.
+
+    Args:
+        originals, masked, filled: (N, S, S, 3) uint8, from :func:`kit.net.pretrain.reconstruct`.
+        log: the run's log (``step``, ``loss``).
+    """
+    num = len(originals)
+    fig, axes = plt.subplots(3, num + 1, figsize=(2.2 * (num + 1), 6.6), squeeze=False)
+    for row, (images, title) in enumerate(((originals, "frame"), (masked, "masked"),
+                                           (filled, "reconstructed"))):
+        axes[row, 0].text(0.5, 0.5, title, ha="center", va="center", fontsize=12)
+        axes[row, 0].axis("off")
+        for col, image in enumerate(images, start=1):
+            axes[row, col].imshow(image)
+            axes[row, col].axis("off")
+    fig.tight_layout()
+    inset = fig.add_axes([0.02, 0.05, 0.12, 0.18])
+    inset.plot(log["step"], log["loss"], marker=".")
+    inset.set_xlabel("step", fontsize=8)
+    inset.set_ylabel("masked loss", fontsize=8)
+    inset.tick_params(labelsize=7)
+    return fig

@@ -316,3 +316,23 @@ def test_learning_curve_notebook_on_a_multi_animal_project(tmp_path):
     table = pd.read_csv(project.root / "experiments" / "learning_curve.csv")
     assert sorted(table.train_size.unique()) == [2, 4]
     assert set(table.split) == {"train", "test"} and table.rmse_px.notna().any()
+
+
+def test_pretrain_notebook_then_train_from_its_weights(tmp_path):
+    from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+
+    project = make_synthetic_project(tmp_path / "p", SyntheticConfig(
+        image_size=(64, 64), num_frames=12, num_labeled=6))
+    result = run_notebook(NOTEBOOKS / "07_pretrain.ipynb", {
+        "project_dir": str(project.root), "net_type": "mobilenet_v2_0.35", "train_steps": 2,
+        "batch_size": 2, "crop_size": 64, "num_frames": 6, "scale": 1.0},
+        runs_dir=tmp_path / "runs", log_to_console=False)
+    weights = project.root / "kit-models" / "pretrained" / "mobilenet_v2_0.35-mask2.weights.h5"
+    assert weights.is_file() and weights.with_name(weights.name[:-11] + ".png").is_file()
+    assert f"03_train -p weights {weights}" in result.notebook.read_text()
+    run_notebook(NOTEBOOKS / "03_train.ipynb", {
+        "project_dir": str(project.root), "train_steps": 2, "batch_size": 1, "crop_size": 64,
+        "weights": str(weights), "net_type": "mobilenet_v2_0.35", "train_fraction": 0.75},
+        runs_dir=tmp_path / "runs", log_to_console=False)
+    trained = list(project.root.glob("kit-models/iteration-0/*/train_config.json"))
+    assert [json.loads(p.read_text())["weights"] for p in trained] == [str(weights)]

@@ -15,6 +15,7 @@ from keras import layers, ops
 
 from kit.net.backbones import Backbone, get_backbone  # registers kit's layers for load_model
 from kit.net.heads import pose_heads
+from kit.net.pretrain import is_pretrained_file, pretrained_source
 
 
 def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
@@ -100,10 +101,13 @@ def load_backbone_weights(model: keras.Model, path: str | os.PathLike,
                           backbone: Backbone) -> int:
     """Copy the weights of the file at ``path`` into ``model``'s backbone by layer name;
     return the number of layers copied."""
-    if backbone.weights_source is None:
+    if is_pretrained_file(path):  # a backbone pretrained on the project's frames
+        source = pretrained_source(path, backbone.name)
+    elif backbone.weights_source is None:
         raise ValueError(f"net_type {backbone.name!r} declares no weights_source, so it cannot "
                          f"load {path}. Train it from scratch (weights=None).")
-    source = backbone.weights_source(str(path))
+    else:
+        source = backbone.weights_source(str(path))
     copied = 0
     for layer in source.layers:
         # A Normalization is preprocessing the backbone fixes itself (EfficientNet's:

@@ -188,6 +188,11 @@ class Project:
         kept per iteration, as analysis file names do not say the iteration."""
         return self.evaluation_dir(shuffle, train_fraction, iteration, variant) / "analyzed-videos"
 
+    def pretrained_weights_file(self, net_type: str, tag: str) -> Path:
+        """A backbone pretrained on the project's frames (``kit.net.pretrain``), by net_type
+        and a tag naming how: ``kit-models/pretrained/<net_type>-<tag>.weights.h5``."""
+        return self.root / "kit-models" / "pretrained" / f"{net_type}-{tag}.weights.h5"
+
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
