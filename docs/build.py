@@ -100,12 +100,16 @@ def _inputs_digest(execution: Execution) -> str:
     digest.update(json.dumps(execution.parameters, sort_keys=True).encode())
     for path in sorted((REPO / "kit").rglob("*.py")):
         digest.update(path.relative_to(REPO).as_posix().encode() + path.read_bytes())
+    for key in execution.after:  # a step on the project an earlier step made
+        digest.update(_inputs_digest(next(e for e in EXECUTIONS if e.key == key)).encode())
     return digest.hexdigest()
 
 
 def _save_figures(notebook: Path, execution: Execution, folder: Path) -> list[str]:
     """Write the executed notebook's image outputs and the files it saved into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
     names, count = [], 0
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     for cell in cells:
@@ -162,8 +166,6 @@ def execute(execution: Execution, force: bool = False) -> str:
         what = f"executed in {seconds:.0f} s"
     else:
         what = "up to date"
-    if (out / "figures").exists():
-        shutil.rmtree(out / "figures")
     _save_figures(executed, execution, out / "figures")
     return what
 
@@ -179,11 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO))
     start = time.monotonic()
-    if not args.no_execute:
-        for execution in EXECUTIONS:
-            if args.only is None or execution.key in args.only:
-                print(f"docs: {execution.key} ({execution.notebook}): ", end="", flush=True)
-                print(execute(execution, args.force), flush=True)
+    for execution in EXECUTIONS:
+        if not args.no_execute and (args.only is None or execution.key in args.only):
+            print(f"docs: {execution.key} ({execution.notebook}): ", end="", flush=True)
+            print(execute(execution, args.force), flush=True)
+        elif (OUTPUT / execution.key / f"{execution.key}.ipynb").is_file():
+            try:
+                _save_figures(OUTPUT / execution.key / f"{execution.key}.ipynb", execution,
+                              OUTPUT / execution.key / "figures")
+            except FileNotFoundError as error:  # its work folder is gone: the page says so
+                print(f"docs: {error}")
     print("docs: mkdocs build --strict", flush=True)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true",
            "PYTHONPATH": os.pathsep.join(

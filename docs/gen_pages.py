@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -63,6 +64,40 @@ def _stub_notebook(execution) -> str:
                        "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 
 
+TENSORFLOW_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|TF_ENABLE_ONEDNN_OPTS"
+                              r"|^\s*$|^(I|W)0000 ")
+FULL_RUNS = {
+    "learning-curve": "python -m kit run notebooks/10_learning_curves.ipynb -p workdir runs/lc",
+    "bodypart-experiment": "python -m kit run notebooks/11_bodypart_experiment.ipynb -p workdir runs/bp",
+    "multiple-animals": "python -m kit run notebooks/12_multiple_animals.ipynb -p workdir runs/nb12",
+}
+
+
+def _page_notebook(execution, text: str) -> str:
+    """The executed notebook as the page shows it: a note on its settings first, and
+    TensorFlow's start-up messages left out of the cells' stderr."""
+    notebook = json.loads(text)
+    for cell in notebook["cells"]:
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = "".join(output["text"]).splitlines(keepends=True)
+                output["text"] = [line for line in lines if not TENSORFLOW_NOISE.search(line)]
+                if not output["text"]:
+                    continue
+            outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    note = (f"> **Executed by `make docs` with small settings.** This is "
+            f"`notebooks/{execution.notebook}.ipynb` run by kit's runner with the settings of "
+            f"its `injected-parameters` cell, so that it finishes in minutes on 2 CPU cores: "
+            f"its networks are barely trained. The full run, with the notebook's defaults: "
+            f"`{FULL_RUNS[execution.key]}`. The paper's numbers and the full runs' results: "
+            f"[The paper, replicated](../).\n")  # a notebook's links are not rewritten
+    notebook["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": note})
+    return json.dumps(notebook)
+
+
 def executed_notebooks() -> None:
     """Copy the executed notebooks and their figures into the site (or say they are absent)."""
     for execution in build.EXECUTIONS:
@@ -70,8 +105,8 @@ def executed_notebooks() -> None:
         executed = out / f"{execution.key}.ipynb"
         if execution.key in PAPER_PAGES:
             with mkdocs_gen_files.open(f"paper/{execution.key}.ipynb", "w") as page:
-                page.write(executed.read_text(encoding="utf-8") if executed.is_file()
-                           else _stub_notebook(execution))
+                page.write(_page_notebook(execution, executed.read_text(encoding="utf-8"))
+                           if executed.is_file() else _stub_notebook(execution))
         names = [f"output-{i}.png" for i in range(1, execution.outputs + 1)]
         for name in names + list(execution.files):
             figure = out / "figures" / name
@@ -134,8 +169,17 @@ def notebook_pages() -> list[str]:
     return [p.stem for p in (REPO / "notebooks").glob("*.ipynb")]
 
 
+STAGES = ("kit", "kit.project", "kit.labeling", "kit.net", "kit.results", "kit.plots",
+          "kit.experiments", "kit.live", "kit.cameras")  # the order data flows
+
+
+def _stage(name: str) -> tuple[int, str]:
+    prefixes = [i for i, stage in enumerate(STAGES) if name == stage or name.startswith(stage + ".")]
+    return (max(prefixes) if prefixes else len(STAGES), name)
+
+
 def public_modules() -> list[str]:
-    """Every module of kit whose dotted path has no part starting with an underscore."""
+    """Every module of kit whose dotted path has no part starting with an underscore, by stage."""
     names = []
     for path in sorted((REPO / "kit").rglob("*.py")):
         parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -143,7 +187,7 @@ def public_modules() -> list[str]:
             parts = parts[:-1]
         if not any(part.startswith("_") for part in parts):
             names.append(".".join(parts))
-    return names
+    return sorted(names, key=_stage)
 
 
 def missing_docstrings() -> list[str]:
