@@ -114,10 +114,10 @@ def executed_notebooks() -> None:
                 if figure.is_file():
                     file.write(figure.read_bytes())
                 else:
-                    why = ("needs ../shared/datasets/openfield-Pranav-2018-10-30"
-                           if execution.needs_openfield else "not executed in this build")
-                    file.write(_placeholder_png(f"{execution.notebook}: figure {why}; "
-                                                "run `make docs`"))
+                    why = ("needs ../shared/datasets/openfield-Pranav-2018-10-30: run `make "
+                           "docs` where it is" if execution.needs_openfield
+                           else "not executed in this build: run `make docs`")
+                    file.write(_placeholder_png(f"{execution.notebook}: this figure {why}"))
 
 
 def benchmark_plots() -> None:
