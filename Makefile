@@ -1,4 +1,4 @@
-# The two commands of the README: `make quickstart` and `make test`.
+# The two commands of the README: `make quickstart` and `make test`; `make docs` builds the site.
 # Each creates .venv and installs kit with its dependencies on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-.PHONY: install quickstart test test-slow lint
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,docs]'
+	touch $@
+
+.PHONY: install quickstart test test-slow lint docs
 install: $(VENV)/.installed
 
 quickstart: $(VENV)/.installed
@@ -27,3 +31,8 @@ test-slow: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check kit tests benchmarks
 	$(VENV)/bin/lint-imports --no-cache
+
+# The documentation site (site/): executes the notebooks it shows (small settings, cached in
+# build/docs-notebooks/), then `mkdocs build --strict`. See docs/build.py.
+docs: $(VENV)/.docs-installed
+	$(PY) docs/build.py

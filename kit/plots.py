@@ -88,8 +88,8 @@ def evaluation_figure(project, evaluation, num_frames: int = 6, split: str = "te
     """Draw up to ``num_frames`` frames of a split (labels vs predictions); return the PNG path.
 
     Args:
-        project: the :class:`kit.project.Project`.
-        evaluation: a :class:`kit.results.evaluate.Evaluation`.
+        project (Project): the :class:`kit.project.Project`.
+        evaluation (Evaluation): a :class:`kit.results.evaluate.Evaluation`.
     """
     names = list(evaluation.test_images) if split == "test" else [
         i for i in evaluation.predictions.index if i not in set(evaluation.test_images)]

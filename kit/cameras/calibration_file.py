@@ -139,6 +139,7 @@ class Calibration:
         return [c.name for c in self.cameras]
 
     def camera(self, name: str) -> Camera:
+        """The camera called ``name``; KeyError naming the cameras if there is none."""
         for c in self.cameras:
             if c.name == name:
                 return c

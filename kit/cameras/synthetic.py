@@ -52,12 +52,15 @@ class RigFolder:
         return self.root / "ground_truth_3d.h5"
 
     def board_dir(self, camera: str) -> Path:
+        """The folder of ``camera``'s chessboard images."""
         return self.root / camera / "board"
 
     def video(self, camera: str) -> Path:
+        """``camera``'s video of the animal."""
         return self.root / camera / "animal.mp4"
 
     def analysis(self, camera: str) -> Path:
+        """``camera``'s 2D table of the animal (DeepLabCut's layout)."""
         return self.root / camera / "animal_2d.h5"
 
     @property

@@ -150,6 +150,7 @@ def collect(project: Project, runs: Sequence[TrainingRun]) -> pd.DataFrame:
 
 
 def save_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``table`` to ``path`` as CSV (atomically); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -54,6 +54,7 @@ def notebook_path(name: str) -> Path:
 
 @dataclass(frozen=True)
 class RunResult:
+    """A notebook run: its folder, the executed notebook, and whether it was skipped."""
     folder: Path
     notebook: Path  # the executed copy
     skipped: bool  # True when an identical completed run was found

@@ -96,7 +96,7 @@ def predict_peaks(predictor, frames: np.ndarray, config: ReadoutConfig) -> list[
     """Every score-map peak of each body part in each frame.
 
     Args:
-        predictor: a :class:`kit.net.predict.Predictor` (any network; a single-animal one
+        predictor (Predictor): a :class:`kit.net.predict.Predictor` (any network; a single-animal one
             for the paper's demonstration).
         frames: (N, H, W, 3) RGB, 0-255.
 

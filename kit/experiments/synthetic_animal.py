@@ -61,6 +61,7 @@ class Animal:
 
 @dataclass(frozen=True)
 class Pose:
+    """Where the synthetic animal is and how it is posed in one frame (pixels, radians)."""
     x: float
     y: float
     heading: float  # radians, image axes (x right, y down)
@@ -79,6 +80,8 @@ def _fixed(point: np.ndarray) -> tuple[int, int]:
 
 
 def random_animal(rng: np.random.Generator, width: int, height: int, floor: float) -> Animal:
+    """An animal of random size and colours for a ``width`` x ``height`` frame whose floor has
+    brightness ``floor``."""
     length = rng.uniform(0.22, 0.28) * min(width, height)
     contrast = rng.uniform(55, 95) * rng.choice([-1.0, 1.0])
     brightness = float(np.clip(floor + contrast, 15, 240))

@@ -53,6 +53,7 @@ class CheckpointKeeper:
         self.kept: dict[int, tuple[Path, float]] = {}
 
     def poll(self) -> None:
+        """Copy checkpoints that appeared since the last call into the keep folder."""
         if not self.checkpoints_dir.is_dir():
             return
         for path in self.checkpoints_dir.iterdir():
@@ -133,6 +134,7 @@ def mean_error_px(points: np.ndarray, truth: np.ndarray) -> float:
 
 
 def load_test_images(project: Project, images: Sequence[str]) -> list[np.ndarray]:
+    """The project's ``images`` (paths relative to the project), as RGB arrays."""
     return [load_image(project.image_path(name)) for name in images]
 
 

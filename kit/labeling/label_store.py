@@ -137,6 +137,7 @@ class LabelLock:
         return _pid_alive(pid)
 
     def describe_holder(self) -> str:
+        """Who holds the lock: process, host, scorer and since when."""
         h = self.holder
         return (
             f"{self.path} is held by process {h.get('pid')} on {h.get('host')} "
@@ -144,6 +145,7 @@ class LabelLock:
         )
 
     def release(self) -> None:
+        """Release the lock if this process holds it."""
         if self.acquired:
             self._finalizer()
             self.acquired = False

@@ -177,15 +177,18 @@ class Labeler(LabelerEvents):
 
     # --- actions (also the buttons' and keys') -----------------------------------------
     def go_to(self, frame: int) -> None:
+        """Show frame ``frame`` (clipped to the frames), with its first unplaced part selected."""
         self.frame = int(np.clip(frame, 0, len(self.images) - 1))
         self.individual, self.part = self._next_unplaced()
         self._drag = None
         self._show_frame()
 
     def next_frame(self) -> None:
+        """Show the next frame."""
         self.go_to(self.frame + 1)
 
     def previous_frame(self) -> None:
+        """Show the previous frame."""
         self.go_to(self.frame - 1)
 
     def next_unlabeled(self) -> None:
@@ -214,6 +217,7 @@ class Labeler(LabelerEvents):
         self._step_part(1)
 
     def previous_part(self) -> None:
+        """Select the previous body part."""
         self._step_part(-1)
 
     def select_individual(self, individual: int) -> None:
@@ -227,9 +231,11 @@ class Labeler(LabelerEvents):
         self._redraw()
 
     def next_individual(self) -> None:
+        """Select the next individual."""
         self.select_individual(self.individual + 1)
 
     def previous_individual(self) -> None:
+        """Select the previous individual."""
         self.select_individual(self.individual - 1)
 
     def place(self, part: int, x: float, y: float, advance: bool = True,

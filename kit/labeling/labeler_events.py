@@ -55,6 +55,7 @@ class LabelerEvents:
         self._redraw()
 
     def on_motion(self, x: float | None, y: float | None) -> None:
+        """Move the point being dragged to ``(x, y)`` (image pixels; None outside the frame)."""
         if self._drag is not None and x is not None and y is not None:
             self._drag["xy"] = (x, y)
             self._redraw()
@@ -75,6 +76,7 @@ class LabelerEvents:
             self._redraw()
 
     def on_key(self, key: str | None) -> None:
+        """Act on a key press: a digit selects a body part, the others as ``KEYS`` says."""
         if key and key.isdigit() and 1 <= int(key) <= len(self.bodyparts):
             self.select_part(int(key) - 1)
         elif key in KEYS:

@@ -16,7 +16,10 @@ import numpy as np
 
 
 class Processor(Protocol):
-    def process(self, pose: np.ndarray, **kwargs: Any) -> np.ndarray: ...
+    """What the live predictor calls with every pose (DeepLabCut-Live's processor)."""
+
+    def process(self, pose: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """Act on ``pose`` (e.g. trigger hardware) and return the pose to report."""
 
 
 class RecordingProcessor:
@@ -32,6 +35,7 @@ class RecordingProcessor:
         self.calls: list[dict[str, Any]] = []
 
     def process(self, pose: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """Keep a copy of ``pose`` and the call's keywords; return ``pose`` unchanged."""
         self.poses.append(pose.copy())
         self.calls.append(dict(kwargs))
         return pose

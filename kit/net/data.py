@@ -273,10 +273,11 @@ class MultiAnimalDataset(PoseDataset):
     (unlabeled animals too); the warp, crop and mirror move all of them together, and the
     targets are :func:`kit.net.ma_targets.make_multianimal_targets`'s.
 
+    The arguments not listed are :class:`PoseDataset`'s.
+
     Args:
         points: (N, num_rows, K, 2).
         spec: the graph and identity head (its ``num_identities`` first rows are animals).
-        (the others as :class:`PoseDataset`.)
 
     Batches: images (B, H, W, 3) and the packed (targets | weights) of ``part_pred``,
     ``locref``, ``paf`` and (with identities) ``identity``, each (B, h, w, 2C).
@@ -292,6 +293,7 @@ class MultiAnimalDataset(PoseDataset):
         self.spec = spec
 
     def pack(self, points: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The multi-animal targets of one image's ``points`` as arrays, one per output."""
         maps = make_multianimal_targets(points, self.map_hw, self.spec.paf_graph,
                                         self.spec.num_identities, self.target_config)
         return tuple(np.concatenate(pair, -1) for pair in maps.values())

@@ -172,7 +172,7 @@ def recalibrate_batchnorm(model: keras.Model, batches) -> int:
     away from what the weights learned (measured: test error 13 -> 35 px).
 
     Args:
-        batches: iterable of float32 images (B, H, W, 3) drawn like the training batches.
+        batches (Iterable[np.ndarray]): iterable of float32 images (B, H, W, 3) drawn like the training batches.
 
     Returns:
         The number of batches used.
@@ -200,6 +200,7 @@ class FoldedBatchNorm(layers.Layer):
     """
 
     def call(self, x, training=None, mask=None):
+        """The identity: the BatchNorm is folded into the convolution before it."""
         return x
 
 

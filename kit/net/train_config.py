@@ -159,6 +159,7 @@ class TrainConfig:
         return "".join("-" + p for p in parts)
 
     def model_dir(self, project: Project) -> Path:
+        """The folder of the model this configuration trains in ``project``."""
         return project.model_dir(self.shuffle, self.train_fraction, variant=self.variant)
 
     @property
@@ -169,6 +170,7 @@ class TrainConfig:
                     if self.train_steps % d == 0)
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON values (saved as ``train_config.json``)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
@@ -209,6 +211,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The configuration saved by :meth:`to_dict` (tuples and nested configs restored)."""
         d = dict(d)
         for key in ("bodyparts", "test_videos"):
             d[key] = tuple(d.get(key, ()))

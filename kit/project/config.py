@@ -132,6 +132,7 @@ class Project:
         return self.labeled_data_root / video
 
     def labels_file(self, video: str, suffix: str = ".h5") -> Path:
+        """``labeled-data/<video>/CollectedData_<scorer><suffix>`` of this project's scorer."""
         return self.labeled_data_dir(video) / f"CollectedData_{self.scorer}{suffix}"
 
     def machine_labels_file(self, video: str, iteration: int | None = None) -> Path:

@@ -147,11 +147,13 @@ SPLIT_METHODS = {"random": _random_test, "blocks": _blocks_test}
 
 
 def save_split(split: Split, path: str | os.PathLike) -> None:
+    """Write ``split`` to ``path`` as JSON (atomically; see :func:`load_split`)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(asdict(split), indent=1))
 
 
 def load_split(path: str | os.PathLike) -> Split:
+    """The split :func:`save_split` wrote to ``path``."""
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     return Split(tuple(d["train"]), tuple(d["test"]), d["train_fraction"], d["shuffle"], d["seed"],
                  tuple(d.get("novel", ())), d.get("method", "random"))

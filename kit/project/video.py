@@ -154,6 +154,7 @@ class FrameReader:
         return next(self._frames)
 
     def close(self) -> None:
+        """Release the video file."""
         self._cap.release()
 
     def __enter__(self) -> Self:

@@ -98,8 +98,10 @@ class ParallelFrameReader:
 
     Args:
         path: the video.
-        start, stop, step: frames ``start``, ``start + step``, ... below ``stop`` (default:
-            the declared frame count), as :class:`kit.project.video.FrameReader`.
+        start: the first frame; frames ``start``, ``start + step``, ... below ``stop``
+            are read, as :class:`kit.project.video.FrameReader` reads them.
+        stop: the end (default: the declared frame count).
+        step: frames between two read.
         num_workers: threads applying ``transform``; 1 reads and transforms on the calling
             thread (no threads of kit's), as ``FrameReader``. Every decoder runs one
             FFmpeg thread, so the workers are the cores used (FFmpeg's own frame threads

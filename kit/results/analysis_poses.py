@@ -165,20 +165,24 @@ class SingleAnimalPoses:
         self.done = 0
 
     def resume(self, previous: np.ndarray | None) -> int:
+        """Take the ``previous`` run's poses, if any; return the first frame still to analyze."""
         if previous is not None:
             self.poses[:len(previous)] = previous
             self.done = len(previous)
         return self.done
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        """The network's poses for a batch of frames, in the network's (scaled) pixels."""
         return self.predictor.predict_scaled(batch)
 
     def add(self, indices: list[int], out: np.ndarray) -> None:
+        """Store the poses ``out`` of frames ``indices``, mapped back to full-frame pixels."""
         out[..., :2] = self.transform(out[..., :2])
         self.poses[indices[0]:indices[-1] + 1] = out
         self.done = indices[-1] + 1
 
     def partial_table(self, scorer: str) -> pd.DataFrame:
+        """The poses analyzed so far as a DeepLabCut table (for resuming)."""
         return self.table(scorer)
 
     def table(self, scorer: str) -> pd.DataFrame:

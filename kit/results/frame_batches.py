@@ -98,6 +98,7 @@ class FrameBatches:
             yield item
 
     def close(self) -> None:
+        """Stop the reading thread and wait for it."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()

@@ -301,6 +301,7 @@ class SuggestConfig:
 
 @dataclass(frozen=True)
 class Suggestions:
+    """Frames suggested for labeling next: indices best first, their scores, and a figure."""
     frames: list[int]  # suggested frame indices, best first
     table: pd.DataFrame  # every ranked frame: uncertainty, novelty, score; best first
     figure: plt.Figure

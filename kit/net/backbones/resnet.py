@@ -26,6 +26,7 @@ class CaffePreprocess(layers.Layer):
     """RGB pixels 0-255 -> the input Keras's ResNet-50 expects (BGR, ImageNet mean removed)."""
 
     def call(self, x):
+        """RGB pixels 0-255 -> BGR minus ImageNet's channel means (Caffe's preprocessing)."""
         x = ops.cast(x, self.compute_dtype)
         mean = ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=self.compute_dtype)
         return ops.flip(x, axis=-1) - mean
