@@ -1,6 +1,6 @@
 """Prediction: body-part positions and likelihoods from a trained model, any image size.
 
-A multi-animal model (``pose_config.json`` says ``multianimal``) gives its maps
+A multi-animal model (its :class:`kit.net.model_folder.PoseConfig` says ``multianimal``) gives its maps
 (:meth:`Predictor.predict_maps`), and poses of every animal in a frame assembled from them
 by :func:`kit.net.assembly.poses_from_maps` (rows in no particular order: tracking across
 frames gives them identities).
@@ -18,7 +18,7 @@ from kit.net.assembly import AssemblyConfig, poses_from_maps
 from kit.net.data import scale_image
 from kit.net.heads import IDENTITY
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
-from kit.net.pose_config import load_pose_config
+from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.targets import TargetConfig, decode
 
 
@@ -44,31 +44,26 @@ class Predictor:
     """
 
     def __init__(self, model_dir: str | Path, assembly: AssemblyConfig = AssemblyConfig()):
-        self.model_dir = Path(model_dir)
-        model_file = self.model_dir / "model.keras"
-        if not model_file.is_file():
-            raise FileNotFoundError(
-                f"No trained model at {model_file}. Train it first (notebooks/03_train.ipynb "
-                "or kit.net.train.train), or check shuffle and train_fraction."
-            )
-        pose = load_pose_config(self.model_dir)  # a folder older than net_type: resnet_50
-        self.bodyparts: list[str] = pose["bodyparts"]
-        self.net_type: str = pose["net_type"]
-        self.backbone_stride: int = pose["backbone_stride"]
-        self.global_scale: float = pose["global_scale"]
-        self.train_steps: int = pose["train_steps"]
-        self.pose = pose  # the whole pose_config.json (multi-animal: graph, individuals)
-        self.multianimal: bool = bool(pose["multianimal"])
+        folder = ModelFolder(model_dir)
+        folder.check_trained()
+        self.model_dir = folder.path
+        pose = folder.load_pose_config()  # a folder older than net_type: resnet_50
+        self.bodyparts: list[str] = list(pose.bodyparts)
+        self.net_type: str = pose.net_type
+        self.backbone_stride: int = pose.backbone_stride
+        self.global_scale: float = pose.global_scale
+        self.train_steps: int = pose.train_steps
+        self.pose: PoseConfig = pose  # multi-animal: graph, individuals
+        self.multianimal: bool = pose.multianimal
         self.assembly = assembly
         # rows of a pose array: the animals, then `single` for unique body parts; or one
-        self.num_rows: int = (len(pose["individuals"]) + bool(pose["unique_bodyparts"])
-                              if self.multianimal else 1)
-        self.targets = TargetConfig(stride=pose["stride"], locref_stdev=pose["locref_stdev"])
-        model = keras.saving.load_model(model_file, compile=False)
-        if list(model.output_names) != pose["heads"]:
+        self.num_rows: int = pose.num_rows
+        self.targets = TargetConfig(stride=pose.stride, locref_stdev=pose.locref_stdev)
+        model = keras.saving.load_model(folder.model_file, compile=False)
+        if list(model.output_names) != list(pose.heads):
             raise ValueError(
-                f"{model_file} has the outputs {list(model.output_names)}, not the heads "
-                f"{pose['heads']} its pose_config.json lists. Train it again (03_train)."
+                f"{folder.model_file} has the outputs {list(model.output_names)}, not the "
+                f"heads {list(pose.heads)} its pose config lists. Train it again (03_train)."
             )
         # BatchNorm folded into the convolutions: same outputs, about 5% faster on a CPU.
         # (Mixed-precision models are kept as they are: their bfloat16/float16 convolutions
@@ -86,7 +81,7 @@ class Predictor:
                 (:func:`kit.net.data.scale_image`), as in training.
 
         Returns:
-            ``{head: (N, h, w, C) float32}`` for the heads of ``pose_config.json``
+            ``{head: (N, h, w, C) float32}`` for the heads of the pose config
             (``part_pred`` K, ``locref`` 2K, ``paf`` 2E, ``identity`` I), h, w =
             ``targets.map_shape`` of the scaled size. ``part_pred`` and ``identity`` after
             a sigmoid (probabilities); ``locref`` ((dx, dy) / locref_stdev) and ``paf``
@@ -105,7 +100,7 @@ class Predictor:
         """:meth:`predict_maps` of images already resized by ``scale_image(im, global_scale)``."""
         outputs = self.model.predict_on_batch(scaled.astype(np.float32))
         maps = {}
-        for name, out in zip(self.pose["heads"], outputs):
+        for name, out in zip(self.pose.heads, outputs):
             out = np.asarray(out, dtype=np.float32)
             maps[name] = sigmoid(out) if name in SIGMOID_HEADS else out
         return maps

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from kit.net.data import labels_outside
+from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path
 from kit.project.analysis_file import predictions_frame
 from kit.project.config import check_pcutoff, resolve_pcutoff
 from kit.project.hdf import write_h5
 from kit.project.labels import labels_to_array, load_labels
-from kit.project.splits import load_split
 from kit.project.video import load_image
 from kit.results.evaluate_ma import align_to_truth, animal_counts, oks_map
 
@@ -125,7 +125,7 @@ def evaluate(
     pcutoff = resolve_pcutoff(pcutoff, project)
     model_dir = project.model_dir(shuffle, train_fraction, variant=variant)
     predictor = Predictor(model_dir)
-    split = load_split(model_dir / "split.json")
+    split = ModelFolder(model_dir).load_split()
     labels = load_labels(project)
     parts = []
     for name, images in (("train", split.train), ("test", split.test), ("novel", split.novel)):
