@@ -111,21 +111,32 @@ def evaluate(
     batch_size: int = 8,
     variant: str = "",
 ) -> Evaluation:
+    """:func:`evaluate_model` of the model folder ``project.model_dir(shuffle,
+    train_fraction, variant=variant)`` (``train_fraction`` None: the config's first;
+    ``variant``: ``TrainConfig.variant``, e.g. "-n54"). Notebooks name the model by what it
+    was trained with instead: ``evaluate_model(project, find_model(project, ...))``."""
+    train_fraction = project.training_fractions[0] if train_fraction is None else train_fraction
+    folder = ModelFolder(project.model_dir(shuffle, train_fraction, variant=variant))
+    return evaluate_model(project, folder, pcutoff, batch_size)
+
+
+def evaluate_model(project: Project, model: ModelFolder, pcutoff: float | None = None,
+                   batch_size: int = 8) -> Evaluation:
     """Predict every image of the split stored with the model; save and return the errors.
 
     Writes ``evaluation.csv`` (the table: splits train, test and, for models that
     kept videos out of training, novel) and ``predictions.h5`` to
-    ``project.evaluation_dir(...)``. ``pcutoff``: None for the config's
-    (:func:`kit.project.config.resolve_pcutoff`); ``variant`` names a model trained with
-    ``TrainConfig.variant`` (e.g. "-n54"). A multi-animal project (``project.layout``) also
-    gets ``oks.csv`` (mAP, mAR, animals labeled, missed and extra, per split) and
-    ``animals.csv`` (those counts per image); see :func:`evaluate_images`.
+    ``model.evaluation_dir(project)``. ``model``: e.g.
+    :func:`kit.net.model_query.find_model`'s. ``pcutoff``: None for the config's
+    (:func:`kit.project.config.resolve_pcutoff`). A multi-animal project
+    (``project.layout``) also gets ``oks.csv`` (mAP, mAR, animals labeled, missed and
+    extra, per split) and ``animals.csv`` (those counts per image); see
+    :func:`evaluate_images`.
     """
-    train_fraction = project.training_fractions[0] if train_fraction is None else train_fraction
     pcutoff = resolve_pcutoff(pcutoff, project)
-    model_dir = project.model_dir(shuffle, train_fraction, variant=variant)
+    model_dir = model.path
     predictor = Predictor(model_dir)
-    split = ModelFolder(model_dir).load_split()
+    split = model.load_split()
     labels = load_labels(project)
     parts = []
     for name, images in (("train", split.train), ("test", split.test), ("novel", split.novel)):
@@ -133,7 +144,7 @@ def evaluate(
         if images:
             parts.append(evaluate_images(project, predictor, labels.loc[images], pcutoff, name,
                                          batch_size))
-    folder = project.evaluation_dir(shuffle, train_fraction, variant=variant)
+    folder = model.evaluation_dir(project)
     folder.mkdir(parents=True, exist_ok=True)
     table = pd.concat([part["table"] for part in parts], ignore_index=True)
     table.insert(0, "train_steps", predictor.train_steps)

@@ -136,18 +136,6 @@ def saved_train_config(model_dir: str | os.PathLike) -> TrainConfig:
     return ModelFolder(model_dir).load_train_config()
 
 
-def previous_model_dir(project: Project, shuffle: int, train_fraction: float = -1.0,
-                       from_iteration: int = -1, variant: str = "") -> Path:
-    """The model folder that finds the outliers, as ``06_refine`` names it: ``-1`` for
-    ``train_fraction`` is the config's first TrainingFraction, for ``from_iteration`` the
-    config's current iteration; ``variant`` the model folder's suffix (``TrainConfig.variant``)."""
-    if train_fraction == -1.0:
-        train_fraction = project.training_fractions[0]
-    return project.model_dir(shuffle, train_fraction,
-                             iteration=None if from_iteration == -1 else from_iteration,
-                             variant=variant)
-
-
 def next_train_config(previous_model_dir: str | os.PathLike, train_steps: int = 0) -> TrainConfig:
     """The previous model's settings, starting from its weights, for ``train_steps`` steps
     (0: as many as before). ``train_size`` is dropped: :func:`start_iteration` makes the split."""
