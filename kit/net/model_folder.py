@@ -172,10 +172,12 @@ class ModelFolder:
         return name_parts(self.path.name)[2]
 
     def evaluation_dir(self, project: Project) -> Path:
-        """The project's folder for this model's evaluation (``project.evaluation_dir``)."""
+        """The project's folder for this model's evaluation (``project.evaluation_dir``, of
+        the iteration the model folder lies in)."""
         shuffle, train_fraction, variant = name_parts(self.path.name)
-        return project.evaluation_dir(shuffle, train_fraction,
-                                      self.load_pose_config().iteration, variant)
+        found = re.fullmatch(r"iteration-(\d+)", self.path.parent.name)
+        iteration = int(found.group(1)) if found else project.iteration
+        return project.evaluation_dir(shuffle, train_fraction, iteration, variant)
 
     def is_trained(self) -> bool:
         """Whether the final network has been written."""

@@ -35,17 +35,9 @@ from tqdm import tqdm
 
 from kit.net.backbones import get_backbone
 from kit.net.data import MultiAnimalDataset, PoseDataset, mirror_permutation, prefetch
-from kit.net.heads import head_names
+from kit.net.heads import head_losses, head_names
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
-from kit.net.model import (
-    build_model,
-    identity_loss,
-    locref_loss,
-    paf_loss,
-    recalibrate_batchnorm,
-    resolve_weights,
-    scoremap_loss,
-)
+from kit.net.model import build_model, recalibrate_batchnorm, resolve_weights
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
 from kit.project import Project, atomic_path
@@ -133,13 +125,8 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig,
         keras.config.set_dtype_policy(previous_policy)
     if is_kit_model:
         model.load_weights(weights)
-    losses, loss_weights = [scoremap_loss, locref_loss], [1.0, config.locref_loss_weight]
-    if spec:  # DeepLabCut's multi-animal losses: Huber on PAFs, identity as score maps
-        losses.append(paf_loss)
-        loss_weights.append(config.pairwise_loss_weight)
-    if spec and spec.identity:
-        losses.append(identity_loss)
-        loss_weights.append(1.0)
+    # Each head's loss and weight from its record (kit.net.heads), by output name.
+    losses, loss_weights = head_losses(model.output_names, lambda key: getattr(config, key))
     model.compile(
         optimizer=make_optimizer(config),
         loss=losses,

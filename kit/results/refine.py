@@ -234,7 +234,7 @@ def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike]
                                 predictor.bodyparts, pcutoff)
         else:  # animals matched to the labeled ones first, as evaluate does
             table = evaluate_images(project, predictor, labels.loc[list(images)], pcutoff,
-                                    "test")["table"]
+                                    "test").table
         table.insert(0, "iteration", model_iteration(model_dir))
         tables.append(table)
     columns = ["iteration", "bodypart", "num_labels", "rmse_px", "rmse_px_pcutoff"]
