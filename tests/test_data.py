@@ -99,7 +99,7 @@ def test_dataset_batches_are_seeded_and_decode_to_labels(blob_project):
     x1, t1 = a[1]
     x2, t2 = b[1]
     assert list(t1) == ["part_pred", "locref"]  # targets by head name
-    (s1, l1), (s2, l2) = t1.values(), t2.values()
+    (s1, l1), s2 = t1.values(), t2["part_pred"]
     assert np.array_equal(x1, x2) and np.array_equal(s1, s2)
     assert x1.shape == (4, *a.crop_hw, 3) and s1.shape == (4, *a.map_hw, 4)
     assert not np.array_equal(b[2][0], x1)
