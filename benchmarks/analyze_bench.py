@@ -9,7 +9,7 @@ frames, and the process's peak memory (``ru_maxrss``) after the analyses.
 
 Nothing is trained: the model is kit's network, untrained (random weights; speed
 does not depend on the weights), built by ``kit.net.model.build_model`` for the
-project's 4 body parts and saved as ``model.keras`` + ``pose_config.json`` into a
+project's 4 body parts and saved with its pose config (kit.net.model_folder) into a
 temporary model folder. The shared project is only read; outputs go to a
 temporary folder.
 
@@ -44,6 +44,7 @@ import numpy as np
 from kit.results.analyze import AnalyzeConfig, analyze_video
 from kit.net.data import AugmentConfig, scale_image
 from kit.net.model import build_model
+from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.predict import Predictor
 from kit.project import load_project
 from kit.net.targets import TargetConfig
@@ -56,11 +57,12 @@ PROJECT = REPO.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
 def untrained_model_dir(folder: Path, bodyparts: list[str]) -> Path:
     """Save an untrained network and the pose config prediction needs; return the folder."""
     folder.mkdir(parents=True)
-    build_model(len(bodyparts)).save(folder / "model.keras")
+    model_folder = ModelFolder(folder)
+    build_model(len(bodyparts)).save(model_folder.model_file)
     targets = TargetConfig()
-    pose = {"bodyparts": bodyparts, "global_scale": AugmentConfig().global_scale,
-            "stride": targets.stride, "locref_stdev": targets.locref_stdev, "train_steps": 0}
-    (folder / "pose_config.json").write_text(json.dumps(pose))
+    model_folder.save_pose_config(PoseConfig(
+        bodyparts=tuple(bodyparts), global_scale=AugmentConfig().global_scale,
+        stride=targets.stride, locref_stdev=targets.locref_stdev, train_steps=0))
     return folder
 
 

@@ -46,6 +46,7 @@ def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
     import keras
 
     from kit.project import load_project
+    from kit.net.model_folder import ModelFolder
     from kit.net.train import TrainConfig, train
 
     ends: list[float] = []
@@ -70,7 +71,7 @@ def measure_kit(project_dir: str, batch: int, steps: int, warmup: int) -> dict:
         t0 = time.perf_counter()
         model_dir = train(project, config, verbose=0)
         total = time.perf_counter() - t0
-        crop_hw = json.loads((model_dir / "pose_config.json").read_text())["crop_hw"]
+        crop_hw = list(ModelFolder(model_dir).load_pose_config().crop_hw)
     steady = [b - a for a, b in zip(ends[warmup - 1:], ends[warmup:])]
     median = statistics.median(steady)
     return {"tool": "kit", "batch": batch, "steps": steps, "timed_steps": len(steady),

@@ -160,10 +160,10 @@ def run_dlc(args, project, split: dict, work: Path, crop: int | None) -> list[di
     name = "DLC3 resnet_50" + (f" crop {crop}" if crop else "")
     copy = work / ("dlc" + (f"-crop{crop}" if crop else ""))
     shutil.copytree(project.root, copy, ignore=shutil.ignore_patterns("kit-models"))
-    (work / "split.json").write_text(json.dumps(split))
+    (work / "dlc-train-test.json").write_text(json.dumps(split))  # not a kit model folder's
     start_file = work / f"start-{copy.name}"
     cmd = [args.dlc_python, str(REPO / "benchmarks" / "dlc_tta_train.py"), str(copy),
-           str(work / "split.json"), "100000", str(start_file), *([str(crop)] if crop else [])]
+           str(work / "dlc-train-test.json"), "100000", str(start_file), *([str(crop)] if crop else [])]
     cpu = {}
 
     def poll(cpu_s: float) -> None:  # DeepLabCut keeps every snapshot: note when each came

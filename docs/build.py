@@ -67,12 +67,12 @@ EXECUTIONS = [
         files={
             "train_loss.png": "tutorial/openfield/kit-models/*/*/train_loss.png"}),
     Execution("tutorial-evaluate", "04_evaluate", {
-        "project_dir": TINY_TUTORIAL["project_dir"], "variant": "-mobilenet_v2_0.35",
+        "project_dir": TINY_TUTORIAL["project_dir"], "net_type": "mobilenet_v2_0.35",
         "num_figure_frames": 4}, needs_openfield=True, after=("tutorial-train",),
         files={
             "test_frames.png": "tutorial/openfield/evaluation-results-kit/*/*/test_frames.png"}),
     Execution("tutorial-analyze", "05_analyze_videos", {
-        "project_dir": TINY_TUTORIAL["project_dir"], "variant": "-mobilenet_v2_0.35",
+        "project_dir": TINY_TUTORIAL["project_dir"], "net_type": "mobilenet_v2_0.35",
         "max_frames": 30, "num_stills": 1, "make_labeled_video": True},
         needs_openfield=True, after=("tutorial-train",),
         files={

@@ -114,8 +114,10 @@ def test_dataset_batches_are_seeded_and_decode_to_labels(blob_project):
     config = TrainConfig(batch_size=4, train_steps=3, seed=3, weights=None)
     make = lambda: PoseDataset(paths, pts, config)  # noqa: E731
     a, b = make(), make()
-    x1, (s1, l1) = a[1]
-    x2, (s2, l2) = b[1]
+    x1, t1 = a[1]
+    x2, t2 = b[1]
+    assert list(t1) == ["part_pred", "locref"]  # targets by head name
+    (s1, l1), s2 = t1.values(), t2["part_pred"]
     assert np.array_equal(x1, x2) and np.array_equal(s1, s2)
     assert x1.shape == (4, *a.crop_hw, 3) and s1.shape == (4, *a.map_hw, 4)
     assert not np.array_equal(b[2][0], x1)
@@ -139,7 +141,8 @@ def test_prefetched_batches_are_the_same_for_any_number_of_workers(blob_project)
     resumed = list(prefetch(dataset.__getitem__, range(3, 6), 2))
     for batches, reference in ((runs[1], runs[0]), (runs[2], runs[0]), (resumed, runs[0][3:])):
         assert len(batches) == len(reference)
-        for (x, (scores, locref)), (x0, (scores0, locref0)) in zip(batches, reference):
+        for (x, targets), (x0, targets0) in zip(batches, reference):
+            (scores, locref), (scores0, locref0) = targets.values(), targets0.values()
             assert np.array_equal(x, x0) and np.array_equal(scores, scores0)
             assert np.array_equal(locref, locref0)
     assert not np.array_equal(runs[0][0][0], runs[0][1][0])

@@ -275,7 +275,7 @@ def test_skeleton_graph_and_every_loss_falls_on_a_fixed_batch(tiny, tmp_path):
     images, targets = dataset[0]
     h, w = dataset.map_hw
     assert images.shape == (2, 64, 64, 3)
-    assert [t.shape for t in targets] == [(2, h, w, 8), (2, h, w, 16), (2, h, w, 8), (2, h, w, 4)]
+    assert [t.shape for t in targets.values()] == [(2, h, w, 8), (2, h, w, 16), (2, h, w, 8), (2, h, w, 4)]
     model = kit.net.train._compiled_model(4, config, dataset.spec)
     assert list(model.output_names) == ["part_pred", "locref", "paf", "identity"]
     model.run_eagerly = True  # a tiny network: tracing would take longer than the steps

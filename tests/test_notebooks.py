@@ -176,7 +176,7 @@ def test_refine_tiny_with_corrections_file(tmp_path):
     train(project, config, verbose=0)  # a non-default backbone: a model folder with a suffix
     truth = save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")  # every frame
     result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {
-        "project_dir": str(project.root), "train_fraction": 0.5, "variant": config.variant,
+        "project_dir": str(project.root), "train_fraction": 0.5, "net_type": config.net_type,
         "num_frames": 3, "pcutoff": 1.0,
         "corrections_file": str(truth), "train_steps": 2, "num_suggestions": 2,
         "extract_suggestions": True}, runs_dir=tmp_path / "runs", log_to_console=False)
@@ -223,7 +223,7 @@ def test_blocks_split_and_full_rotation_through_03_and_04(tmp_path):
     assert split["test"] == ["labeled-data/v/img0008.png", "labeled-data/v/img0009.png"]
     run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {
         "project_dir": str(project.root), "train_fraction": 0.8, "pcutoff": 0.1,
-        "variant": "-blocks-mobilenet_v2_0.35"}, runs_dir=runs, log_to_console=False)
+        "split_method": "blocks"}, runs_dir=runs, log_to_console=False)
     folder = next(project.root.glob("evaluation-results-kit/*/*-blocks-mobilenet_v2_0.35"))
     table = pd.read_csv(folder / "generalization.csv", index_col=0)
     assert list(table.index) == ["training frames", "1-2"] and table.num_frames.tolist() == [8, 2]
@@ -290,7 +290,7 @@ def test_sleap_pair_end_to_end(tmp_path):
         runs_dir=runs, log_to_console=False)
     run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {
         "project_dir": str(project_dir), "train_fraction": 0.9, "max_frames": 40,
-        "variant": "-mobilenet_v2_0.35",
+        "net_type": "mobilenet_v2_0.35",
         "num_stills": 1, "pcutoff": 0.0}, runs_dir=runs, log_to_console=False)
     videos = project_dir / "videos"
     h5 = next(videos.glob("*_el.h5"))

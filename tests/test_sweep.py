@@ -153,15 +153,21 @@ def test_sweep_file_gives_one_pipeline_per_entry(tmp_path):
 
 def test_backbone_sweep_file_covers_every_backbone_with_matching_variants():
     """pipelines/backbones.yaml: one job per registered backbone; each evaluation is told
-    the model folder its training writes."""
+    the model its training writes (find_model's parameters select it from the others)."""
     from kit.net.backbones import BACKBONES
+    from kit.net.model_query import ModelQuery, query_of
     from kit.net.train_config import FLAT_PARAMETERS, TrainConfig
 
     jobs = load_sweep(REPO / "pipelines" / "backbones.yaml")
-    net_types = []
-    for train_step, evaluate_step in jobs:
+    net_types, trained = [], [
+        query_of(TrainConfig.from_parameters(**{k: v for k, v in t.parameters.items()
+                                                 if k in FLAT_PARAMETERS}).to_dict())
+        for t, _ in jobs]
+    for (train_step, evaluate_step), model in zip(jobs, trained):
         flat = {k: v for k, v in train_step.parameters.items() if k in FLAT_PARAMETERS}
-        assert TrainConfig.from_parameters(**flat).variant == evaluate_step.parameters["variant"]
+        which = ModelQuery(**{k: v for k, v in evaluate_step.parameters.items()
+                              if k in ModelQuery.__dataclass_fields__})
+        assert [m for m in trained if which.matches(m)] == [model]
         assert train_step.parameters["weights"] == ""  # synthetic frames: from scratch
         net_types.append(flat["net_type"])
     assert net_types == list(BACKBONES)

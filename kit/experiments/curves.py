@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from kit.experiments.runner import notebook_path
+from kit.net.model_query import query_of
 from kit.net.train_config import TrainConfig
 from kit.project import Project, atomic_path
 from kit.project.labels import load_labels
@@ -123,9 +124,12 @@ def run_trainings(project: Project, runs: Sequence[TrainingRun], scheduler: str 
 
 
 def _evaluate_parameters(run: TrainingRun, root: str) -> dict[str, Any]:
-    return {"project_dir": root, "shuffle": run.train.get("shuffle", 1),
-            "train_fraction": run.train.get("train_fraction", 0.95),
-            "variant": _variant(run.train), "pcutoff": 0.0, "num_figure_frames": 3,
+    """04_evaluate's parameters: the model named by what it was trained with."""
+    query = query_of(TrainConfig.from_parameters(**run.train).to_dict())
+    which = {name: getattr(query, name) for name in (
+        "shuffle", "train_fraction", "net_type", "train_size", "bodyparts", "test_videos",
+        "augment")}
+    return {"project_dir": root, **which, "pcutoff": 0.0, "num_figure_frames": 3,
             **run.evaluate}
 
 

@@ -27,7 +27,7 @@ from kit.experiments.synthetic import load_ground_truth
 from kit.net.backbones import get_backbone
 from kit.net.heads import HEADS
 from kit.net.model import recalibrate_batchnorm
-from kit.net.pose_config import save_pose_config
+from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.predict import Predictor
 from kit.net.train import TrainConfig
 from kit.project import Project
@@ -86,20 +86,21 @@ def predict_checkpoint(checkpoint: str | os.PathLike, config: TrainConfig,  # si
     Returns:
         (N, 1, K, 3) float64: x, y (image pixels), likelihood per image and body part.
     """
-    with tempfile.TemporaryDirectory(prefix="kit-ckpt-") as folder:
+    with tempfile.TemporaryDirectory(prefix="kit-ckpt-") as tmp:
+        folder = ModelFolder(tmp)
         if len(calibration):
             model = keras.saving.load_model(checkpoint)
             recalibrate_batchnorm(model, calibration)
-            model.save(Path(folder) / "model.keras")
+            model.save(folder.model_file)
         else:
-            os.symlink(Path(checkpoint).resolve(), Path(folder) / "model.keras")
-        save_pose_config(folder, {
-            "bodyparts": list(bodyparts), "net_type": config.net_type,
-            "backbone_stride": get_backbone(config.net_type).output_stride,
-            "stride": config.targets.stride, "heads": list(HEADS),
-            "locref_stdev": config.targets.locref_stdev,
-            "global_scale": config.augment.global_scale, "train_steps": step})
-        return Predictor(folder).predict_images(list(images))
+            os.symlink(Path(checkpoint).resolve(), folder.model_file)
+        folder.save_pose_config(PoseConfig(
+            bodyparts=tuple(bodyparts), net_type=config.net_type,
+            backbone_stride=get_backbone(config.net_type).output_stride,
+            stride=config.targets.stride, heads=tuple(HEADS),
+            locref_stdev=config.targets.locref_stdev,
+            global_scale=config.augment.global_scale, train_steps=step))
+        return Predictor(folder.path).predict_images(list(images))
 
 
 def true_positions(project: Project, images: Sequence[str]) -> np.ndarray:

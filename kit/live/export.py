@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from kit.live.runtimes import INFO_KEYS, Net, keras_net, onnx_net
-from kit.net.pose_config import load_pose_config
+from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
 from kit.project import atomic_path, atomic_write_text
 
@@ -47,7 +47,7 @@ def export_model(model_dir: str | Path, folder: str | Path | None = None) -> Pat
     model.predict_on_batch(np.zeros((1, 64, 64, 3), np.float32))  # Keras exports called models
     with atomic_path(folder / ONNX_FILE) as tmp:
         model.export(str(tmp), format="onnx", verbose=False)
-    pose = load_pose_config(model_dir)
+    pose = ModelFolder(model_dir).load_pose_config().to_dict()
     config = {key: pose[key] for key in INFO_KEYS}
     config.update(heads=pose["heads"], input=model.inputs[0].name, format="onnx",
                   train_steps=pose["train_steps"], keras_version=keras.__version__)
@@ -59,7 +59,7 @@ def ensure_exported(model_dir: str | Path) -> Path:
     """The exported folder of ``model_dir``, exported first if it is missing or older than
     the model (a model trained again)."""
     folder = Path(model_dir) / EXPORT_DIR
-    onnx_file, model_file = folder / ONNX_FILE, Path(model_dir) / "model.keras"
+    onnx_file, model_file = folder / ONNX_FILE, ModelFolder(model_dir).model_file
     if (onnx_file.is_file() and (folder / CONFIG_FILE).is_file() and model_file.is_file()
             and onnx_file.stat().st_mtime >= model_file.stat().st_mtime):
         return folder

@@ -30,7 +30,7 @@ class LiveConfig:
     """How the live predictor runs.
 
     Attributes:
-        runtime: "keras" (the model folder's model.keras) or "onnx" (its exported file).
+        runtime: "keras" (the model folder's Keras model) or "onnx" (its exported file).
         resize: frames are scaled by this before the network (0.5: half width and height),
             on top of the model's global_scale; poses stay in full-frame pixels.
         dynamic: (on, pcutoff, margin_px), DeepLabCut-Live's dynamic cropping: when on, each

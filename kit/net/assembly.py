@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from kit.net.model_folder import PoseConfig
 from kit.net.peaks import PeakTable, peak_table
 from kit.net.targets import TargetConfig
 
@@ -80,7 +81,7 @@ class AssemblyConfig:
 
 @dataclass(frozen=True)
 class _Layout:
-    """What assembly needs from pose_config.json, checked once."""
+    """What assembly needs from the pose config, checked once."""
 
     num_multi: int  # body parts every animal has (the first ones)
     num_unique: int  # unique body parts (the last ones)
@@ -89,23 +90,20 @@ class _Layout:
     targets: TargetConfig
 
 
-def _layout(pose: dict[str, Any]) -> _Layout:
-    bodyparts, unique = list(pose["bodyparts"]), list(pose.get("unique_bodyparts", []))
+def _layout(pose: PoseConfig | dict[str, Any]) -> _Layout:
+    if not isinstance(pose, PoseConfig):  # a dict of its fields (the others: defaults)
+        pose = PoseConfig.from_dict({"multianimal": True, **pose})
+    bodyparts, unique = list(pose.bodyparts), list(pose.unique_bodyparts)
     num_multi = len(bodyparts) - len(unique)
     if unique and bodyparts[num_multi:] != unique:
         raise ValueError(f"pose['bodyparts'] must end with the unique body parts {unique}. "
                          f"Received bodyparts={bodyparts}.")
-    edges = np.asarray(pose.get("paf_graph", []), np.int64).reshape(-1, 2)
+    edges = np.asarray(pose.paf_graph, np.int64).reshape(-1, 2)
     if edges.size and (edges.min() < 0 or edges.max() >= num_multi):
         raise ValueError(f"pose['paf_graph'] must index the {num_multi} multi-animal body "
                          f"parts {bodyparts[:num_multi]}. Received: {edges.tolist()}.")
-    individuals = list(pose.get("individuals", []))
-    if not individuals:
-        raise ValueError("pose['individuals'] must name the animals. Received: "
-                         f"{pose.get('individuals')!r}.")
-    targets = TargetConfig(stride=int(pose.get("stride", 8)),
-                           locref_stdev=float(pose.get("locref_stdev", 7.2801)))
-    return _Layout(num_multi, len(unique), edges, len(individuals), targets)
+    targets = TargetConfig(stride=int(pose.stride), locref_stdev=float(pose.locref_stdev))
+    return _Layout(num_multi, len(unique), edges, len(pose.individuals), targets)
 
 
 def _check_maps(maps: dict[str, np.ndarray], layout: _Layout) -> None:
@@ -284,8 +282,9 @@ def poses_from_maps(maps: dict[str, np.ndarray], pose: dict[str, Any],
             'locref' (N, h, w, 2K) (optional), 'paf' (N, h, w, 2E), and optionally
             'identity' (N, h, w, I) after a sigmoid. K = multi-animal then unique body
             parts, E = len(pose['paf_graph']), I = len(pose['individuals']).
-        pose: pose_config.json's content: bodyparts, individuals, unique_bodyparts,
-            paf_graph, stride, locref_stdev.
+        pose: the model's :class:`kit.net.model_folder.PoseConfig` (or a dict of its
+            fields): bodyparts, individuals, unique_bodyparts, paf_graph, stride,
+            locref_stdev.
         config: thresholds and matching.
 
     Returns:

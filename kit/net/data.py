@@ -189,10 +189,12 @@ def _draw_warp(image_hw: tuple[int, int], points: np.ndarray, crop_hw: tuple[int
 
 def pack_targets(
     points: np.ndarray, map_hw: tuple[int, int], config: TargetConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Targets of one crop, packed as the losses expect: (scores|weights), (locref|weights)."""
+) -> dict[str, np.ndarray]:
+    """Targets of one crop by head name, packed as the losses expect: ``part_pred``
+    (scores|weights) (h, w, 2K), ``locref`` (locref|weights) (h, w, 4K)."""
     scmap, scmap_w, locref, locref_w = make_targets(points, map_hw, config)
-    return np.concatenate([scmap, scmap_w], -1), np.concatenate([locref, locref_w], -1)
+    return {"part_pred": np.concatenate([scmap, scmap_w], -1),
+            "locref": np.concatenate([locref, locref_w], -1)}
 
 
 class BatchSettings(Protocol):
@@ -260,10 +262,11 @@ class PoseDataset(keras.utils.PyDataset):
                                 self.augment_config, rng, self.mirror_perm)
             images.append(crop)
             targets.append(self.pack(pts))
-        return np.stack(images), tuple(np.stack(head) for head in zip(*targets))
+        return np.stack(images), {name: np.stack([t[name] for t in targets])
+                                  for name in targets[0]}
 
-    def pack(self, points: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The packed targets of one crop's points, one array per output of the model."""
+    def pack(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """The packed targets of one crop's points by head name (one per model output)."""
         return pack_targets(points, self.map_hw, self.target_config)
 
 
@@ -279,8 +282,8 @@ class MultiAnimalDataset(PoseDataset):
         points: (N, num_rows, K, 2).
         spec: the graph and identity head (its ``num_identities`` first rows are animals).
 
-    Batches: images (B, H, W, 3) and the packed (targets | weights) of ``part_pred``,
-    ``locref``, ``paf`` and (with identities) ``identity``, each (B, h, w, 2C).
+    Batches: images (B, H, W, 3) and the packed (targets | weights) by head name:
+    ``part_pred``, ``locref``, ``paf`` and (with identities) ``identity``, each (B, h, w, 2C).
     """
 
     def __init__(self, image_paths: Sequence[str | os.PathLike], points: np.ndarray,
@@ -292,11 +295,11 @@ class MultiAnimalDataset(PoseDataset):
         super().__init__(image_paths, points, config, mirror_perm, backbone_stride)
         self.spec = spec
 
-    def pack(self, points: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The multi-animal targets of one image's ``points`` as arrays, one per output."""
+    def pack(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """The multi-animal targets of one image's ``points`` by head name."""
         maps = make_multianimal_targets(points, self.map_hw, self.spec.paf_graph,
                                         self.spec.num_identities, self.target_config)
-        return tuple(np.concatenate(pair, -1) for pair in maps.values())
+        return {name: np.concatenate(pair, -1) for name, pair in maps.items()}
 
 
 Batch = TypeVar("Batch")

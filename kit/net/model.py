@@ -11,11 +11,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from kit.net.backbones import Backbone, get_backbone  # registers kit's layers for load_model
 from kit.net.heads import pose_heads
+from kit.net.losses import identity_loss, locref_loss, paf_loss, scoremap_loss
 from kit.net.pretrain import is_pretrained_file, pretrained_source
+
+__all__ = ["build_model", "fold_batchnorm", "identity_loss", "locref_loss", "paf_loss",
+           "recalibrate_batchnorm", "resolve_weights", "scoremap_loss"]  # losses: kit.net.losses
 
 
 def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
@@ -45,10 +49,13 @@ def build_model(num_bodyparts: int, weights: str | os.PathLike | None = None,
     backbone = get_backbone(net_type)
     inputs = keras.Input(shape=(None, None, 3), name="image")
     features = backbone.build(backbone.preprocess()(inputs))
-    outputs = pose_heads(features, num_bodyparts, backbone.output_stride,
-                         num_limbs=num_limbs, num_identities=num_identities)
+    heads = pose_heads(features, num_bodyparts, backbone.output_stride,
+                       num_limbs=num_limbs, num_identities=num_identities)
     default_name = "kit_" + "".join(c for c in net_type if c.isalnum())  # kit_mobilenetv2035
-    model = keras.Model(inputs, list(outputs), name=name or default_name)
+    # The outputs in head order, each named by its head (output_names): losses and targets
+    # go by those names. (A dict of outputs would come out sorted by name, in the
+    # exported ONNX file too, and so swap what runtimes read by position.)
+    model = keras.Model(inputs, list(heads.values()), name=name or default_name)
     path = resolve_weights(weights, net_type)
     if path is not None:
         load_backbone_weights(model, path, backbone)
@@ -116,47 +123,6 @@ def load_backbone_weights(model: keras.Model, path: str | os.PathLike,
             model.get_layer(layer.name).set_weights(layer.get_weights())
             copied += 1
     return copied
-
-
-def _sum_by_nonzero_weights(loss, weights):
-    """TF1's SUM_BY_NONZERO_WEIGHTS reduction, which DeepLabCut's losses use."""
-    count = ops.sum(ops.cast(weights > 0, "float32"))
-    return ops.sum(loss * weights) / ops.maximum(count, 1.0)
-
-
-@keras.saving.register_keras_serializable(package="kit")
-def scoremap_loss(y_true, y_pred):
-    """Weighted sigmoid cross-entropy. ``y_true`` packs (targets, weights) on the channel axis."""
-    k = ops.shape(y_pred)[-1]
-    target, weights = y_true[..., :k], y_true[..., k:]
-    z = ops.cast(y_pred, "float32")
-    bce = ops.maximum(z, 0.0) - z * target + ops.log1p(ops.exp(-ops.abs(z)))
-    return _sum_by_nonzero_weights(bce, weights)
-
-
-@keras.saving.register_keras_serializable(package="kit")
-def locref_loss(y_true, y_pred):
-    """Huber loss (delta 1) inside the disks. ``y_true`` packs (targets, weights)."""
-    c = ops.shape(y_pred)[-1]
-    target, weights = y_true[..., :c], y_true[..., c:]
-    diff = ops.abs(ops.cast(y_pred, "float32") - target)
-    huber = ops.where(diff <= 1.0, 0.5 * ops.square(diff), diff - 0.5)
-    return _sum_by_nonzero_weights(huber, weights)
-
-
-@keras.saving.register_keras_serializable(package="kit")
-def paf_loss(y_true, y_pred):
-    """Part-affinity fields: Huber loss (delta 1), as DeepLabCut's ``pairwise_huber_loss``
-    (its default), weighted and reduced as :func:`locref_loss`. ``y_true`` packs (targets,
-    weights); the training weighs it by ``pairwise_loss_weight``."""
-    return locref_loss(y_true, y_pred)
-
-
-@keras.saving.register_keras_serializable(package="kit")
-def identity_loss(y_true, y_pred):
-    """Identity maps: weighted sigmoid cross-entropy, as :func:`scoremap_loss` (DeepLabCut
-    trains them as extra score-map channels)."""
-    return scoremap_loss(y_true, y_pred)
 
 
 def recalibrate_batchnorm(model: keras.Model, batches) -> int:

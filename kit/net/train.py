@@ -1,10 +1,10 @@
 """Training: one network per (project, iteration, shuffle, train_fraction).
 
-Everything a run needs to be reproduced or resumed lives in its model folder:
-``train_config.json`` (the settings), ``split.json`` (train/test images),
-``checkpoints/ckpt-<step>.keras`` (model + optimizer, while the run lasts),
-``train_log.csv`` (losses, and the fraction of time the steps waited for data), and at the end ``model.keras`` and ``pose_config.json``
-(what prediction needs).
+Everything a run needs to be reproduced or resumed lives in its model folder
+(:class:`kit.net.model_folder.ModelFolder`, which names its files): the settings, the
+train/test split, checkpoints ``ckpt-<step>.keras`` (model + optimizer, while the run lasts),
+the train log (losses, and the fraction of time the steps waited for data), and at the end
+the final model and its :class:`kit.net.model_folder.PoseConfig` (what prediction needs).
 An interrupted run started again with the same settings resumes from its last
 checkpoint and draws the same batches it would have drawn.
 
@@ -12,7 +12,7 @@ A multi-animal project (``project.layout``) trains DeepLabCut 2.2+'s bottom-up n
 score maps and locref of every individual's labels, part-affinity fields along the graph
 (the config's skeleton, else the minimum spanning tree of the labels' mean part distances:
 :func:`kit.net.ma_targets.minimum_spanning_graph`) and, with ``identity: true`` in the
-config, identity maps; ``pose_config.json`` then records the graph and individuals.
+config, identity maps; the pose config then records the graph and individuals.
 
 The settings, ``TrainConfig``, are defined in :mod:`kit.net.train_config`; import them from
 here with the training they drive: ``from kit.net.train import TrainConfig, train``.
@@ -21,7 +21,6 @@ here with the training they drive: ``from kit.net.train import TrainConfig, trai
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import shutil
 import sys
@@ -36,22 +35,14 @@ from tqdm import tqdm
 
 from kit.net.backbones import get_backbone
 from kit.net.data import MultiAnimalDataset, PoseDataset, mirror_permutation, prefetch
-from kit.net.heads import head_names
+from kit.net.heads import head_losses, head_names
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
-from kit.net.model import (
-    build_model,
-    identity_loss,
-    locref_loss,
-    paf_loss,
-    recalibrate_batchnorm,
-    resolve_weights,
-    scoremap_loss,
-)
-from kit.net.pose_config import save_pose_config
+from kit.net.model import build_model, recalibrate_batchnorm, resolve_weights
+from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
-from kit.project import Project, atomic_path, atomic_write_text
+from kit.project import Project, atomic_path
 from kit.project.labels import labels_to_array, load_labels
-from kit.project.splits import Split, load_split, make_split, save_split, video_of
+from kit.project.splits import Split, make_split, video_of
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -61,12 +52,12 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 
 def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
-    saved = model_dir / "train_config.json"
-    if saved.exists():
+    folder = ModelFolder(model_dir)
+    if folder.has_train_config():
         # Settings added to kit since that run was saved take their defaults (also those
         # inside augment and targets).
         old = {**TrainConfig().to_dict()}
-        for key, value in json.loads(saved.read_text()).items():
+        for key, value in folder.load_train_config_dict().items():
             old[key] = {**old[key], **value} if isinstance(old.get(key), dict) else value
         new = config.to_dict()
         for key in EXECUTION_ONLY:  # how steps run, not what they compute
@@ -79,8 +70,7 @@ def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
                 "Use another shuffle number, or delete that folder to start over."
             )
     else:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(saved, json.dumps(config.to_dict(), indent=1))
+        folder.save_train_config_dict(config.to_dict())
 
 
 def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Split:
@@ -89,9 +79,9 @@ def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Sp
     With ``config.train_size`` the stored split's ``train`` holds just the frames
     trained on; its test set is the shuffle's, shared by every training size.
     """
-    path = config.model_dir(project) / "split.json"
-    if path.exists():
-        return load_split(path)
+    folder = ModelFolder(config.model_dir(project))
+    if folder.has_split():
+        return folder.load_split()
     try:
         split = make_split(list(labels.index), config.train_fraction, config.shuffle,
                            config.seed, config.test_videos, config.split_method)
@@ -104,7 +94,7 @@ def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Sp
                 f"frames of train_fraction={config.train_fraction}. Choose a smaller train_size."
             )
         split = dataclasses.replace(split, train=split.train[: config.train_size])
-    save_split(split, path)
+    folder.save_split(split)
     return split
 
 
@@ -135,13 +125,8 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig,
         keras.config.set_dtype_policy(previous_policy)
     if is_kit_model:
         model.load_weights(weights)
-    losses, loss_weights = [scoremap_loss, locref_loss], [1.0, config.locref_loss_weight]
-    if spec:  # DeepLabCut's multi-animal losses: Huber on PAFs, identity as score maps
-        losses.append(paf_loss)
-        loss_weights.append(config.pairwise_loss_weight)
-    if spec and spec.identity:
-        losses.append(identity_loss)
-        loss_weights.append(1.0)
+    # Each head's loss and weight from its record (kit.net.heads), by output name.
+    losses, loss_weights = head_losses(model.output_names, lambda key: getattr(config, key))
     model.compile(
         optimizer=make_optimizer(config),
         loss=losses,
@@ -157,7 +142,7 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     Every ``config.steps_per_checkpoint`` steps the model and optimizer are saved
     (``checkpoints/ckpt-<step>.keras``, atomically; only the newest kept) and the mean
     losses since the previous checkpoint appended to ``train_log.csv``. When the final
-    ``model.keras`` is written the checkpoint is deleted, unless ``config.keep_checkpoints``.
+    model is written the checkpoint is deleted, unless ``config.keep_checkpoints``.
 
     Raises ValueError if the model folder holds a run with other settings, and (before
     anything is written or built) RuntimeError/FileNotFoundError if the initial weights
@@ -168,11 +153,11 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
         resolve_weights(config.weights, config.net_type)  # fail now, not after the datasets
     bodyparts = _bodyparts(project, config)
     _check_saved_config(model_dir, config)
-    if (model_dir / "model.keras").exists():
+    if ModelFolder(model_dir).is_trained():
         return model_dir
     dataset = _training_data(project, config, model_dir, bodyparts)
     _remove_stale_temporaries(model_dir)
-    checkpoints = list_checkpoints(model_dir / "checkpoints")
+    checkpoints = list_checkpoints(ModelFolder(model_dir).checkpoints_dir)
     if checkpoints:
         model = keras.saving.load_model(checkpoints[-1])
         start = int(checkpoints[-1].stem.split("-")[1])
@@ -208,7 +193,8 @@ def calibration_batches(project: Project, config: TrainConfig,
 
 def _started(model_dir: Path) -> bool:
     """Whether the run has a final model or a checkpoint (its initial weights are used up)."""
-    return (model_dir / "model.keras").exists() or bool(list_checkpoints(model_dir / "checkpoints"))
+    folder = ModelFolder(model_dir)
+    return folder.is_trained() or bool(list_checkpoints(folder.checkpoints_dir))
 
 
 def _training_data(project: Project, config: TrainConfig, model_dir: Path,
@@ -224,7 +210,7 @@ def _training_data(project: Project, config: TrainConfig, model_dir: Path,
     unlabeled = [name for name in split.train if name not in labels.index]
     if unlabeled:
         raise ValueError(
-            f"{model_dir / 'split.json'} trains on {len(unlabeled)} frame(s) that no label file "
+            f"{ModelFolder(model_dir).split_file} trains on {len(unlabeled)} frame(s) that no label file "
             f"holds any more: {unlabeled[:5]}. Restore their labels (a .bak file keeps the "
             "previous version), or train under another shuffle number."
         )
@@ -294,7 +280,7 @@ def _check_training_labels(project: Project, labels: pd.DataFrame, given: np.nda
 def _remove_stale_temporaries(model_dir: Path) -> None:
     """Delete the temporary files of a run that was killed while saving (atomic_path's
     ``.tmp<pid>-*``; a checkpoint's is hundreds of MB). Nothing else writes this folder now."""
-    for folder in (model_dir, model_dir / "checkpoints"):
+    for folder in (model_dir, ModelFolder(model_dir).checkpoints_dir):
         for stale in folder.glob(".tmp*"):
             stale.unlink(missing_ok=True)
 
@@ -330,8 +316,8 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
                 row = {"step": step + 1, **{k: v / every for k, v in sums.items()},
                        "learning_rate": float(model.optimizer.learning_rate),
                        "data_wait_fraction": seconds["wait"] / max(seconds["step"], 1e-12)}
-                _append_log(model_dir / "train_log.csv", row)
-                _save_checkpoint(model, model_dir / "checkpoints", step + 1)
+                _append_log(ModelFolder(model_dir).train_log_file, row)
+                _save_checkpoint(model, ModelFolder(model_dir).checkpoints_dir, step + 1)
                 sums, seconds = {}, {"wait": 0.0, "step": 0.0}
     finally:
         batches.close()  # stops the workers, also on an error or Ctrl-C
@@ -357,29 +343,31 @@ def _save_checkpoint(model, folder: Path, step: int) -> None:
 
 
 def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
-    spec = dataset.spec
-    save_pose_config(model_dir, {
-        "bodyparts": bodyparts,
-        "net_type": config.net_type,
-        "backbone_stride": get_backbone(config.net_type).output_stride,
-        "stride": config.targets.stride,
-        "heads": head_names(len(spec.paf_graph), spec.num_identities) if spec else head_names(),
-        "locref_stdev": config.targets.locref_stdev,
-        "global_scale": config.augment.global_scale,
-        "train_steps": config.train_steps,
-        "crop_hw": list(dataset.crop_hw),
-        "iteration": project.iteration,
-        "keras_backend": keras.backend.backend(),
+    spec, folder = dataset.spec, ModelFolder(model_dir)
+    folder.save_pose_config(PoseConfig(
+        bodyparts=tuple(bodyparts),
+        net_type=config.net_type,
+        backbone_stride=get_backbone(config.net_type).output_stride,
+        stride=config.targets.stride,
+        heads=tuple(head_names(len(spec.paf_graph), spec.num_identities) if spec
+                    else head_names()),
+        locref_stdev=config.targets.locref_stdev,
+        global_scale=config.augment.global_scale,
+        train_steps=config.train_steps,
+        crop_hw=tuple(dataset.crop_hw),
+        iteration=project.iteration,
+        keras_backend=keras.backend.backend(),
+        paf_width=config.targets.paf_width,
         **({} if spec is None else {
-            "multianimal": True, "individuals": list(spec.individuals),
-            "unique_bodyparts": list(spec.unique_bodyparts),
-            "paf_graph": [list(edge) for edge in spec.paf_graph], "identity": spec.identity,
-            "paf_width": config.targets.paf_width}),
-    })
+            "multianimal": True, "individuals": tuple(spec.individuals),
+            "unique_bodyparts": tuple(spec.unique_bodyparts),
+            "paf_graph": tuple(tuple(edge) for edge in spec.paf_graph),
+            "identity": spec.identity}),
+    ))
     # The same layers without the optimizer: a third of the size (the checkpoints keep
-    # the optimizer for resuming; weights=model.keras continues training from this).
+    # the optimizer for resuming; weights=<final model> continues training from this).
     inference = keras.Model(model.inputs, model.outputs, name=model.name)
-    with atomic_path(model_dir / "model.keras") as tmp:
+    with atomic_path(folder.model_file) as tmp:
         inference.save(tmp)
 
 
@@ -388,12 +376,13 @@ def read_train_log(model_dir: str | Path) -> pd.DataFrame:
     ``locref_loss`` (multi-animal: ``paf_loss``, and ``identity_loss`` with identities),
     ``learning_rate``, ``data_wait_fraction`` (of the steps' time, waiting
     for batches; absent in logs of older runs)."""
-    return pd.read_csv(Path(model_dir) / "train_log.csv")
+    return pd.read_csv(ModelFolder(model_dir).train_log_file)
 
 
 def remove_checkpoints(model_dir: str | Path) -> None:
-    """Delete a finished run's checkpoints (``model.keras`` holds the final weights)."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "model.keras").exists():
-        raise ValueError(f"{model_dir} has no model.keras yet; its checkpoints are still needed.")
-    shutil.rmtree(model_dir / "checkpoints", ignore_errors=True)
+    """Delete a finished run's checkpoints (the final model holds the final weights)."""
+    folder = ModelFolder(model_dir)
+    if not folder.is_trained():
+        raise ValueError(f"{model_dir} has no final model ({folder.model_file.name}) yet; its "
+                         "checkpoints are still needed.")
+    shutil.rmtree(folder.checkpoints_dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Training settings: ``TrainConfig`` (saved as ``train_config.json`` in the model folder)
+"""Training settings: ``TrainConfig`` (saved in the model folder: :mod:`kit.net.model_folder`)
 and the learning-rate schedule and optimizer it stands for.
 
 Nothing here trains or touches disk; :mod:`kit.net.train` runs the training these settings
@@ -32,7 +32,7 @@ EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run (saved as train_config.json in the model folder).
+    """Settings of one training run (saved in the model folder, ``ModelFolder.train_config_file``).
 
     Attributes:
         shuffle, train_fraction: which split (and model folder) this is.
@@ -82,8 +82,8 @@ class TrainConfig:
             on ``seed`` and its step).
         keep_checkpoints: keep the last checkpoint (model + optimizer, about 290 MB for
             ResNet-50 with Adam) after the run has finished. By default it is deleted once
-            ``model.keras`` is written: a finished run is not trained again, and training on
-            from it takes ``weights=<model folder>/model.keras``.
+            final model is written: a finished run is not trained again, and training on
+            from it takes ``weights=str(ModelFolder(model_dir).model_file)``.
     """
 
     shuffle: int = 1
@@ -152,6 +152,8 @@ class TrainConfig:
             parts.append("novel-" + "+".join(self.test_videos))
         if self.split_method != "random":  # another test set: another model
             parts.append(self.split_method)
+        if self.seed:  # the members of an ensemble differ by their seed only
+            parts.append(f"seed{self.seed}")
         if not self.augment.enabled:
             parts.append("noaug")
         if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names

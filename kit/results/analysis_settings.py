@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kit.net.model_folder import ModelFolder
+from kit.net.model_query import trained_with
 from kit.project import Project
 from kit.project.config import resolve_pcutoff
 from kit.project.drawing import PoseStyle
@@ -25,19 +27,19 @@ class AnalysisSettings:
     pcutoff: float
 
     @classmethod
-    def from_parameters(cls, project: Project, **flat) -> AnalysisSettings:
-        """From ``05_analyze_videos``' parameters: ``train_fraction`` -1 means the config's
-        first, ``pcutoff`` negative the config's, ``crop`` "x1,x2,y1,y2" or "", ``filter``
+    def from_parameters(cls, project: Project, model: ModelFolder | None = None,
+                        **flat) -> AnalysisSettings:
+        """From ``05_analyze_videos``' parameters: ``model`` the model folder
+        (:func:`kit.net.model_query.find_model`'s), else ``shuffle`` and ``train_fraction``
+        (-1: the config's first) name a plain shuffle's; ``pcutoff`` negative the config's, ``crop`` "x1,x2,y1,y2" or "", ``filter``
         a method name or "" (none), ``output_dir`` "" beside each video, ``max_frames`` 0
         all, ``num_workers`` -1 one per core, ``tracker`` (several animals) as
         :class:`kit.results.tracking.TrackConfig`'s."""
         pcutoff = resolve_pcutoff(None if flat["pcutoff"] < 0 else flat["pcutoff"], project)
-        train_fraction = flat["train_fraction"]
-        if train_fraction == -1.0:
-            train_fraction = project.training_fractions[0]
+        shuffle, train_fraction, variant = _which_model(project, model, flat)
         crop = tuple(int(v) for v in flat["crop"].split(",")) if flat["crop"] else None
         analyze = AnalyzeConfig(
-            shuffle=flat["shuffle"], train_fraction=train_fraction, variant=flat.get("variant", ""),
+            shuffle=shuffle, train_fraction=train_fraction, variant=variant,
             batch_size=flat["batch_size"], crop=crop, downscale=flat["downscale"],
             save_csv=flat["save_csv"], overwrite=flat["overwrite"],
             output_dir=flat["output_dir"] or None, max_frames=flat.get("max_frames") or None,
@@ -51,3 +53,14 @@ class AnalysisSettings:
                           trail_length=flat["trail_length"],
                           color_by="bodypart" if project.layout is None else "individual")
         return cls(analyze, filter_config, style, pcutoff)
+
+
+def _which_model(project: Project, model: ModelFolder | None, flat) -> tuple[int, float, str]:
+    """shuffle, train_fraction and folder suffix of the model analysing the videos."""
+    if model is not None:
+        recorded = trained_with(model)
+        return recorded.shuffle, recorded.train_fraction, model.variant
+    train_fraction = flat["train_fraction"]
+    if train_fraction == -1.0:
+        train_fraction = project.training_fractions[0]
+    return flat["shuffle"], train_fraction, ""

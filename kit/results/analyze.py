@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.analysis_file import load_partial_poses, save_analysis
@@ -133,15 +134,16 @@ class AnalysisResult:
 
 def load_predictor(project: Project, config: AnalyzeConfig) -> Predictor:
     """The trained model of ``config.shuffle`` / ``config.train_fraction``."""
-    model_dir = project.model_dir(config.shuffle, config.train_fraction, variant=config.variant)
-    if not (model_dir / "model.keras").is_file():
+    folder = ModelFolder(project.model_dir(config.shuffle, config.train_fraction,
+                                           variant=config.variant))
+    if not folder.is_trained():
         raise FileNotFoundError(
             f"No trained model for shuffle={config.shuffle}, train_fraction="
-            f"{config.train_fraction} (expected {model_dir / 'model.keras'}). Train it first "
+            f"{config.train_fraction} (expected {folder.model_file}). Train it first "
             "(notebooks/03_train.ipynb or kit.net.train.train), or pass the shuffle and "
             "train_fraction you trained."
         )
-    return Predictor(model_dir)
+    return Predictor(folder.path)
 
 
 def find_videos(project: Project, videos: str | os.PathLike | Sequence = "") -> list[Path]:

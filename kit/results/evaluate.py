@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from kit.net.data import labels_outside
+from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path
 from kit.project.analysis_file import predictions_frame
 from kit.project.config import check_pcutoff, resolve_pcutoff
 from kit.project.hdf import write_h5
 from kit.project.labels import labels_to_array, load_labels
-from kit.project.splits import Split, load_split
+from kit.project.splits import Split
 from kit.project.video import load_image
 from kit.results.evaluate_ma import align_to_truth, animal_counts, oks_map
 
@@ -76,6 +77,27 @@ def error_table(
 
 
 @dataclass(frozen=True)
+class SplitEvaluation:
+    """One split's evaluation (:func:`evaluate_images`), the same type for one animal or
+    several.
+
+    Attributes:
+        table: :func:`error_table` rows (several animals: of the animals matched to the
+            labeled ones).
+        predictions: a prediction table in DeepLabCut's layout (several animals: 4 levels,
+            row j the animal matched to labeled individual j, extra animals in free rows).
+        oks: several animals: ``split``, mAP, mAR, num_labeled, num_missed, num_extra;
+            None for one animal.
+        animals: several animals: those counts per image; None for one animal.
+    """
+
+    table: pd.DataFrame
+    predictions: pd.DataFrame
+    oks: dict | None = None
+    animals: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Errors, and everything needed to look at them again."""
 
@@ -112,21 +134,32 @@ def evaluate(
     batch_size: int = 8,
     variant: str = "",
 ) -> Evaluation:
+    """:func:`evaluate_model` of the model folder ``project.model_dir(shuffle,
+    train_fraction, variant=variant)`` (``train_fraction`` None: the config's first;
+    ``variant``: ``TrainConfig.variant``, e.g. "-n54"). Notebooks name the model by what it
+    was trained with instead: ``evaluate_model(project, find_model(project, ...))``."""
+    train_fraction = project.training_fractions[0] if train_fraction is None else train_fraction
+    folder = ModelFolder(project.model_dir(shuffle, train_fraction, variant=variant))
+    return evaluate_model(project, folder, pcutoff, batch_size)
+
+
+def evaluate_model(project: Project, model: ModelFolder, pcutoff: float | None = None,
+                   batch_size: int = 8) -> Evaluation:
     """Predict every image of the split stored with the model; save and return the errors.
 
     Writes ``evaluation.csv`` (the table: splits train, test and, for models that
     kept videos out of training, novel) and ``predictions.h5`` to
-    ``project.evaluation_dir(...)``. ``pcutoff``: None for the config's
-    (:func:`kit.project.config.resolve_pcutoff`); ``variant`` names a model trained with
-    ``TrainConfig.variant`` (e.g. "-n54"). A multi-animal project (``project.layout``) also
-    gets ``oks.csv`` (mAP, mAR, animals labeled, missed and extra, per split) and
-    ``animals.csv`` (those counts per image); see :func:`evaluate_images`.
+    ``model.evaluation_dir(project)``. ``model``: e.g.
+    :func:`kit.net.model_query.find_model`'s. ``pcutoff``: None for the config's
+    (:func:`kit.project.config.resolve_pcutoff`). A multi-animal project
+    (``project.layout``) also gets ``oks.csv`` (mAP, mAR, animals labeled, missed and
+    extra, per split) and ``animals.csv`` (those counts per image); see
+    :func:`evaluate_images`.
     """
-    train_fraction = project.training_fractions[0] if train_fraction is None else train_fraction
     pcutoff = resolve_pcutoff(pcutoff, project)
-    model_dir = project.model_dir(shuffle, train_fraction, variant=variant)
+    model_dir = model.path
     predictor = Predictor(model_dir)
-    split = load_split(model_dir / "split.json")
+    split = model.load_split()
     labels = load_labels(project)
     parts = []
     for name, images in (("train", split.train), ("test", split.test), ("novel", split.novel)):
@@ -134,13 +167,13 @@ def evaluate(
         if images:
             parts.append(evaluate_images(project, predictor, labels.loc[images], pcutoff, name,
                                          batch_size))
-    folder = project.evaluation_dir(shuffle, train_fraction, variant=variant)
+    folder = model.evaluation_dir(project)
     folder.mkdir(parents=True, exist_ok=True)
-    table = pd.concat([part["table"] for part in parts], ignore_index=True)
+    table = pd.concat([part.table for part in parts], ignore_index=True)
     table.insert(0, "train_steps", predictor.train_steps)
     with atomic_path(folder / "evaluation.csv") as tmp:
         table.to_csv(tmp, index=False)
-    predictions = pd.concat([part["predictions"] for part in parts])
+    predictions = pd.concat([part.predictions for part in parts])
     predictions = predictions.set_axis(
         predictions.columns.set_levels([f"kit_{model_dir.name}"], level=0), axis=1)
     write_h5(predictions, folder / "predictions.h5")
@@ -153,21 +186,15 @@ def evaluate(
 
 
 def evaluate_images(project: Project, predictor: Predictor, labels: pd.DataFrame,
-                    pcutoff: float, name: str = "test", batch_size: int = 8) -> dict:
-    """Predict the images of ``labels`` (one split, named ``name``) and measure.
-
-    Returns:
-        ``table`` (:func:`error_table`; multi-animal: of the animals matched to the labeled
-        ones) and ``predictions`` (a prediction table; multi-animal: 4 levels, row j the
-        animal matched to labeled individual j, extra animals in free rows); multi-animal
-        also ``oks`` (mAP, mAR, num_labeled, num_missed, num_extra) and ``animals`` (those
-        counts per image).
-    """
+                    pcutoff: float, name: str = "test", batch_size: int = 8
+                    ) -> SplitEvaluation:
+    """Predict the images of ``labels`` (one split, named ``name``) with ``predictor`` (its
+    decoder, whichever it is) and measure: a :class:`SplitEvaluation`."""
     points, truth = _predict(project, predictor, labels, batch_size)
     images, layout = list(labels.index), project.layout
     if layout is None:
-        return {"table": error_table(truth, points, predictor.bodyparts, pcutoff, name),
-                "predictions": predictions_frame(points, images, "kit", predictor.bodyparts)}
+        return SplitEvaluation(error_table(truth, points, predictor.bodyparts, pcutoff, name),
+                               predictions_frame(points, images, "kit", predictor.bodyparts))
     # the animals: rows matched; the unique parts (last row, "single"): compared as they are
     num_animals, num_parts = len(layout.individuals), len(layout.multianimal_bodyparts)
     animals, labeled = points[:, :num_animals, :num_parts], truth[:, :num_animals, :num_parts]
@@ -179,20 +206,20 @@ def evaluate_images(project: Project, predictor: Predictor, labels: pd.DataFrame
     counts = animal_counts(animals, labeled, images)
     oks = {"split": name, **oks_map(animals, labeled),
            **counts[["num_labeled", "num_missed", "num_extra"]].sum().astype(int)}
-    return {"table": error_table(truth, matched, predictor.bodyparts, pcutoff, name),
-            "predictions": predictions_frame(aligned, images, "kit", predictor.bodyparts,
-                                             layout.table_individuals),
-            "oks": oks, "animals": counts.rename_axis("image").assign(split=name)}
+    return SplitEvaluation(
+        error_table(truth, matched, predictor.bodyparts, pcutoff, name),
+        predictions_frame(aligned, images, "kit", predictor.bodyparts, layout.table_individuals),
+        oks, counts.rename_axis("image").assign(split=name))
 
 
-def _save_animal_tables(parts: list[dict], folder: Path
+def _save_animal_tables(parts: list[SplitEvaluation], folder: Path
                         ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """Write ``oks.csv`` (per split) and ``animals.csv`` (per image) of a multi-animal
     evaluation; (None, None) for a single-animal one."""
-    if "oks" not in parts[0]:
+    if parts[0].oks is None:
         return None, None
-    oks = pd.DataFrame([part["oks"] for part in parts]).set_index("split")
-    animals = pd.concat([part["animals"] for part in parts])
+    oks = pd.DataFrame([part.oks for part in parts]).set_index("split")
+    animals = pd.concat([part.animals for part in parts])
     for table, file in ((oks, "oks.csv"), (animals, "animals.csv")):
         with atomic_path(folder / file) as tmp:
             table.to_csv(tmp)

@@ -12,7 +12,7 @@ Machine-made labels and labels a person confirmed are kept apart, as in DeepLabC
   frames of a labels file there. Confirmed frames are then removed from the
   machine labels (:func:`confirm_labeled_frames`), which keep only what is pending.
 - :func:`start_iteration` bumps the config's ``iteration`` and writes the new
-  model's ``split.json`` itself: the previous test frames stay the test frames (so
+  model's split itself: the previous test frames stay the test frames (so
   both iterations are measured on the same frames, :func:`compare_iterations`), the
   previous training frames and every newly confirmed frame train. Training
   (:func:`kit.net.train.train`) reuses a stored split, so nothing in it changes;
@@ -22,7 +22,6 @@ Machine-made labels and labels a person confirmed are kept apart, as in DeepLabC
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
 from kit.net.train_config import TrainConfig
 from kit.project import Project, atomic_path, update_config
@@ -44,7 +44,7 @@ from kit.project.labels import (
     read_labels_file,
     save_labels,
 )
-from kit.project.splits import Split, load_split, save_split, video_of
+from kit.project.splits import Split, video_of
 from kit.project.video import load_image
 from kit.results.analyze import AnalyzeConfig, analyze_video
 from kit.results.evaluate import error_table, evaluate_images
@@ -127,33 +127,13 @@ def merge_corrections(project: Project, video: str, corrections_file: str | os.P
 
 
 def model_iteration(model_dir: str | os.PathLike) -> int:
-    """The iteration a trained model belongs to (from its ``pose_config.json``)."""
-    path = Path(model_dir) / "pose_config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"No trained model at {model_dir} (no pose_config.json). "
-                                "Train it first (kit.net.train.train).")
-    return int(json.loads(path.read_text())["iteration"])
+    """The iteration a trained model belongs to (from its pose config)."""
+    return ModelFolder(model_dir).load_pose_config().iteration
 
 
 def saved_train_config(model_dir: str | os.PathLike) -> TrainConfig:
-    """The settings a model was trained with (its ``train_config.json``)."""
-    path = Path(model_dir) / "train_config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"No trained model at {model_dir} (no train_config.json). Train "
-                                "it first, or name the iteration whose model you trained.")
-    return TrainConfig.from_dict(json.loads(path.read_text()))
-
-
-def previous_model_dir(project: Project, shuffle: int, train_fraction: float = -1.0,
-                       from_iteration: int = -1, variant: str = "") -> Path:
-    """The model folder that finds the outliers, as ``06_refine`` names it: ``-1`` for
-    ``train_fraction`` is the config's first TrainingFraction, for ``from_iteration`` the
-    config's current iteration; ``variant`` the model folder's suffix (``TrainConfig.variant``)."""
-    if train_fraction == -1.0:
-        train_fraction = project.training_fractions[0]
-    return project.model_dir(shuffle, train_fraction,
-                             iteration=None if from_iteration == -1 else from_iteration,
-                             variant=variant)
+    """The settings a model was trained with (saved in its folder)."""
+    return ModelFolder(model_dir).load_train_config()
 
 
 def next_train_config(previous_model_dir: str | os.PathLike, train_steps: int = 0) -> TrainConfig:
@@ -161,7 +141,7 @@ def next_train_config(previous_model_dir: str | os.PathLike, train_steps: int = 
     (0: as many as before). ``train_size`` is dropped: :func:`start_iteration` makes the split."""
     previous = saved_train_config(previous_model_dir)
     return dataclasses.replace(
-        previous, weights=str(Path(previous_model_dir) / "model.keras"), train_size=0,
+        previous, weights=str(ModelFolder(previous_model_dir).model_file), train_size=0,
         train_steps=train_steps or previous.train_steps, save_every=0)
 
 
@@ -181,7 +161,7 @@ def start_iteration(project: Project, previous_model_dir: str | os.PathLike,
                     config: TrainConfig) -> Project:
     """Bump the config's ``iteration`` past the previous model's and store the new split.
 
-    The split (``split.json`` in ``config.model_dir`` of the new iteration): the previous
+    The split (stored in ``config.model_dir`` of the new iteration): the previous
     test (and novel) frames stay out of training; its training frames and every label
     confirmed since train. Called again once bumped (e.g. a re-run), it checks and returns.
 
@@ -198,19 +178,19 @@ def start_iteration(project: Project, previous_model_dir: str | os.PathLike,
     if project.iteration not in (previous, previous + 1):
         raise ValueError(f"{project.config_path} is at iteration {project.iteration}; the model "
                          f"{previous_model_dir} is of iteration {previous}. Pass the latest model.")
-    old = load_split(previous_model_dir / "split.json")
+    old = ModelFolder(previous_model_dir).load_split()
     split = _next_split(project, old, config)
     if project.iteration == previous:
         if not set(split.train) - set(old.train):
             raise ValueError(f"No frame was confirmed since iteration {previous}: nothing new to "
                              "train on. Label the extracted frames (or merge_corrections) first.")
         project = update_config(project, iteration=previous + 1)
-    path = config.model_dir(project) / "split.json"
-    if path.is_file() and load_split(path) != split:
-        raise ValueError(f"{path} holds another split (labels changed since it was made). "
-                         "Delete that model folder to train on the current labels.")
-    if not path.is_file():
-        save_split(split, path)
+    folder = ModelFolder(config.model_dir(project))
+    if folder.has_split() and folder.load_split() != split:
+        raise ValueError(f"{folder.split_file} holds another split (labels changed since it "
+                         "was made). Delete that model folder to train on the current labels.")
+    if not folder.has_split():
+        folder.save_split(split)
     return project
 
 
@@ -254,7 +234,7 @@ def compare_iterations(project: Project, model_dirs: Sequence[str | os.PathLike]
                                 predictor.bodyparts, pcutoff)
         else:  # animals matched to the labeled ones first, as evaluate does
             table = evaluate_images(project, predictor, labels.loc[list(images)], pcutoff,
-                                    "test")["table"]
+                                    "test").table
         table.insert(0, "iteration", model_iteration(model_dir))
         tables.append(table)
     columns = ["iteration", "bodypart", "num_labels", "rmse_px", "rmse_px_pcutoff"]
