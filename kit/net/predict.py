@@ -15,21 +15,11 @@ import keras
 import numpy as np
 
 from kit.net.assembly import AssemblyConfig, poses_from_maps
-from kit.net.data import scale_image
 from kit.net.heads import IDENTITY
+from kit.net.images import scale_image
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
 from kit.net.pose_config import load_pose_config
-from kit.net.targets import TargetConfig, decode
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    out = np.empty_like(z, dtype=np.float32)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+from kit.net.targets import TargetConfig, decode, sigmoid  # sigmoid: re-exported
 
 
 SIGMOID_HEADS = ("part_pred", IDENTITY)  # logits; the other heads' maps are used as they are
