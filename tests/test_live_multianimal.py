@@ -4,6 +4,7 @@ with Keras, and the ONNX path running where Keras and TensorFlow cannot be impor
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -206,3 +207,24 @@ def test_onnx_live_predictor_runs_where_keras_and_tensorflow_cannot_be_imported(
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "pose (2, 4, 3)" in done.stdout
+
+
+def test_live_notebook_streams_every_animal_and_scores_them(tiny_group_model, tmp_path):
+    import pandas as pd
+
+    from kit.experiments.runner import run_notebook
+
+    project, trained, _ = tiny_group_model
+    model_dir = project.model_dir(1, 0.75)  # where 08 looks (it has no net_type parameter)
+    shutil.copytree(trained, model_dir)
+    result = run_notebook(REPO / "notebooks" / "08_live.ipynb", {
+        "project_dir": str(project.root), "train_fraction": 0.75, "num_frames": 8,
+        "report_every": 4, "num_stills": 2, "tracker": "box", "pcutoff": 0.3},
+        runs_dir=tmp_path / "runs", log_to_console=False)
+    text = result.notebook.read_text()
+    assert "8 frames, 8 poses given to the processor, each (2, 4, 3)" in text
+    assert "of 2 rows found" in text or "frame 4: latency" in text
+    assert "num_switches" in text  # scored against the group video's truth
+    table = pd.read_csv(model_dir / "live" / "latency.csv", index_col="stream")
+    assert table.iloc[0].frames == 7
+    assert len(list((model_dir / "live").glob("live_frame*.png"))) == 2
