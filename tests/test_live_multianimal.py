@@ -228,3 +228,12 @@ def test_live_notebook_streams_every_animal_and_scores_them(tiny_group_model, tm
     table = pd.read_csv(model_dir / "live" / "latency.csv", index_col="stream")
     assert table.iloc[0].frames == 7
     assert len(list((model_dir / "live").glob("live_frame*.png"))) == 2
+
+
+def test_live_animals_put_new_animals_in_the_rows_their_identity_scores_name():
+    animals = LiveAnimals(2, 4, TrackConfig("ellipse"))
+    a, b = np.c_[animal_at(30, 30), np.ones(4)], np.c_[animal_at(150, 30), np.ones(4)]
+    rows = animals.update(np.stack([a, b]), identity=np.array([[0.1, 0.9], [0.8, 0.2]]))
+    assert rows[1, 0, 0] == 30 and rows[0, 0, 0] == 150  # a scores as individual 2
+    rows = animals.update(np.stack([b + [1, 0, 0], a + [1, 0, 0]]))  # no scores: by motion
+    assert rows[1, 0, 0] == 31 and rows[0, 0, 0] == 151
