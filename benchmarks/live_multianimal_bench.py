@@ -27,6 +27,12 @@ Columns: mean_ms, sd_ms, p99_ms and fps (1 / mean) of get_pose's latency, the fi
 excluded; net_ms: the ONNX session's share; rest_ms: the rest (resize, decoding, assembly,
 tracking); cropped: fraction of frames cropped.
 
+Measured 2026-12-04 (``--train-steps 500``; 2 cores shared with other work, load average
+4-6): MobileNetV2-0.35, 2 animals: 12.4 ms (81 frames/s) on the whole frame, 7.6 ms (132
+frames/s) with cropping (56% of frames cropped); one-animal path 9.0 ms. MobileNetV2-1.0, 2
+animals: 21.5 / 9.5 ms, one animal 19.5 ms. Assembly and tracking (rest_ms) 1.4-2.6 ms per
+frame at 10-29 peaks; rows where the load peaked (sd > 10 ms) are not to be trusted.
+
     .venv/bin/python benchmarks/live_multianimal_bench.py                  # full run
     .venv/bin/python benchmarks/live_multianimal_bench.py --frames 10 --train-steps 5 \\
         --backbones mobilenet_v2_0.35 --animals 2                          # smoke test
