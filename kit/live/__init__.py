@@ -5,6 +5,8 @@ cropping, a per-frame processor (:mod:`kit.live.processor`) and a forward predic
 (:mod:`kit.live.forward`); streams from a video or a camera and their latency
 (:mod:`kit.live.stream`).
 
-Poses carry kit's individuals axis: ``(1, num_bodyparts, 3)`` per frame, x and y in
-full-frame pixels, likelihood in [0, 1].
+Poses carry kit's individuals axis: ``(rows, num_bodyparts, 3)`` per frame, x and y in
+full-frame pixels, likelihood in [0, 1]; one row for a single-animal model; a multi-animal
+model's individuals, assembled and tracked online (:mod:`kit.live.animals`), then ``single``
+if it has unique body parts. The ONNX runtime imports neither Keras nor TensorFlow.
 """

@@ -2,7 +2,13 @@
 (DeepLabCut-Live's ``DLCLive.get_pose``).
 
     predictor = LivePredictor.load(model_dir, LiveConfig(runtime="onnx", dynamic=(True, 0.5, 20)))
-    pose = predictor.get_pose(frame)   # (1, num_bodyparts, 3)
+    pose = predictor.get_pose(frame)   # (rows, num_bodyparts, 3)
+
+A single-animal model gives one row. A multi-animal model gives every animal each frame,
+assembled from its maps as video analysis does (:func:`kit.net.assembly.poses_from_maps`)
+and tracked online (:class:`kit.live.animals.LiveAnimals`, video analysis's trackers): row
+i is individual i as long as it is tracked, then ``single`` (unique body parts) if the
+model has them; NaN where an animal or part is not found.
 
 Batch 1, BatchNorm folded, the network compiled (Keras's predict function, or ONNX Runtime's
 optimized graph) and warmed up at load, so the first frame of an experiment is not the slow one.
@@ -18,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from kit.live.export import load_net
+from kit.live.animals import LiveAnimals
 from kit.live.forward import FORWARD_METHODS, make_forward
 from kit.live.processor import Processor
-from kit.live.runtimes import Net, decode_outputs
-from kit.net.data import scale_image
+from kit.live.runtimes import Net, complete_info, decode_outputs, load_net, named_outputs
+from kit.net.assembly import AssemblyConfig
+from kit.net.images import scale_image
+from kit.results.tracklets import TrackConfig
 
 
 @dataclass(frozen=True)
@@ -36,12 +44,16 @@ class LiveConfig:
         dynamic: (on, pcutoff, margin_px), DeepLabCut-Live's dynamic cropping: when on, each
             frame is cropped to the bounding box of the previous pose's parts with likelihood
             >= pcutoff, enlarged by margin_px on each side; with no such part (the animal is
-            lost, or the first frame) the whole frame is searched. The pcutoff also decides
-            which parts the forward predictor trusts.
+            lost, or the first frame) the whole frame is searched. Several animals: the
+            union of their boxes, and the whole frame while any individual is not found.
+            The pcutoff also decides which parts the forward predictor trusts.
         forward: "" (none), "constant_velocity" or "kalman" (:mod:`kit.live.forward`).
         lag_s: with a forward predictor, report the pose expected this many seconds after
             the frame was taken; -1: after the frame's measured latency.
         warmup_hw: (height, width) of the blank frame run at load; None: no warm-up.
+        assembly: a multi-animal model: how peaks become animals (as in video analysis).
+        track: a multi-animal model: the online tracker (``tracker``: "keypoints", "box"
+            or "ellipse") and its settings, as in video analysis.
     """
 
     runtime: str = "keras"
@@ -50,6 +62,8 @@ class LiveConfig:
     forward: str = ""
     lag_s: float = -1.0
     warmup_hw: tuple[int, int] | None = (480, 640)
+    assembly: AssemblyConfig = AssemblyConfig()
+    track: TrackConfig = TrackConfig()
 
     def __post_init__(self):
         on, pcutoff, margin = self.dynamic
@@ -68,7 +82,8 @@ class LiveConfig:
 def crop_box(pose: np.ndarray | None, frame_hw: tuple[int, int], pcutoff: float,
              margin_px: int) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1), full-frame pixels, of the parts of ``pose`` (I, K, 3) at or above
-    ``pcutoff`` enlarged by ``margin_px`` and clipped to the frame; None if none is."""
+    ``pcutoff`` (every individual's: the union of their boxes) enlarged by ``margin_px`` and
+    clipped to the frame; None if none is."""
     if pose is None:
         return None
     confident = pose[..., 2] >= pcutoff
@@ -87,8 +102,9 @@ class LivePredictor:
     """One frame at a time: :meth:`get_pose`.
 
     Args:
-        net: (1, h, w, 3) float32 -> (logits, locref) (:mod:`kit.live.runtimes`).
-        info: bodyparts, stride, locref_stdev, global_scale (live_config.json's keys).
+        net: (1, h, w, 3) float32 -> the heads' maps (:mod:`kit.live.runtimes`).
+        info: live_config.json's keys (bodyparts, stride, locref_stdev, global_scale; heads,
+            multianimal, individuals, unique_bodyparts, paf_graph for several animals).
         config: how it runs.
         processor: called on every pose (:mod:`kit.live.processor`), or None.
 
@@ -99,11 +115,16 @@ class LivePredictor:
 
     def __init__(self, net: Net, info: dict[str, Any], config: LiveConfig = LiveConfig(),
                  processor: Processor | None = None):
+        info = complete_info(info)
         self.net, self.info, self.config, self.processor = net, info, config, processor
         self.bodyparts: list[str] = list(info["bodyparts"])
+        self.individuals: list[str] = list(info["individuals"]) if info["multianimal"] else []
+        self.num_multi = len(self.bodyparts) - len(info["unique_bodyparts"])
+        self.animals = (LiveAnimals(len(self.individuals), self.num_multi, config.track)
+                        if self.individuals else None)
         self.scale = config.resize * info["global_scale"]
         self.forward = make_forward(config.forward, config.dynamic[1])
-        self.pose: np.ndarray | None = None  # the last measured pose (1, K, 3)
+        self.pose: np.ndarray | None = None  # the last measured pose (rows, K, 3)
         self.box: tuple[int, int, int, int] | None = None
         self.latency_s = math.nan
         self.num_frames = 0
@@ -118,13 +139,42 @@ class LivePredictor:
         net, info = load_net(path, config.runtime)
         return cls(net, info, config, processor)
 
-    def infer(self, image: np.ndarray) -> np.ndarray:
-        """The network on one whole image: RGB uint8 (h, w, 3) -> (1, K, 3), x, y in the
-        image's pixels (the resize and global_scale undone)."""
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network on one whole image, RGB uint8 (h, w, 3): poses (rows, K, 3), x, y in
+        the image's pixels (the resize and global_scale undone), rows untracked (several
+        animals: best assembly first); identity scores (rows, I) or None."""
         scaled = scale_image(image, self.scale).astype(np.float32)[None]
-        pose = decode_outputs(*self.net(scaled), self.info)
-        pose[..., :2] /= self.scale
-        return pose
+        outputs = named_outputs(self.net(scaled), self.info["heads"])
+        poses, identity = decode_outputs(outputs, self.info, self.config.assembly)
+        poses[..., :2] /= self.scale
+        return poses[0], None if identity is None else identity[0]
+
+    def infer(self, image: np.ndarray) -> np.ndarray:
+        """:meth:`detect`'s poses (rows, K, 3)."""
+        return self.detect(image)[0]
+
+    def search_box(self, frame_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """Where to look in the next frame (:func:`crop_box` of the last pose, every row), or
+        None for the whole frame: dynamic cropping off, nothing found yet, or an individual
+        of a multi-animal model not found in the last frame."""
+        on, pcutoff, margin = self.config.dynamic
+        if not on or self.pose is None:
+            return None
+        animals = self.pose[:len(self.individuals)]
+        if not (animals[..., 2] >= pcutoff).any(-1).all():
+            return None  # an animal lost: it may be anywhere
+        return crop_box(self.pose, frame_hw, pcutoff, margin)
+
+    def _track(self, poses: np.ndarray, identity: np.ndarray | None) -> np.ndarray:
+        """A multi-animal frame's assemblies (rows, K, 3) in the individuals' rows."""
+        if self.animals is None:
+            return poses
+        num, multi = len(self.individuals), self.num_multi
+        out = np.full_like(poses, np.nan)
+        out[:num, :multi] = self.animals.update(poses[:num, :multi], None if identity is None
+                                                else identity[:num])
+        out[num:, multi:] = poses[num:, multi:]  # single: the unique body parts as found
+        return out
 
     def get_pose(self, frame: np.ndarray, frame_time: float | None = None) -> np.ndarray:
         """The pose in ``frame``.
@@ -135,18 +185,19 @@ class LivePredictor:
                 now. Latency and forward prediction count from it.
 
         Returns:
-            (1, num_bodyparts, 3) float64: x, y in full-frame pixels (with a forward
+            (rows, num_bodyparts, 3) float64: x, y in full-frame pixels (with a forward
             predictor: where each part is expected ``lag_s`` after ``frame_time``),
-            likelihood; what the processor returned, if there is one.
+            likelihood; rows: 1 for one animal; the individuals in their tracked rows, then
+            ``single``, for several (NaN where not found). What the processor returned, if
+            there is one.
         """
         frame_time = time.perf_counter() if frame_time is None else frame_time
-        on, pcutoff, margin = self.config.dynamic
-        self.box = crop_box(self.pose, frame.shape[:2], pcutoff, margin) if on else None
+        self.box = self.search_box(frame.shape[:2])
         x0, y0, x1, y1 = self.box or (0, 0, frame.shape[1], frame.shape[0])
-        pose = self.infer(frame[y0:y1, x0:x1])
-        pose[..., 0] += x0
-        pose[..., 1] += y0
-        self.pose = pose
+        poses, identity = self.detect(frame[y0:y1, x0:x1])
+        poses[..., 0] += x0
+        poses[..., 1] += y0
+        pose = self.pose = self._track(poses, identity)
         self.latency_s = time.perf_counter() - frame_time
         pose_time = frame_time
         if self.forward is not None:

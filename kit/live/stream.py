@@ -62,7 +62,8 @@ class StreamResult:
     """What a stream gave.
 
     Attributes:
-        poses: (num_frames, 1, num_bodyparts, 3) as get_pose returned them.
+        poses: (num_frames, rows, num_bodyparts, 3) as get_pose returned them (rows: 1, or
+            a multi-animal model's individuals then ``single``).
         latency_s: (num_frames,) seconds from each frame's arrival to its pose.
         cropped: (num_frames,) bool, whether dynamic cropping was used on each frame.
         wall_s: seconds of the whole stream, reading frames included.
@@ -94,16 +95,20 @@ def run_stream(predictor: LivePredictor, frames: Iterable[np.ndarray],
             _report(i + 1, poses[-1], latency[-report_every:], cropped[-report_every:],
                     time.perf_counter() - start)
     num_parts = len(predictor.bodyparts)
-    return StreamResult(np.array(poses).reshape(-1, 1, num_parts, 3), np.array(latency),
+    return StreamResult(np.array(poses).reshape(len(poses), -1, num_parts, 3), np.array(latency),
                         np.array(cropped, bool), time.perf_counter() - start, stills)
 
 
 def _report(num_frames: int, pose: np.ndarray, latency: list[float], cropped: list[bool],
             elapsed_s: float) -> None:
-    where = ", ".join(f"({x:.0f}, {y:.0f})" for x, y in pose[0, :, :2])
+    found = np.isfinite(pose[..., 0]).any(-1)  # rows with an animal (or unique parts)
+    where = "; ".join(", ".join(f"({x:.0f}, {y:.0f})" for x, y in row[:, :2] if np.isfinite(x))
+                      for row in pose[found])
+    likelihood = np.nanmean(pose[..., 2]) if found.any() else np.nan
+    animals = f"{found.sum()} of {len(pose)} rows found, " if len(pose) > 1 else ""
     print(f"frame {num_frames}: latency {1000 * np.mean(latency):.1f} ms, "
-          f"{num_frames / elapsed_s:.1f} frames/s, cropped {np.mean(cropped):.0%}, "
-          f"likelihood {pose[0, :, 2].mean():.2f}, parts at {where}", flush=True)
+          f"{num_frames / elapsed_s:.1f} frames/s, cropped {np.mean(cropped):.0%}, {animals}"
+          f"likelihood {likelihood:.2f}, parts at {where}", flush=True)
 
 
 def latency_summary(latency_s: np.ndarray) -> dict[str, float]:

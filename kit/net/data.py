@@ -18,20 +18,11 @@ import cv2
 import keras
 import numpy as np
 
+from kit.net.images import scale_image as scale_image  # re-exported: callers import it here
 from kit.net.ma_targets import MultiAnimalSpec, make_multianimal_targets
 from kit.net.targets import TargetConfig, make_targets, map_shape
 from kit.project.video import load_image
 from kit.project.video_workers import map_ahead, usable_cores
-
-
-def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
-    """Resize by ``scale`` with the convention training uses (pixel (x, y) -> (s x, s y))."""
-    if scale == 1.0:
-        return image
-    h, w = image.shape[:2]
-    matrix = np.array([[scale, 0, 0], [0, scale, 0]], dtype=np.float64)
-    return cv2.warpAffine(image, matrix, (math.ceil(w * scale), math.ceil(h * scale)),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 @dataclass(frozen=True)

@@ -17,22 +17,12 @@ import keras
 import numpy as np
 
 from kit.net.assembly import AssemblyConfig
-from kit.net.data import scale_image
 from kit.net.decoders import Decoded, get_decoder
 from kit.net.heads import get_head
+from kit.net.images import scale_image
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
 from kit.net.model_folder import ModelFolder, PoseConfig
-from kit.net.targets import TargetConfig
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    out = np.empty_like(z, dtype=np.float32)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+from kit.net.targets import TargetConfig, sigmoid  # sigmoid: re-exported
 
 
 ACTIVATIONS = {"sigmoid": sigmoid, None: lambda maps: maps}  # a head record's activation

@@ -118,3 +118,13 @@ def decode(
     y = rows * s + s / 2 + off[..., 1] * config.locref_stdev
     out = np.stack([x, y, likelihood], axis=-1).astype(np.float64)
     return out[0] if single else out
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    out = np.empty_like(z, dtype=np.float32)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
