@@ -4,7 +4,6 @@ with Keras, and the ONNX path running where Keras and TensorFlow cannot be impor
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 
