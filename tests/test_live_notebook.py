@@ -52,4 +52,4 @@ def test_live_notebook_takes_the_one_trained_model_and_lists_several(tmp_path):
     train(project, dataclasses.replace(config, seed=1), verbose=0)
     with pytest.raises(NotebookFailed, match=r"(?s)2 trained models.*-p seed 0.*-p seed 1"):
         run_notebook(REPO / "notebooks" / "08_live.ipynb", {"project_dir": str(project.root)},
-                     runs_dir=tmp_path / "runs", log_to_console=False)
+                     runs_dir=tmp_path / "runs", redo=True, log_to_console=False)
