@@ -52,9 +52,13 @@ def _weights(model_file):
 
 
 def _models(project_dir):
-    """Per model folder: its train_log and final weights."""
-    return {d.name: (pd.read_csv(d / "train_log.csv"), _weights(d / "model.keras"))
-            for d in sorted(project_dir.glob("kit-models/*/*"))}
+    """Per model folder: its train_log's losses (not data_wait_fraction, a timing) and final
+    weights."""
+    from kit.net.model_folder import ModelFolder
+
+    folders = [ModelFolder(d) for d in sorted(project_dir.glob("kit-models/*/*"))]
+    return {f.path.name: (pd.read_csv(f.train_log_file).drop(columns="data_wait_fraction"),
+                          _weights(f.model_file)) for f in folders}
 
 
 @pytest.fixture(scope="module")
