@@ -297,7 +297,9 @@ def plot_reconstructions(originals: np.ndarray, masked: np.ndarray, filled: np.n
     patches grey), the masked patches painted by it; and the loss against step.
 
     Args:
-        originals, masked, filled: (N, S, S, 3) uint8, from :func:`kit.net.pretrain.reconstruct`.
+        originals: (N, S, S, 3) uint8 crops, from :func:`kit.net.pretrain.reconstruct`.
+        masked: (N, S, S, 3) uint8, the crops as the backbone saw them.
+        filled: (N, S, S, 3) uint8, the masked patches painted by the backbone.
         log: the run's log (``step``, ``loss``).
     """
     num = len(originals)

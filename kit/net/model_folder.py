@@ -207,7 +207,8 @@ class ModelFolder:
         atomic_write_text(self.pose_config_file, json.dumps(pose.to_dict(), indent=1))
         return self.pose_config_file
 
-    def has_train_config(self) -> bool:  # a run was started here
+    def has_train_config(self) -> bool:
+        """Whether a run was started here (its settings are saved)."""
         return self.train_config_file.is_file()
 
     def load_train_config_dict(self) -> dict[str, Any]:
@@ -233,6 +234,7 @@ class ModelFolder:
         return self.train_config_file
 
     def has_split(self) -> bool:
+        """Whether the run's train/test split is saved here."""
         return self.split_file.is_file()
 
     def load_split(self) -> Split:
@@ -240,6 +242,7 @@ class ModelFolder:
         return load_split(self.split_file)
 
     def save_split(self, split: Split) -> Path:
+        """Write ``split`` atomically as the run's split; return the file."""
         self.path.mkdir(parents=True, exist_ok=True)
         save_split(split, self.split_file)
         return self.split_file

@@ -28,7 +28,8 @@ from kit.net.targets import TargetConfig, sigmoid  # sigmoid: re-exported
 ACTIVATIONS = {"sigmoid": sigmoid, None: lambda maps: maps}  # a head record's activation
 
 
-def head_maps(outputs, names: Sequence[str]) -> dict[str, np.ndarray]:
+def head_maps(outputs: dict[str, np.ndarray] | Sequence[np.ndarray],
+              names: Sequence[str]) -> dict[str, np.ndarray]:
     """A network's outputs as maps by head name, each after its head's activation.
 
     Args:

@@ -19,6 +19,8 @@ cells. The window's choice (the arg-max) passes no gradient; the weights inside 
 
 from __future__ import annotations
 
+from typing import Any
+
 from keras import ops
 
 from kit.net.targets import STRIDE, TargetConfig
@@ -26,9 +28,9 @@ from kit.net.targets import STRIDE, TargetConfig
 WINDOW = 2  # cells each way: DeepLabCut's 17 px disk at stride 8 spans about 2 cells
 
 
-def soft_argmax(logits, locref=None, stride: int = STRIDE,
+def soft_argmax(logits: Any, locref: Any = None, stride: int = STRIDE,
                 locref_stdev: float = TargetConfig.locref_stdev, beta: float = 1.0,
-                window: int | None = WINDOW):
+                window: int | None = WINDOW) -> Any:
     """Positions of the K body parts as the softmax-weighted mean of the cells' positions.
 
     Cell (row i, column j) stands for input pixel ``(j * stride + stride / 2 + dx,

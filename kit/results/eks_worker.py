@@ -63,6 +63,7 @@ def smooth(members: np.ndarray, smooth_param: float | None, avg_mode: str,
 
 
 def main(argv: list[str]) -> None:
+    """``argv``: the input and output ``.npz`` files (see the module docstring)."""
     source, target = argv
     with np.load(source) as inputs:
         param = float(inputs["smooth_param"])

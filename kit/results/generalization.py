@@ -83,9 +83,10 @@ def point_errors(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFram
     """Error of every labeled point: columns ``image, individual, bodypart, error_px``.
 
     Args:
-        predictions, labels: an :class:`~kit.results.evaluate.Evaluation`'s tables (either
-            layout; multi-animal predictions already matched to the labeled animals, as
-            ``evaluate`` saves them), rows the image names.
+        predictions: an :class:`~kit.results.evaluate.Evaluation`'s predictions table
+            (either layout; multi-animal predictions already matched to the labeled
+            animals, as ``evaluate`` saves them), rows the image names.
+        labels: its labels table, the same rows or more.
     """
     labels = labels.loc[predictions.index]
     pred, bodyparts, pred_individuals = poses_from_table(predictions)
