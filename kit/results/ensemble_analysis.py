@@ -25,13 +25,15 @@ from kit.net.model_folder import ModelFolder
 from kit.net.model_query import find_model, find_models, trained_with
 from kit.net.predict import Predictor
 from kit.project import Project
+from kit.project.frame_picking import extracted_frame_indices
 from kit.results.analyze import AnalysisResult, AnalyzeConfig, analyze_video
 from kit.results.ensemble import (
     EnsembleConfig,
-    extract_disagreements,
+    rank_by_disagreement,
     smooth_analyses,
     smoothed_path,
 )
+from kit.results.outliers import extract_with_predictions
 from kit.results.refine import analyze_with_model
 
 ENSEMBLE_FOLDER = "ensemble"
@@ -139,9 +141,33 @@ def extract_ensemble_disagreements(project: Project, model_dirs: Sequence[str | 
     """Each member analyses the video (:func:`kit.results.refine.analyze_with_model`, into
     its own refine folder), eks smooths them (unless done since), and the ``num_frames``
     frames the members disagree on most are extracted with the smoothed positions as
-    machine labels (:func:`kit.results.ensemble.extract_disagreements`'s table)."""
+    machine labels (:func:`extract_disagreements`'s table)."""
     h5s = [analyze_with_model(project, model_dir, video_path) for model_dir in model_dirs]
     path = smoothed_path(h5s[0])
     if not (path.is_file() and all(path.stat().st_mtime >= h5.stat().st_mtime for h5 in h5s)):
         smooth_analyses(h5s, ensemble_config)
     return extract_disagreements(project, video_path, h5s, num_frames)
+
+
+def extract_disagreements(project: Project, video_path: str | os.PathLike,
+                          member_h5s: Sequence[str | os.PathLike], num_frames: int,
+                          min_gap: int = 1) -> pd.DataFrame:
+    """``06_refine`` on an ensemble: extract the ``num_frames`` frames not extracted before
+    on which the members disagree most, for labeling, with the smoothed analysis'
+    positions as machine labels (:func:`kit.results.outliers.extract_with_predictions`;
+    the smoothed analysis is :func:`smoothed_path` of the first member, written by
+    :func:`smooth_analyses`).
+
+    Returns:
+        :func:`rank_by_disagreement`'s table, with the extracted frames' ``image`` names.
+    """
+    smoothed = smoothed_path(member_h5s[0])
+    if not smoothed.is_file():
+        raise FileNotFoundError(f"No smoothed analysis at {smoothed}. Smooth the members' "
+                                "analyses first (kit.results.ensemble.smooth_analyses).")
+    done = extracted_frame_indices(project, Path(video_path).stem)
+    table = rank_by_disagreement(member_h5s, num_frames, min_gap, exclude=done)
+    chosen = sorted(table.frame[table.suggested].astype(int))
+    images = extract_with_predictions(project, video_path, smoothed, chosen)
+    table["image"] = table.frame.map(dict(zip(chosen, images, strict=True)))
+    return table
