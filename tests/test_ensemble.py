@@ -24,6 +24,7 @@ from kit.project.analysis_file import (
 from kit.project.frame_picking import extracted_frame_indices
 from kit.results import ensemble
 from kit.results.ensemble import EnsembleConfig, SmoothedPoses
+from kit.results.ensemble_analysis import extract_disagreements
 from kit.results.filters import FilterConfig, filter_analysis
 from kit.results.outliers import OutlierConfig, outlier_scores
 
@@ -191,8 +192,8 @@ def test_an_ensemble_of_analysis_files_smooths_and_ranks_frames_to_label(tmp_pat
     poses, bodyparts, individuals = load_poses(path)
     assert bodyparts == project.bodyparts and individuals is None and poses.shape[0] == 40
     before = set(extracted_frame_indices(project, "animal0"))
-    table = ensemble.extract_disagreements(project, project.videos_dir / "animal0.mp4",
-                                           member_h5s, num_frames=3)
+    table = extract_disagreements(project, project.videos_dir / "animal0.mp4", member_h5s,
+                                  num_frames=3)
     chosen = sorted(table.frame[table.suggested])
     assert chosen == [10, 11, 12] and table.image[table.suggested].notna().all()
     assert set(extracted_frame_indices(project, "animal0")) == before | {10, 11, 12}

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.project import Project, atomic_path
+from kit.project import atomic_path
 from kit.project.analysis_file import (
     COLUMN_NAMES,
     MULTI_COLUMN_NAMES,
@@ -44,9 +44,8 @@ from kit.project.analysis_file import (
     save_analysis,
     table_individuals,
 )
-from kit.project.frame_picking import extracted_frame_indices
 from kit.results.eks_worker import EKS_COORDS
-from kit.results.outliers import SuggestConfig, extract_with_predictions, rank_frames
+from kit.results.outliers import SuggestConfig, rank_frames
 
 WORKER = Path(__file__).with_name("eks_worker.py")
 AVG_MODES = ("median", "mean")  # eks's avg_mode
@@ -399,26 +398,3 @@ def rank_by_disagreement(members: Sequence[np.ndarray | str | os.PathLike], num_
     table.insert(1, "disagreement_px", disagreement[table.frame.to_numpy(int)])
     return table.drop(columns=["uncertainty", "novelty"])
 
-
-def extract_disagreements(project: Project, video_path: str | os.PathLike,
-                          member_h5s: Sequence[str | os.PathLike], num_frames: int,
-                          min_gap: int = 1) -> pd.DataFrame:
-    """``06_refine`` on an ensemble: extract the ``num_frames`` frames not extracted before
-    on which the members disagree most, for labeling, with the smoothed analysis'
-    positions as machine labels (:func:`kit.results.outliers.extract_with_predictions`;
-    the smoothed analysis is :func:`smoothed_path` of the first member, written by
-    :func:`smooth_analyses`).
-
-    Returns:
-        :func:`rank_by_disagreement`'s table, with the extracted frames' ``image`` names.
-    """
-    smoothed = smoothed_path(member_h5s[0])
-    if not smoothed.is_file():
-        raise FileNotFoundError(f"No smoothed analysis at {smoothed}. Smooth the members' "
-                                "analyses first (kit.results.ensemble.smooth_analyses).")
-    done = extracted_frame_indices(project, Path(video_path).stem)
-    table = rank_by_disagreement(member_h5s, num_frames, min_gap, exclude=done)
-    chosen = sorted(table.frame[table.suggested].astype(int))
-    images = extract_with_predictions(project, video_path, smoothed, chosen)
-    table["image"] = table.frame.map(dict(zip(chosen, images, strict=True)))
-    return table
