@@ -7,7 +7,7 @@ online tracker (:class:`kit.results.tracklets.Tracker`, with its ``keypoints``, 
 starts: a tracklet keeps its row while it lives; a new one (an animal found again, or a
 tracker that lost it) takes the free row whose animal was last seen nearest, in body
 lengths, plus, when the network scores identities, the identity disagreement with that
-row's individual (rows are the individuals in pose_config.json's order). So an animal keeps
+row's individual (rows are the individuals in the pose config's order). So an animal keeps
 its row through a frame or two missed, and rows swap only when the tracker swaps.
 
 Poses: (rows, K, 3) x, y (full-frame pixels), likelihood; NaN where an animal or part is

@@ -67,7 +67,7 @@ def num_rows(info: Mapping[str, Any]) -> int:
 def named_outputs(outputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
                   heads: Sequence[str]) -> dict[str, np.ndarray]:
     """The network's outputs keyed by head name; a sequence is in the order of ``heads``
-    (pose_config.json's, which Keras's and the ONNX file's outputs follow)."""
+    (the pose config's, which Keras's and the ONNX file's outputs follow)."""
     if isinstance(outputs, Mapping):
         return {name: np.asarray(outputs[name]) for name in heads}
     if len(outputs) != len(heads):

@@ -172,7 +172,7 @@ class TrainConfig:
                     if self.train_steps % d == 0)
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON values (saved as ``train_config.json``)."""
+        """The settings as plain JSON values (what a model folder saves as its settings: ``ModelFolder.train_config_file``)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod

@@ -151,7 +151,7 @@ def generalization(evaluation: Evaluation) -> pd.DataFrame:
     several animals; written to ``generalization.csv`` in the evaluation folder."""
     if evaluation.split is None:
         raise ValueError("This evaluation holds no split: make it with "
-                         "kit.results.evaluate.evaluate (it reads the model's split.json).")
+                         "kit.results.evaluate.evaluate (it reads the split saved with the model).")
     errors = point_errors(evaluation.predictions, evaluation.labels)
     table = generalization_table(errors, evaluation.split)
     if evaluation.oks is not None:
