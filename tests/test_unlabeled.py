@@ -1,0 +1,72 @@
+"""Unlabeled frame pairs (kit.net.unlabeled): never a test frame, nor one of test_videos; and
+a tiny training with the losses on logs them and saves a model that predicts as before."""
+
+import numpy as np
+import pytest
+
+import kit.net.unlabeled
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+from kit.net.data import AugmentConfig
+from kit.net.model_folder import ModelFolder
+from kit.net.predict import Predictor
+from kit.net.train import TrainConfig, read_train_log, train
+from kit.net.unlabeled import UnlabeledPairs, pair_starts, unlabeled_pair_starts
+from kit.project.labels import load_labels
+from kit.project.splits import frame_number, make_split
+
+SYNTHETIC = SyntheticConfig(num_videos=2, num_frames=40, num_labeled=8, image_size=(64, 64))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_synthetic_project(tmp_path_factory.mktemp("unlabeled") / "p", SYNTHETIC)
+
+
+def test_pair_starts_keep_away_from_test_frames():
+    assert pair_starts(12, [5], 2, blocks=False).tolist() == [0, 1, 8, 9, 10]
+    assert pair_starts(12, [8, 10], 1, blocks=True).tolist() == [0, 1, 2, 3, 4, 5]
+    assert pair_starts(12, [], 3, blocks=False).tolist() == list(range(11))
+
+
+@pytest.mark.parametrize("method", ["random", "blocks"])
+def test_the_reader_never_returns_a_test_frame(project, monkeypatch, method):
+    split = make_split(list(load_labels(project).index), 0.75, method=method,
+                       test_videos=("animal1",))
+    margin = 2
+    starts = unlabeled_pair_starts(project, split, ("animal1",), margin)
+    assert [p.stem for p in starts] == ["animal0"]  # test_videos: never
+    tests = [frame_number(n) for n in split.test]
+    read = []
+
+    def recording(path, indices):
+        read.extend((path.stem, i) for i in indices)
+        return {i: np.zeros((64, 64, 3), np.uint8) for i in indices}
+
+    monkeypatch.setattr(kit.net.unlabeled, "read_frames", recording)
+    pairs = UnlabeledPairs(starts, (64, 64), AugmentConfig(), seed=0, num_pairs=3)
+    for index in range(60):
+        assert pairs(index).shape == (6, 64, 64, 3)
+    assert {video for video, _ in read} == {"animal0"}
+    frames = np.array([i for _, i in read])
+    assert np.abs(frames[:, None] - np.array(tests)[None]).min() > margin
+    if method == "blocks":
+        assert frames.max() < min(tests) - margin
+    assert len(set(frames.tolist())) > 10  # drawn all over the usable frames
+
+
+def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project):
+    config = TrainConfig(
+        train_steps=4, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",
+        weights=None, net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1,
+        augment=AugmentConfig(crop_size=(64, 64)), unlabeled_pairs=2, test_videos=("animal1",),
+        temporal_epsilon_px=0.0)  # every jump counts: the loss is > 0
+    model_dir = train(project, config, verbose=0)
+    assert model_dir.name.endswith("-unlabeled2-mobilenet_v2_0.35")
+    log = read_train_log(model_dir)
+    assert {"temporal_loss", "pca_loss", "part_pred_loss", "locref_loss"} <= set(log.columns)
+    assert (log["temporal_loss"] > 0).all() and (log["pca_loss"] >= 0).all()
+    assert ModelFolder(model_dir).load_train_config().unlabeled_pairs == 2
+    predictor = Predictor(model_dir)
+    assert list(predictor.pose.heads) == ["part_pred", "locref"]
+    poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
+    assert poses.shape == (2, 1, len(project.bodyparts), 3)
