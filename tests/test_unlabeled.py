@@ -8,6 +8,7 @@ import kit.net.unlabeled
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.data import AugmentConfig
 from kit.net.model_folder import ModelFolder
+from kit.net.model_query import _query_from_name, find_model
 from kit.net.predict import Predictor
 from kit.net.train import TrainConfig, read_train_log, train
 from kit.net.unlabeled import UnlabeledPairs, pair_starts, unlabeled_pair_starts
@@ -66,6 +67,9 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
     assert {"temporal_loss", "pca_loss", "part_pred_loss", "locref_loss"} <= set(log.columns)
     assert (log["temporal_loss"] > 0).all() and (log["pca_loss"] >= 0).all()
     assert ModelFolder(model_dir).load_train_config().unlabeled_pairs == 2
+    assert find_model(project, unlabeled_pairs=2).path == model_dir  # told apart from others
+    assert _query_from_name(model_dir.name, 0).unlabeled_pairs == 2
+    assert _query_from_name(model_dir.name, 0).net_type == "mobilenet_v2_0.35"
     predictor = Predictor(model_dir)
     assert list(predictor.pose.heads) == ["part_pred", "locref"]
     poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
