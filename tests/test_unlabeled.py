@@ -11,7 +11,7 @@ from kit.net.model_folder import ModelFolder
 from kit.net.model_query import _query_from_name, find_model
 from kit.net.predict import Predictor
 from kit.net.train import TrainConfig, read_train_log, train
-from kit.net.unlabeled import UnlabeledPairs, pair_starts, unlabeled_pair_starts
+from kit.net.unlabeled import UnlabeledPairs, WithUnlabeled, pair_starts, unlabeled_pair_starts
 from kit.project.labels import load_labels
 from kit.project.splits import frame_number, make_split
 
@@ -55,6 +55,23 @@ def test_the_reader_never_returns_a_test_frame(project, monkeypatch, method):
     assert len(set(frames.tolist())) > 10  # drawn all over the usable frames
 
 
+class _Labeled:
+    crop_hw = (8, 8)
+
+    def __getitem__(self, index):
+        return np.ones((2, 8, 8, 3), np.float32), {"part_pred": np.ones((2, 1, 1, 2), np.float32)}
+
+
+def test_a_batch_with_pairs_keeps_its_labeled_rows_and_flags_the_pairs():
+    batches = WithUnlabeled(_Labeled(), lambda index: np.zeros((4, 8, 8, 3), np.float32),
+                            ("temporal", "pca"), None)
+    images, targets = batches[0]
+    assert images.shape == (6, 8, 8, 3) and batches.crop_hw == (8, 8)
+    assert targets["part_pred"][:2].all() and not targets["part_pred"][2:].any()  # weights 0
+    assert targets["temporal"][:, 0].tolist() == [0, 0, 1, 0, 1, 0]  # each pair's first row
+    assert targets["pca"][:, 0].tolist() == [0, 0, 1, 1, 1, 1]
+
+
 def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project):
     config = TrainConfig(
         train_steps=4, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",
@@ -74,3 +91,15 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
     assert list(predictor.pose.heads) == ["part_pred", "locref"]
     poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert poses.shape == (2, 1, len(project.bodyparts), 3)
+
+
+def test_the_settings_are_flat_parameters_and_checked():
+    config = TrainConfig.from_parameters(unlabeled_pairs=3, temporal_epsilon_px=4.0,
+                                         pca_loss_weight=0.0)
+    assert (config.unlabeled_pairs, config.temporal_epsilon_px) == (3, 4.0)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig().unlabeled_pairs == 0 and "unlabeled" not in TrainConfig().variant
+    with pytest.raises(ValueError, match="unlabeled_pairs=-1"):
+        TrainConfig(unlabeled_pairs=-1)
+    with pytest.raises(ValueError, match="pca_explained_variance=1.5"):
+        TrainConfig(pca_explained_variance=1.5)
