@@ -10,7 +10,8 @@ from kit.net.data import AugmentConfig
 from kit.net.model_folder import ModelFolder
 from kit.net.model_query import _query_from_name, find_model
 from kit.net.predict import Predictor
-from kit.net.train import TrainConfig, read_train_log, train
+from kit.experiments.time_to_accuracy import predict_checkpoint
+from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
 from kit.net.unlabeled import UnlabeledPairs, WithUnlabeled, pair_starts, unlabeled_pair_starts
 from kit.project.labels import load_labels
 from kit.project.splits import frame_number, make_split
@@ -77,7 +78,7 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
         train_steps=4, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",
         weights=None, net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1,
         augment=AugmentConfig(crop_size=(64, 64)), unlabeled_pairs=2, test_videos=("animal1",),
-        temporal_epsilon_px=0.0)  # every jump counts: the loss is > 0
+        temporal_epsilon_px=0.0, keep_checkpoints=True)  # every jump counts: the loss is > 0
     model_dir = train(project, config, verbose=0)
     assert model_dir.name.endswith("-unlabeled2-mobilenet_v2_0.35")
     log = read_train_log(model_dir)
@@ -91,6 +92,11 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
     assert list(predictor.pose.heads) == ["part_pred", "locref"]
     poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert poses.shape == (2, 1, len(project.bodyparts), 3)
+    # A checkpoint (its outputs: the heads and the two losses') predicts as the final model.
+    checkpoint = list_checkpoints(ModelFolder(model_dir).checkpoints_dir)[-1]
+    again = predict_checkpoint(checkpoint, config, project.bodyparts,
+                               [np.zeros((64, 64, 3), np.uint8)], step=4)
+    assert again.shape == (1, 1, len(project.bodyparts), 3)
 
 
 def test_the_settings_are_flat_parameters_and_checked():
