@@ -30,6 +30,7 @@ from kit.net.model import recalibrate_batchnorm
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.predict import Predictor
 from kit.net.train import TrainConfig
+from kit.net.unlabeled_losses import pose_outputs_only
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.video import load_image
@@ -88,10 +89,11 @@ def predict_checkpoint(checkpoint: str | os.PathLike, config: TrainConfig,  # si
     """
     with tempfile.TemporaryDirectory(prefix="kit-ckpt-") as tmp:
         folder = ModelFolder(tmp)
-        if len(calibration):
+        if len(calibration) or config.unlabeled_pairs:  # those losses' outputs: not saved
             model = keras.saving.load_model(checkpoint)
-            recalibrate_batchnorm(model, calibration)
-            model.save(folder.model_file)
+            if len(calibration):
+                recalibrate_batchnorm(model, calibration)
+            pose_outputs_only(model).save(folder.model_file)
         else:
             os.symlink(Path(checkpoint).resolve(), folder.model_file)
         folder.save_pose_config(PoseConfig(

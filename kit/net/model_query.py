@@ -17,7 +17,7 @@ from kit.net.model_folder import ModelFolder, name_parts
 from kit.project import Project
 
 _ANY = {"train_fraction": -1.0, "net_type": "", "train_size": -1, "bodyparts": "",
-        "test_videos": "", "augment": -1, "split_method": "", "seed": -1}
+        "test_videos": "", "augment": -1, "split_method": "", "seed": -1, "unlabeled_pairs": -1}
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class ModelQuery:
         iteration: the project iteration; -1: the config's current one.
         split_method: "random" or "blocks" (``kit.project.splits``); "": any.
         seed: the training seed (an ensemble's members differ by it); -1: any.
+        unlabeled_pairs: unlabeled frame pairs per batch (losses on unlabeled frames; 0: none,
+            ``kit.net.unlabeled``); -1: any.
     """
 
     shuffle: int = 1
@@ -51,6 +53,7 @@ class ModelQuery:
     iteration: int = -1
     split_method: str = ""
     seed: int = -1
+    unlabeled_pairs: int = -1
 
     def matches(self, recorded: ModelQuery) -> bool:
         """Whether a model trained as ``recorded`` (no "any" values) is one asked for."""
@@ -77,6 +80,7 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
         augment=int(settings.get("augment", {}).get("enabled", True)),
         split_method=settings.get("split_method", "random"),
         seed=int(settings.get("seed", 0)),
+        unlabeled_pairs=int(settings.get("unlabeled_pairs", 0)),
         iteration=iteration)
 
 
@@ -88,9 +92,11 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
     except ValueError:
         return None
     values: dict[str, Any] = {"train_size": 0, "bodyparts": "all", "test_videos": "none",
-                              "augment": 1, "split_method": "random", "seed": 0}
+                              "augment": 1, "split_method": "random", "seed": 0,
+                              "unlabeled_pairs": 0}
     tokens, net_type = variant.split("-")[1:], []
-    while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, seed<N>, noaug, net_type
+    while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, seed<N>, noaug,
+        # unlabeled<N>, net_type
         token = tokens.pop(0)
         if re.fullmatch(r"n\d+", token) and not net_type:
             values["train_size"] = int(token[1:])
@@ -103,6 +109,8 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
             values["split_method"] = token
         elif re.fullmatch(r"seed\d+", token) and not net_type:
             values["seed"] = int(token[4:])
+        elif re.fullmatch(r"unlabeled\d+", token) and not net_type:
+            values["unlabeled_pairs"] = int(token[9:])
         else:  # the rest: a net_type, which may hold '-' (efficientnet-b0)
             net_type.append(token)
     values["net_type"] = "-".join(net_type) or "resnet_50"

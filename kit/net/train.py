@@ -40,6 +40,8 @@ from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton
 from kit.net.model import build_model, recalibrate_batchnorm, resolve_weights
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
+from kit.net.unlabeled import WithUnlabeled, with_unlabeled
+from kit.net.unlabeled_losses import pose_outputs_only, with_unlabeled_losses
 from kit.project import Project, atomic_path
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.splits import Split, make_split, video_of
@@ -109,8 +111,8 @@ def _bodyparts(project: Project, config: TrainConfig) -> list[str]:
     return [b for b in project.bodyparts if b in config.bodyparts] or project.bodyparts
 
 
-def _compiled_model(num_bodyparts: int, config: TrainConfig,
-                    spec: MultiAnimalSpec | None = None) -> keras.Model:
+def _compiled_model(num_bodyparts: int, config: TrainConfig, spec: MultiAnimalSpec | None = None,
+                    dataset: PoseDataset | None = None) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     weights = resolve_weights(config.weights, config.net_type)
     is_kit_model = weights is not None and weights.endswith(".keras")
@@ -127,6 +129,9 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig,
         model.load_weights(weights)
     # Each head's loss and weight from its record (kit.net.heads), by output name.
     losses, loss_weights = head_losses(model.output_names, lambda key: getattr(config, key))
+    if isinstance(dataset, WithUnlabeled):  # the losses on unlabeled frames, by output name
+        model, more, more_weights = with_unlabeled_losses(model, config, dataset.subspace)
+        losses, loss_weights = {**losses, **more}, {**loss_weights, **more_weights}
     model.compile(
         optimizer=make_optimizer(config),
         loss=losses,
@@ -164,7 +169,7 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
         if verbose:
             print(f"Resuming from {checkpoints[-1].name} (step {start} of {config.train_steps}).")
     else:
-        model, start = _compiled_model(len(bodyparts), config, dataset.spec), 0
+        model, start = _compiled_model(len(bodyparts), config, dataset.spec, dataset), 0
     model.run_eagerly = config.run_eagerly is True or (
         config.run_eagerly == "auto" and keras.backend.backend() == "tensorflow"
         and config.train_steps - start <= EAGER_STEPS)
@@ -224,7 +229,7 @@ def _training_data(project: Project, config: TrainConfig, model_dir: Path,
         dataset = MultiAnimalDataset(paths, points, config, _multianimal_spec(project, points),
                                      mirror_permutation(bodyparts), stride)
     _check_training_labels(project, train_labels, points, dataset, bodyparts)
-    return dataset
+    return with_unlabeled(project, config, split, dataset) if config.unlabeled_pairs else dataset
 
 
 def _multianimal_spec(project: Project, points: np.ndarray) -> MultiAnimalSpec:
@@ -366,14 +371,15 @@ def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> 
     ))
     # The same layers without the optimizer: a third of the size (the checkpoints keep
     # the optimizer for resuming; weights=<final model> continues training from this).
-    inference = keras.Model(model.inputs, model.outputs, name=model.name)
+    inference = pose_outputs_only(model)  # without the unlabeled losses' outputs
     with atomic_path(folder.model_file) as tmp:
         inference.save(tmp)
 
 
 def read_train_log(model_dir: str | Path) -> pd.DataFrame:
     """The mean losses between checkpoints: columns ``step``, ``loss``, ``part_pred_loss``,
-    ``locref_loss`` (multi-animal: ``paf_loss``, and ``identity_loss`` with identities),
+    ``locref_loss`` (multi-animal: ``paf_loss``, and ``identity_loss`` with identities;
+    with ``unlabeled_pairs``: ``temporal_loss``, ``pca_loss``),
     ``learning_rate``, ``data_wait_fraction`` (of the steps' time, waiting
     for batches; absent in logs of older runs)."""
     return pd.read_csv(ModelFolder(model_dir).train_log_file)

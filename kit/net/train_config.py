@@ -84,6 +84,16 @@ class TrainConfig:
             ResNet-50 with Adam) after the run has finished. By default it is deleted once
             final model is written: a finished run is not trained again, and training on
             from it takes ``weights=str(ModelFolder(model_dir).model_file)``.
+        unlabeled_pairs: pairs of consecutive unlabeled video frames added to each batch
+            (``batch_size`` labeled crops + 2 * unlabeled_pairs) for the losses on unlabeled
+            frames (:mod:`kit.net.unlabeled_losses`; single animal); 0: off.
+        unlabeled_margin_frames: pairs lie further than this from every test frame
+            (:func:`kit.net.unlabeled.unlabeled_pair_starts`).
+        temporal_loss_weight, temporal_epsilon_px: weight of the temporal loss (keypoint
+            jumps between the frames of a pair beyond epsilon pixels of the crop); 0: off.
+        pca_loss_weight, pca_explained_variance: weight of the pose-subspace loss (distance
+            from the PCA of the labeled poses, with the components that explain this share
+            of their variance, beyond the labels' own); 0: off.
     """
 
     shuffle: int = 1
@@ -108,6 +118,12 @@ class TrainConfig:
     batchnorm_batches: int = 20
     keep_checkpoints: bool = False
     num_workers: int = field(default_factory=default_num_workers)
+    unlabeled_pairs: int = 0
+    unlabeled_margin_frames: int = 10
+    temporal_loss_weight: float = 0.01
+    temporal_epsilon_px: float = 10.0
+    pca_loss_weight: float = 0.01
+    pca_explained_variance: float = 0.99
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -134,6 +150,16 @@ class TrainConfig:
                 f">= 0. Received: train_steps={self.train_steps}, batch_size={self.batch_size}, "
                 f"batchnorm_batches={self.batchnorm_batches}, num_workers={self.num_workers}."
             )
+        if (min(self.unlabeled_pairs, self.unlabeled_margin_frames, self.temporal_loss_weight,
+                self.temporal_epsilon_px, self.pca_loss_weight) < 0
+                or not 0 < self.pca_explained_variance <= 1):
+            raise ValueError(
+                "unlabeled_pairs, unlabeled_margin_frames and the temporal and pca settings must "
+                "be >= 0, pca_explained_variance in (0, 1]. Received: unlabeled_pairs="
+                f"{self.unlabeled_pairs}, unlabeled_margin_frames={self.unlabeled_margin_frames}, "
+                f"temporal_loss_weight={self.temporal_loss_weight}, temporal_epsilon_px="
+                f"{self.temporal_epsilon_px}, pca_loss_weight={self.pca_loss_weight}, "
+                f"pca_explained_variance={self.pca_explained_variance}.")
         if self.save_every and self.train_steps % self.save_every:
             raise ValueError(
                 f"save_every={self.save_every} must divide train_steps={self.train_steps}."
@@ -156,6 +182,8 @@ class TrainConfig:
             parts.append(f"seed{self.seed}")
         if not self.augment.enabled:
             parts.append("noaug")
+        if self.unlabeled_pairs:  # trained with losses on unlabeled frames
+            parts.append(f"unlabeled{self.unlabeled_pairs}")
         if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names
             parts.append(self.net_type)
         return "".join("-" + p for p in parts)

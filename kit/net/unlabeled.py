@@ -1,0 +1,163 @@
+"""Unlabeled frame pairs for the losses of :mod:`kit.net.unlabeled_losses`: where they may be
+drawn from, how they are read, and the training batches that carry them.
+
+Pairs are consecutive frames ``(t, t + 1)`` of the project's videos (``videos/``), never a
+test frame nor near one (:func:`unlabeled_pair_starts`): not the videos of ``test_videos``,
+not within ``margin`` frames of a test image of the video (its frame number,
+:func:`kit.project.splits.frame_number`), and with the blocks split nothing from ``margin``
+frames before the video's first test frame on (the test stretch). A video with a test image
+whose name holds no frame number is left out whole.
+
+Both frames of a pair get the same augmentation (one warp, one contrast), so their
+keypoints are comparable; the crop lies anywhere in the frame. :class:`WithUnlabeled`
+appends ``unlabeled_pairs`` pairs to each labeled batch: batch ``i`` still depends only on
+``(seed, i)``, and the pairs are read on the same worker threads
+(:func:`kit.net.data.prefetch`) as the labeled crops, ahead of the step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kit.net.data import AugmentConfig, PoseDataset, _draw_warp, augment
+from kit.net.pretrain import VIDEO_SUFFIXES
+from kit.net.unlabeled_losses import PoseSubspace, fit_pose_subspace, unlabeled_outputs
+from kit.project import Project
+from kit.project.splits import Split, frame_number, video_of
+from kit.project.video import read_frames, video_info
+
+NUM_SUBSPACE_POSES = 2000  # augmented labeled poses the pose subspace is fitted on
+
+
+def pair_starts(num_frames: int, test_frames: list[int], margin: int, blocks: bool) -> np.ndarray:
+    """Frames ``t`` of a video whose pair ``(t, t + 1)`` lies further than ``margin`` frames
+    from every test frame (``blocks``: before ``first test frame - margin``)."""
+    usable = np.ones(num_frames, dtype=bool)
+    for frame in sorted(test_frames)[:1] if blocks else test_frames:
+        usable[max(0, frame - margin):(None if blocks else frame + margin + 1)] = False
+    return np.flatnonzero(usable[:-1] & usable[1:])
+
+
+def unlabeled_pair_starts(project: Project, split: Split, test_videos: tuple[str, ...],
+                          margin: int) -> dict[Path, np.ndarray]:
+    """{video path: the first frames of its usable pairs} (:func:`pair_starts`) for the videos
+    in the project's ``videos/`` folder that are not ``test_videos`` nor hold the split's
+    novel frames; raises if no pair is left."""
+    kept_out = set(test_videos) | {video_of(name) for name in split.novel}
+    starts = {}
+    for path in sorted(p for p in project.videos_dir.glob("*")
+                       if p.suffix.lower() in VIDEO_SUFFIXES and p.stem not in kept_out):
+        numbers = [frame_number(n) for n in split.test if video_of(n) == path.stem]
+        if None in numbers:
+            continue  # test frames it cannot place: the whole video is left out
+        found = pair_starts(video_info(path).num_frames, numbers, margin, split.method == "blocks")
+        if len(found):
+            starts[path] = found
+    if not starts:
+        raise ValueError(
+            f"No unlabeled frame pairs in {project.videos_dir} away from the test frames "
+            f"(margin {margin} frames; test_videos {sorted(kept_out)}). Add the project's "
+            "videos there, lower unlabeled_margin_frames, or set unlabeled_pairs=0.")
+    return starts
+
+
+class UnlabeledPairs:
+    """``pairs(index)``: ``num_pairs`` augmented frame pairs (2 * num_pairs, H, W, 3) float32,
+    rows ``t_0, t_0 + 1, t_1, t_1 + 1, ...``, drawn from ``starts`` by ``(seed, index)``."""
+
+    def __init__(self, starts: dict[Path, np.ndarray], crop_hw: tuple[int, int],
+                 config: AugmentConfig, seed: int, num_pairs: int):
+        self.paths = list(starts)
+        self.starts = [starts[p] for p in self.paths]
+        self.offsets = np.cumsum([0] + [len(s) for s in self.starts])
+        self.crop_hw, self.config, self.seed, self.num_pairs = crop_hw, config, seed, num_pairs
+
+    def pair(self, number: int) -> tuple[Path, int]:
+        """The video and first frame of pair ``number`` (0 to the number of pairs - 1)."""
+        video = int(np.searchsorted(self.offsets, number, side="right") - 1)
+        return self.paths[video], int(self.starts[video][number - self.offsets[video]])
+
+    def __call__(self, index: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, index, 1])  # labeled batches: [seed, index]
+        crops = []
+        for number in rng.integers(self.offsets[-1], size=self.num_pairs):
+            path, t = self.pair(int(number))
+            frames = read_frames(path, (t, t + 1))
+            warp_seed = int(rng.integers(2**63))
+            for frame in (frames[t], frames[t + 1]):  # the same draws: the same warp
+                crop, _ = augment(frame, np.full((1, 2), np.nan), self.crop_hw, self.config,
+                                  np.random.default_rng(warp_seed))
+                crops.append(crop)
+        return np.stack(crops)
+
+
+def augmented_poses(dataset: PoseDataset, num_poses: int, seed: int) -> np.ndarray:
+    """(num_poses, K, 2): labeled poses of ``dataset`` warped as its augmentation warps them
+    (crop pixels; mirrored ones with their parts swapped), the pose subspace's sample."""
+    rng = np.random.default_rng([seed, 2])
+    chosen = rng.integers(len(dataset.image_paths), size=num_poses)
+    poses = []
+    for i in chosen:
+        points = dataset.points[i]
+        matrix, flip = _draw_warp(dataset._image(int(i)).shape[:2], points, dataset.crop_hw,
+                                  dataset.augment_config, rng)
+        warped = points @ matrix[:, :2].T + matrix[:, 2]
+        if flip and dataset.mirror_perm is not None:
+            warped = warped[list(dataset.mirror_perm)]
+        poses.append(warped)
+    return np.stack(poses)
+
+
+class WithUnlabeled:
+    """The labeled batches of ``labeled`` (a :class:`kit.net.data.PoseDataset`), each followed
+    by ``pairs(index)``: images (B + 2U, H, W, 3); the heads' targets padded with rows of zero
+    weight (their losses ignore the pairs), and per unlabeled output (B + 2U, 1) flags:
+    ``temporal`` 1 on each pair's first row, ``pca`` 1 on every unlabeled row. Everything else
+    (``crop_hw``, ``spec``, ...) is the labeled dataset's; ``subspace`` the pose subspace."""
+
+    def __init__(self, labeled: PoseDataset, pairs: UnlabeledPairs, outputs: tuple[str, ...],
+                 subspace: PoseSubspace | None):
+        self.labeled, self.pairs, self.outputs, self.subspace = labeled, pairs, outputs, subspace
+
+    def __getattr__(self, name: str):
+        return getattr(self.labeled, name)
+
+    def __len__(self) -> int:
+        return len(self.labeled)
+
+    def __getitem__(self, index: int):
+        images, targets = self.labeled[index]
+        extra = self.pairs(index)
+        size, count = len(images), len(extra)
+        targets = {name: np.concatenate([t, np.zeros((count, *t.shape[1:]), t.dtype)])
+                   for name, t in targets.items()}
+        flags = {"temporal": np.zeros((size + count, 1), np.float32),
+                 "pca": np.zeros((size + count, 1), np.float32)}
+        flags["temporal"][size::2] = 1.0
+        flags["pca"][size:] = 1.0
+        return (np.concatenate([images, extra.astype(images.dtype)]),
+                {**targets, **{name: flags[name] for name in self.outputs}})
+
+
+def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset) -> WithUnlabeled:
+    """``labeled``'s batches with ``config.unlabeled_pairs`` pairs each (a ``TrainConfig``;
+    its ``unlabeled_margin_frames``, ``test_videos``, ``augment``, ``seed``, and with
+    ``pca_loss_weight`` > 0 the pose subspace of :data:`NUM_SUBSPACE_POSES` augmented labels
+    at ``pca_explained_variance``). Single-animal projects only, for now."""
+    if labeled.spec is not None:
+        raise ValueError(
+            f"unlabeled_pairs={config.unlabeled_pairs}: the losses on unlabeled frames are for "
+            "single-animal projects so far (several animals would need them on the assembled "
+            "animals). Set unlabeled_pairs=0.")
+    starts = unlabeled_pair_starts(project, split, config.test_videos,
+                                   config.unlabeled_margin_frames)
+    outputs = unlabeled_outputs(config)
+    subspace = None
+    if "pca" in outputs:
+        subspace = fit_pose_subspace(augmented_poses(labeled, NUM_SUBSPACE_POSES, config.seed),
+                                     config.pca_explained_variance)
+    pairs = UnlabeledPairs(starts, labeled.crop_hw, config.augment, config.seed,
+                           config.unlabeled_pairs)
+    return WithUnlabeled(labeled, pairs, outputs, subspace)

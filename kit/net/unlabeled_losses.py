@@ -1,0 +1,184 @@
+"""Losses on unlabeled frames (Lightning Pose's idea, Biderman et al. 2024), in ``keras.ops``.
+
+A network trained with them reads its keypoints differentiably (:func:`kit.net.soft_argmax.
+soft_argmax` of the score maps and locref, the :class:`Keypoints` layer) and is penalised,
+on frame pairs of the project's videos that nobody labeled (:mod:`kit.net.unlabeled`), for
+
+- ``temporal``: keypoints that jump between consecutive frames by more than
+  ``temporal_epsilon_px`` (epsilon-insensitive: the mean over pairs and body parts of
+  ``max(0, |p_t - p_t+1| - epsilon)``, pixels of the crop);
+- ``pca``: poses far from the subspace the labeled poses span (:func:`fit_pose_subspace`:
+  PCA of the augmented labeled poses, each centred on its mean keypoint, so translation is
+  left out and rotation and scale, which are linear in the centred pose, stay inside);
+  each keypoint's residual beyond the labels' own 95th percentile counts.
+
+Each is an extra model output (``temporal``, ``pca``: the same keypoints (B, K, 2)) while
+its weight is > 0, so Keras reports each loss under its own name (``temporal_loss``,
+``pca_loss`` in ``train_log.csv``); their ``y_true`` (B, 1) flags the rows they apply to. The saved final
+model keeps only the pose heads (:func:`pose_outputs_only`): prediction is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from kit.net.soft_argmax import soft_argmax
+
+UNLABELED_OUTPUTS = ("temporal", "pca")  # after the pose heads, in this order
+RESIDUAL_PERCENTILE = 95.0  # the labels' own residual that the pca loss tolerates
+
+
+@keras.saving.register_keras_serializable(package="kit")
+class Keypoints(layers.Layer):
+    """Score-map logits (B, h, w, K) and locref (B, h, w, 2K) -> keypoints (B, K, 2), x then
+    y in input pixels (:func:`kit.net.soft_argmax.soft_argmax`)."""
+
+    def __init__(self, stride: int, locref_stdev: float, **kwargs):
+        super().__init__(dtype="float32", **{k: v for k, v in kwargs.items() if k != "dtype"})
+        self.stride, self.locref_stdev = stride, locref_stdev
+
+    def call(self, logits, locref):
+        """The soft-argmax keypoints."""
+        return soft_argmax(logits, locref, self.stride, self.locref_stdev)
+
+    def compute_output_shape(self, logits_shape, locref_shape):
+        """(B, K, 2)."""
+        return (logits_shape[0], logits_shape[-1], 2)
+
+    def get_config(self):
+        """The stride and locref scale (for saving)."""
+        return {**super().get_config(), "stride": self.stride, "locref_stdev": self.locref_stdev}
+
+
+def _norm(vectors):
+    """Euclidean norm over the last axis, with a gradient at 0."""
+    return ops.sqrt(ops.sum(ops.square(vectors), axis=-1) + 1e-12)
+
+
+def _masked_mean(values, flags):
+    """Mean of ``values`` (B, K) over the rows whose flag (B,) is 1."""
+    count = ops.sum(flags) * ops.cast(ops.shape(values)[-1], "float32")
+    return ops.sum(values * flags[:, None]) / ops.maximum(count, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="kit")
+class TemporalLoss(keras.losses.Loss):
+    """Keypoint jumps between consecutive frames above ``epsilon_px``: ``y_pred`` (B, K, 2);
+    ``y_true`` (B, 1) is 1 on row r when row r + 1 holds the next frame of the same place."""
+
+    def __init__(self, epsilon_px: float = 0.0, name: str = "temporal", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.epsilon_px = float(epsilon_px)
+
+    def call(self, y_true, y_pred):
+        """The mean of max(0, |p_t - p_t+1| - epsilon) over the flagged pairs and body parts."""
+        points = ops.cast(y_pred, "float32")
+        jumps = _norm(points[1:] - points[:-1])  # (B - 1, K)
+        flags = ops.cast(ops.reshape(y_true, (-1,)), "float32")[:-1]
+        return _masked_mean(ops.maximum(jumps - self.epsilon_px, 0.0), flags)
+
+    def get_config(self):
+        """The tolerance (for saving)."""
+        return {**super().get_config(), "epsilon_px": self.epsilon_px}
+
+
+@dataclass(frozen=True)
+class PoseSubspace:
+    """The labeled poses' PCA: ``mean`` (2K,), ``components`` (2K, C) orthonormal columns,
+    ``tolerance_px`` the labels' own keypoint residual (RESIDUAL_PERCENTILE), on poses
+    centred on their mean keypoint, flattened x0, y0, x1, ..."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    tolerance_px: float
+
+
+def _residuals(centred: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    offsets = centred - mean
+    rest = offsets - offsets @ components @ components.T
+    return np.linalg.norm(rest.reshape(len(centred), -1, 2), axis=-1)  # (N, K)
+
+
+def fit_pose_subspace(poses: np.ndarray, explained_variance: float) -> PoseSubspace:
+    """PCA of ``poses`` (N, K, 2), x then y, pixels; poses with a missing part are left out.
+
+    Keeps the fewest components that explain ``explained_variance`` of the centred poses'
+    variance. Raises if fewer than two complete poses are given."""
+    poses = np.asarray(poses, dtype=np.float64)
+    complete = poses[np.isfinite(poses).all(axis=(1, 2))]
+    if len(complete) < 2:
+        raise ValueError(f"The pose-subspace loss needs at least 2 poses with every body part "
+                         f"labeled; {len(complete)} of {len(poses)} are. Label more frames "
+                         "fully, or set pca_loss_weight=0.")
+    centred = (complete - complete.mean(axis=1, keepdims=True)).reshape(len(complete), -1)
+    mean = centred.mean(axis=0)
+    _, singular, vt = np.linalg.svd(centred - mean, full_matrices=False)
+    ratio = np.cumsum(singular**2) / max(float(np.sum(singular**2)), 1e-12)
+    count = int(np.searchsorted(ratio, explained_variance - 1e-9) + 1)
+    components = vt[:min(count, len(vt))].T
+    tolerance = float(np.percentile(_residuals(centred, mean, components), RESIDUAL_PERCENTILE))
+    return PoseSubspace(mean, components, tolerance)
+
+
+@keras.saving.register_keras_serializable(package="kit")
+class PoseSubspaceLoss(keras.losses.Loss):
+    """Keypoint residuals beyond the subspace's tolerance: ``y_pred`` (B, K, 2), ``y_true``
+    (B, 1) 1 on the rows it applies to; the mean of max(0, residual - tolerance) over those
+    rows and body parts."""
+
+    def __init__(self, mean, components, tolerance_px: float, name: str = "pca", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.components = np.asarray(components, dtype=np.float32).reshape(len(self.mean), -1)
+        self.tolerance_px = float(tolerance_px)
+
+    def call(self, y_true, y_pred):
+        """The mean hinge of the keypoints' distances from the subspace."""
+        points = ops.cast(y_pred, "float32")
+        centred = points - ops.mean(points, axis=1, keepdims=True)
+        offsets = ops.reshape(centred, (-1, self.mean.shape[0])) - self.mean
+        rest = offsets - ops.matmul(ops.matmul(offsets, self.components), self.components.T)
+        distances = _norm(ops.reshape(rest, (-1, self.mean.shape[0] // 2, 2)))
+        flags = ops.cast(ops.reshape(y_true, (-1,)), "float32")
+        return _masked_mean(ops.maximum(distances - self.tolerance_px, 0.0), flags)
+
+    def get_config(self):
+        """The subspace (for saving)."""
+        return {**super().get_config(), "mean": self.mean.tolist(),
+                "components": self.components.tolist(), "tolerance_px": self.tolerance_px}
+
+
+def unlabeled_outputs(config) -> tuple[str, ...]:
+    """The unlabeled losses a ``TrainConfig`` turns on (weight > 0, ``unlabeled_pairs`` > 0),
+    in :data:`UNLABELED_OUTPUTS` order."""
+    weights = {"temporal": config.temporal_loss_weight, "pca": config.pca_loss_weight}
+    return tuple(n for n in UNLABELED_OUTPUTS if config.unlabeled_pairs and weights[n] > 0)
+
+
+def with_unlabeled_losses(model: keras.Model, config,
+                          subspace: PoseSubspace | None) -> tuple[keras.Model, dict, dict]:
+    """``model`` plus an output per loss of :func:`unlabeled_outputs` (its soft-argmax
+    keypoints (B, K, 2), by the loss's name), and those outputs' Keras ``loss`` and
+    ``loss_weights``. ``config``: a ``TrainConfig`` (``targets.stride``, ``temporal_*``,
+    ``pca_loss_weight``); ``subspace``: :func:`fit_pose_subspace`'s, for the pca loss."""
+    names = unlabeled_outputs(config)
+    points = Keypoints(config.targets.stride, config.targets.locref_stdev, name="keypoints")(
+        model.get_layer("part_pred").output, model.get_layer("locref").output)
+    extra = [layers.Identity(name=name, dtype="float32")(points) for name in names]
+    losses = {"temporal": lambda: TemporalLoss(config.temporal_epsilon_px),
+              "pca": lambda: PoseSubspaceLoss(subspace.mean, subspace.components,
+                                              subspace.tolerance_px)}
+    weights = {"temporal": config.temporal_loss_weight, "pca": config.pca_loss_weight}
+    return (keras.Model(model.input, list(model.outputs) + extra, name=model.name),
+            {n: losses[n]() for n in names}, {n: float(weights[n]) for n in names})
+
+
+def pose_outputs_only(model: keras.Model) -> keras.Model:
+    """The same layers with only the pose heads' outputs (what is saved and predicts)."""
+    outputs = [out for name, out in zip(model.output_names, model.outputs)
+               if name not in UNLABELED_OUTPUTS]
+    return keras.Model(model.inputs, outputs, name=model.name)

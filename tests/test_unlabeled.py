@@ -1,0 +1,111 @@
+"""Unlabeled frame pairs (kit.net.unlabeled): never a test frame, nor one of test_videos; and
+a tiny training with the losses on logs them and saves a model that predicts as before."""
+
+import numpy as np
+import pytest
+
+import kit.net.unlabeled
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+from kit.net.data import AugmentConfig
+from kit.net.model_folder import ModelFolder
+from kit.net.model_query import _query_from_name, find_model
+from kit.net.predict import Predictor
+from kit.experiments.time_to_accuracy import predict_checkpoint
+from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
+from kit.net.unlabeled import UnlabeledPairs, WithUnlabeled, pair_starts, unlabeled_pair_starts
+from kit.project.labels import load_labels
+from kit.project.splits import frame_number, make_split
+
+SYNTHETIC = SyntheticConfig(num_videos=2, num_frames=40, num_labeled=8, image_size=(64, 64))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_synthetic_project(tmp_path_factory.mktemp("unlabeled") / "p", SYNTHETIC)
+
+
+def test_pair_starts_keep_away_from_test_frames():
+    assert pair_starts(12, [5], 2, blocks=False).tolist() == [0, 1, 8, 9, 10]
+    assert pair_starts(12, [8, 10], 1, blocks=True).tolist() == [0, 1, 2, 3, 4, 5]
+    assert pair_starts(12, [], 3, blocks=False).tolist() == list(range(11))
+
+
+@pytest.mark.parametrize("method", ["random", "blocks"])
+def test_the_reader_never_returns_a_test_frame(project, monkeypatch, method):
+    split = make_split(list(load_labels(project).index), 0.75, method=method,
+                       test_videos=("animal1",))
+    margin = 2
+    starts = unlabeled_pair_starts(project, split, ("animal1",), margin)
+    assert [p.stem for p in starts] == ["animal0"]  # test_videos: never
+    tests = [frame_number(n) for n in split.test]
+    read = []
+
+    def recording(path, indices):
+        read.extend((path.stem, i) for i in indices)
+        return {i: np.zeros((64, 64, 3), np.uint8) for i in indices}
+
+    monkeypatch.setattr(kit.net.unlabeled, "read_frames", recording)
+    pairs = UnlabeledPairs(starts, (64, 64), AugmentConfig(), seed=0, num_pairs=3)
+    for index in range(60):
+        assert pairs(index).shape == (6, 64, 64, 3)
+    assert {video for video, _ in read} == {"animal0"}
+    frames = np.array([i for _, i in read])
+    assert np.abs(frames[:, None] - np.array(tests)[None]).min() > margin
+    if method == "blocks":
+        assert frames.max() < min(tests) - margin
+    assert len(set(frames.tolist())) > 10  # drawn all over the usable frames
+
+
+class _Labeled:
+    crop_hw = (8, 8)
+
+    def __getitem__(self, index):
+        return np.ones((2, 8, 8, 3), np.float32), {"part_pred": np.ones((2, 1, 1, 2), np.float32)}
+
+
+def test_a_batch_with_pairs_keeps_its_labeled_rows_and_flags_the_pairs():
+    batches = WithUnlabeled(_Labeled(), lambda index: np.zeros((4, 8, 8, 3), np.float32),
+                            ("temporal", "pca"), None)
+    images, targets = batches[0]
+    assert images.shape == (6, 8, 8, 3) and batches.crop_hw == (8, 8)
+    assert targets["part_pred"][:2].all() and not targets["part_pred"][2:].any()  # weights 0
+    assert targets["temporal"][:, 0].tolist() == [0, 0, 1, 0, 1, 0]  # each pair's first row
+    assert targets["pca"][:, 0].tolist() == [0, 0, 1, 1, 1, 1]
+
+
+def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project):
+    config = TrainConfig(
+        train_steps=4, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",
+        weights=None, net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1,
+        augment=AugmentConfig(crop_size=(64, 64)), unlabeled_pairs=2, test_videos=("animal1",),
+        temporal_epsilon_px=0.0, keep_checkpoints=True)  # every jump counts: the loss is > 0
+    model_dir = train(project, config, verbose=0)
+    assert model_dir.name.endswith("-unlabeled2-mobilenet_v2_0.35")
+    log = read_train_log(model_dir)
+    assert {"temporal_loss", "pca_loss", "part_pred_loss", "locref_loss"} <= set(log.columns)
+    assert (log["temporal_loss"] > 0).all() and (log["pca_loss"] >= 0).all()
+    assert ModelFolder(model_dir).load_train_config().unlabeled_pairs == 2
+    assert find_model(project, unlabeled_pairs=2).path == model_dir  # told apart from others
+    assert _query_from_name(model_dir.name, 0).unlabeled_pairs == 2
+    assert _query_from_name(model_dir.name, 0).net_type == "mobilenet_v2_0.35"
+    predictor = Predictor(model_dir)
+    assert list(predictor.pose.heads) == ["part_pred", "locref"]
+    poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
+    assert poses.shape == (2, 1, len(project.bodyparts), 3)
+    # A checkpoint (its outputs: the heads and the two losses') predicts as the final model.
+    checkpoint = list_checkpoints(ModelFolder(model_dir).checkpoints_dir)[-1]
+    again = predict_checkpoint(checkpoint, config, project.bodyparts,
+                               [np.zeros((64, 64, 3), np.uint8)], step=4)
+    assert again.shape == (1, 1, len(project.bodyparts), 3)
+
+
+def test_the_settings_are_flat_parameters_and_checked():
+    config = TrainConfig.from_parameters(unlabeled_pairs=3, temporal_epsilon_px=4.0,
+                                         pca_loss_weight=0.0)
+    assert (config.unlabeled_pairs, config.temporal_epsilon_px) == (3, 4.0)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig().unlabeled_pairs == 0 and "unlabeled" not in TrainConfig().variant
+    with pytest.raises(ValueError, match="unlabeled_pairs=-1"):
+        TrainConfig(unlabeled_pairs=-1)
+    with pytest.raises(ValueError, match="pca_explained_variance=1.5"):
+        TrainConfig(pca_explained_variance=1.5)

@@ -1,0 +1,73 @@
+"""The losses on unlabeled frames (kit.net.unlabeled_losses): each zero on keypoints that meet
+it and positive, by the amount worked out by hand, on keypoints that do not."""
+
+import keras
+import numpy as np
+import pytest
+
+from kit.net.unlabeled_losses import (
+    Keypoints,
+    PoseSubspaceLoss,
+    TemporalLoss,
+    fit_pose_subspace,
+    pose_outputs_only,
+    with_unlabeled_losses,
+)
+from kit.net.model import build_model
+from kit.net.train import TrainConfig
+
+TRIANGLE = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 5.0]])  # K = 3 body parts, pixels
+
+
+def _loss(loss, flags, points) -> float:
+    return float(loss(np.array(flags, np.float32)[:, None], np.array(points, np.float32)))
+
+
+def test_temporal_loss_is_zero_within_epsilon_and_the_excess_beyond():
+    loss = TemporalLoss(epsilon_px=2.0)
+    still = TRIANGLE + [1.5, 0.0]  # every part moves 1.5 px: within 2 px
+    assert _loss(loss, [1, 0], [TRIANGLE, still]) == 0.0
+    jumped = TRIANGLE + [[5.0, 0.0], [0.0, 0.0], [0.0, 0.0]]  # one part jumps 5 px
+    assert _loss(loss, [1, 0], [TRIANGLE, jumped]) == pytest.approx(3.0 / 3)  # (5 - 2) / K
+    # Rows not flagged are not pairs: a labeled row before the pair counts for nothing.
+    far = TRIANGLE + 100.0
+    assert _loss(loss, [0, 1, 0], [far, TRIANGLE, still]) == 0.0
+    assert _loss(loss, [0, 0, 0], [far, TRIANGLE, jumped]) == 0.0
+
+
+def _turned(pose, degrees, scale=1.0, shift=(0.0, 0.0)):
+    a = np.radians(degrees)
+    rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return scale * pose @ rotation.T + shift
+
+
+def test_pose_subspace_loss_is_zero_on_the_labels_subspace_and_positive_off_it():
+    rng = np.random.default_rng(0)
+    labels = [_turned(TRIANGLE, rng.uniform(-25, 25), rng.uniform(0.5, 1.25), rng.uniform(0, 50, 2))
+              for _ in range(50)]
+    subspace = fit_pose_subspace(np.array(labels), explained_variance=1.0)
+    assert subspace.components.shape == (6, 2)  # rotation and scale: two directions
+    assert subspace.tolerance_px == pytest.approx(0.0, abs=1e-6)
+    loss = PoseSubspaceLoss(subspace.mean, subspace.components, subspace.tolerance_px)
+    unseen = _turned(TRIANGLE, 10.0, 0.9, (200.0, -30.0))  # moved, turned, scaled: allowed
+    assert _loss(loss, [1], [unseen]) == pytest.approx(0.0, abs=1e-3)
+    # One part moved 6 px off the triangle: away from the subspace.
+    bent = unseen + [[0.0, 0.0], [0.0, 0.0], [6.0, 0.0]]
+    assert _loss(loss, [1], [bent]) > 1.0
+    assert _loss(loss, [0, 1], [bent, unseen]) == pytest.approx(0.0, abs=1e-3)  # not flagged
+    with pytest.raises(ValueError, match="at least 2 poses"):
+        fit_pose_subspace(np.full((3, 3, 2), np.nan), 0.99)
+
+
+def test_keypoints_are_the_peaks_and_the_saved_model_keeps_the_pose_heads_only():
+    logits = np.full((1, 4, 5, 1), -10.0, np.float32)
+    logits[0, 2, 3, 0] = 10.0  # cell (row 2, column 3): pixel (3 * 8 + 4, 2 * 8 + 4)
+    points = Keypoints(8, 7.2801)(logits, np.zeros((1, 4, 5, 2), np.float32))
+    assert np.allclose(keras.ops.convert_to_numpy(points), [[[28.0, 20.0]]], atol=1e-3)
+    config = TrainConfig(unlabeled_pairs=1, weights=None, net_type="mobilenet_v2_0.35")
+    subspace = fit_pose_subspace(np.stack([TRIANGLE[:2], TRIANGLE[1:]]), 1.0)
+    model, losses, weights = with_unlabeled_losses(build_model(2, net_type=config.net_type),
+                                                   config, subspace)
+    assert list(model.output_names) == ["part_pred", "locref", "temporal", "pca"]
+    assert sorted(losses) == sorted(weights) == ["pca", "temporal"]
+    assert list(pose_outputs_only(model).output_names) == ["part_pred", "locref"]
