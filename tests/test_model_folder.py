@@ -88,3 +88,49 @@ def test_model_folder_round_trips_its_files(tmp_path):
     assert folder.load_train_config().train_steps == 3
     assert ModelFolder(str(folder.path)) == folder and Path(folder) == folder.path
 
+
+
+def test_a_folder_trained_before_this_change_evaluates_analyzes_and_streams(trained_synthetic,
+                                                                            tmp_path):
+    """A model folder as kit wrote it before the model folder had an owner: pose_config.json
+    without decoder (and, older still, without net_type, strides and heads), settings
+    without split_method, seed or the unlabeled losses. find_model finds it by what it was
+    trained with; evaluation, video analysis and the live predictor run it as before."""
+    import shutil
+
+    import numpy as np
+
+    from kit.live.predictor import LiveConfig, LivePredictor
+    from kit.net.model_query import find_model
+    from kit.project import load_project
+    from kit.project.analysis_file import load_poses
+    from kit.project.video import read_frames
+    from kit.results import analyze
+    from kit.results.evaluate import evaluate_model
+
+    source, predictor, video = trained_synthetic
+    shutil.copytree(source.root, tmp_path / "p")
+    project = load_project(tmp_path / "p")
+    folder = ModelFolder(project.model_dir(1, 0.75))
+    pose = json.loads(folder.pose_config_file.read_text())
+    old_pose = {key: pose[key] for key in ("bodyparts", "global_scale", "stride",
+                                           "locref_stdev", "train_steps", "crop_hw",
+                                           "iteration", "keras_backend")}
+    folder.pose_config_file.write_text(json.dumps(old_pose))
+    settings = json.loads(folder.train_config_file.read_text())
+    for key in ("split_method", "unlabeled_pairs", "rotation_deg"):
+        settings.pop(key, None)
+    folder.train_config_file.write_text(json.dumps(settings))
+
+    assert find_model(project) == folder and find_model(project, net_type="resnet_50") == folder
+    evaluation = evaluate_model(project, folder, pcutoff=0.1)
+    assert set(evaluation.table.split) == {"train", "test"}
+    config = analyze.AnalyzeConfig(train_fraction=0.75, output_dir=str(tmp_path / "out"),
+                                   progress=False, max_frames=6)
+    result = analyze.analyze_videos(project, [project.videos_dir / video.name], config)[0]
+    poses, bodyparts, individuals = load_poses(result.h5)
+    assert poses.shape == (6, 1, len(pose["bodyparts"]), 3) and individuals is None
+    live = LivePredictor.load(folder.path, LiveConfig(runtime="keras", warmup_hw=None))
+    frame = read_frames(project.videos_dir / video.name, [3])[3]
+    np.testing.assert_allclose(live.get_pose(frame), predictor.predict_batch(frame[None])[0],
+                               atol=1e-3)
