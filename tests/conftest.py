@@ -183,3 +183,17 @@ def dlc_python() -> Path:
         pytest.skip(f"DeepLabCut's environment is not at {python} (set KIT_DLC_PYTHON; "
                     "install it with the recipe in ../shared/peer/README.md)")
     return python
+
+
+@pytest.fixture(scope="session")
+def eks_available() -> str:
+    """eks's Python (kit.results.ensemble.eks_python: its own venv, made once); skips, saying
+    why, where it cannot be had, except on CI, which must run eks."""
+    from kit.results import ensemble
+
+    try:
+        return ensemble.eks_python()
+    except RuntimeError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e)[:500])

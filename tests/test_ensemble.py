@@ -7,7 +7,6 @@ cannot be made, except on CI. Each eks run starts a fresh interpreter that impor
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
@@ -28,19 +27,7 @@ from kit.results.ensemble_analysis import extract_disagreements
 from kit.results.filters import FilterConfig, filter_analysis
 from kit.results.outliers import OutlierConfig, outlier_scores
 
-needs_eks = pytest.mark.usefixtures("eks_available")
-
-
-@pytest.fixture(scope="session")
-def eks_available() -> str:
-    """eks's Python (kit.results.ensemble.eks_python: its own venv, made once); skips, saying
-    why, where it cannot be had, except on CI, which must run eks."""
-    try:
-        return ensemble.eks_python()
-    except RuntimeError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e)[:500])
+needs_eks = pytest.mark.usefixtures("eks_available")  # conftest.py
 
 
 def _trajectory(num_frames: int, num_individuals: int = 1, num_parts: int = 2) -> np.ndarray:

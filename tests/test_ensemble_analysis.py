@@ -5,7 +5,7 @@ rank_by="disagreement" extracts the frames they disagree on."""
 
 import pandas as pd
 import pytest
-from test_ensemble import eks_available, needs_eks  # noqa: F401  (the fixture needs_eks uses)
+from test_ensemble import needs_eks
 from test_notebooks import NOTEBOOKS
 
 from kit.experiments.runner import run_notebook

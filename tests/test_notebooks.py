@@ -215,7 +215,7 @@ def test_blocks_split_and_full_rotation_through_03_and_04(tmp_path):
         "weights": "", "net_type": "mobilenet_v2_0.35", "train_fraction": 0.8,
         "split_method": "blocks", "rotation_deg": 180.0, "scale_min": 0.9, "scale_max": 1.1},
         runs_dir=runs, log_to_console=False)
-    model_dir = next(project.root.glob("kit-models/*/*-blocks-mobilenet_v2_0.35"))
+    model_dir = next(project.root.glob("kit-models/*/*-blocks-rot180-mobilenet_v2_0.35"))
     saved = json.loads((model_dir / "train_config.json").read_text())
     assert saved["split_method"] == "blocks" and saved["augment"]["rotation_deg"] == 180.0
     assert saved["augment"]["scale_range"] == [0.9, 1.1]
@@ -224,7 +224,7 @@ def test_blocks_split_and_full_rotation_through_03_and_04(tmp_path):
     run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {
         "project_dir": str(project.root), "train_fraction": 0.8, "pcutoff": 0.1,
         "split_method": "blocks"}, runs_dir=runs, log_to_console=False)
-    folder = next(project.root.glob("evaluation-results-kit/*/*-blocks-mobilenet_v2_0.35"))
+    folder = next(project.root.glob("evaluation-results-kit/*/*-blocks-rot180-mobilenet_v2_0.35"))
     table = pd.read_csv(folder / "generalization.csv", index_col=0)
     assert list(table.index) == ["training frames", "1-2"] and table.num_frames.tolist() == [8, 2]
     assert (folder / "generalization.png").is_file()
@@ -336,3 +336,21 @@ def test_pretrain_notebook_then_train_from_its_weights(tmp_path):
         runs_dir=tmp_path / "runs", log_to_console=False)
     trained = list(project.root.glob("kit-models/iteration-0/*/train_config.json"))
     assert [json.loads(p.read_text())["weights"] for p in trained] == [str(weights)]
+
+
+@pytest.mark.slow
+def test_beyond_labels_notebook_compares_methods_and_draws_them(tmp_path):
+    from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+
+    project = make_synthetic_project(tmp_path / "p", SyntheticConfig(
+        image_size=(64, 64), num_frames=16, num_labeled=10))
+    run_notebook(NOTEBOOKS / "15_beyond_labels.ipynb", {
+        "project_dir": str(project.root), "methods": "supervised,full_rotation",
+        "train_sizes": "4", "train_steps": 2, "net_type": "mobilenet_v2_0.35", "batch_size": 2,
+        "crop_size": 64, "video_frames": 4, "pcutoff": 0.0},
+        runs_dir=tmp_path / "runs", log_to_console=False)
+    results = project.root / "experiments" / "beyond_labels"
+    table = pd.read_csv(results / "beyond_labels.csv")
+    assert table[["method", "split"]].values.tolist() == [
+        ["supervised", "blocks"], ["full_rotation", "blocks"], ["supervised", "random"]]
+    assert (results / "beyond_labels.png").stat().st_size > 0

@@ -68,7 +68,7 @@ def test_imagenet_and_resnet_50_by_default():
 def test_split_method_and_augmentation_parameters():
     config = TrainConfig.from_parameters(split_method="blocks", rotation_deg=180.0,
                                          scale_min=0.7, scale_max=1.1, crop_jitter=0.5)
-    assert config.split_method == "blocks" and config.variant == "-blocks"
+    assert config.split_method == "blocks" and config.variant == "-blocks-rot180"  # own folder
     assert config.augment == AugmentConfig(rotation_deg=180.0, scale_range=(0.7, 1.1),
                                            crop_jitter=0.5)
     # the augmentation in force is saved with the run (train_config.json) and read back

@@ -16,6 +16,7 @@ from pathlib import Path
 from kit.net.model_folder import ModelFolder
 from kit.net.train import TrainConfig, train
 from kit.project import Project
+from kit.project.splits import Split
 
 
 def member_configs(config: TrainConfig, ensemble_size: int) -> list[TrainConfig]:
@@ -28,26 +29,34 @@ def member_configs(config: TrainConfig, ensemble_size: int) -> list[TrainConfig]
 
 
 def train_ensemble(project: Project, config: TrainConfig, ensemble_size: int = 1,
-                   verbose: int = 1) -> list[Path]:
+                   verbose: int = 1, split: Split | None = None) -> list[Path]:
     """Train (or resume) the members of :func:`member_configs` one after the other; return
     their model folders, the first member's first. With ``ensemble_size=1`` this is
     :func:`kit.net.train.train` on ``config``.
 
     Every member after the first gets the first member's split (copied into its folder
-    before it trains); a member whose folder already holds another split raises, since its
-    test frames would differ.
+    before it trains), or every member ``split`` where one is given (e.g. the split another
+    seed drew, to compare an ensemble with a single model on the same frames); a member
+    whose folder already holds another split raises, since its test frames would differ.
     """
     configs = member_configs(config, ensemble_size)
+    if split is not None:
+        _give_split(ModelFolder(configs[0].model_dir(project)), split, "the given split")
     model_dirs = [train(project, configs[0], verbose)]
-    split = ModelFolder(model_dirs[0]).load_split()
+    first = ModelFolder(model_dirs[0])
+    split = first.load_split()
     for member in configs[1:]:
-        folder = ModelFolder(member.model_dir(project))
-        if not folder.has_split():
-            folder.save_split(split)
-        elif folder.load_split() != split:
-            raise ValueError(
-                f"{folder.split_file} holds another split than the ensemble's first member "
-                f"({ModelFolder(model_dirs[0]).split_file}): its test frames would differ. "
-                f"Delete {folder.path} to train that member again.")
+        _give_split(ModelFolder(member.model_dir(project)), split,
+                    f"the ensemble's first member ({first.split_file})")
         model_dirs.append(train(project, member, verbose))
     return model_dirs
+
+
+def _give_split(folder: ModelFolder, split: Split, source: str) -> None:
+    """Save ``split`` into ``folder`` before it trains; raise if it holds another."""
+    if not folder.has_split():
+        folder.save_split(split)
+    elif folder.load_split() != split:
+        raise ValueError(
+            f"{folder.split_file} holds another split than {source}: its test frames would "
+            f"differ. Delete {folder.path} to train that member again.")

@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kit.net.backbones import is_pretrained_file
 from kit.net.model_folder import ModelFolder, name_parts
 from kit.project import Project
 
 _ANY = {"train_fraction": -1.0, "net_type": "", "train_size": -1, "bodyparts": "",
-        "test_videos": "", "augment": -1, "split_method": "", "seed": -1, "unlabeled_pairs": -1}
+        "test_videos": "", "augment": -1, "split_method": "", "seed": -1, "unlabeled_pairs": -1,
+        "rotation_deg": -1.0, "pretrained": -1}
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class ModelQuery:
         seed: the training seed (an ensemble's members differ by it); -1: any.
         unlabeled_pairs: unlabeled frame pairs per batch (losses on unlabeled frames; 0: none,
             ``kit.net.unlabeled``); -1: any.
+        rotation_deg: the augmentation's largest rotation (DeepLabCut's 25; 180: the full
+            circle); -1: any.
+        pretrained: 1 started from a backbone pretrained on the project's frames
+            (``kit.net.pretrain``), 0 not, -1 any.
     """
 
     shuffle: int = 1
@@ -54,6 +60,8 @@ class ModelQuery:
     split_method: str = ""
     seed: int = -1
     unlabeled_pairs: int = -1
+    rotation_deg: float = -1.0
+    pretrained: int = -1
 
     def matches(self, recorded: ModelQuery) -> bool:
         """Whether a model trained as ``recorded`` (no "any" values) is one asked for."""
@@ -81,6 +89,8 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
         split_method=settings.get("split_method", "random"),
         seed=int(settings.get("seed", 0)),
         unlabeled_pairs=int(settings.get("unlabeled_pairs", 0)),
+        rotation_deg=float(settings.get("augment", {}).get("rotation_deg", 25.0)),
+        pretrained=int(bool(settings.get("weights")) and is_pretrained_file(settings["weights"])),
         iteration=iteration)
 
 
@@ -93,10 +103,10 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
         return None
     values: dict[str, Any] = {"train_size": 0, "bodyparts": "all", "test_videos": "none",
                               "augment": 1, "split_method": "random", "seed": 0,
-                              "unlabeled_pairs": 0}
+                              "unlabeled_pairs": 0, "rotation_deg": 25.0, "pretrained": 0}
     tokens, net_type = variant.split("-")[1:], []
-    while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, seed<N>, noaug,
-        # unlabeled<N>, net_type
+    while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, seed<N>,
+        # noaug or rot<deg>, pretrained, unlabeled<N>, net_type
         token = tokens.pop(0)
         if re.fullmatch(r"n\d+", token) and not net_type:
             values["train_size"] = int(token[1:])
@@ -109,6 +119,10 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
             values["split_method"] = token
         elif re.fullmatch(r"seed\d+", token) and not net_type:
             values["seed"] = int(token[4:])
+        elif re.fullmatch(r"rot[\d.]+", token) and not net_type:
+            values["rotation_deg"] = float(token[3:])
+        elif token == "pretrained" and not net_type:
+            values["pretrained"] = 1
         elif re.fullmatch(r"unlabeled\d+", token) and not net_type:
             values["unlabeled_pairs"] = int(token[9:])
         else:  # the rest: a net_type, which may hold '-' (efficientnet-b0)

@@ -30,7 +30,7 @@ import pandas as pd
 from keras import layers, ops
 from tqdm.auto import tqdm
 
-from kit.net.backbones import get_backbone
+from kit.net.backbones import get_backbone, is_pretrained_file  # noqa: F401  (re-exported)
 from kit.net.train_config import EAGER_STEPS
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.video import read_frames, video_info
@@ -247,11 +247,6 @@ def reconstruct(model: keras.Model, frames: Sequence[np.ndarray], config: Pretra
     mask = targets[..., 3:]
     filled = masked * (1 - mask) + painted * mask
     return tuple(np.clip(a, 0, 255).round().astype(np.uint8) for a in (originals, masked, filled))
-
-
-def is_pretrained_file(path: str | Path) -> bool:
-    """Whether ``path`` names a backbone weights file as :func:`pretrain` writes them."""
-    return str(path).endswith(".weights.h5")
 
 
 def pretrained_source(path: str | Path, net_type: str) -> keras.Model:

@@ -76,14 +76,21 @@ def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
 
 
 def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Split:
-    """The split stored with the model, or a new one (saved) if there is none yet.
-
-    With ``config.train_size`` the stored split's ``train`` holds just the frames
-    trained on; its test set is the shuffle's, shared by every training size.
-    """
+    """The split stored with the model, or a new one (:func:`draw_split`, saved)."""
     folder = ModelFolder(config.model_dir(project))
     if folder.has_split():
         return folder.load_split()
+    split = draw_split(project, config, labels)
+    folder.save_split(split)
+    return split
+
+
+def draw_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Split:
+    """The split ``config`` draws from the frames of ``labels`` (nothing is saved).
+
+    With ``config.train_size`` the split's ``train`` holds just the frames trained on (the
+    first of the seeded order); its test set is the shuffle's, shared by every training size.
+    """
     try:
         split = make_split(list(labels.index), config.train_fraction, config.shuffle,
                            config.seed, config.test_videos, config.split_method)
@@ -96,7 +103,6 @@ def get_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> Sp
                 f"frames of train_fraction={config.train_fraction}. Choose a smaller train_size."
             )
         split = dataclasses.replace(split, train=split.train[: config.train_size])
-    folder.save_split(split)
     return split
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from kit.net.backbones import get_backbone
+from kit.net.backbones import get_backbone, is_pretrained_file
 from kit.net.data import AugmentConfig, default_num_workers
 from kit.net.targets import TargetConfig
 from kit.project import Project
@@ -25,6 +25,7 @@ from kit.project.splits import SPLIT_METHODS
 DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
+DLC_ROTATION_DEG = AugmentConfig().rotation_deg  # DeepLabCut's 25: keeps its folder names
 EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left skip tracing
 # Settings a resumed run may change: how steps run, not what they compute.
 EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
@@ -182,6 +183,10 @@ class TrainConfig:
             parts.append(f"seed{self.seed}")
         if not self.augment.enabled:
             parts.append("noaug")
+        elif self.augment.rotation_deg != DLC_ROTATION_DEG:  # another augmentation
+            parts.append(f"rot{self.augment.rotation_deg:g}")
+        if self.weights and is_pretrained_file(self.weights):  # pretrained on the project
+            parts.append("pretrained")
         if self.unlabeled_pairs:  # trained with losses on unlabeled frames
             parts.append(f"unlabeled{self.unlabeled_pairs}")
         if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names

@@ -8,7 +8,7 @@ kit (or a test) adds one with :func:`register_backbone`. The heads
 
 from __future__ import annotations
 
-from kit.net.backbones.base import Backbone
+from kit.net.backbones.base import Backbone, is_pretrained_file
 from kit.net.backbones.efficientnet import (
     EFFICIENTNET_B0,
     EFFICIENTNET_B1,
@@ -30,7 +30,7 @@ BACKBONES: dict[str, Backbone] = {
     "efficientnet-b3": EFFICIENTNET_B3,
 }
 
-__all__ = ["BACKBONES", "Backbone", "get_backbone", "register_backbone"]
+__all__ = ["BACKBONES", "Backbone", "get_backbone", "is_pretrained_file", "register_backbone"]
 
 
 def get_backbone(net_type: str) -> Backbone:

@@ -44,3 +44,9 @@ class Backbone:
                 f"output_stride must be a multiple of 8 (the heads' stride). Received: "
                 f"{self.name}: output_stride={self.output_stride}."
             )
+
+
+def is_pretrained_file(path: str) -> bool:
+    """Whether ``path`` names a backbone pretrained on a project's frames, as
+    :func:`kit.net.pretrain.pretrain` writes them (Keras's ``.weights.h5``)."""
+    return str(path).endswith(".weights.h5")

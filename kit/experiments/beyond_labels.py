@@ -1,0 +1,195 @@
+"""Beyond the labeled frames, measured: supervised training against the ways kit has to
+generalize further (full-circle rotation, losses on unlabeled frames, pretraining on the
+project's frames, an ensemble smoothed by eks), on the blocks split, where test frames lie
+far from every training frame (``15_beyond_labels``).
+
+Every method trains the same backbone from random weights on the same blocks split
+(:mod:`kit.project.splits`, ``split_method="blocks"``), on the first ``n`` training frames
+for each ``n`` of ``train_sizes``, with the same number of optimizer steps in all: an
+ensemble's members share them, pretraining takes ``pretrain_share`` of them (its steps cost
+about what a pose step costs). Each row records the wall-clock seconds the method took, so
+the comparison can be read against time too. ``supervised`` also trains on the random split
+(DeepLabCut's), the number ``04_evaluate`` would show. A method is one entry of
+:data:`METHODS`.
+
+Errors are every labeled point's distance to its prediction on the test frames (mean,
+median, 90th percentile, pixels); jitter is the median frame-to-frame move of the body
+parts above ``pcutoff`` on the first ``video_frames`` frames of the project's first video
+(the ensemble's: of its eks-smoothed analysis).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit.net.data import AugmentConfig
+from kit.net.ensemble_train import train_ensemble
+from kit.net.model_folder import ModelFolder
+from kit.net.pretrain import PretrainConfig, pretrain
+from kit.net.train import TrainConfig, draw_split
+from kit.plots import frame_jumps
+from kit.project import Project, atomic_write_text
+from kit.project.analysis_file import load_poses
+from kit.project.labels import load_labels
+from kit.results import analyze
+from kit.results.ensemble_analysis import analyze_ensemble
+from kit.results.evaluate import evaluate_model
+from kit.results.generalization import point_errors
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way to train: TrainConfig fields beyond the shared ones, whether the backbone is
+    pretrained first (:mod:`kit.net.pretrain`), and how many networks it trains."""
+
+    train: dict = field(default_factory=dict)
+    pretrain: bool = False
+    members: int = 1
+
+
+FULL_CIRCLE = {"rotation_deg": 180.0}
+METHODS: dict[str, Method] = {
+    "supervised": Method(),  # DeepLabCut's augmentation (rotations up to 25 degrees)
+    "full_rotation": Method(FULL_CIRCLE),
+    "unlabeled_losses": Method({**FULL_CIRCLE, "unlabeled_pairs": 2}),
+    "pretrained": Method(FULL_CIRCLE, pretrain=True),
+    "ensemble": Method(FULL_CIRCLE, members=3),
+}
+COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
+           "jitter_px", "wall_s", "steps"]
+
+
+@dataclass(frozen=True)
+class BeyondConfig:
+    """Settings of :func:`compare_methods`.
+
+    Attributes:
+        methods: names of :data:`METHODS`.
+        train_sizes: training frames per run (the first n of the blocks split's training
+            set; 0: all of it).
+        train_steps: optimizer steps of every method (shared by an ensemble's members).
+        net_type, batch_size, crop_size, learning_rate: the training's (Adam).
+        train_fraction: the share of each video's labeled frames before the test block.
+        pretrain_share: the share of ``train_steps`` a pretrained method spends pretraining.
+        video_frames: frames of the project's first video analysed for jitter (0: none).
+        pcutoff: likelihood threshold of the jitter.
+        seed: seeds every run.
+    """
+
+    methods: tuple[str, ...] = tuple(METHODS)
+    train_sizes: tuple[int, ...] = (20, 50)
+    train_steps: int = 600
+    net_type: str = "mobilenet_v2_1.0"
+    batch_size: int = 8
+    crop_size: int = 192
+    learning_rate: float = 1e-3
+    train_fraction: float = 0.8
+    pretrain_share: float = 0.3
+    video_frames: int = 200
+    pcutoff: float = 0.6
+    seed: int = 0
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not 0 <= self.pretrain_share < 1 or self.train_steps < 1:
+            raise ValueError(f"Need methods from {sorted(METHODS)}, 0 <= pretrain_share < 1 "
+                             f"and train_steps >= 1. Received: methods={self.methods}, "
+                             f"pretrain_share={self.pretrain_share}, train_steps={self.train_steps}.")
+
+
+def train_config(config: BeyondConfig, method: Method, train_size: int, steps: int,
+                 split_method: str = "blocks") -> TrainConfig:
+    """The TrainConfig of one run of ``method``."""
+    return TrainConfig(
+        train_fraction=config.train_fraction, train_steps=steps, batch_size=config.batch_size,
+        net_type=config.net_type, weights=None, optimizer="adam",
+        learning_rate=config.learning_rate, seed=config.seed, train_size=train_size,
+        split_method=split_method, augment=AugmentConfig(
+            crop_size=(config.crop_size, config.crop_size),
+            rotation_deg=method.train.get("rotation_deg", 25.0)),
+        **{k: v for k, v in method.train.items() if k != "rotation_deg"})
+
+
+def run_method(project: Project, config: BeyondConfig, name: str, train_size: int,
+               split_method: str = "blocks") -> tuple[list[ModelFolder], int]:
+    """Train ``name`` (its pretraining and members included); its models and total steps."""
+    method = METHODS[name]
+    steps = config.train_steps
+    run = train_config(config, method, train_size, steps, split_method)
+    if method.pretrain:
+        pretrain_steps = max(1, int(config.pretrain_share * steps))
+        done = pretrain(project, PretrainConfig(
+            net_type=config.net_type, train_steps=pretrain_steps, batch_size=config.batch_size,
+            crop_size=config.crop_size, span=(0.0, config.train_fraction), seed=config.seed),
+            verbose=0)
+        steps -= pretrain_steps
+        run = dataclasses.replace(run, weights=str(done.weights_file), train_steps=steps)
+    split = None
+    if method.members > 1:  # seeds after the others' (own folders), on the frames they train on
+        split = draw_split(project, run, load_labels(project))
+        run = dataclasses.replace(run, train_steps=max(1, steps // method.members),
+                                  seed=config.seed + 1)
+    models = [ModelFolder(p) for p in train_ensemble(project, run, method.members, split=split)]
+    return models, config.train_steps
+
+
+def blocks_errors(project: Project, models: list[ModelFolder]) -> np.ndarray:
+    """Every labeled test point's error in pixels; an ensemble's prediction is its members'
+    median."""
+    evaluations = [evaluate_model(project, model, pcutoff=0.0) for model in models]
+    test = list(evaluations[0].test_images)
+    tables = [e.predictions.loc[test] for e in evaluations]
+    predictions = tables[0].copy()
+    predictions[:] = np.median(np.stack([t.to_numpy() for t in tables]), axis=0)
+    return point_errors(predictions, evaluations[0].labels)["error_px"].to_numpy()
+
+
+def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
+           out: Path) -> float:
+    """Median frame-to-frame move (pixels) of the confident body parts on the first
+    ``video_frames`` frames of the project's first video; NaN without a video."""
+    videos = analyze.find_videos(project) if config.video_frames else []
+    if not videos:
+        return float("nan")
+    settings = analyze.AnalyzeConfig(
+        shuffle=1, train_fraction=config.train_fraction, variant=models[0].variant,
+        output_dir=str(out), progress=False, max_frames=config.video_frames)
+    if len(models) > 1:
+        h5 = analyze_ensemble(project, models, videos[:1], settings).smoothed[0].h5
+    else:
+        h5 = analyze.analyze_videos(project, videos[:1], settings)[0].h5
+    moves = frame_jumps(load_poses(h5)[0], config.pcutoff)
+    return float(np.nanmedian(moves)) if np.isfinite(moves).any() else float("nan")
+
+
+def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
+                    progress=print) -> pd.DataFrame:
+    """Every method at every training size on the blocks split (and supervised on the random
+    split): one row each (:data:`COLUMNS`), also written to ``out/beyond_labels.csv``."""
+    out = Path(out)
+    rows = []
+    runs = [(m, "blocks", n) for n in config.train_sizes for m in config.methods]
+    if "supervised" in config.methods:
+        runs += [("supervised", "random", n) for n in config.train_sizes]
+    for name, split, size in runs:
+        start = time.perf_counter()
+        models, steps = run_method(project, config, name, size, split)
+        wall = time.perf_counter() - start
+        errors = blocks_errors(project, models)
+        moved = jitter(project, models, config, out / "videos" / f"{name}-{split}-{size}")
+        rows.append({"method": name, "split": split, "train_size": size,
+                     "mean_px": np.nanmean(errors), "median_px": np.nanmedian(errors),
+                     "p90_px": np.nanpercentile(errors, 90), "num_points": len(errors),
+                     "jitter_px": moved, "wall_s": wall, "steps": steps})
+        progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
+                 f"jitter {moved:.2f} px, {wall:.0f} s")
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "beyond_labels.csv", table.to_csv(index=False))
+    return table

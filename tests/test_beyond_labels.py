@@ -1,0 +1,64 @@
+"""kit.experiments.beyond_labels: every method trains on the same blocks split and is scored
+on its test block, with its jitter on the video and its wall time."""
+
+import numpy as np
+import pytest
+
+from kit.experiments.beyond_labels import METHODS, BeyondConfig, compare_methods, train_config
+from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+from kit.net.model_query import find_models
+
+
+def tiny_project(tmp_path):
+    return make_synthetic_project(tmp_path / "p", SyntheticConfig(
+        image_size=(64, 64), num_frames=24, num_labeled=12))
+
+
+def tiny_config(**kwargs):
+    return BeyondConfig(train_sizes=(6,), train_steps=3, net_type="mobilenet_v2_0.35",
+                        batch_size=2, crop_size=64, pretrain_share=0.34, video_frames=8,
+                        pcutoff=0.0, **kwargs)
+
+
+@pytest.mark.usefixtures("eks_available")  # the ensemble's video analysis is smoothed
+def test_an_ensemble_trains_on_the_frames_a_single_model_does(tmp_path):
+    """Its members have folders of their own (seeds after the single model's), the single
+    model's training frames and test block, and it is scored and smoothed like one model."""
+    project = tiny_project(tmp_path)
+    lines = []
+    table = compare_methods(project, tiny_config(methods=("full_rotation", "ensemble")),
+                            tmp_path / "out", progress=lines.append)
+    assert table.method.tolist() == ["full_rotation", "ensemble"]
+    models = find_models(project, seed=-1, net_type="mobilenet_v2_0.35", split_method="blocks")
+    assert sorted(m.load_train_config().seed for m in models) == [0, 1, 2, 3]
+    splits = {m.load_split() for m in models}
+    assert len(splits) == 1  # one split: same training frames, same test block
+    test = next(iter(splits)).test
+    assert (table.num_points == len(test) * len(project.bodyparts)).all()
+    assert np.isfinite(table[["mean_px", "median_px", "p90_px", "jitter_px", "wall_s"]]).all(
+        axis=None)
+    assert (table.steps == 3).all() and len(lines) == len(table)
+    assert (tmp_path / "out" / "videos" / "ensemble-blocks-6").is_dir()
+    assert (tmp_path / "out" / "beyond_labels.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("eks_available")
+def test_every_method_runs_on_the_blocks_split_and_is_scored(tmp_path):
+    project = tiny_project(tmp_path)
+    table = compare_methods(project, tiny_config(), tmp_path / "out")
+    assert table.method.tolist() == [*METHODS, "supervised"]
+    assert table.split.tolist() == ["blocks"] * len(METHODS) + ["random"]
+    assert np.isfinite(table[["mean_px", "median_px", "p90_px", "jitter_px"]]).all(axis=None)
+    assert list(project.root.glob("kit-models/pretrained/mobilenet_v2_0.35-mask1.weights.h5"))
+
+
+def test_methods_differ_only_in_what_they_name():
+    config = BeyondConfig()
+    plain = train_config(config, METHODS["supervised"], 50, 600)
+    rotated = train_config(config, METHODS["full_rotation"], 50, 600)
+    assert plain.augment.rotation_deg == 25.0 and rotated.augment.rotation_deg == 180.0
+    assert plain.split_method == rotated.split_method == "blocks"
+    assert train_config(config, METHODS["unlabeled_losses"], 50, 600).unlabeled_pairs == 2
+    with pytest.raises(ValueError, match="methods from"):
+        BeyondConfig(methods=("magic",))
