@@ -1,0 +1,77 @@
+"""Beyond the labeled frames on a real project: ``kit.experiments.beyond_labels`` (what
+``15_beyond_labels`` runs) on a scratch copy of the openfield project (``../shared``,
+copied without models), every method from random weights on the blocks split (each video's
+last 20% of labeled frames are the test set), and supervised on the random split beside it.
+
+Prints one row per method and training size (test error mean / median / 90th percentile
+in px against the human labels, jitter on the first ``--video-frames`` frames of the
+project's video, wall seconds) and writes ``--out``/beyond_labels_openfield.{csv,png}.
+
+    .venv/bin/python benchmarks/beyond_labels_bench.py --train-sizes 50 --train-steps 500
+    .venv/bin/python benchmarks/beyond_labels_bench.py --quick   # 2 minutes, says nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OPENFIELD = HERE.parent.parent / "shared" / "datasets" / "openfield-Pranav-2018-10-30"
+
+
+def main() -> None:
+    from kit.experiments.beyond_labels import METHODS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", default=str(OPENFIELD), help="a DeepLabCut project")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--train-sizes", nargs="+", type=int, default=[20, 50])
+    parser.add_argument("--train-steps", type=int, default=500)
+    parser.add_argument("--net-type", default="mobilenet_v2_1.0")
+    parser.add_argument("--crop-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--video-frames", type=int, default=300)
+    parser.add_argument("--work", default="", help="scratch folder (default: a temporary one)")
+    parser.add_argument("--out", default=str(HERE / "output"))
+    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.train_sizes, args.train_steps, args.crop_size = [20], 6, 128
+        args.batch_size, args.video_frames = 2, 10
+    if not Path(args.project, "config.yaml").is_file():
+        raise SystemExit(f"No DeepLabCut project at {args.project} (../shared absent?). "
+                         "Pass --project.")
+    run(args)
+
+
+def run(args) -> None:
+    from kit import plots
+    from kit.experiments.beyond_labels import BeyondConfig, compare_methods
+    from kit.project import load_project
+    from kit.project.drawing import save_figure
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
+    copy = work / Path(args.project).name
+    if not copy.exists():
+        shutil.copytree(args.project, copy, ignore=shutil.ignore_patterns(
+            "dlc-models*", "training-datasets", "evaluation-results*", "kit-models"))
+    config = BeyondConfig(
+        methods=tuple(args.methods), train_sizes=tuple(args.train_sizes),
+        train_steps=args.train_steps, net_type=args.net_type, batch_size=args.batch_size,
+        crop_size=args.crop_size, video_frames=args.video_frames)
+    print(f"{copy}: {config}", flush=True)
+    table = compare_methods(load_project(copy), config, work / "results",
+                            progress=lambda line: print(line, flush=True))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "beyond_labels_" + Path(args.project).name.split("-")[0]
+    table.to_csv(out / f"{name}.csv", index=False)
+    print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
+    print(table.round(1).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
