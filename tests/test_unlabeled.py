@@ -73,6 +73,19 @@ def test_a_batch_with_pairs_keeps_its_labeled_rows_and_flags_the_pairs():
     assert targets["pca"][:, 0].tolist() == [0, 0, 1, 1, 1, 1]
 
 
+def test_the_unlabeled_losses_ramp_up_from_zero():
+    """With a ramp-up over 4 steps the pairs' flags (the losses' share of their weight) are
+    0 at step 0, 0.5 at step 2 and 1 from step 4 on; TrainConfig ramps over half its steps."""
+    batches = WithUnlabeled(_Labeled(), lambda index: np.zeros((2, 8, 8, 3), np.float32),
+                            ("temporal", "pca"), None, rampup_steps=4)
+    assert [batches[step][1]["pca"][2:, 0].tolist() for step in (0, 2, 4, 9)] == [
+        [0, 0], [0.5, 0.5], [1, 1], [1, 1]]
+    assert batches[2][1]["temporal"][:, 0].tolist() == [0, 0, 0.5, 0]
+    assert TrainConfig().unlabeled_rampup == 0.5
+    with pytest.raises(ValueError, match="unlabeled_rampup=2"):
+        TrainConfig(unlabeled_rampup=2)
+
+
 def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project):
     config = TrainConfig(
         train_steps=4, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",

@@ -29,6 +29,7 @@ def test_temporal_loss_is_zero_within_epsilon_and_the_excess_beyond():
     assert _loss(loss, [1, 0], [TRIANGLE, still]) == 0.0
     jumped = TRIANGLE + [[5.0, 0.0], [0.0, 0.0], [0.0, 0.0]]  # one part jumps 5 px
     assert _loss(loss, [1, 0], [TRIANGLE, jumped]) == pytest.approx(3.0 / 3)  # (5 - 2) / K
+    assert _loss(loss, [0.5, 0], [TRIANGLE, jumped]) == pytest.approx(0.5)  # ramping up
     # Rows not flagged are not pairs: a labeled row before the pair counts for nothing.
     far = TRIANGLE + 100.0
     assert _loss(loss, [0, 1, 0], [far, TRIANGLE, still]) == 0.0

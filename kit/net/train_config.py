@@ -95,6 +95,11 @@ class TrainConfig:
         pca_loss_weight, pca_explained_variance: weight of the pose-subspace loss (distance
             from the PCA of the labeled poses, with the components that explain this share
             of their variance, beyond the labels' own); 0: off.
+        unlabeled_rampup: share of ``train_steps`` over which the unlabeled losses' weights
+            grow linearly from 0 to theirs (consistency losses on keypoints that a network
+            from random weights has not learned yet pull it to a constant pose; ramping them
+            up is the usual cure in semi-supervised learning, e.g. Laine and Aila 2017); 0: full
+            weight from the first step.
     """
 
     shuffle: int = 1
@@ -125,6 +130,7 @@ class TrainConfig:
     temporal_epsilon_px: float = 10.0
     pca_loss_weight: float = 0.01
     pca_explained_variance: float = 0.99
+    unlabeled_rampup: float = 0.5
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -153,10 +159,12 @@ class TrainConfig:
             )
         if (min(self.unlabeled_pairs, self.unlabeled_margin_frames, self.temporal_loss_weight,
                 self.temporal_epsilon_px, self.pca_loss_weight) < 0
-                or not 0 < self.pca_explained_variance <= 1):
+                or not 0 < self.pca_explained_variance <= 1
+                or not 0 <= self.unlabeled_rampup <= 1):
             raise ValueError(
                 "unlabeled_pairs, unlabeled_margin_frames and the temporal and pca settings must "
-                "be >= 0, pca_explained_variance in (0, 1]. Received: unlabeled_pairs="
+                "be >= 0, pca_explained_variance in (0, 1], unlabeled_rampup in [0, 1]. "
+                f"Received: unlabeled_rampup={self.unlabeled_rampup}, unlabeled_pairs="
                 f"{self.unlabeled_pairs}, unlabeled_margin_frames={self.unlabeled_margin_frames}, "
                 f"temporal_loss_weight={self.temporal_loss_weight}, temporal_epsilon_px="
                 f"{self.temporal_epsilon_px}, pca_loss_weight={self.pca_loss_weight}, "

@@ -114,12 +114,19 @@ class WithUnlabeled:
     """The labeled batches of ``labeled`` (a :class:`kit.net.data.PoseDataset`), each followed
     by ``pairs(index)``: images (B + 2U, H, W, 3); the heads' targets padded with rows of zero
     weight (their losses ignore the pairs), and per unlabeled output (B + 2U, 1) flags:
-    ``temporal`` 1 on each pair's first row, ``pca`` 1 on every unlabeled row. Everything else
-    (``crop_hw``, ``spec``, ...) is the labeled dataset's; ``subspace`` the pose subspace."""
+    ``temporal`` on each pair's first row, ``pca`` on every unlabeled row, the weight of the
+    losses at that step (:meth:`ramp`, 0 elsewhere). Everything else (``crop_hw``, ``spec``,
+    ...) is the labeled dataset's; ``subspace`` the pose subspace."""
 
     def __init__(self, labeled: PoseDataset, pairs: UnlabeledPairs, outputs: tuple[str, ...],
-                 subspace: PoseSubspace | None):
+                 subspace: PoseSubspace | None, rampup_steps: int = 0):
         self.labeled, self.pairs, self.outputs, self.subspace = labeled, pairs, outputs, subspace
+        self.rampup_steps = rampup_steps
+
+    def ramp(self, step: int) -> float:
+        """The unlabeled losses' share of their weight at ``step``: from 0 at step 0 up to 1
+        at ``rampup_steps``, linearly (1 throughout without a ramp)."""
+        return min(1.0, step / self.rampup_steps) if self.rampup_steps else 1.0
 
     def __getattr__(self, name: str):
         return getattr(self.labeled, name)
@@ -135,8 +142,8 @@ class WithUnlabeled:
                    for name, t in targets.items()}
         flags = {"temporal": np.zeros((size + count, 1), np.float32),
                  "pca": np.zeros((size + count, 1), np.float32)}
-        flags["temporal"][size::2] = 1.0
-        flags["pca"][size:] = 1.0
+        flags["temporal"][size::2] = self.ramp(index)
+        flags["pca"][size:] = self.ramp(index)
         return (np.concatenate([images, extra.astype(images.dtype)]),
                 {**targets, **{name: flags[name] for name in self.outputs}})
 
@@ -145,7 +152,7 @@ def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset)
     """``labeled``'s batches with ``config.unlabeled_pairs`` pairs each (a ``TrainConfig``;
     its ``unlabeled_margin_frames``, ``test_videos``, ``augment``, ``seed``, and with
     ``pca_loss_weight`` > 0 the pose subspace of :data:`NUM_SUBSPACE_POSES` augmented labels
-    at ``pca_explained_variance``). Single-animal projects only, for now."""
+    at ``pca_explained_variance``; ``unlabeled_rampup``). Single-animal projects only, for now."""
     if labeled.spec is not None:
         raise ValueError(
             f"unlabeled_pairs={config.unlabeled_pairs}: the losses on unlabeled frames are for "
@@ -160,4 +167,5 @@ def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset)
                                      config.pca_explained_variance)
     pairs = UnlabeledPairs(starts, labeled.crop_hw, config.augment, config.seed,
                            config.unlabeled_pairs)
-    return WithUnlabeled(labeled, pairs, outputs, subspace)
+    return WithUnlabeled(labeled, pairs, outputs, subspace,
+                         int(round(config.unlabeled_rampup * config.train_steps)))

@@ -14,7 +14,8 @@ on frame pairs of the project's videos that nobody labeled (:mod:`kit.net.unlabe
 
 Each is an extra model output (``temporal``, ``pca``: the same keypoints (B, K, 2)) while
 its weight is > 0, so Keras reports each loss under its own name (``temporal_loss``,
-``pca_loss`` in ``train_log.csv``); their ``y_true`` (B, 1) flags the rows they apply to. The saved final
+``pca_loss`` in ``train_log.csv``, ramped-up values); their ``y_true`` (B, 1) flags the rows
+they apply to with the ramp-up's share of the weight (``TrainConfig.unlabeled_rampup``). The saved final
 model keeps only the pose heads (:func:`pose_outputs_only`): prediction is unchanged.
 """
 
@@ -60,8 +61,10 @@ def _norm(vectors):
 
 
 def _masked_mean(values, flags):
-    """Mean of ``values`` (B, K) over the rows whose flag (B,) is 1."""
-    count = ops.sum(flags) * ops.cast(ops.shape(values)[-1], "float32")
+    """Mean of ``values`` (B, K) over the rows whose flag (B,) is > 0, each weighed by its
+    flag (the ramp-up's share of the loss weight)."""
+    rows = ops.sum(ops.cast(flags > 0, "float32"))
+    count = rows * ops.cast(ops.shape(values)[-1], "float32")
     return ops.sum(values * flags[:, None]) / ops.maximum(count, 1.0)
 
 
