@@ -336,6 +336,7 @@ def plot_beyond_labels(table: pd.DataFrame) -> plt.Figure:
     for ax, xlabel in ((by_size, "labeled training frames"), (by_time, "wall time (s)")):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("median test error, blocks split (px)")
+        ax.set_yscale("log")  # a failed method is 10-100 times off the others
     by_size.legend(frameon=False, fontsize=8)
     jitter = blocks.groupby("method", sort=False).jitter_px.mean()
     shake.bar(range(len(jitter)), jitter.to_numpy())
