@@ -12,9 +12,17 @@ from kit.net.model_query import _query_from_name, find_model
 from kit.net.predict import Predictor
 from kit.experiments.time_to_accuracy import predict_checkpoint
 from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
-from kit.net.unlabeled import UnlabeledPairs, WithUnlabeled, pair_starts, unlabeled_pair_starts
+from kit.net.unlabeled import (
+    UnlabeledPairs,
+    WithUnlabeled,
+    animal_centre,
+    pair_starts,
+    unlabeled_pair_starts,
+    video_background,
+)
 from kit.project.labels import load_labels
 from kit.project.splits import frame_number, make_split
+from kit.project.video import write_video
 
 SYNTHETIC = SyntheticConfig(num_videos=2, num_frames=40, num_labeled=8, image_size=(64, 64))
 
@@ -54,6 +62,26 @@ def test_the_reader_never_returns_a_test_frame(project, monkeypatch, method):
     if method == "blocks":
         assert frames.max() < min(tests) - margin
     assert len(set(frames.tolist())) > 10  # drawn all over the usable frames
+
+
+def test_unlabeled_crops_are_centred_on_the_animal(tmp_path):
+    """A bright square crossing a grey arena: the background leaves it out, the centre is
+    the square's, and a crop of a pair has the square in its middle."""
+    def frame(t):
+        image = np.full((120, 160, 3), 90, np.uint8)
+        image[40:60, 10 + 4 * t:30 + 4 * t] = 250  # 20 x 20, centre (19.5 + 4 t, 49.5)
+        return image
+
+    path = write_video(tmp_path / "arena.mp4", [frame(t) for t in range(30)], fps=30)
+    background = video_background(path, np.arange(29))
+    assert np.abs(background.astype(int) - 90).max() < 10
+    for t in (3, 17):
+        decoded = kit.net.unlabeled.read_frames(path, [t])[t]
+        np.testing.assert_allclose(animal_centre(decoded, background), [19.5 + 4 * t, 49.5],
+                                   atol=2)
+    still = AugmentConfig(crop_size=(32, 32), rotation_deg=0, scale_range=(1, 1), crop_jitter=0)
+    crops = UnlabeledPairs({path: np.arange(29)}, (32, 32), still, seed=0, num_pairs=3)(0)
+    assert crops.shape == (6, 32, 32, 3) and (crops[:, 14:18, 14:18].mean(-1) > 200).all()
 
 
 class _Labeled:

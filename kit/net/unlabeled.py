@@ -9,7 +9,11 @@ frames before the video's first test frame on (the test stretch). A video with a
 whose name holds no frame number is left out whole.
 
 Both frames of a pair get the same augmentation (one warp, one contrast), so their
-keypoints are comparable; the crop lies anywhere in the frame. :class:`WithUnlabeled`
+keypoints are comparable. The crop is centred (with the labeled crops' jitter) where the
+first frame differs most from its video's background (:func:`video_background`, the
+per-pixel median of usable frames spread over the video; :func:`animal_centre`): a crop of an
+empty stretch of arena has no pose, and losses on the keypoints read from it teach the
+network to see one there. :class:`WithUnlabeled`
 appends ``unlabeled_pairs`` pairs to each labeled batch: batch ``i`` still depends only on
 ``(seed, i)``, and the pairs are read on the same worker threads
 (:func:`kit.net.data.prefetch`) as the labeled crops, ahead of the step.
@@ -17,8 +21,10 @@ appends ``unlabeled_pairs`` pairs to each labeled batch: batch ``i`` still depen
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from kit.net.data import AugmentConfig, PoseDataset, _draw_warp, augment
@@ -29,6 +35,7 @@ from kit.project.splits import Split, frame_number, video_of
 from kit.project.video import read_frames, video_info
 
 NUM_SUBSPACE_POSES = 2000  # augmented labeled poses the pose subspace is fitted on
+BACKGROUND_FRAMES = 25  # frames spread over a video whose per-pixel median is its background
 
 
 def pair_starts(num_frames: int, test_frames: list[int], margin: int, blocks: bool) -> np.ndarray:
@@ -63,6 +70,25 @@ def unlabeled_pair_starts(project: Project, split: Split, test_videos: tuple[str
     return starts
 
 
+def video_background(path: Path, frames: np.ndarray,
+                     num_frames: int = BACKGROUND_FRAMES) -> np.ndarray:
+    """The per-pixel median (H, W, 3) uint8 of ``num_frames`` of the video's ``frames`` (the
+    usable ones: never a test frame), spread evenly: the arena without an animal that moves
+    about it."""
+    indices = np.unique(frames[np.linspace(0, len(frames) - 1, num_frames).astype(int)])
+    return np.median(np.stack(list(read_frames(path, indices).values())), axis=0).astype(np.uint8)
+
+
+def animal_centre(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """(x, y) where ``frame`` differs most from ``background``, after a blur of a 50th of
+    the frame's size (one animal's worth of pixels, not one noisy pixel)."""
+    difference = np.abs(frame.astype(np.int16) - background.astype(np.int16)).sum(axis=-1)
+    sigma = max(frame.shape[:2]) / 50
+    blurred = cv2.GaussianBlur(difference.astype(np.float32), (0, 0), sigma)
+    y, x = np.unravel_index(int(np.argmax(blurred)), blurred.shape)
+    return np.array([x, y], dtype=np.float64)
+
+
 class UnlabeledPairs:
     """``pairs(index)``: ``num_pairs`` augmented frame pairs (2 * num_pairs, H, W, 3) float32,
     rows ``t_0, t_0 + 1, t_1, t_1 + 1, ...``, drawn from ``starts`` by ``(seed, index)``."""
@@ -72,7 +98,10 @@ class UnlabeledPairs:
         self.paths = list(starts)
         self.starts = [starts[p] for p in self.paths]
         self.offsets = np.cumsum([0] + [len(s) for s in self.starts])
-        self.crop_hw, self.config, self.seed, self.num_pairs = crop_hw, config, seed, num_pairs
+        self.crop_hw, self.seed, self.num_pairs = crop_hw, seed, num_pairs
+        # crops centred on the animal (jittered as the labeled ones), see animal_centre
+        self.config = dataclasses.replace(config, keypoint_crop_probability=1.0)
+        self.backgrounds = {path: video_background(path, starts[path]) for path in self.paths}
 
     def pair(self, number: int) -> tuple[Path, int]:
         """The video and first frame of pair ``number`` (0 to the number of pairs - 1)."""
@@ -86,8 +115,9 @@ class UnlabeledPairs:
             path, t = self.pair(int(number))
             frames = read_frames(path, (t, t + 1))
             warp_seed = int(rng.integers(2**63))
+            centre = animal_centre(frames[t], self.backgrounds[path])[None]
             for frame in (frames[t], frames[t + 1]):  # the same draws: the same warp
-                crop, _ = augment(frame, np.full((1, 2), np.nan), self.crop_hw, self.config,
+                crop, _ = augment(frame, centre, self.crop_hw, self.config,
                                   np.random.default_rng(warp_seed))
                 crops.append(crop)
         return np.stack(crops)
