@@ -126,9 +126,9 @@ class TrainConfig:
     num_workers: int = field(default_factory=default_num_workers)
     unlabeled_pairs: int = 0
     unlabeled_margin_frames: int = 10
-    temporal_loss_weight: float = 0.01
+    temporal_loss_weight: float = 0.001
     temporal_epsilon_px: float = 10.0
-    pca_loss_weight: float = 0.01
+    pca_loss_weight: float = 0.001
     pca_explained_variance: float = 0.99
     unlabeled_rampup: float = 0.5
     augment: AugmentConfig = field(default_factory=AugmentConfig)
