@@ -39,7 +39,7 @@ from kit.net.heads import head_losses, head_names
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
 from kit.net.model import build_model, recalibrate_batchnorm, resolve_weights
 from kit.net.model_folder import ModelFolder, PoseConfig
-from kit.net.train_config import EAGER_STEPS, EXECUTION_ONLY, TrainConfig, make_optimizer
+from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings, make_optimizer
 from kit.net.unlabeled import WithUnlabeled, with_unlabeled
 from kit.net.unlabeled_losses import pose_outputs_only, with_unlabeled_losses
 from kit.project import Project, atomic_path
@@ -61,10 +61,7 @@ def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
         old = {**TrainConfig().to_dict()}
         for key, value in folder.load_train_config_dict().items():
             old[key] = {**old[key], **value} if isinstance(old.get(key), dict) else value
-        new = config.to_dict()
-        for key in EXECUTION_ONLY:  # how steps run, not what they compute
-            old.pop(key, None)
-            new.pop(key, None)
+        old, new = computing_settings(old), computing_settings(config.to_dict())
         if old != new:
             diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
             raise ValueError(

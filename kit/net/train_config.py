@@ -29,6 +29,17 @@ DLC_ROTATION_DEG = AugmentConfig().rotation_deg  # DeepLabCut's 25: keeps its fo
 EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left skip tracing
 # Settings a resumed run may change: how steps run, not what they compute.
 EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
+# What the losses on unlabeled frames are set to; moot where unlabeled_pairs is 0.
+UNLABELED_SETTINGS = ("unlabeled_margin_frames", "temporal_loss_weight", "temporal_epsilon_px",
+                      "pca_loss_weight", "pca_explained_variance", "unlabeled_rampup")
+
+
+def computing_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (:meth:`TrainConfig.to_dict`'s) less what does not change what a run
+    computes: :data:`EXECUTION_ONLY`, and without unlabeled pairs :data:`UNLABELED_SETTINGS`
+    (so a new default of those leaves finished runs as they were)."""
+    moot = EXECUTION_ONLY + (UNLABELED_SETTINGS if not settings.get("unlabeled_pairs") else ())
+    return {key: value for key, value in settings.items() if key not in moot}
 
 
 @dataclass(frozen=True)
