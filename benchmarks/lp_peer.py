@@ -16,13 +16,14 @@ per step (kit) or epoch (Lightning Pose) and its fixed costs; the real run is th
 steps or epochs that fit, so each learning-rate schedule runs to its end. Both are scored
 on kit's test frames (every labeled point's distance to the prediction: mean, median, 90th
 percentile, px) and, with ``--video-frames N``, jitter on the first N frames of the video
-(median frame-to-frame move of the body parts with likelihood >= 0.6... of both).
+(median frame-to-frame move of the points with likelihood >= 0.6).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lp_peer.py --minutes 10 --train-sizes 50
-    .venv/bin/python benchmarks/lp_peer.py --quick      # plumbing only, about 5 minutes
+    .venv/bin/python benchmarks/lp_peer.py --quick      # plumbing only, 5 minutes, says nothing
 
 Lightning Pose's venv: ``--lp-python``, else ``LP_PYTHON``, else ``../venv-lp/bin/python``
-(the recipe: ``../shared/peer/lightning-pose.md``). Writes ``--out``/lp_peer_mirror_mouse_n<sizes>.csv.
+(the recipe: ``../shared/peer/lightning-pose.md``).
+Writes ``--out``/lp_peer_mirror_mouse_n<sizes>.csv.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def kit_pilot(args, project, train_size: int) -> tuple[float, float]:
     first, last = KIT_PILOT_STEPS
     config = kit_config(args, train_size, last, shuffle=99, save_every=first)
     folder = ModelFolder(config.model_dir(project))
-    keeper = CheckpointKeeper(folder.checkpoints_dir, folder.path.parent / "pilot-kept")
+    kept = folder.path.parent / f"{folder.path.name}-kept"
+    keeper = CheckpointKeeper(folder.checkpoints_dir, kept)
     done = threading.Event()
 
     def poll():
@@ -125,7 +127,8 @@ def kit_jitter(args, project, model) -> float:
     from kit.results import analyze
 
     settings = analyze.AnalyzeConfig(shuffle=1, train_fraction=TRAIN_FRACTION,
-                                     variant=model.variant, output_dir=str(args.clip.parent),
+                                     variant=model.variant,
+                                     output_dir=str(args.clip.parent / model.path.name),
                                      progress=False)
     h5 = analyze.analyze_videos(project, [args.clip], settings)[0].h5
     return median_jump(load_poses(h5)[0])
@@ -184,7 +187,8 @@ def run_lp_train(args, project, train_csv: Path, epochs: int, out: Path) -> tupl
                 pass  # not written yet, or caught mid-write
         wall = time.time() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"Lightning Pose exited {proc.returncode}; see {out.parent / out.name}.log")
+        raise RuntimeError(f"Lightning Pose exited {proc.returncode}; see "
+                           f"{out.parent / out.name}.log")
     return wall, ended
 
 

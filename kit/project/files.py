@@ -81,7 +81,8 @@ def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".tmp{os.getpid()}-{dst.name}")
     try:
-        tmp.symlink_to(src)  # not atomic_path: it opens the file to sync it, and src may be read-only
+        # not atomic_path: it opens the file to sync it, and src may be read-only
+        tmp.symlink_to(src)
         os.replace(tmp, dst)
     except (OSError, NotImplementedError):
         tmp.unlink(missing_ok=True)
