@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kit.project import Project, create_project, load_project, update_config
+from kit.project.files import link_or_copy
 from kit.project.frame_picking import ExtractConfig, extract_frames
 from kit.project.video import video_info
 
@@ -52,10 +53,13 @@ def open_or_create_project(
     return project
 
 
-def add_videos(project: Project, videos: Sequence[str | os.PathLike]) -> Project:
+def add_videos(project: Project, videos: Sequence[str | os.PathLike],
+               link: bool = False) -> Project:
     """Copy videos into ``videos/`` and list them in config.yaml's ``video_sets``.
 
-    Videos already there are left alone. Returns the reopened project.
+    Videos already there are left alone. ``link`` puts a symbolic link there instead of a
+    copy where the file system allows (:func:`kit.project.files.link_or_copy`): for videos
+    that stay where they are. Returns the reopened project.
 
     Raises:
         ValueError: a video is missing or cannot be opened (see :func:`kit.video.video_info`).
@@ -65,7 +69,9 @@ def add_videos(project: Project, videos: Sequence[str | os.PathLike]) -> Project
         src = Path(video).expanduser()
         info = video_info(src)  # raises with a clear message before anything is copied
         dst = project.videos_dir / src.name
-        if not dst.exists():
+        if link:
+            link_or_copy(src, dst)
+        elif not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
         if str(dst) not in video_sets:

@@ -1,11 +1,14 @@
 """Writing files so that a crash or a full disk never leaves half a file: :func:`atomic_path`,
-:func:`atomic_write_text` and :class:`DiskFullError`. Every writer of kit goes through them."""
+:func:`atomic_write_text` and :class:`DiskFullError`. Every writer of kit goes through them.
+:func:`link_or_copy` puts a file of another folder into a project without copying it where
+the file system allows."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +63,30 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Make ``dst`` a symbolic link to ``src`` (its absolute path), or a copy where links
+    cannot be made (Windows without the privilege, some network drives); return ``dst``.
+
+    An existing ``dst`` is left alone. The link (or copy) is made under a temporary name and
+    renamed, so ``dst`` is never half there; kit's writers replace a linked file rather than
+    write through the link (:func:`atomic_path`), so the source is never changed.
+    """
+    src, dst = Path(src).resolve(), Path(dst)
+    if not src.is_file():
+        raise FileNotFoundError(f"No file at {src} to link or copy to {dst}. Check the path.")
+    if dst.exists() or dst.is_symlink():
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".tmp{os.getpid()}-{dst.name}")
+    try:
+        # not atomic_path: it opens the file to sync it, and src may be read-only
+        tmp.symlink_to(src)
+        os.replace(tmp, dst)
+    except (OSError, NotImplementedError):
+        tmp.unlink(missing_ok=True)
+        with atomic_path(dst) as copy:
+            shutil.copy2(src, copy)
+            copy.chmod(0o644)  # a copy of a read-only file must stay writable for atomic_path
+    return dst
