@@ -9,6 +9,10 @@ project's video, wall seconds) and writes ``--out``/beyond_labels_openfield.{csv
 
     .venv/bin/python benchmarks/beyond_labels_bench.py --train-sizes 50 --train-steps 500
     .venv/bin/python benchmarks/beyond_labels_bench.py --quick   # 2 minutes, says nothing
+    .venv/bin/python benchmarks/beyond_labels_bench.py --lightning-pose ../shared/datasets/lp-mirror-mouse
+
+``--lightning-pose`` imports a Lightning Pose project first (:mod:`kit.project.lightning_pose`;
+images and video linked, not copied) and compares the methods on it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", default=str(OPENFIELD), help="a DeepLabCut project")
+    parser.add_argument("--lightning-pose", default="", help="a Lightning Pose project instead")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--train-sizes", nargs="+", type=int, default=[20, 50])
     parser.add_argument("--train-steps", type=int, default=500)
@@ -41,7 +46,7 @@ def main() -> None:
     if args.quick:
         args.train_sizes, args.train_steps, args.crop_size = [20], 6, 128
         args.batch_size, args.video_frames = 2, 10
-    if not Path(args.project, "config.yaml").is_file():
+    if not args.lightning_pose and not Path(args.project, "config.yaml").is_file():
         raise SystemExit(f"No DeepLabCut project at {args.project} (../shared absent?). "
                          "Pass --project.")
     run(args)
@@ -54,9 +59,14 @@ def run(args) -> None:
     from kit.project.drawing import save_figure
 
     work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
-    copy = work / Path(args.project).name
-    if not copy.exists():
-        shutil.copytree(args.project, copy, ignore=shutil.ignore_patterns(
+    source = Path(args.lightning_pose or args.project)
+    copy = work / source.name
+    if args.lightning_pose and not copy.exists():
+        from kit.project.lightning_pose import import_lp_project
+
+        import_lp_project(source, copy)
+    elif not copy.exists():
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
             "dlc-models*", "training-datasets", "evaluation-results*", "kit-models"))
     config = BeyondConfig(
         methods=tuple(args.methods), train_sizes=tuple(args.train_sizes),
@@ -67,7 +77,7 @@ def run(args) -> None:
                             progress=lambda line: print(line, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "beyond_labels_" + Path(args.project).name.split("-")[0]
+    name = "beyond_labels_" + source.name.split("-")[0].replace("lp", "mirror_mouse")
     table.to_csv(out / f"{name}.csv", index=False)
     print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
     print(table.round(1).to_string(index=False))
