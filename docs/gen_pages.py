@@ -64,8 +64,9 @@ def _stub_notebook(execution) -> str:
                        "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 
 
+# TensorFlow's start-up lines, and the kernels' of the trainings a notebook runs (papermill)
 TENSORFLOW_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations|TF_ENABLE_ONEDNN_OPTS"
-                              r"|^\s*$|^(I|W)0000 ")
+                              r"|^\s*$|^(I|W)0000 |^\[IPKernelApp\] ")
 FULL_RUNS = {
     "learning-curve": "python -m kit run notebooks/10_learning_curves.ipynb -p workdir runs/lc",
     "bodypart-experiment": "python -m kit run notebooks/11_bodypart_experiment.ipynb -p workdir runs/bp",
