@@ -171,7 +171,9 @@ def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
 def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                     progress=print) -> pd.DataFrame:
     """Every method at every training size on the blocks split (and supervised on the random
-    split): one row each (:data:`COLUMNS`), also written to ``out/beyond_labels.csv``."""
+    split): one row each (:data:`COLUMNS`), also written to ``out/beyond_labels.csv`` as
+    each run ends. A run whose model folders are finished is not trained again (its
+    ``wall_s`` is then that of the evaluation only)."""
     out = Path(out)
     rows = []
     runs = [(m, "blocks", n) for n in config.train_sizes for m in config.methods]
@@ -189,7 +191,7 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                      "jitter_px": moved, "wall_s": wall, "steps": steps})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
                  f"jitter {moved:.2f} px, {wall:.0f} s")
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "beyond_labels.csv", table.to_csv(index=False))
-    return table
+        table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "beyond_labels.csv", table.to_csv(index=False))
+    return pd.DataFrame(rows, columns=COLUMNS)
