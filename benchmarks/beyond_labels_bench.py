@@ -77,7 +77,10 @@ def run(args) -> None:
                             progress=lambda line: print(line, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "beyond_labels_" + source.name.split("-")[0].replace("lp", "mirror_mouse")
+    # openfield-Pranav-2018-10-30 -> openfield; lp-mirror-mouse -> mirror_mouse
+    slug = (source.name.removeprefix("lp-").replace("-", "_") if args.lightning_pose
+            else source.name.split("-")[0])
+    name = "beyond_labels_" + slug
     table.to_csv(out / f"{name}.csv", index=False)
     print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
     print(table.round(1).to_string(index=False))
