@@ -13,6 +13,7 @@ from kit.project.labels import labels_to_array, load_labels, read_labels_file
 from kit.project.lightning_pose import (
     import_lp_project,
     read_lp_predictions,
+    read_lp_project,
     write_lp_labels,
 )
 from kit.project.video import save_image, write_video
@@ -116,6 +117,14 @@ def test_malformed_inputs_name_the_file(tmp_path):
     (tmp_path / "bad.csv").write_text("frame,x\n0,1\n")
     with pytest.raises(ValueError, match="bad.csv is not a Lightning Pose predictions file"):
         read_lp_predictions(tmp_path / "bad.csv")
+    folder = _lp_folder(tmp_path / "e")
+    config = folder / "config_lp.yaml"
+    config.write_text(config.read_text().replace(
+        "keypoint_names", "mirrored_column_matches: [[0], [5]]\n  keypoint_names"))
+    with pytest.raises(ValueError, match="config_lp.yaml: data.mirrored_column_matches"):
+        read_lp_project(folder)
+    config.write_text(config.read_text().replace("[[0], [5]]", "[[0], [1]]"))
+    assert read_lp_project(folder).view_pairs == (("nose", "tail"),)
     with pytest.raises(FileNotFoundError, match="No Lightning Pose project folder"):
         import_lp_project(tmp_path / "nowhere", tmp_path / "d")
 
@@ -129,3 +138,6 @@ def test_the_shared_mirror_mouse_imports(tmp_path):
     original = pd.read_csv(folder / "CollectedData.csv", header=[0, 1, 2], index_col=0)
     np.testing.assert_array_equal(labels.to_numpy(), original.to_numpy())  # same order, exact
     assert (project.videos_dir / "test_vid.mp4").is_symlink()
+    pairs = read_lp_project(folder).view_pairs  # its mirror: top and bottom views, 7 parts
+    assert len(pairs) == 7 and pairs[0] == ("paw1LH_top", "paw1LH_bot")
+    assert pairs[-1] == ("nose_top", "nose_bot")

@@ -88,3 +88,14 @@ def test_split_method_and_augmentation_parameters():
         TrainConfig.from_parameters(rotation_deg=270.0)
     with pytest.raises(ValueError, match="Scales must be positive and ordered"):
         TrainConfig.from_parameters(scale_min=1.5, scale_max=1.0)
+
+
+def test_view_pairs_from_a_notebook_string_and_back_from_the_saved_settings():
+    config = TrainConfig.from_parameters(view_pairs="nose_top:nose_bot,paw_top:paw_bot",
+                                         unlabeled_pairs=2)
+    assert config.view_pairs == (("nose_top", "nose_bot"), ("paw_top", "paw_bot"))
+    assert config.variant == "-unlabeled2views"  # not the folder of the run without them
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig.from_parameters(view_pairs="").view_pairs == ()
+    with pytest.raises(ValueError, match="view_pairs"):
+        TrainConfig.from_parameters(view_pairs="nose_top")

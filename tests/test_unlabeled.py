@@ -93,7 +93,7 @@ class _Labeled:
 
 def test_a_batch_with_pairs_keeps_its_labeled_rows_and_flags_the_pairs():
     batches = WithUnlabeled(_Labeled(), lambda index: np.zeros((4, 8, 8, 3), np.float32),
-                            ("temporal", "pca"), None)
+                            ("temporal", "pca"), {})
     images, targets = batches[0]
     assert images.shape == (6, 8, 8, 3) and batches.crop_hw == (8, 8)
     assert targets["part_pred"][:2].all() and not targets["part_pred"][2:].any()  # weights 0
@@ -105,7 +105,7 @@ def test_the_unlabeled_losses_ramp_up_from_zero():
     """With a ramp-up over 4 steps the pairs' flags (the losses' share of their weight) are
     0 at step 0, 0.5 at step 2 and 1 from step 4 on; TrainConfig ramps over half its steps."""
     batches = WithUnlabeled(_Labeled(), lambda index: np.zeros((2, 8, 8, 3), np.float32),
-                            ("temporal", "pca"), None, rampup_steps=4)
+                            ("temporal", "pca"), {}, rampup_steps=4)
     assert [batches[step][1]["pca"][2:, 0].tolist() for step in (0, 2, 4, 9)] == [
         [0, 0], [0.5, 0.5], [1, 1], [1, 1]]
     assert batches[2][1]["temporal"][:, 0].tolist() == [0, 0, 0.5, 0]
@@ -119,11 +119,14 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
         train_steps=4, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",
         weights=None, net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1,
         augment=AugmentConfig(crop_size=(64, 64)), unlabeled_pairs=2, test_videos=("animal1",),
-        temporal_epsilon_px=0.0, keep_checkpoints=True)  # every jump counts: the loss is > 0
+        temporal_epsilon_px=0.0, keep_checkpoints=True,  # every jump counts: the loss is > 0
+        view_pairs=(("leftear", "rightear"),))  # as if one point in two views: the views loss
     model_dir = train(project, config, verbose=0)
-    assert model_dir.name.endswith("-unlabeled2-mobilenet_v2_0.35")
+    assert model_dir.name.endswith("-unlabeled2views-mobilenet_v2_0.35")
     log = read_train_log(model_dir)
-    assert {"temporal_loss", "pca_loss", "part_pred_loss", "locref_loss"} <= set(log.columns)
+    assert {"temporal_loss", "pca_loss", "views_loss", "part_pred_loss",
+            "locref_loss"} <= set(log.columns)
+    assert ModelFolder(model_dir).load_train_config().view_pairs == (("leftear", "rightear"),)
     assert (log["temporal_loss"] > 0).all() and (log["pca_loss"] >= 0).all()
     assert ModelFolder(model_dir).load_train_config().unlabeled_pairs == 2
     assert find_model(project, unlabeled_pairs=2).path == model_dir  # told apart from others

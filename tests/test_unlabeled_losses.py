@@ -9,7 +9,9 @@ from kit.net.unlabeled_losses import (
     Keypoints,
     PoseSubspaceLoss,
     TemporalLoss,
+    ViewsLoss,
     fit_pose_subspace,
+    fit_view_subspace,
     pose_outputs_only,
     with_unlabeled_losses,
 )
@@ -60,6 +62,34 @@ def test_pose_subspace_loss_is_zero_on_the_labels_subspace_and_positive_off_it()
         fit_pose_subspace(np.full((3, 3, 2), np.nan), 0.99)
 
 
+def _mirror_frame(point3d):
+    """A mirror rig's frame of a 3D point (x along the runway, y up, z across): the side
+    view at (x, y), the mirror's view from below at (x, 200 + z)."""
+    x, y, z = point3d
+    return [[x, y], [x, 200.0 + z]]
+
+
+def test_views_loss_is_zero_on_two_views_that_agree_and_positive_on_two_that_do_not():
+    rng = np.random.default_rng(0)
+    labels = np.array([_mirror_frame(p) + _mirror_frame(p + [5.0, 0.0, 3.0])  # nose, paw
+                       for p in rng.uniform(0, 100, (30, 3))])  # (30, K=4, 2)
+    first, second = [0, 2], [1, 3]  # nose_top, paw_top; nose_bot, paw_bot
+    subspace = fit_view_subspace(labels, first, second)
+    assert subspace.components.shape == (4, 3) and subspace.tolerance_px < 1e-6
+    loss = ViewsLoss(subspace.mean, subspace.components, subspace.tolerance_px, first, second)
+    unseen = np.array(_mirror_frame([150.0, 20.0, 40.0]) + _mirror_frame([7.0, 90.0, 1.0]))
+    assert _loss(loss, [1], [unseen]) == pytest.approx(0.0, abs=1e-3)
+    # The bottom view's nose 8 px along the runway from the side view's: they disagree. The
+    # residual (0, 8) splits evenly between the two views' x: 4 px each, 2 of 4 points.
+    wrong = unseen + [[0.0, 0.0], [8.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    assert _loss(loss, [1], [wrong]) == pytest.approx(2 * 4.0 / 4, rel=1e-3)
+    assert _loss(loss, [0, 1], [wrong, unseen]) == pytest.approx(0.0, abs=1e-3)  # not flagged
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert _loss(restored, [1], [wrong]) == pytest.approx(_loss(loss, [1], [wrong]))
+    with pytest.raises(ValueError, match="view_pairs"):
+        fit_view_subspace(np.full((2, 4, 2), np.nan), first, second)
+
+
 def test_keypoints_are_the_peaks_and_the_saved_model_keeps_the_pose_heads_only():
     logits = np.full((1, 4, 5, 1), -10.0, np.float32)
     logits[0, 2, 3, 0] = 10.0  # cell (row 2, column 3): pixel (3 * 8 + 4, 2 * 8 + 4)
@@ -68,7 +98,7 @@ def test_keypoints_are_the_peaks_and_the_saved_model_keeps_the_pose_heads_only()
     config = TrainConfig(unlabeled_pairs=1, weights=None, net_type="mobilenet_v2_0.35")
     subspace = fit_pose_subspace(np.stack([TRIANGLE[:2], TRIANGLE[1:]]), 1.0)
     model, losses, weights = with_unlabeled_losses(build_model(2, net_type=config.net_type),
-                                                   config, subspace)
+                                                   config, {"pca": subspace})
     assert list(model.output_names) == ["part_pred", "locref", "temporal", "pca"]
     assert sorted(losses) == sorted(weights) == ["pca", "temporal"]
     assert list(pose_outputs_only(model).output_names) == ["part_pred", "locref"]

@@ -123,8 +123,8 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
             values["rotation_deg"] = float(token[3:])
         elif token == "pretrained" and not net_type:
             values["pretrained"] = 1
-        elif re.fullmatch(r"unlabeled\d+", token) and not net_type:
-            values["unlabeled_pairs"] = int(token[9:])
+        elif re.fullmatch(r"unlabeled\d+(views)?", token) and not net_type:
+            values["unlabeled_pairs"] = int(token[9:].removesuffix("views"))
         else:  # the rest: a net_type, which may hold '-' (efficientnet-b0)
             net_type.append(token)
     values["net_type"] = "-".join(net_type) or "resnet_50"

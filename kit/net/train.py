@@ -133,7 +133,8 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig, spec: MultiAnimalSp
     # Each head's loss and weight from its record (kit.net.heads), by output name.
     losses, loss_weights = head_losses(model.output_names, lambda key: getattr(config, key))
     if isinstance(dataset, WithUnlabeled):  # the losses on unlabeled frames, by output name
-        model, more, more_weights = with_unlabeled_losses(model, config, dataset.subspace)
+        model, more, more_weights = with_unlabeled_losses(model, config, dataset.subspaces,
+                                                         dataset.view_pairs)
         losses, loss_weights = {**losses, **more}, {**loss_weights, **more_weights}
     model.compile(
         optimizer=make_optimizer(config),
@@ -232,7 +233,9 @@ def _training_data(project: Project, config: TrainConfig, model_dir: Path,
         dataset = MultiAnimalDataset(paths, points, config, _multianimal_spec(project, points),
                                      mirror_permutation(bodyparts), stride)
     _check_training_labels(project, train_labels, points, dataset, bodyparts)
-    return with_unlabeled(project, config, split, dataset) if config.unlabeled_pairs else dataset
+    if not config.unlabeled_pairs:
+        return dataset
+    return with_unlabeled(project, config, split, dataset, bodyparts)
 
 
 def _multianimal_spec(project: Project, points: np.ndarray) -> MultiAnimalSpec:

@@ -31,7 +31,8 @@ EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left s
 EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
 # What the losses on unlabeled frames are set to; moot where unlabeled_pairs is 0.
 UNLABELED_SETTINGS = ("unlabeled_margin_frames", "temporal_loss_weight", "temporal_epsilon_px",
-                      "pca_loss_weight", "pca_explained_variance", "unlabeled_rampup")
+                      "pca_loss_weight", "pca_explained_variance", "unlabeled_rampup",
+                      "view_pairs", "views_loss_weight")
 
 
 def computing_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +112,11 @@ class TrainConfig:
             from random weights has not learned yet pull it to a constant pose; ramping them
             up is the usual cure in semi-supervised learning, e.g. Laine and Aila 2017); 0: full
             weight from the first step.
+        view_pairs, views_loss_weight: for a rig that films two views in one frame (a
+            mirror): pairs of body parts that are one point seen in both views, e.g.
+            ``(("nose_top", "nose_bot"), ...)``, and the weight of the loss on their
+            disagreement (distance from the 3-dimensional subspace their labels span, beyond
+            the labels' own; :class:`kit.net.unlabeled_losses.ViewsLoss`); no pairs or 0: off.
     """
 
     shuffle: int = 1
@@ -142,6 +148,8 @@ class TrainConfig:
     pca_loss_weight: float = 0.001
     pca_explained_variance: float = 0.99
     unlabeled_rampup: float = 0.5
+    view_pairs: tuple[tuple[str, str], ...] = ()
+    views_loss_weight: float = 0.001
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -169,17 +177,20 @@ class TrainConfig:
                 f"batchnorm_batches={self.batchnorm_batches}, num_workers={self.num_workers}."
             )
         if (min(self.unlabeled_pairs, self.unlabeled_margin_frames, self.temporal_loss_weight,
-                self.temporal_epsilon_px, self.pca_loss_weight) < 0
+                self.temporal_epsilon_px, self.pca_loss_weight, self.views_loss_weight) < 0
+                or any(len(pair) != 2 for pair in self.view_pairs)
                 or not 0 < self.pca_explained_variance <= 1
                 or not 0 <= self.unlabeled_rampup <= 1):
             raise ValueError(
                 "unlabeled_pairs, unlabeled_margin_frames and the temporal and pca settings must "
-                "be >= 0, pca_explained_variance in (0, 1], unlabeled_rampup in [0, 1]. "
+                "be >= 0, pca_explained_variance in (0, 1], unlabeled_rampup in [0, 1], "
+                "view_pairs pairs of body parts. "
                 f"Received: unlabeled_rampup={self.unlabeled_rampup}, unlabeled_pairs="
                 f"{self.unlabeled_pairs}, unlabeled_margin_frames={self.unlabeled_margin_frames}, "
                 f"temporal_loss_weight={self.temporal_loss_weight}, temporal_epsilon_px="
                 f"{self.temporal_epsilon_px}, pca_loss_weight={self.pca_loss_weight}, "
-                f"pca_explained_variance={self.pca_explained_variance}.")
+                f"pca_explained_variance={self.pca_explained_variance}, views_loss_weight="
+                f"{self.views_loss_weight}, view_pairs={self.view_pairs}.")
         if self.save_every and self.train_steps % self.save_every:
             raise ValueError(
                 f"save_every={self.save_every} must divide train_steps={self.train_steps}."
@@ -207,7 +218,8 @@ class TrainConfig:
         if self.weights and is_pretrained_file(self.weights):  # pretrained on the project
             parts.append("pretrained")
         if self.unlabeled_pairs:  # trained with losses on unlabeled frames
-            parts.append(f"unlabeled{self.unlabeled_pairs}")
+            views = "views" if self.view_pairs and self.views_loss_weight else ""
+            parts.append(f"unlabeled{self.unlabeled_pairs}{views}")
         if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names
             parts.append(self.net_type)
         return "".join("-" + p for p in parts)
@@ -236,7 +248,8 @@ class TrainConfig:
         ``rotation_deg``, ``crop_jitter`` and ``scale_min``, ``scale_max`` ->
         ``AugmentConfig(enabled=, mirror=, rotation_deg=, crop_jitter=,
         scale_range=(scale_min, scale_max))``; ``bodyparts`` and ``test_videos``,
-        comma-separated, -> tuples; ``num_workers`` -1 -> one per core (the default). The
+        comma-separated, -> tuples; ``view_pairs`` "a_top:a_bot,b_top:b_bot" -> pairs;
+        ``num_workers`` -1 -> one per core (the default). The
         others are TrainConfig's fields as they are.
         """
         flat = dict(parameters)
@@ -255,6 +268,9 @@ class TrainConfig:
         for key in ("bodyparts", "test_videos"):
             if isinstance(flat.get(key), str):
                 flat[key] = tuple(v for v in flat[key].split(",") if v)
+        if isinstance(flat.get("view_pairs"), str):  # "a_top:a_bot,b_top:b_bot"
+            flat["view_pairs"] = tuple(tuple(p.split(":")) for p in flat["view_pairs"].split(",")
+                                       if p)
         if "weights" in flat:
             flat["weights"] = flat["weights"] or None
         if "learning_rate" in flat:
@@ -269,6 +285,7 @@ class TrainConfig:
         d = dict(d)
         for key in ("bodyparts", "test_videos"):
             d[key] = tuple(d.get(key, ()))
+        d["view_pairs"] = tuple(tuple(pair) for pair in d.get("view_pairs", ()))
         aug = dict(d.pop("augment", {}))
         for key in ("scale_range", "contrast_range", "crop_size"):
             if key in aug:

@@ -29,12 +29,17 @@ import numpy as np
 
 from kit.net.data import AugmentConfig, PoseDataset, _draw_warp, augment
 from kit.net.pretrain import VIDEO_SUFFIXES
-from kit.net.unlabeled_losses import PoseSubspace, fit_pose_subspace, unlabeled_outputs
+from kit.net.unlabeled_losses import (
+    PoseSubspace,
+    fit_pose_subspace,
+    fit_view_subspace,
+    unlabeled_outputs,
+)
 from kit.project import Project
 from kit.project.splits import Split, frame_number, video_of
 from kit.project.video import read_frames, video_info
 
-NUM_SUBSPACE_POSES = 2000  # augmented labeled poses the pose subspace is fitted on
+NUM_SUBSPACE_POSES = 2000  # augmented labeled poses the pose and view subspaces are fitted on
 BACKGROUND_FRAMES = 25  # frames spread over a video whose per-pixel median is its background
 
 
@@ -144,14 +149,17 @@ class WithUnlabeled:
     """The labeled batches of ``labeled`` (a :class:`kit.net.data.PoseDataset`), each followed
     by ``pairs(index)``: images (B + 2U, H, W, 3); the heads' targets padded with rows of zero
     weight (their losses ignore the pairs), and per unlabeled output (B + 2U, 1) flags:
-    ``temporal`` on each pair's first row, ``pca`` on every unlabeled row, the weight of the
-    losses at that step (:meth:`ramp`, 0 elsewhere). Everything else (``crop_hw``, ``spec``,
-    ...) is the labeled dataset's; ``subspace`` the pose subspace."""
+    ``temporal`` on each pair's first row, ``pca`` and ``views`` on every unlabeled row, the
+    weight of the losses at that step (:meth:`ramp`, 0 elsewhere). Everything else
+    (``crop_hw``, ``spec``, ...) is the labeled dataset's; ``subspaces`` the pose and view
+    subspaces by loss name, ``view_pairs`` the views loss's body-part indices (first views,
+    second views)."""
 
     def __init__(self, labeled: PoseDataset, pairs: UnlabeledPairs, outputs: tuple[str, ...],
-                 subspace: PoseSubspace | None, rampup_steps: int = 0):
-        self.labeled, self.pairs, self.outputs, self.subspace = labeled, pairs, outputs, subspace
-        self.rampup_steps = rampup_steps
+                 subspaces: dict[str, PoseSubspace], rampup_steps: int = 0,
+                 view_pairs: tuple[list[int], list[int]] = ([], [])):
+        self.labeled, self.pairs, self.outputs, self.subspaces = labeled, pairs, outputs, subspaces
+        self.rampup_steps, self.view_pairs = rampup_steps, view_pairs
 
     def ramp(self, step: int) -> float:
         """The unlabeled losses' share of their weight at ``step``: from 0 at step 0 up to 1
@@ -170,19 +178,31 @@ class WithUnlabeled:
         size, count = len(images), len(extra)
         targets = {name: np.concatenate([t, np.zeros((count, *t.shape[1:]), t.dtype)])
                    for name, t in targets.items()}
-        flags = {"temporal": np.zeros((size + count, 1), np.float32),
-                 "pca": np.zeros((size + count, 1), np.float32)}
-        flags["temporal"][size::2] = self.ramp(index)
-        flags["pca"][size:] = self.ramp(index)
+        flags = {name: np.zeros((size + count, 1), np.float32) for name in self.outputs}
+        for name, rows in flags.items():  # temporal: each pair's first row; the others: all
+            rows[size::2 if name == "temporal" else 1] = self.ramp(index)
         return (np.concatenate([images, extra.astype(images.dtype)]),
                 {**targets, **{name: flags[name] for name in self.outputs}})
 
 
-def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset) -> WithUnlabeled:
+def view_indices(view_pairs, bodyparts: list[str]) -> tuple[list[int], list[int]]:
+    """The indices in ``bodyparts`` of each pair's first and second body part; raises naming
+    the pairs whose parts are not trained."""
+    unknown = [pair for pair in view_pairs if not set(pair) <= set(bodyparts)]
+    if unknown:
+        raise ValueError(f"view_pairs {unknown} name body parts the model does not train "
+                         f"({bodyparts}). Pass pairs of those, e.g. 'nose_top:nose_bot'.")
+    return ([bodyparts.index(a) for a, _ in view_pairs],
+            [bodyparts.index(b) for _, b in view_pairs])
+
+
+def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset,
+                   bodyparts: list[str]) -> WithUnlabeled:
     """``labeled``'s batches with ``config.unlabeled_pairs`` pairs each (a ``TrainConfig``;
     its ``unlabeled_margin_frames``, ``test_videos``, ``augment``, ``seed``, and with
     ``pca_loss_weight`` > 0 the pose subspace of :data:`NUM_SUBSPACE_POSES` augmented labels
-    at ``pca_explained_variance``; ``unlabeled_rampup``). Single-animal projects only, for now."""
+    at ``pca_explained_variance``, with ``view_pairs`` (names among ``bodyparts``, the
+    model's) their view subspace; ``unlabeled_rampup``). Single-animal projects only, for now."""
     if labeled.spec is not None:
         raise ValueError(
             f"unlabeled_pairs={config.unlabeled_pairs}: the losses on unlabeled frames are for "
@@ -191,11 +211,15 @@ def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset)
     starts = unlabeled_pair_starts(project, split, config.test_videos,
                                    config.unlabeled_margin_frames)
     outputs = unlabeled_outputs(config)
-    subspace = None
-    if "pca" in outputs:
-        subspace = fit_pose_subspace(augmented_poses(labeled, NUM_SUBSPACE_POSES, config.seed),
-                                     config.pca_explained_variance)
+    views = view_indices(config.view_pairs, bodyparts)
+    subspaces = {}
+    if {"pca", "views"} & set(outputs):
+        poses = augmented_poses(labeled, NUM_SUBSPACE_POSES, config.seed)
+        if "pca" in outputs:
+            subspaces["pca"] = fit_pose_subspace(poses, config.pca_explained_variance)
+        if "views" in outputs:
+            subspaces["views"] = fit_view_subspace(poses, *views)
     pairs = UnlabeledPairs(starts, labeled.crop_hw, config.augment, config.seed,
                            config.unlabeled_pairs)
-    return WithUnlabeled(labeled, pairs, outputs, subspace,
-                         int(round(config.unlabeled_rampup * config.train_steps)))
+    return WithUnlabeled(labeled, pairs, outputs, subspaces,
+                         int(round(config.unlabeled_rampup * config.train_steps)), views)

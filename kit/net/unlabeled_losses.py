@@ -10,11 +10,16 @@ on frame pairs of the project's videos that nobody labeled (:mod:`kit.net.unlabe
 - ``pca``: poses far from the subspace the labeled poses span (:func:`fit_pose_subspace`:
   PCA of the augmented labeled poses, each centred on its mean keypoint, so translation is
   left out and rotation and scale, which are linear in the centred pose, stay inside);
-  each keypoint's residual beyond the labels' own 95th percentile counts.
+  each keypoint's residual beyond the labels' own 95th percentile counts;
+- ``views``: on a rig that films the animal from two views in one frame (a mirror), the
+  body parts seen in both (``TrainConfig.view_pairs``) disagreeing: each pair's two points
+  (x1, y1, x2, y2) lie near a 3-dimensional subspace (two views of a point in 3D;
+  :func:`fit_view_subspace`, Lightning Pose's multi-view PCA loss), and each view's
+  residual beyond the labels' own 95th percentile counts.
 
-Each is an extra model output (``temporal``, ``pca``: the same keypoints (B, K, 2)) while
+Each is an extra model output (``temporal``, ``pca``, ``views``: the same keypoints (B, K, 2)) while
 its weight is > 0, so Keras reports each loss under its own name (``temporal_loss``,
-``pca_loss`` in ``train_log.csv``, ramped-up values); their ``y_true`` (B, 1) flags the rows
+``pca_loss``, ``views_loss`` in ``train_log.csv``, ramped-up values); their ``y_true`` (B, 1) flags the rows
 they apply to with the ramp-up's share of the weight (``TrainConfig.unlabeled_rampup``). The saved final
 model keeps only the pose heads (:func:`pose_outputs_only`): prediction is unchanged.
 """
@@ -29,8 +34,9 @@ from keras import layers, ops
 
 from kit.net.soft_argmax import soft_argmax
 
-UNLABELED_OUTPUTS = ("temporal", "pca")  # after the pose heads, in this order
-RESIDUAL_PERCENTILE = 95.0  # the labels' own residual that the pca loss tolerates
+UNLABELED_OUTPUTS = ("temporal", "pca", "views")  # after the pose heads, in this order
+RESIDUAL_PERCENTILE = 95.0  # the labels' own residual that the pca and views losses tolerate
+VIEW_COMPONENTS = 3  # a point in 3D seen in two views: 4 coordinates, 3 degrees of freedom
 
 
 @keras.saving.register_keras_serializable(package="kit")
@@ -91,19 +97,34 @@ class TemporalLoss(keras.losses.Loss):
 
 @dataclass(frozen=True)
 class PoseSubspace:
-    """The labeled poses' PCA: ``mean`` (2K,), ``components`` (2K, C) orthonormal columns,
-    ``tolerance_px`` the labels' own keypoint residual (RESIDUAL_PERCENTILE), on poses
-    centred on their mean keypoint, flattened x0, y0, x1, ..."""
+    """A PCA of rows of points: ``mean`` (D,), ``components`` (D, C) orthonormal columns,
+    ``tolerance_px`` the labels' own per-point residual (RESIDUAL_PERCENTILE). The pose
+    subspace's rows are poses centred on their mean keypoint, flattened x0, y0, x1, ...; the
+    view subspace's are one body part's two views, x1, y1, x2, y2."""
 
     mean: np.ndarray
     components: np.ndarray
     tolerance_px: float
 
 
-def _residuals(centred: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
-    offsets = centred - mean
+def _residuals(rows: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    offsets = rows - mean
     rest = offsets - offsets @ components @ components.T
-    return np.linalg.norm(rest.reshape(len(centred), -1, 2), axis=-1)  # (N, K)
+    return np.linalg.norm(rest.reshape(len(rows), -1, 2), axis=-1)  # (N, D / 2) per point
+
+
+def _subspace(rows: np.ndarray, explained_variance: float = 1.0,
+              count: int | None = None) -> PoseSubspace:
+    """The PCA of ``rows`` (N, D): ``count`` components, else the fewest that explain
+    ``explained_variance`` of their variance."""
+    mean = rows.mean(axis=0)
+    _, singular, vt = np.linalg.svd(rows - mean, full_matrices=False)
+    if count is None:
+        ratio = np.cumsum(singular**2) / max(float(np.sum(singular**2)), 1e-12)
+        count = int(np.searchsorted(ratio, explained_variance - 1e-9) + 1)
+    components = vt[:min(count, len(vt))].T
+    tolerance = float(np.percentile(_residuals(rows, mean, components), RESIDUAL_PERCENTILE))
+    return PoseSubspace(mean, components, tolerance)
 
 
 def fit_pose_subspace(poses: np.ndarray, explained_variance: float) -> PoseSubspace:
@@ -118,13 +139,26 @@ def fit_pose_subspace(poses: np.ndarray, explained_variance: float) -> PoseSubsp
                          f"labeled; {len(complete)} of {len(poses)} are. Label more frames "
                          "fully, or set pca_loss_weight=0.")
     centred = (complete - complete.mean(axis=1, keepdims=True)).reshape(len(complete), -1)
-    mean = centred.mean(axis=0)
-    _, singular, vt = np.linalg.svd(centred - mean, full_matrices=False)
-    ratio = np.cumsum(singular**2) / max(float(np.sum(singular**2)), 1e-12)
-    count = int(np.searchsorted(ratio, explained_variance - 1e-9) + 1)
-    components = vt[:min(count, len(vt))].T
-    tolerance = float(np.percentile(_residuals(centred, mean, components), RESIDUAL_PERCENTILE))
-    return PoseSubspace(mean, components, tolerance)
+    return _subspace(centred, explained_variance)
+
+
+def view_rows(poses: np.ndarray, first, second) -> np.ndarray:
+    """(N * P, 4): each pose's body parts ``first[i]`` and ``second[i]`` (one point in two
+    views) as rows x1, y1, x2, y2."""
+    poses = np.asarray(poses, dtype=np.float64)
+    return np.concatenate([poses[:, list(first)], poses[:, list(second)]], axis=-1).reshape(-1, 4)
+
+
+def fit_view_subspace(poses: np.ndarray, first, second) -> PoseSubspace:
+    """PCA (:data:`VIEW_COMPONENTS`) of the :func:`view_rows` of ``poses`` (N, K, 2) where
+    both views are labeled. Raises with fewer such rows than 2 * VIEW_COMPONENTS."""
+    rows = view_rows(poses, first, second)
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    if len(rows) < 2 * VIEW_COMPONENTS:
+        raise ValueError(f"The views loss needs at least {2 * VIEW_COMPONENTS} body parts "
+                         f"labeled in both views; {len(rows)} are. Check view_pairs, or set "
+                         "views_loss_weight=0.")
+    return _subspace(rows, count=VIEW_COMPONENTS)
 
 
 @keras.saving.register_keras_serializable(package="kit")
@@ -139,14 +173,19 @@ class PoseSubspaceLoss(keras.losses.Loss):
         self.components = np.asarray(components, dtype=np.float32).reshape(len(self.mean), -1)
         self.tolerance_px = float(tolerance_px)
 
+    def rows(self, points):
+        """The subspace's rows of keypoints (B, K, 2), and how many rows each pose gives."""
+        centred = points - ops.mean(points, axis=1, keepdims=True)
+        return ops.reshape(centred, (-1, self.mean.shape[0])), 1
+
     def call(self, y_true, y_pred):
         """The mean hinge of the keypoints' distances from the subspace."""
-        points = ops.cast(y_pred, "float32")
-        centred = points - ops.mean(points, axis=1, keepdims=True)
-        offsets = ops.reshape(centred, (-1, self.mean.shape[0])) - self.mean
+        rows, per_pose = self.rows(ops.cast(y_pred, "float32"))
+        offsets = rows - self.mean
         rest = offsets - ops.matmul(ops.matmul(offsets, self.components), self.components.T)
         distances = _norm(ops.reshape(rest, (-1, self.mean.shape[0] // 2, 2)))
         flags = ops.cast(ops.reshape(y_true, (-1,)), "float32")
+        flags = ops.repeat(flags, per_pose) if per_pose > 1 else flags
         return _masked_mean(ops.maximum(distances - self.tolerance_px, 0.0), flags)
 
     def get_config(self):
@@ -155,29 +194,59 @@ class PoseSubspaceLoss(keras.losses.Loss):
                 "components": self.components.tolist(), "tolerance_px": self.tolerance_px}
 
 
+@keras.saving.register_keras_serializable(package="kit")
+class ViewsLoss(PoseSubspaceLoss):
+    """Two views of the body parts ``first[i]`` and ``second[i]`` disagreeing: each view's
+    residual from the view subspace (:func:`fit_view_subspace`) beyond its tolerance, the
+    mean over the flagged rows, pairs and views."""
+
+    def __init__(self, mean, components, tolerance_px: float, first, second,
+                 name: str = "views", **kwargs):
+        super().__init__(mean, components, tolerance_px, name=name, **kwargs)
+        self.first, self.second = [int(i) for i in first], [int(i) for i in second]
+
+    def rows(self, points):
+        """(B * P, 4) rows x1, y1, x2, y2, and P rows per pose."""
+        both = ops.concatenate([ops.take(points, self.first, axis=1),
+                                ops.take(points, self.second, axis=1)], axis=-1)
+        return ops.reshape(both, (-1, 4)), len(self.first)
+
+    def get_config(self):
+        """The subspace and pairs (for saving)."""
+        return {**super().get_config(), "first": self.first, "second": self.second}
+
+
+def _weights(config) -> dict[str, float]:
+    return {"temporal": config.temporal_loss_weight, "pca": config.pca_loss_weight,
+            "views": config.views_loss_weight if config.view_pairs else 0.0}
+
+
 def unlabeled_outputs(config) -> tuple[str, ...]:
-    """The unlabeled losses a ``TrainConfig`` turns on (weight > 0, ``unlabeled_pairs`` > 0),
-    in :data:`UNLABELED_OUTPUTS` order."""
-    weights = {"temporal": config.temporal_loss_weight, "pca": config.pca_loss_weight}
+    """The unlabeled losses a ``TrainConfig`` turns on (weight > 0, ``unlabeled_pairs`` > 0;
+    ``views`` with ``view_pairs``), in :data:`UNLABELED_OUTPUTS` order."""
+    weights = _weights(config)
     return tuple(n for n in UNLABELED_OUTPUTS if config.unlabeled_pairs and weights[n] > 0)
 
 
-def with_unlabeled_losses(model: keras.Model, config,
-                          subspace: PoseSubspace | None) -> tuple[keras.Model, dict, dict]:
+def with_unlabeled_losses(model: keras.Model, config, subspaces: dict[str, PoseSubspace],
+                          view_pairs: tuple[list[int], list[int]] = ([], []),
+                          ) -> tuple[keras.Model, dict, dict]:
     """``model`` plus an output per loss of :func:`unlabeled_outputs` (its soft-argmax
     keypoints (B, K, 2), by the loss's name), and those outputs' Keras ``loss`` and
     ``loss_weights``. ``config``: a ``TrainConfig`` (``targets.stride``, ``temporal_*``,
-    ``pca_loss_weight``); ``subspace``: :func:`fit_pose_subspace`'s, for the pca loss."""
+    the weights); ``subspaces``: {"pca": :func:`fit_pose_subspace`'s, "views":
+    :func:`fit_view_subspace`'s} for those losses; ``view_pairs``: the views loss's body-part
+    indices (first views, second views)."""
     names = unlabeled_outputs(config)
     points = Keypoints(config.targets.stride, config.targets.locref_stdev, name="keypoints")(
         model.get_layer("part_pred").output, model.get_layer("locref").output)
     extra = [layers.Identity(name=name, dtype="float32")(points) for name in names]
-    losses = {"temporal": lambda: TemporalLoss(config.temporal_epsilon_px),
-              "pca": lambda: PoseSubspaceLoss(subspace.mean, subspace.components,
-                                              subspace.tolerance_px)}
-    weights = {"temporal": config.temporal_loss_weight, "pca": config.pca_loss_weight}
+    losses = {"temporal": lambda s: TemporalLoss(config.temporal_epsilon_px),
+              "pca": lambda s: PoseSubspaceLoss(s.mean, s.components, s.tolerance_px),
+              "views": lambda s: ViewsLoss(s.mean, s.components, s.tolerance_px, *view_pairs)}
+    weights = _weights(config)
     return (keras.Model(model.input, list(model.outputs) + extra, name=model.name),
-            {n: losses[n]() for n in names}, {n: float(weights[n]) for n in names})
+            {n: losses[n](subspaces.get(n)) for n in names}, {n: float(weights[n]) for n in names})
 
 
 def pose_outputs_only(model: keras.Model) -> keras.Model:

@@ -49,6 +49,9 @@ class LpProject:
         config_file: the config yaml (None if the folder has none).
         bodyparts: the config's ``data.keypoint_names`` (else the CSV's body parts), in order.
         videos: the videos of ``videos/``, sorted.
+        view_pairs: a two-view rig's (a mirror's) body parts that are one point seen in both
+            views, from ``data.mirrored_column_matches`` (two lists of indices into
+            ``bodyparts``), for ``TrainConfig.view_pairs``; () without.
     """
 
     root: Path
@@ -56,6 +59,23 @@ class LpProject:
     config_file: Path | None
     bodyparts: tuple[str, ...]
     videos: tuple[Path, ...]
+    view_pairs: tuple[tuple[str, str], ...] = ()
+
+
+def _view_pairs(data: dict, bodyparts: tuple[str, ...], path: Path | None) -> tuple:
+    """The pairs of ``data.mirrored_column_matches`` (see :class:`LpProject`)."""
+    matches = data.get("mirrored_column_matches")
+    if not matches:
+        return ()
+    try:
+        first, second = ([bodyparts[int(i)] for i in view] for view in matches)
+        if len(first) != len(second):
+            raise ValueError
+    except (TypeError, ValueError, IndexError) as e:
+        raise ValueError(f"{path}: data.mirrored_column_matches must be two lists of as many "
+                         f"indices into the {len(bodyparts)} keypoint_names. Received: "
+                         f"{matches!r}.") from e
+    return tuple(zip(first, second))
 
 
 def _config_file(root: Path, config_file: str | os.PathLike | None) -> Path | None:
@@ -107,7 +127,8 @@ def read_lp_project(folder: str | os.PathLike,
                           if p.suffix.lower() in VIDEO_SUFFIXES))
     bodyparts = tuple(names or dict.fromkeys(
         read_labels_file(csv_file).columns.get_level_values("bodyparts")))
-    return LpProject(root, csv_file, config_path, bodyparts, videos)
+    return LpProject(root, csv_file, config_path, bodyparts, videos,
+                     _view_pairs(data, bodyparts, config_path))
 
 
 def _kit_image(image: str, video_name: str) -> tuple[str, str]:
