@@ -9,7 +9,10 @@ project's video, wall seconds) and writes ``--out``/beyond_labels_openfield.{csv
 
     .venv/bin/python benchmarks/beyond_labels_bench.py --train-sizes 50 --train-steps 500
     .venv/bin/python benchmarks/beyond_labels_bench.py --quick   # 2 minutes, says nothing
-    .venv/bin/python benchmarks/beyond_labels_bench.py --lightning-pose ../shared/datasets/lp-mirror-mouse
+    .venv/bin/python benchmarks/beyond_labels_bench.py --lightning-pose \
+        ../shared/datasets/lp-mirror-mouse --rotation-deg 25 --views
+    .venv/bin/python benchmarks/beyond_labels_bench.py --time-budget 240 --methods \
+        supervised unlabeled_losses ensemble_3x   # the same training time (x3) for each
 
 ``--lightning-pose`` imports a Lightning Pose project first (:mod:`kit.project.lightning_pose`;
 images and video linked, not copied) and compares the methods on it.
@@ -38,9 +41,19 @@ def main() -> None:
     parser.add_argument("--net-type", default="mobilenet_v2_1.0")
     parser.add_argument("--crop-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--rotation-deg", type=float, default=180.0,
+                        help="rotation range of the methods but supervised (25: a rig whose "
+                             "views do not turn, like the mirror mouse)")
+    parser.add_argument("--views", action="store_true",
+                        help="a Lightning Pose project's mirrored_column_matches as view_pairs: "
+                             "the losses on unlabeled frames add the views' agreement")
+    parser.add_argument("--time-budget", type=float, default=0.0,
+                        help="seconds of training per method instead of --train-steps (each "
+                             "method's step timed first)")
     parser.add_argument("--video-frames", type=int, default=300)
     parser.add_argument("--work", default="", help="scratch folder (default: a temporary one)")
     parser.add_argument("--out", default=str(HERE / "output"))
+    parser.add_argument("--tag", default="", help="appended to the output files' name")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run")
     args = parser.parse_args()
     if args.quick:
@@ -68,10 +81,16 @@ def run(args) -> None:
     elif not copy.exists():
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
             "dlc-models*", "training-datasets", "evaluation-results*", "kit-models"))
+    view_pairs = ()
+    if args.views:
+        from kit.project.lightning_pose import read_lp_project
+
+        view_pairs = read_lp_project(source).view_pairs
     config = BeyondConfig(
         methods=tuple(args.methods), train_sizes=tuple(args.train_sizes),
         train_steps=args.train_steps, net_type=args.net_type, batch_size=args.batch_size,
-        crop_size=args.crop_size, video_frames=args.video_frames)
+        crop_size=args.crop_size, video_frames=args.video_frames,
+        rotation_deg=args.rotation_deg, time_budget_s=args.time_budget, view_pairs=view_pairs)
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))
@@ -80,7 +99,7 @@ def run(args) -> None:
     # openfield-Pranav-2018-10-30 -> openfield; lp-mirror-mouse -> mirror_mouse
     slug = (source.name.removeprefix("lp-").replace("-", "_") if args.lightning_pose
             else source.name.split("-")[0])
-    name = "beyond_labels_" + slug
+    name = "beyond_labels_" + slug + (f"_{args.tag}" if args.tag else "")
     table.to_csv(out / f"{name}.csv", index=False)
     print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
     print(table.round(1).to_string(index=False))

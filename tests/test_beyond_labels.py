@@ -4,7 +4,14 @@ on its test block, with its jitter on the video and its wall time."""
 import numpy as np
 import pytest
 
-from kit.experiments.beyond_labels import METHODS, BeyondConfig, compare_methods, train_config
+from kit.experiments import beyond_labels
+from kit.experiments.beyond_labels import (
+    METHODS,
+    BeyondConfig,
+    compare_methods,
+    method_steps,
+    train_config,
+)
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.model_query import find_models
 
@@ -60,5 +67,23 @@ def test_methods_differ_only_in_what_they_name():
     assert plain.augment.rotation_deg == 25.0 and rotated.augment.rotation_deg == 180.0
     assert plain.split_method == rotated.split_method == "blocks"
     assert train_config(config, METHODS["unlabeled_losses"], 50, 600).unlabeled_pairs == 2
+    # A rig whose views do not turn: no method rotates beyond DeepLabCut's 25 degrees, and
+    # the losses on unlabeled frames add the two views' agreement.
+    rig = BeyondConfig(rotation_deg=25.0, view_pairs=(("nose_top", "nose_bot"),))
+    assert train_config(rig, METHODS["full_rotation"], 50, 600).augment.rotation_deg == 25.0
+    assert train_config(rig, METHODS["unlabeled_losses"], 50, 600).variant.endswith(
+        "-unlabeled2views-mobilenet_v2_1.0")
     with pytest.raises(ValueError, match="methods from"):
         BeyondConfig(methods=("magic",))
+
+
+def test_a_time_budget_gives_each_method_the_steps_that_fit_in_it(monkeypatch):
+    """Steps from each network's measured seconds per step: the unlabeled step costs twice
+    here, so it gets half the steps; the ensemble shares one budget, ensemble_3x has three."""
+    config = BeyondConfig(time_budget_s=10.0, train_steps=7)
+    monkeypatch.setattr(beyond_labels, "seconds_per_step",
+                        lambda project, run: 0.5 if run.unlabeled_pairs else 0.25)
+    steps = {name: method_steps(None, config, name, 50) for name in METHODS}
+    assert steps == {"supervised": 40, "full_rotation": 40, "unlabeled_losses": 20,
+                     "pretrained": 40, "ensemble": 40, "ensemble_3x": 120}
+    assert method_steps(None, BeyondConfig(train_steps=7), "ensemble_3x", 50) == 21  # no budget

@@ -52,12 +52,13 @@ def _weights(model_file):
 
 
 def _models(project_dir):
-    """Per model folder: its train_log's losses (not data_wait_fraction, a timing) and final
-    weights."""
+    """Per model folder: its train_log's losses (not data_wait_fraction and seconds_per_step,
+    timings) and final weights."""
     from kit.net.model_folder import ModelFolder
 
     folders = [ModelFolder(d) for d in sorted(project_dir.glob("kit-models/*/*"))]
-    return {f.path.name: (pd.read_csv(f.train_log_file).drop(columns="data_wait_fraction"),
+    timings = ["data_wait_fraction", "seconds_per_step"]
+    return {f.path.name: (pd.read_csv(f.train_log_file).drop(columns=timings),
                           _weights(f.model_file)) for f in folders}
 
 

@@ -29,6 +29,7 @@ def test_short_training_lowers_the_loss(tmp_path):
     assert log["learning_rate"].tolist() == pytest.approx([1e-3] * 3 + [1e-5])  # rate of the next step
     assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
     assert log["data_wait_fraction"].between(0, 1).all()  # of each interval's step time
+    assert (log["seconds_per_step"] > 0).all()
     for name in ("model.keras", "pose_config.json", "split.json", "train_config.json"):
         assert (model_dir / name).is_file()
     assert not (model_dir / "checkpoints").exists()  # deleted once model.keras is written
@@ -114,3 +115,15 @@ def test_unavailable_imagenet_weights_stop_before_any_work(tmp_path, monkeypatch
                                            r".*keras/models/.*weights=\"\""):
         train(project, config, verbose=0)
     assert not config.model_dir(project).exists()
+
+
+def test_seconds_per_step_times_the_step_and_trains_nothing(tmp_path):
+    """A larger batch costs more per step; the probe leaves the split (what training would
+    draw) and no model, checkpoint or log."""
+    project = make_blob_project(tmp_path / "p", num_frames=12)
+    small = TrainConfig(train_steps=10, **{**LIGHT, "batch_size": 1})
+    large = dataclasses.replace(small, batch_size=8, shuffle=2)
+    costs = [kit.net.train.seconds_per_step(project, c, steps=6, warmup=2) for c in (small, large)]
+    assert 0 < costs[0] < costs[1]
+    folder = small.model_dir(project)
+    assert sorted(p.name for p in folder.iterdir()) == ["split.json"]

@@ -5,10 +5,12 @@ far from every training frame (``15_beyond_labels``).
 
 Every method trains the same backbone from random weights on the same blocks split
 (:mod:`kit.project.splits`, ``split_method="blocks"``), on the first ``n`` training frames
-for each ``n`` of ``train_sizes``, with the same number of optimizer steps in all: an
-ensemble's members share them, pretraining takes ``pretrain_share`` of them (its steps cost
-about what a pose step costs). Each row records the wall-clock seconds the method took, so
-the comparison can be read against time too. ``supervised`` also trains on the random split
+for each ``n`` of ``train_sizes``, with the same number of optimizer steps in all, or, with
+``time_budget_s``, as many as fit in the same training time on this machine (each method's
+seconds per step measured first, :func:`kit.net.train.seconds_per_step`): an ensemble's
+members share them, pretraining takes ``pretrain_share`` of them (its steps cost about what
+a pose step costs); ``ensemble_3x`` gets three times the budget. Each row records the
+wall-clock seconds the method took, so the comparison can be read against time too. ``supervised`` also trains on the random split
 (DeepLabCut's), the number ``04_evaluate`` would show. A method is one entry of
 :data:`METHODS`.
 
@@ -32,7 +34,8 @@ from kit.net.data import AugmentConfig
 from kit.net.ensemble_train import train_ensemble
 from kit.net.model_folder import ModelFolder
 from kit.net.pretrain import PretrainConfig, pretrain
-from kit.net.train import TrainConfig, draw_split
+from kit.net.train import TrainConfig, draw_split, seconds_per_step
+from kit.net.train_config import DLC_ROTATION_DEG
 from kit.plots import frame_jumps
 from kit.project import Project, atomic_write_text
 from kit.project.analysis_file import load_poses
@@ -45,21 +48,25 @@ from kit.results.generalization import point_errors
 
 @dataclass(frozen=True)
 class Method:
-    """One way to train: TrainConfig fields beyond the shared ones, whether the backbone is
-    pretrained first (:mod:`kit.net.pretrain`), and how many networks it trains."""
+    """One way to train: TrainConfig fields beyond the shared ones, whether it rotates images
+    by the project's range (``BeyondConfig.rotation_deg``) rather than DeepLabCut's 25
+    degrees, whether the backbone is pretrained first (:mod:`kit.net.pretrain`), how many
+    networks it trains, and how many times the shared steps (or time) it gets."""
 
     train: dict = field(default_factory=dict)
+    rotate: bool = True
     pretrain: bool = False
     members: int = 1
+    budget: float = 1.0
 
 
-FULL_CIRCLE = {"rotation_deg": 180.0}
 METHODS: dict[str, Method] = {
-    "supervised": Method(),  # DeepLabCut's augmentation (rotations up to 25 degrees)
-    "full_rotation": Method(FULL_CIRCLE),
-    "unlabeled_losses": Method({**FULL_CIRCLE, "unlabeled_pairs": 2}),
-    "pretrained": Method(FULL_CIRCLE, pretrain=True),
-    "ensemble": Method(FULL_CIRCLE, members=3),
+    "supervised": Method(rotate=False),  # DeepLabCut's augmentation (rotations up to 25 degrees)
+    "full_rotation": Method(),
+    "unlabeled_losses": Method({"unlabeled_pairs": 2}),
+    "pretrained": Method(pretrain=True),
+    "ensemble": Method(members=3),
+    "ensemble_3x": Method(members=3, budget=3.0),  # each member trained as long as one model
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
            "jitter_px", "wall_s", "steps"]
@@ -74,9 +81,17 @@ class BeyondConfig:
         train_sizes: training frames per run (the first n of the blocks split's training
             set; 0: all of it).
         train_steps: optimizer steps of every method (shared by an ensemble's members).
+        time_budget_s: > 0: instead of ``train_steps``, each method gets the steps that fit in
+            this many seconds of training (:func:`method_steps`); 0: ``train_steps``.
         net_type, batch_size, crop_size, learning_rate: the training's (Adam).
         train_fraction: the share of each video's labeled frames before the test block.
         pretrain_share: the share of ``train_steps`` a pretrained method spends pretraining.
+        rotation_deg: the rotation range of every method but ``supervised`` (DeepLabCut's
+            25 degrees): the full circle (180) for an animal filmed from above, which turns
+            every way; a rig whose views do not turn (a mirror's two views side by side)
+            keeps 25, and ``full_rotation`` is then ``supervised`` again.
+        view_pairs: such a rig's body parts seen in both views (``TrainConfig.view_pairs``):
+            ``unlabeled_losses`` adds the loss on their disagreement.
         video_frames: frames of the project's first video analysed for jitter (0: none).
         pcutoff: likelihood threshold of the jitter.
         seed: seeds every run.
@@ -85,22 +100,27 @@ class BeyondConfig:
     methods: tuple[str, ...] = tuple(METHODS)
     train_sizes: tuple[int, ...] = (20, 50)
     train_steps: int = 600
+    time_budget_s: float = 0.0
     net_type: str = "mobilenet_v2_1.0"
     batch_size: int = 8
     crop_size: int = 192
     learning_rate: float = 1e-3
     train_fraction: float = 0.8
     pretrain_share: float = 0.3
+    rotation_deg: float = 180.0
+    view_pairs: tuple[tuple[str, str], ...] = ()
     video_frames: int = 200
     pcutoff: float = 0.6
     seed: int = 0
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not 0 <= self.pretrain_share < 1 or self.train_steps < 1:
-            raise ValueError(f"Need methods from {sorted(METHODS)}, 0 <= pretrain_share < 1 "
-                             f"and train_steps >= 1. Received: methods={self.methods}, "
-                             f"pretrain_share={self.pretrain_share}, train_steps={self.train_steps}.")
+        if (unknown or not 0 <= self.pretrain_share < 1 or self.train_steps < 1
+                or self.time_budget_s < 0):
+            raise ValueError(f"Need methods from {sorted(METHODS)}, 0 <= pretrain_share < 1, "
+                             f"train_steps >= 1 and time_budget_s >= 0. Received: methods="
+                             f"{self.methods}, pretrain_share={self.pretrain_share}, train_steps="
+                             f"{self.train_steps}, time_budget_s={self.time_budget_s}.")
 
 
 def train_config(config: BeyondConfig, method: Method, train_size: int, steps: int,
@@ -110,17 +130,34 @@ def train_config(config: BeyondConfig, method: Method, train_size: int, steps: i
         train_fraction=config.train_fraction, train_steps=steps, batch_size=config.batch_size,
         net_type=config.net_type, weights=None, optimizer="adam",
         learning_rate=config.learning_rate, seed=config.seed, train_size=train_size,
-        split_method=split_method, augment=AugmentConfig(
+        split_method=split_method, view_pairs=config.view_pairs, augment=AugmentConfig(
             crop_size=(config.crop_size, config.crop_size),
-            rotation_deg=method.train.get("rotation_deg", 25.0)),
-        **{k: v for k, v in method.train.items() if k != "rotation_deg"})
+            rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG),
+        **method.train)
+
+
+def method_steps(project: Project, config: BeyondConfig, name: str, train_size: int,
+                 split_method: str = "blocks") -> int:
+    """The optimizer steps ``name`` gets in all (its members' and pretraining's included):
+    ``train_steps``, or with ``time_budget_s`` the steps of its network that fit in that
+    time (:func:`kit.net.train.seconds_per_step`), times the method's ``budget``."""
+    method = METHODS[name]
+    if not config.time_budget_s:
+        return max(1, round(method.budget * config.train_steps))
+    # its network's step (an ensemble member's or the pretrained run's costs the same; the
+    # probe saves the split this configuration draws, as training it would)
+    run = train_config(config, method, train_size, config.train_steps, split_method)
+    return max(1, round(method.budget * config.time_budget_s / seconds_per_step(project, run)))
 
 
 def run_method(project: Project, config: BeyondConfig, name: str, train_size: int,
-               split_method: str = "blocks") -> tuple[list[ModelFolder], int]:
-    """Train ``name`` (its pretraining and members included); its models and total steps."""
+               split_method: str = "blocks", steps: int | None = None,
+               ) -> tuple[list[ModelFolder], int]:
+    """Train ``name`` (its pretraining and members included) with ``steps`` optimizer steps
+    in all (default: :func:`method_steps`'s); its models and total steps."""
     method = METHODS[name]
-    steps = config.train_steps
+    steps = steps or method_steps(project, config, name, train_size, split_method)
+    total = steps
     run = train_config(config, method, train_size, steps, split_method)
     if method.pretrain:
         pretrain_steps = max(1, int(config.pretrain_share * steps))
@@ -136,7 +173,7 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
         run = dataclasses.replace(run, train_steps=max(1, steps // method.members),
                                   seed=config.seed + 1)
     models = [ModelFolder(p) for p in train_ensemble(project, run, method.members, split=split)]
-    return models, config.train_steps
+    return models, total
 
 
 def blocks_errors(project: Project, models: list[ModelFolder]) -> np.ndarray:
@@ -180,8 +217,9 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
     if "supervised" in config.methods:
         runs += [("supervised", "random", n) for n in config.train_sizes]
     for name, split, size in runs:
+        steps = method_steps(project, config, name, size, split)  # timed apart from the run
         start = time.perf_counter()
-        models, steps = run_method(project, config, name, size, split)
+        models, steps = run_method(project, config, name, size, split, steps)
         wall = time.perf_counter() - start
         errors = blocks_errors(project, models)
         moved = jitter(project, models, config, out / "videos" / f"{name}-{split}-{size}")

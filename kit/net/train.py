@@ -188,6 +188,28 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     return model_dir
 
 
+def seconds_per_step(project: Project, config: TrainConfig, steps: int = 20,
+                     warmup: int = 5) -> float:
+    """Wall seconds one optimizer step of ``config`` takes on this machine, its batches made
+    ahead as in :func:`train`: the median of ``steps`` steps after ``warmup`` (compilation)
+    from the initial weights. Nothing is trained or saved but the split (as :func:`train`
+    would save it): to give runs of unequal step costs the same time."""
+    bodyparts = _bodyparts(project, config)
+    dataset = _training_data(project, config, config.model_dir(project), bodyparts)
+    model = _compiled_model(len(bodyparts), config, dataset.spec, dataset)
+    batches = prefetch(dataset.__getitem__, range(warmup + steps), config.num_workers)
+    times = []
+    try:
+        for _ in range(warmup + steps):
+            start = time.perf_counter()
+            images, targets = next(batches)
+            model.train_on_batch(images, targets)
+            times.append(time.perf_counter() - start)
+    finally:
+        batches.close()
+    return float(np.median(times[warmup:]))
+
+
 def calibration_batches(project: Project, config: TrainConfig,
                         num_batches: int | None = None) -> list[np.ndarray]:
     """The augmented training batches (images only, float32 (B, H, W, 3)) that :func:`train`
@@ -302,9 +324,9 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
     on TensorFlow avoids the tf.data thread contention that made ``fit`` 1.8x slower on CPU),
     its batches made ahead on ``config.num_workers`` threads (:func:`kit.net.data.prefetch`).
 
-    Each log row holds the mean losses of its steps and ``data_wait_fraction``: of the time
+    Each log row holds the mean losses of its steps, ``data_wait_fraction``: of the time
     from asking for a batch to the end of its step (checkpoints left out), the fraction spent
-    waiting for the batch."""
+    waiting for the batch, and ``seconds_per_step``: that time per step."""
     every = config.steps_per_checkpoint
     sums: dict[str, float] = {}
     seconds = {"wait": 0.0, "step": 0.0}
@@ -326,7 +348,8 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
             if (step + 1) % every == 0:
                 row = {"step": step + 1, **{k: v / every for k, v in sums.items()},
                        "learning_rate": float(model.optimizer.learning_rate),
-                       "data_wait_fraction": seconds["wait"] / max(seconds["step"], 1e-12)}
+                       "data_wait_fraction": seconds["wait"] / max(seconds["step"], 1e-12),
+                       "seconds_per_step": seconds["step"] / every}
                 _append_log(ModelFolder(model_dir).train_log_file, row)
                 _save_checkpoint(model, ModelFolder(model_dir).checkpoints_dir, step + 1)
                 sums, seconds = {}, {"wait": 0.0, "step": 0.0}
