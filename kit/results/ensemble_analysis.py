@@ -101,6 +101,20 @@ def _analyze_member(project: Project, model: ModelFolder, videos: Sequence[str |
                 predictor) for video in videos]
 
 
+def models_to_analyze(project: Project, ensemble: bool, **query: Any) -> list[ModelFolder]:
+    """The models ``05_analyze_videos`` analyses with: ``ensemble=False`` the one model of
+    ``query`` (:func:`kit.net.model_query.find_model`, which raises, listing them, when
+    several match); ``True`` every model that matches it, in name order (an ensemble's
+    members; :func:`analyze_ensemble` checks there are at least 2).
+
+    Args:
+        query: :class:`kit.net.model_query.ModelQuery`'s fields, e.g. ``shuffle=1, seed=-1``.
+    """
+    if ensemble:
+        return find_models(project, **query)
+    return [find_model(project, **query)]
+
+
 def member_table(analysis: EnsembleAnalysis) -> pd.DataFrame:
     """One row per (member, video): :func:`kit.results.analyze.results_table`'s columns
     and the member's model folder."""
