@@ -57,6 +57,20 @@ def test_models_to_analyze_one_or_every_member(two_seeds):
         models_to_analyze(project, False, shuffle=1)
 
 
+def test_models_to_refine_picks_an_ensemble_member_by_its_seed(two_seeds):
+    """06's model_seed (passed as seed): with rank_by="outliers" it picks one member; left at
+    -1 the error lists both and names model_seed (06's seed seeds k-means); "disagreement"
+    takes every member and refuses a seed."""
+    project, first, second = two_seeds
+    assert models_to_refine(project, "outliers", shuffle=1, seed=1) == [second]
+    assert models_to_refine(project, "outliers", shuffle=1, seed=0) == [first]
+    with pytest.raises(ValueError, match=r"(?s)-p seed 0.*-p seed 1.*-p model_seed"):
+        models_to_refine(project, "outliers", shuffle=1, seed=-1)
+    assert models_to_refine(project, "disagreement", shuffle=1, seed=-1) == [first, second]
+    with pytest.raises(ValueError, match=r"seed=1 \(06_refine's model_seed\)"):
+        models_to_refine(project, "disagreement", shuffle=1, seed=1)
+
+
 @pytest.mark.slow  # three papermill kernels and two eks runs: about 2 minutes on 2 cores
 @needs_eks
 def test_an_ensemble_through_notebooks_03_05_06(tmp_path):
