@@ -25,3 +25,16 @@ def test_defaults_come_from_the_config(tmp_path):
     assert chosen.analyze.train_fraction == 0.5
     with pytest.raises(ValueError, match="pcutoff"):
         AnalysisSettings.from_parameters(project, **{**FLAT, "pcutoff": 1.5})
+
+
+def test_smooth_param_zero_lets_eks_fit_it(tmp_path):
+    """05's smooth_param: 0 (the default) is eks's own fit (None), a positive value is kept,
+    a negative one is refused; without the parameter, eks fits it too."""
+    project = create_project(tmp_path / "p", "t", "me", ["a", "b"], TrainingFraction=[0.8])
+    assert AnalysisSettings.from_parameters(project, **FLAT).ensemble.smooth_param is None
+    fitted = AnalysisSettings.from_parameters(project, **FLAT, smooth_param=0.0)
+    assert fitted.ensemble.smooth_param is None
+    chosen = AnalysisSettings.from_parameters(project, **FLAT, smooth_param=2.5)
+    assert chosen.ensemble.smooth_param == 2.5
+    with pytest.raises(ValueError, match="smooth_param=-1.0"):
+        AnalysisSettings.from_parameters(project, **FLAT, smooth_param=-1.0)

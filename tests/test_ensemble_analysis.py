@@ -6,6 +6,7 @@ rank_by="disagreement" extracts the frames they disagree on."""
 import pandas as pd
 import pytest
 from test_ensemble import needs_eks
+from test_model_query import _trained
 from test_notebooks import NOTEBOOKS
 
 from kit.experiments.runner import run_notebook
@@ -15,7 +16,7 @@ from kit.net.model_query import find_models
 from kit.net.train import TrainConfig
 from kit.project import load_project
 from kit.project.analysis_file import load_poses
-from kit.results.ensemble_analysis import models_to_refine
+from kit.results.ensemble_analysis import models_to_analyze, models_to_refine
 
 
 def test_members_differ_by_their_seed_only():
@@ -29,6 +30,45 @@ def test_members_differ_by_their_seed_only():
 def test_rank_by_is_checked(tmp_path):
     with pytest.raises(ValueError, match="rank_by='labels'"):
         models_to_refine(None, "labels")
+
+
+@pytest.fixture()
+def two_seeds(tmp_path):
+    """A project holding an ensemble of two members (seeds 0 and 1, model folders as
+    training leaves them) and one other model (shuffle 2): (project, seed 0's, seed 1's)."""
+    from kit.project import create_project
+
+    project = create_project(tmp_path / "p", "t", "ann", ["a", "b"])
+    members = [_trained(project, config.to_dict(), config.variant)
+               for config in member_configs(TrainConfig(), 2)]
+    _trained(project, TrainConfig(shuffle=2).to_dict())
+    return project, *members
+
+
+def test_models_to_analyze_one_or_every_member(two_seeds):
+    """05: ensemble=False the one model asked for (an ensemble's member by its seed; both
+    members listed when the seed is not given), ensemble=True every member, in name order."""
+    project, first, second = two_seeds
+    assert models_to_analyze(project, False, shuffle=1, seed=1) == [second]
+    assert models_to_analyze(project, True, shuffle=1, seed=-1) == [first, second]
+    assert models_to_analyze(project, True, shuffle=2) == [ModelFolder(
+        project.model_dir(2, 0.95))]
+    with pytest.raises(ValueError, match=r"(?s)2 trained models.*-p seed 0.*-p seed 1"):
+        models_to_analyze(project, False, shuffle=1)
+
+
+def test_models_to_refine_picks_an_ensemble_member_by_its_seed(two_seeds):
+    """06's model_seed (passed as seed): with rank_by="outliers" it picks one member; left at
+    -1 the error lists both and names model_seed (06's seed seeds k-means); "disagreement"
+    takes every member and refuses a seed."""
+    project, first, second = two_seeds
+    assert models_to_refine(project, "outliers", shuffle=1, seed=1) == [second]
+    assert models_to_refine(project, "outliers", shuffle=1, seed=0) == [first]
+    with pytest.raises(ValueError, match=r"(?s)-p seed 0.*-p seed 1.*-p model_seed"):
+        models_to_refine(project, "outliers", shuffle=1, seed=-1)
+    assert models_to_refine(project, "disagreement", shuffle=1, seed=-1) == [first, second]
+    with pytest.raises(ValueError, match=r"seed=1 \(06_refine's model_seed\)"):
+        models_to_refine(project, "disagreement", shuffle=1, seed=1)
 
 
 @pytest.mark.slow  # three papermill kernels and two eks runs: about 2 minutes on 2 cores

@@ -159,6 +159,10 @@ def test_bodypart_experiment_notebook_tiny(tmp_path):
 
 @pytest.mark.slow  # several papermill kernels: minutes on 2 cores
 def test_refine_tiny_with_corrections_file(tmp_path):
+    """06 on one member of a two-member ensemble (seeds 0 and 1), chosen by model_seed:
+    without it, it stops listing both and naming model_seed (06's seed seeds k-means)."""
+    import dataclasses
+
     from kit.experiments.synthetic import (
         SyntheticConfig,
         make_synthetic_project,
@@ -174,17 +178,27 @@ def test_refine_tiny_with_corrections_file(tmp_path):
                          batchnorm_batches=2, weights=None, net_type="mobilenet_v2_0.35",
                          augment=AugmentConfig(crop_size=(64, 64)))
     train(project, config, verbose=0)  # a non-default backbone: a model folder with a suffix
+    member = dataclasses.replace(config, seed=1)  # its ensemble's second member
+    train(project, member, verbose=0)
     truth = save_ground_truth_corrections(project, "animal0", tmp_path / "truth.h5")  # every frame
-    result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {
+    params = {
         "project_dir": str(project.root), "train_fraction": 0.5, "net_type": config.net_type,
         "num_frames": 3, "pcutoff": 1.0,
         "corrections_file": str(truth), "train_steps": 2, "num_suggestions": 2,
-        "extract_suggestions": True}, runs_dir=tmp_path / "runs", log_to_console=False)
+        "extract_suggestions": True}
+    with pytest.raises(NotebookFailed, match=r"(?s)-p seed 0.*-p seed 1.*-p model_seed"):
+        run_notebook(NOTEBOOKS / "06_refine.ipynb", params, runs_dir=tmp_path / "runs",
+                     log_to_console=False)
+    assert load_project(project.root).iteration == 0  # stopped before any work
+    result = run_notebook(NOTEBOOKS / "06_refine.ipynb", {**params, "model_seed": 1},
+                          runs_dir=tmp_path / "runs", log_to_console=False)
     text = result.notebook.read_text()
+    assert f"shuffle1{member.variant}" in text  # the model it refines, printed
     assert "merged 3 corrected frames" in text and "test RMSE on the same 4 frames" in text
     project = load_project(project.root)
     assert project.iteration == 1
-    assert (project.evaluation_dir(1, 0.5, variant=config.variant) / "iterations.png").is_file()
+    assert (project.evaluation_dir(1, 0.5, variant=member.variant) / "iterations.png").is_file()
+    assert not project.model_dir(1, 0.5, iteration=1, variant=config.variant).exists()
     assert len(pd.read_hdf(project.machine_labels_file("animal0"))) == 2  # the suggestions
 
 

@@ -1,5 +1,6 @@
 """The settings of one video-analysis run (``05_analyze_videos``), built once from the
-notebook's flat parameters: the analysis, the filter and how poses are drawn."""
+notebook's flat parameters: the analysis, the filter, how poses are drawn and how an
+ensemble's analyses are smoothed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kit.project import Project
 from kit.project.config import resolve_pcutoff
 from kit.project.drawing import PoseStyle
 from kit.results.analyze import AnalyzeConfig
+from kit.results.ensemble import EnsembleConfig
 from kit.results.filters import FilterConfig
 from kit.results.tracking import TrackConfig
 
@@ -19,12 +21,14 @@ from kit.results.tracking import TrackConfig
 class AnalysisSettings:
     """``analyze``: which model and how; ``filter``: None for no filtering; ``style``: how
     stills and labeled videos are drawn (one colour per individual in a multi-animal project,
-    per body part otherwise); ``pcutoff``: resolved (the config's if negative)."""
+    per body part otherwise); ``pcutoff``: resolved (the config's if negative); ``ensemble``:
+    how eks smooths an ensemble's analyses (``05_analyze_videos -p ensemble True``)."""
 
     analyze: AnalyzeConfig
     filter: FilterConfig | None
     style: PoseStyle
     pcutoff: float
+    ensemble: EnsembleConfig = EnsembleConfig()
 
     @classmethod
     def from_parameters(cls, project: Project, model: ModelFolder | None = None,
@@ -34,7 +38,8 @@ class AnalysisSettings:
         (-1: the config's first) name a plain shuffle's; ``pcutoff`` negative the config's, ``crop`` "x1,x2,y1,y2" or "", ``filter``
         a method name or "" (none), ``output_dir`` "" beside each video, ``max_frames`` 0
         all, ``num_workers`` -1 one per core, ``tracker`` (several animals) as
-        :class:`kit.results.tracking.TrackConfig`'s."""
+        :class:`kit.results.tracking.TrackConfig`'s, ``smooth_param`` (an ensemble; absent
+        or 0: eks fits it) as :class:`kit.results.ensemble.EnsembleConfig`'s."""
         pcutoff = resolve_pcutoff(None if flat["pcutoff"] < 0 else flat["pcutoff"], project)
         shuffle, train_fraction, variant = _which_model(project, model, flat)
         crop = tuple(int(v) for v in flat["crop"].split(",")) if flat["crop"] else None
@@ -52,7 +57,8 @@ class AnalysisSettings:
                           dotsize=project.config["dotsize"], skeleton=tuple(project.skeleton),
                           trail_length=flat["trail_length"],
                           color_by="bodypart" if project.layout is None else "individual")
-        return cls(analyze, filter_config, style, pcutoff)
+        ensemble = EnsembleConfig(smooth_param=flat.get("smooth_param", 0.0) or None)
+        return cls(analyze, filter_config, style, pcutoff, ensemble)
 
 
 def _which_model(project: Project, model: ModelFolder | None, flat) -> tuple[int, float, str]:

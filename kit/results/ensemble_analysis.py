@@ -101,6 +101,20 @@ def _analyze_member(project: Project, model: ModelFolder, videos: Sequence[str |
                 predictor) for video in videos]
 
 
+def models_to_analyze(project: Project, ensemble: bool, **query: Any) -> list[ModelFolder]:
+    """The models ``05_analyze_videos`` analyses with: ``ensemble=False`` the one model of
+    ``query`` (:func:`kit.net.model_query.find_model`, which raises, listing them, when
+    several match); ``True`` every model that matches it, in name order (an ensemble's
+    members; :func:`analyze_ensemble` checks there are at least 2).
+
+    Args:
+        query: :class:`kit.net.model_query.ModelQuery`'s fields, e.g. ``shuffle=1, seed=-1``.
+    """
+    if ensemble:
+        return find_models(project, **query)
+    return [find_model(project, **query)]
+
+
 def member_table(analysis: EnsembleAnalysis) -> pd.DataFrame:
     """One row per (member, video): :func:`kit.results.analyze.results_table`'s columns
     and the member's model folder."""
@@ -119,13 +133,26 @@ def member_table(analysis: EnsembleAnalysis) -> pd.DataFrame:
 
 def models_to_refine(project: Project, rank_by: str, **query: Any) -> list[ModelFolder]:
     """The models ``06_refine`` starts from: ``rank_by="outliers"`` the one model of
-    ``query`` (:func:`kit.net.model_query.find_model`); ``"disagreement"`` every model that
-    matches it, any seed (an ensemble's members, at least 2; the first one's weights start
-    the next iteration)."""
+    ``query`` (:func:`kit.net.model_query.find_model`; in an ensemble, ``seed`` picks the
+    member); ``"disagreement"`` every model that matches it, any seed (an ensemble's
+    members, at least 2; the first one's weights start the next iteration).
+
+    ``06_refine`` passes its ``model_seed`` as ``seed`` (its own ``seed`` seeds k-means), so
+    the errors name ``model_seed``.
+    """
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by is one of {RANK_BY}. Received: rank_by={rank_by!r}.")
     if rank_by == "outliers":
-        return [find_model(project, **query)]
+        try:
+            return [find_model(project, **query)]
+        except ValueError as error:  # its listing says `-p seed`, which in 06 seeds k-means
+            raise ValueError(f"{error} In 06_refine the seed a model was trained with is "
+                             "-p model_seed (its -p seed seeds k-means).") from error
+    if query.get("seed", -1) != -1:
+        raise ValueError(
+            "rank_by='disagreement' takes every member of the ensemble, whatever its seed. "
+            f"Received: seed={query['seed']!r} (06_refine's model_seed). Leave model_seed "
+            "at -1, or use rank_by='outliers' to refine from that member alone.")
     models = find_models(project, **query)
     if len(models) < 2:
         raise ValueError(
