@@ -45,7 +45,7 @@ def test_an_ensemble_trains_on_the_frames_a_single_model_does(tmp_path):
     assert np.isfinite(table[["mean_px", "median_px", "p90_px", "jitter_px", "wall_s"]]).all(
         axis=None)
     assert (table.steps == 3).all() and len(lines) == len(table)
-    assert (tmp_path / "out" / "videos" / "ensemble-blocks-6").is_dir()
+    assert list((tmp_path / "out" / "videos" / "ensemble-blocks-6").glob("*-seed1-*"))
     assert (tmp_path / "out" / "beyond_labels.csv").is_file()
 
 

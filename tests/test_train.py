@@ -46,14 +46,14 @@ def test_short_training_lowers_the_loss(tmp_path):
 def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     project = make_blob_project(tmp_path / "p", num_frames=8)
     config = TrainConfig(train_steps=6, save_every=2, keep_checkpoints=True, **LIGHT)
-    save = kit.net.train._save_checkpoint
+    save = kit.net.train.save_checkpoint
 
     def save_then_interrupt_at_4(model, folder, step, **kwargs):
         save(model, folder, step, **kwargs)
         if step == 4:
             raise KeyboardInterrupt  # Ctrl-C (or a lost kernel) right after checkpoint 4
 
-    monkeypatch.setattr(kit.net.train, "_save_checkpoint", save_then_interrupt_at_4)
+    monkeypatch.setattr(kit.net.train, "save_checkpoint", save_then_interrupt_at_4)
     with pytest.raises(KeyboardInterrupt):
         train(project, config, verbose=0)
     monkeypatch.undo()

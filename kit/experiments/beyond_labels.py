@@ -51,12 +51,14 @@ class Method:
     """One way to train: TrainConfig fields beyond the shared ones, whether it rotates images
     by the project's range (``BeyondConfig.rotation_deg``) rather than DeepLabCut's 25
     degrees, whether the backbone is pretrained first (:mod:`kit.net.pretrain`), how many
-    networks it trains, and how many times the shared steps (or time) it gets."""
+    networks it trains from which seed on (after ``BeyondConfig.seed``: folders of their own),
+    and how many times the shared steps (or time) it gets."""
 
     train: dict = field(default_factory=dict)
     rotate: bool = True
     pretrain: bool = False
     members: int = 1
+    seed_offset: int = 0
     budget: float = 1.0
 
 
@@ -65,8 +67,8 @@ METHODS: dict[str, Method] = {
     "full_rotation": Method(),
     "unlabeled_losses": Method({"unlabeled_pairs": 2}),
     "pretrained": Method(pretrain=True),
-    "ensemble": Method(members=3),
-    "ensemble_3x": Method(members=3, budget=3.0),  # each member trained as long as one model
+    "ensemble": Method(members=3, seed_offset=1),
+    "ensemble_3x": Method(members=3, seed_offset=4, budget=3.0),  # members as long as one model
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
            "jitter_px", "wall_s", "steps"]
@@ -171,7 +173,7 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
     if method.members > 1:  # seeds after the others' (own folders), on the frames they train on
         split = draw_split(project, run, load_labels(project))
         run = dataclasses.replace(run, train_steps=max(1, steps // method.members),
-                                  seed=config.seed + 1)
+                                  seed=config.seed + method.seed_offset)
     models = [ModelFolder(p) for p in train_ensemble(project, run, method.members, split=split)]
     return models, total
 
@@ -222,7 +224,8 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
         models, steps = run_method(project, config, name, size, split, steps)
         wall = time.perf_counter() - start
         errors = blocks_errors(project, models)
-        moved = jitter(project, models, config, out / "videos" / f"{name}-{split}-{size}")
+        moved = jitter(project, models, config,  # a folder per model: settings differ
+                       out / "videos" / f"{name}-{split}-{size}" / models[0].path.name)
         rows.append({"method": name, "split": split, "train_size": size,
                      "mean_px": np.nanmean(errors), "median_px": np.nanmedian(errors),
                      "p90_px": np.nanpercentile(errors, 90), "num_points": len(errors),

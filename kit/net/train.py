@@ -21,7 +21,6 @@ here with the training they drive: ``from kit.net.train import TrainConfig, trai
 from __future__ import annotations
 
 import dataclasses
-import re
 import shutil
 import sys
 import time
@@ -35,22 +34,23 @@ from tqdm import tqdm
 
 from kit.net.backbones import get_backbone
 from kit.net.data import MultiAnimalDataset, PoseDataset, mirror_permutation, prefetch
-from kit.net.heads import head_losses, head_names
+from kit.net.heads import head_losses
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
 from kit.net.model import build_model, recalibrate_batchnorm, resolve_weights
-from kit.net.model_folder import ModelFolder, PoseConfig
+from kit.net.model_folder import ModelFolder
+from kit.net.run_files import (
+    append_log,
+    list_checkpoints,
+    remove_stale_temporaries,
+    save_checkpoint,
+    save_final,
+)
 from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings, make_optimizer
 from kit.net.unlabeled import WithUnlabeled, with_unlabeled
-from kit.net.unlabeled_losses import pose_outputs_only, with_unlabeled_losses
-from kit.project import Project, atomic_path
+from kit.net.unlabeled_losses import with_unlabeled_losses
+from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.splits import Split, make_split, video_of
-
-
-def list_checkpoints(folder: Path) -> list[Path]:
-    """Checkpoints in ``folder``, oldest first."""
-    found = [p for p in folder.glob("ckpt-*.keras") if re.fullmatch(r"ckpt-\d+\.keras", p.name)]
-    return sorted(found, key=lambda p: int(p.stem.split("-")[1]))
 
 
 def _check_saved_config(model_dir: Path, config: TrainConfig) -> None:
@@ -165,7 +165,7 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     if ModelFolder(model_dir).is_trained():
         return model_dir
     dataset = _training_data(project, config, model_dir, bodyparts)
-    _remove_stale_temporaries(model_dir)
+    remove_stale_temporaries(model_dir)
     checkpoints = list_checkpoints(ModelFolder(model_dir).checkpoints_dir)
     if checkpoints:
         model = keras.saving.load_model(checkpoints[-1])
@@ -182,7 +182,7 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     extra = range(config.train_steps, config.train_steps + config.batchnorm_batches)
     recalibrate_batchnorm(
         model, (images for images, _ in prefetch(dataset.__getitem__, extra, config.num_workers)))
-    _save_final(model, project, config, dataset, model_dir, bodyparts)
+    save_final(model, project, config, dataset, model_dir, bodyparts)
     if not config.keep_checkpoints:
         remove_checkpoints(model_dir)
     return model_dir
@@ -310,14 +310,6 @@ def _check_training_labels(project: Project, labels: pd.DataFrame, given: np.nda
         )
 
 
-def _remove_stale_temporaries(model_dir: Path) -> None:
-    """Delete the temporary files of a run that was killed while saving (atomic_path's
-    ``.tmp<pid>-*``; a checkpoint's is hundreds of MB). Nothing else writes this folder now."""
-    for folder in (model_dir, ModelFolder(model_dir).checkpoints_dir):
-        for stale in folder.glob(".tmp*"):
-            stale.unlink(missing_ok=True)
-
-
 def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, start: int,
          verbose: int) -> None:
     """The training loop: ``train_on_batch`` per step (it runs on every Keras backend, and
@@ -350,67 +342,20 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
                        "learning_rate": float(model.optimizer.learning_rate),
                        "data_wait_fraction": seconds["wait"] / max(seconds["step"], 1e-12),
                        "seconds_per_step": seconds["step"] / every}
-                _append_log(ModelFolder(model_dir).train_log_file, row)
-                _save_checkpoint(model, ModelFolder(model_dir).checkpoints_dir, step + 1)
+                append_log(ModelFolder(model_dir).train_log_file, row)
+                save_checkpoint(model, ModelFolder(model_dir).checkpoints_dir, step + 1)
                 sums, seconds = {}, {"wait": 0.0, "step": 0.0}
     finally:
         batches.close()  # stops the workers, also on an error or Ctrl-C
         bar.close()
 
 
-def _append_log(path: Path, row: dict[str, float]) -> None:
-    log = pd.read_csv(path) if path.exists() else pd.DataFrame()
-    log = log[log["step"] < row["step"]] if len(log) else log  # drop rows a crash left ahead
-    log = pd.concat([log, pd.DataFrame([row])], ignore_index=True)
-    with atomic_path(path) as tmp:
-        log.to_csv(tmp, index=False)
-
-
-def _save_checkpoint(model, folder: Path, step: int) -> None:
-    """Save atomically, then delete the older ones: a whole checkpoint is on disk at every
-    moment, and a killed run leaves at most a temporary (removed when it resumes)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / f"ckpt-{step:08d}.keras") as tmp:
-        model.save(tmp)
-    for old in list_checkpoints(folder)[:-1]:
-        old.unlink()
-
-
-def _save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
-    spec, folder = dataset.spec, ModelFolder(model_dir)
-    folder.save_pose_config(PoseConfig(
-        bodyparts=tuple(bodyparts),
-        net_type=config.net_type,
-        backbone_stride=get_backbone(config.net_type).output_stride,
-        stride=config.targets.stride,
-        heads=tuple(head_names(len(spec.paf_graph), spec.num_identities) if spec
-                    else head_names()),
-        locref_stdev=config.targets.locref_stdev,
-        global_scale=config.augment.global_scale,
-        train_steps=config.train_steps,
-        crop_hw=tuple(dataset.crop_hw),
-        iteration=project.iteration,
-        keras_backend=keras.backend.backend(),
-        paf_width=config.targets.paf_width,
-        **({} if spec is None else {
-            "multianimal": True, "individuals": tuple(spec.individuals),
-            "unique_bodyparts": tuple(spec.unique_bodyparts),
-            "paf_graph": tuple(tuple(edge) for edge in spec.paf_graph),
-            "identity": spec.identity}),
-    ))
-    # The same layers without the optimizer: a third of the size (the checkpoints keep
-    # the optimizer for resuming; weights=<final model> continues training from this).
-    inference = pose_outputs_only(model)  # without the unlabeled losses' outputs
-    with atomic_path(folder.model_file) as tmp:
-        inference.save(tmp)
-
-
 def read_train_log(model_dir: str | Path) -> pd.DataFrame:
     """The mean losses between checkpoints: columns ``step``, ``loss``, ``part_pred_loss``,
     ``locref_loss`` (multi-animal: ``paf_loss``, and ``identity_loss`` with identities;
-    with ``unlabeled_pairs``: ``temporal_loss``, ``pca_loss``),
+    with ``unlabeled_pairs``: ``temporal_loss``, ``pca_loss``, ``views_loss``),
     ``learning_rate``, ``data_wait_fraction`` (of the steps' time, waiting
-    for batches; absent in logs of older runs)."""
+    for batches) and ``seconds_per_step`` (both absent in logs of older runs)."""
     return pd.read_csv(ModelFolder(model_dir).train_log_file)
 
 

@@ -200,8 +200,8 @@ class ViewsLoss(PoseSubspaceLoss):
     residual from the view subspace (:func:`fit_view_subspace`) beyond its tolerance, the
     mean over the flagged rows, pairs and views."""
 
-    def __init__(self, mean, components, tolerance_px: float, first, second,
-                 name: str = "views", **kwargs):
+    def __init__(self, mean, components, tolerance_px: float, first, second,  # size: Keras
+                 name: str = "views", **kwargs):  # rebuilds a loss from these (get_config)
         super().__init__(mean, components, tolerance_px, name=name, **kwargs)
         self.first, self.second = [int(i) for i in first], [int(i) for i in second]
 
