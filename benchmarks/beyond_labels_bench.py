@@ -10,7 +10,7 @@ project's video, wall seconds) and writes ``--out``/beyond_labels_openfield.{csv
     .venv/bin/python benchmarks/beyond_labels_bench.py --train-sizes 50 --train-steps 500
     .venv/bin/python benchmarks/beyond_labels_bench.py --quick   # 2 minutes, says nothing
     .venv/bin/python benchmarks/beyond_labels_bench.py --lightning-pose \
-        ../shared/datasets/lp-mirror-mouse --rotation-deg 25 --views
+        ../shared/datasets/lp-mirror-mouse --rotation-deg 25 --global-scale 0.6 --views
     .venv/bin/python benchmarks/beyond_labels_bench.py --time-budget 240 --methods \
         supervised unlabeled_losses ensemble_3x   # the same training time (x3) for each
 
@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--rotation-deg", type=float, default=180.0,
                         help="rotation range of the methods but supervised (25: a rig whose "
                              "views do not turn, like the mirror mouse)")
+    parser.add_argument("--global-scale", type=float, default=0.8,
+                        help="images scaled by this first (0.6: the mirror mouse's whole "
+                             "406x396 frame fits a 256 crop)")
     parser.add_argument("--views", action="store_true",
                         help="a Lightning Pose project's mirrored_column_matches as view_pairs: "
                              "the losses on unlabeled frames add the views' agreement")
@@ -90,7 +93,8 @@ def run(args) -> None:
         methods=tuple(args.methods), train_sizes=tuple(args.train_sizes),
         train_steps=args.train_steps, net_type=args.net_type, batch_size=args.batch_size,
         crop_size=args.crop_size, video_frames=args.video_frames,
-        rotation_deg=args.rotation_deg, time_budget_s=args.time_budget, view_pairs=view_pairs)
+        rotation_deg=args.rotation_deg, global_scale=args.global_scale,
+        time_budget_s=args.time_budget, view_pairs=view_pairs)
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))

@@ -69,8 +69,10 @@ def test_methods_differ_only_in_what_they_name():
     assert train_config(config, METHODS["unlabeled_losses"], 50, 600).unlabeled_pairs == 2
     # A rig whose views do not turn: no method rotates beyond DeepLabCut's 25 degrees, and
     # the losses on unlabeled frames add the two views' agreement.
-    rig = BeyondConfig(rotation_deg=25.0, view_pairs=(("nose_top", "nose_bot"),))
-    assert train_config(rig, METHODS["full_rotation"], 50, 600).augment.rotation_deg == 25.0
+    rig = BeyondConfig(rotation_deg=25.0, view_pairs=(("nose_top", "nose_bot"),),
+                       global_scale=0.6)
+    rotated = train_config(rig, METHODS["full_rotation"], 50, 600)
+    assert rotated.augment.rotation_deg == 25.0 and rotated.augment.global_scale == 0.6
     assert train_config(rig, METHODS["unlabeled_losses"], 50, 600).variant.endswith(
         "-unlabeled2views-mobilenet_v2_1.0")
     with pytest.raises(ValueError, match="methods from"):

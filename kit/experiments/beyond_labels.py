@@ -86,6 +86,9 @@ class BeyondConfig:
         time_budget_s: > 0: instead of ``train_steps``, each method gets the steps that fit in
             this many seconds of training (:func:`method_steps`); 0: ``train_steps``.
         net_type, batch_size, crop_size, learning_rate: the training's (Adam).
+        global_scale: every image is first scaled by this (DeepLabCut's 0.8): with a frame
+            whose body parts span more than the crop (a mirror's two views), scale it to
+            fit, or the losses on unlabeled frames read body parts that are out of view.
         train_fraction: the share of each video's labeled frames before the test block.
         pretrain_share: the share of ``train_steps`` a pretrained method spends pretraining.
         rotation_deg: the rotation range of every method but ``supervised`` (DeepLabCut's
@@ -107,6 +110,7 @@ class BeyondConfig:
     batch_size: int = 8
     crop_size: int = 192
     learning_rate: float = 1e-3
+    global_scale: float = 0.8
     train_fraction: float = 0.8
     pretrain_share: float = 0.3
     rotation_deg: float = 180.0
@@ -133,7 +137,7 @@ def train_config(config: BeyondConfig, method: Method, train_size: int, steps: i
         net_type=config.net_type, weights=None, optimizer="adam",
         learning_rate=config.learning_rate, seed=config.seed, train_size=train_size,
         split_method=split_method, view_pairs=config.view_pairs, augment=AugmentConfig(
-            crop_size=(config.crop_size, config.crop_size),
+            crop_size=(config.crop_size, config.crop_size), global_scale=config.global_scale,
             rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG),
         **method.train)
 
