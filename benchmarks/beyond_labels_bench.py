@@ -10,7 +10,7 @@ project's video, wall seconds) and writes ``--out``/beyond_labels_openfield.{csv
     .venv/bin/python benchmarks/beyond_labels_bench.py --train-sizes 50 --train-steps 500
     .venv/bin/python benchmarks/beyond_labels_bench.py --quick   # 2 minutes, says nothing
     .venv/bin/python benchmarks/beyond_labels_bench.py --lightning-pose \
-        ../shared/datasets/lp-mirror-mouse --rotation-deg 25 --global-scale 0.6 --views
+        ../shared/datasets/lp-mirror-mouse --rotation-deg 25 --global-scale 0.6 --lp-columns
     .venv/bin/python benchmarks/beyond_labels_bench.py --time-budget 240 --methods \
         supervised unlabeled_losses ensemble_3x   # the same training time (x3) for each
 
@@ -47,9 +47,10 @@ def main() -> None:
     parser.add_argument("--global-scale", type=float, default=0.8,
                         help="images scaled by this first (0.6: the mirror mouse's whole "
                              "406x396 frame fits a 256 crop)")
-    parser.add_argument("--views", action="store_true",
-                        help="a Lightning Pose project's mirrored_column_matches as view_pairs: "
-                             "the losses on unlabeled frames add the views' agreement")
+    parser.add_argument("--lp-columns", action="store_true",
+                        help="a Lightning Pose project's mirrored_column_matches as view_pairs "
+                             "(the losses on unlabeled frames add the views' agreement) and its "
+                             "columns_for_singleview_pca as pca_bodyparts")
     parser.add_argument("--time-budget", type=float, default=0.0,
                         help="seconds of training per method instead of --train-steps (each "
                              "method's step timed first)")
@@ -84,17 +85,18 @@ def run(args) -> None:
     elif not copy.exists():
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
             "dlc-models*", "training-datasets", "evaluation-results*", "kit-models"))
-    view_pairs = ()
-    if args.views:
+    view_pairs, pca_bodyparts = (), ()
+    if args.lp_columns:
         from kit.project.lightning_pose import read_lp_project
 
-        view_pairs = read_lp_project(source).view_pairs
+        lp = read_lp_project(source)
+        view_pairs, pca_bodyparts = lp.view_pairs, lp.pca_bodyparts
     config = BeyondConfig(
         methods=tuple(args.methods), train_sizes=tuple(args.train_sizes),
         train_steps=args.train_steps, net_type=args.net_type, batch_size=args.batch_size,
         crop_size=args.crop_size, video_frames=args.video_frames,
         rotation_deg=args.rotation_deg, global_scale=args.global_scale,
-        time_budget_s=args.time_budget, view_pairs=view_pairs)
+        time_budget_s=args.time_budget, view_pairs=view_pairs, pca_bodyparts=pca_bodyparts)
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))

@@ -141,3 +141,5 @@ def test_the_shared_mirror_mouse_imports(tmp_path):
     pairs = read_lp_project(folder).view_pairs  # its mirror: top and bottom views, 7 parts
     assert len(pairs) == 7 and pairs[0] == ("paw1LH_top", "paw1LH_bot")
     assert pairs[-1] == ("nose_top", "nose_bot")
+    pca = read_lp_project(folder).pca_bodyparts  # the mouse's parts, not the obstacle's
+    assert len(pca) == 14 and "obs_top" not in pca and "nose_bot" in pca

@@ -92,8 +92,9 @@ def test_split_method_and_augmentation_parameters():
 
 def test_view_pairs_from_a_notebook_string_and_back_from_the_saved_settings():
     config = TrainConfig.from_parameters(view_pairs="nose_top:nose_bot,paw_top:paw_bot",
-                                         unlabeled_pairs=2)
+                                         unlabeled_pairs=2, pca_bodyparts="nose_top,paw_top")
     assert config.view_pairs == (("nose_top", "nose_bot"), ("paw_top", "paw_bot"))
+    assert config.pca_bodyparts == ("nose_top", "paw_top")
     assert config.variant == "-unlabeled2views"  # not the folder of the run without them
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert TrainConfig.from_parameters(view_pairs="").view_pairs == ()

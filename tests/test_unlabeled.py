@@ -120,7 +120,8 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
         weights=None, net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1,
         augment=AugmentConfig(crop_size=(64, 64)), unlabeled_pairs=2, test_videos=("animal1",),
         temporal_epsilon_px=0.0, keep_checkpoints=True,  # every jump counts: the loss is > 0
-        view_pairs=(("leftear", "rightear"),))  # as if one point in two views: the views loss
+        view_pairs=(("leftear", "rightear"),),  # as if one point in two views: the views loss
+        pca_bodyparts=("snout", "leftear", "rightear"))
     model_dir = train(project, config, verbose=0)
     assert model_dir.name.endswith("-unlabeled2views-mobilenet_v2_0.35")
     log = read_train_log(model_dir)

@@ -62,6 +62,24 @@ def test_pose_subspace_loss_is_zero_on_the_labels_subspace_and_positive_off_it()
         fit_pose_subspace(np.full((3, 3, 2), np.nan), 0.99)
 
 
+def test_the_pose_subspace_of_some_body_parts_ignores_the_others():
+    """An obstacle (a fourth part) wherever it likes, often unlabeled: with columns the
+    triangle's subspace is fitted on every pose and the obstacle costs nothing."""
+    rng = np.random.default_rng(1)
+    labels = np.array([np.vstack([_turned(TRIANGLE, rng.uniform(-25, 25)), [np.nan, np.nan]])
+                       for _ in range(20)])
+    subspace = fit_pose_subspace(labels, 1.0, columns=(0, 1, 2))
+    assert subspace.columns == (0, 1, 2) and subspace.components.shape == (6, 2)
+    loss = PoseSubspaceLoss(subspace.mean, subspace.components, subspace.tolerance_px,
+                            subspace.columns)
+    pose = np.vstack([_turned(TRIANGLE, 5.0, 1.0, (40.0, 9.0)), [300.0, -80.0]])
+    assert _loss(loss, [1], [pose]) == pytest.approx(0.0, abs=1e-3)
+    bent = pose + [[0.0, 0.0], [0.0, 0.0], [6.0, 0.0], [0.0, 0.0]]
+    assert _loss(loss, [1], [bent]) > 1.0
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert _loss(restored, [1], [bent]) == pytest.approx(_loss(loss, [1], [bent]))
+
+
 def _mirror_frame(point3d):
     """A mirror rig's frame of a 3D point (x along the runway, y up, z across): the side
     view at (x, y), the mirror's view from below at (x, 200 + z)."""

@@ -97,6 +97,7 @@ class BeyondConfig:
             keeps 25, and ``full_rotation`` is then ``supervised`` again.
         view_pairs: such a rig's body parts seen in both views (``TrainConfig.view_pairs``):
             ``unlabeled_losses`` adds the loss on their disagreement.
+        pca_bodyparts: the body parts of its pose-subspace loss (``TrainConfig``'s; (): all).
         video_frames: frames of the project's first video analysed for jitter (0: none).
         pcutoff: likelihood threshold of the jitter.
         seed: seeds every run.
@@ -115,6 +116,7 @@ class BeyondConfig:
     pretrain_share: float = 0.3
     rotation_deg: float = 180.0
     view_pairs: tuple[tuple[str, str], ...] = ()
+    pca_bodyparts: tuple[str, ...] = ()
     video_frames: int = 200
     pcutoff: float = 0.6
     seed: int = 0
@@ -136,7 +138,8 @@ def train_config(config: BeyondConfig, method: Method, train_size: int, steps: i
         train_fraction=config.train_fraction, train_steps=steps, batch_size=config.batch_size,
         net_type=config.net_type, weights=None, optimizer="adam",
         learning_rate=config.learning_rate, seed=config.seed, train_size=train_size,
-        split_method=split_method, view_pairs=config.view_pairs, augment=AugmentConfig(
+        split_method=split_method, view_pairs=config.view_pairs,
+        pca_bodyparts=config.pca_bodyparts, augment=AugmentConfig(
             crop_size=(config.crop_size, config.crop_size), global_scale=config.global_scale,
             rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG),
         **method.train)

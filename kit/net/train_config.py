@@ -32,7 +32,7 @@ EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
 # What the losses on unlabeled frames are set to; moot where unlabeled_pairs is 0.
 UNLABELED_SETTINGS = ("unlabeled_margin_frames", "temporal_loss_weight", "temporal_epsilon_px",
                       "pca_loss_weight", "pca_explained_variance", "unlabeled_rampup",
-                      "view_pairs", "views_loss_weight")
+                      "view_pairs", "views_loss_weight", "pca_bodyparts")
 
 
 def computing_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +107,9 @@ class TrainConfig:
         pca_loss_weight, pca_explained_variance: weight of the pose-subspace loss (distance
             from the PCA of the labeled poses, with the components that explain this share
             of their variance, beyond the labels' own); 0: off.
+        pca_bodyparts: the body parts that loss reads (Lightning Pose's
+            ``columns_for_singleview_pca``): leave out what is not the animal's pose (an
+            obstacle) or is often out of view; (): all.
         unlabeled_rampup: share of ``train_steps`` over which the unlabeled losses' weights
             grow linearly from 0 to theirs (consistency losses on keypoints that a network
             from random weights has not learned yet pull it to a constant pose; ramping them
@@ -147,6 +150,7 @@ class TrainConfig:
     temporal_epsilon_px: float = 10.0
     pca_loss_weight: float = 0.001
     pca_explained_variance: float = 0.99
+    pca_bodyparts: tuple[str, ...] = ()
     unlabeled_rampup: float = 0.5
     view_pairs: tuple[tuple[str, str], ...] = ()
     views_loss_weight: float = 0.001
@@ -247,10 +251,10 @@ class TrainConfig:
         optimizer's default); ``crop_size`` n -> (n, n); ``augment``, ``mirror``,
         ``rotation_deg``, ``crop_jitter`` and ``scale_min``, ``scale_max`` ->
         ``AugmentConfig(enabled=, mirror=, rotation_deg=, crop_jitter=,
-        scale_range=(scale_min, scale_max))``; ``bodyparts`` and ``test_videos``,
-        comma-separated, -> tuples; ``view_pairs`` "a_top:a_bot,b_top:b_bot" -> pairs;
-        ``num_workers`` -1 -> one per core (the default). The
-        others are TrainConfig's fields as they are.
+        scale_range=(scale_min, scale_max))``; ``bodyparts``, ``test_videos`` and
+        ``pca_bodyparts``, comma-separated, -> tuples; ``view_pairs``
+        "a_top:a_bot,b_top:b_bot" -> pairs; ``num_workers`` -1 -> one per core (the default).
+        The others are TrainConfig's fields as they are.
         """
         flat = dict(parameters)
         unknown = sorted(set(flat) - FLAT_PARAMETERS)
@@ -265,7 +269,7 @@ class TrainConfig:
         if "crop_size" in flat:
             crop = flat.pop("crop_size")
             augment["crop_size"] = (crop, crop) if isinstance(crop, int) else tuple(crop)
-        for key in ("bodyparts", "test_videos"):
+        for key in ("bodyparts", "test_videos", "pca_bodyparts"):
             if isinstance(flat.get(key), str):
                 flat[key] = tuple(v for v in flat[key].split(",") if v)
         if isinstance(flat.get("view_pairs"), str):  # "a_top:a_bot,b_top:b_bot"
@@ -283,7 +287,7 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """The configuration saved by :meth:`to_dict` (tuples and nested configs restored)."""
         d = dict(d)
-        for key in ("bodyparts", "test_videos"):
+        for key in ("bodyparts", "test_videos", "pca_bodyparts"):
             d[key] = tuple(d.get(key, ()))
         d["view_pairs"] = tuple(tuple(pair) for pair in d.get("view_pairs", ()))
         aug = dict(d.pop("augment", {}))

@@ -185,13 +185,19 @@ class WithUnlabeled:
                 {**targets, **{name: flags[name] for name in self.outputs}})
 
 
+def _indices(names, bodyparts: list[str], setting: str) -> list[int]:
+    """The indices in ``bodyparts`` of ``names``; raises naming the setting and the unknown."""
+    unknown = [name for name in names if name not in bodyparts]
+    if unknown:
+        raise ValueError(f"{setting} names body parts the model does not train: {unknown} "
+                         f"(it trains {bodyparts}). Pass some of those.")
+    return [bodyparts.index(name) for name in names]
+
+
 def view_indices(view_pairs, bodyparts: list[str]) -> tuple[list[int], list[int]]:
     """The indices in ``bodyparts`` of each pair's first and second body part; raises naming
     the pairs whose parts are not trained."""
-    unknown = [pair for pair in view_pairs if not set(pair) <= set(bodyparts)]
-    if unknown:
-        raise ValueError(f"view_pairs {unknown} name body parts the model does not train "
-                         f"({bodyparts}). Pass pairs of those, e.g. 'nose_top:nose_bot'.")
+    _indices([name for pair in view_pairs for name in pair], bodyparts, "view_pairs")
     return ([bodyparts.index(a) for a, _ in view_pairs],
             [bodyparts.index(b) for _, b in view_pairs])
 
@@ -201,7 +207,7 @@ def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset,
     """``labeled``'s batches with ``config.unlabeled_pairs`` pairs each (a ``TrainConfig``;
     its ``unlabeled_margin_frames``, ``test_videos``, ``augment``, ``seed``, and with
     ``pca_loss_weight`` > 0 the pose subspace of :data:`NUM_SUBSPACE_POSES` augmented labels
-    at ``pca_explained_variance``, with ``view_pairs`` (names among ``bodyparts``, the
+    at ``pca_explained_variance`` (of ``pca_bodyparts``), with ``view_pairs`` (names among ``bodyparts``, the
     model's) their view subspace; ``unlabeled_rampup``). Single-animal projects only, for now."""
     if labeled.spec is not None:
         raise ValueError(
@@ -216,7 +222,8 @@ def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset,
     if {"pca", "views"} & set(outputs):
         poses = augmented_poses(labeled, NUM_SUBSPACE_POSES, config.seed)
         if "pca" in outputs:
-            subspaces["pca"] = fit_pose_subspace(poses, config.pca_explained_variance)
+            subspaces["pca"] = fit_pose_subspace(poses, config.pca_explained_variance, tuple(
+                _indices(config.pca_bodyparts, bodyparts, "pca_bodyparts")))
         if "views" in outputs:
             subspaces["views"] = fit_view_subspace(poses, *views)
     pairs = UnlabeledPairs(starts, labeled.crop_hw, config.augment, config.seed,

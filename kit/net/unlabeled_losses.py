@@ -26,6 +26,7 @@ model keeps only the pose heads (:func:`pose_outputs_only`): prediction is uncha
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import keras
@@ -99,12 +100,14 @@ class TemporalLoss(keras.losses.Loss):
 class PoseSubspace:
     """A PCA of rows of points: ``mean`` (D,), ``components`` (D, C) orthonormal columns,
     ``tolerance_px`` the labels' own per-point residual (RESIDUAL_PERCENTILE). The pose
-    subspace's rows are poses centred on their mean keypoint, flattened x0, y0, x1, ...; the
-    view subspace's are one body part's two views, x1, y1, x2, y2."""
+    subspace's rows are poses (of the body parts ``columns``, () all) centred on their mean
+    keypoint, flattened x0, y0, x1, ...; the view subspace's are one body part's two views,
+    x1, y1, x2, y2."""
 
     mean: np.ndarray
     components: np.ndarray
     tolerance_px: float
+    columns: tuple[int, ...] = ()
 
 
 def _residuals(rows: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
@@ -127,19 +130,22 @@ def _subspace(rows: np.ndarray, explained_variance: float = 1.0,
     return PoseSubspace(mean, components, tolerance)
 
 
-def fit_pose_subspace(poses: np.ndarray, explained_variance: float) -> PoseSubspace:
-    """PCA of ``poses`` (N, K, 2), x then y, pixels; poses with a missing part are left out.
+def fit_pose_subspace(poses: np.ndarray, explained_variance: float,
+                      columns: tuple[int, ...] = ()) -> PoseSubspace:
+    """PCA of ``poses`` (N, K, 2), x then y, pixels, of the body parts ``columns`` (():
+    all); poses with one of them missing are left out.
 
     Keeps the fewest components that explain ``explained_variance`` of the centred poses'
     variance. Raises if fewer than two complete poses are given."""
     poses = np.asarray(poses, dtype=np.float64)
+    poses = poses[:, list(columns)] if columns else poses
     complete = poses[np.isfinite(poses).all(axis=(1, 2))]
     if len(complete) < 2:
         raise ValueError(f"The pose-subspace loss needs at least 2 poses with every body part "
                          f"labeled; {len(complete)} of {len(poses)} are. Label more frames "
                          "fully, or set pca_loss_weight=0.")
     centred = (complete - complete.mean(axis=1, keepdims=True)).reshape(len(complete), -1)
-    return _subspace(centred, explained_variance)
+    return dataclasses.replace(_subspace(centred, explained_variance), columns=tuple(columns))
 
 
 def view_rows(poses: np.ndarray, first, second) -> np.ndarray:
@@ -165,16 +171,19 @@ def fit_view_subspace(poses: np.ndarray, first, second) -> PoseSubspace:
 class PoseSubspaceLoss(keras.losses.Loss):
     """Keypoint residuals beyond the subspace's tolerance: ``y_pred`` (B, K, 2), ``y_true``
     (B, 1) 1 on the rows it applies to; the mean of max(0, residual - tolerance) over those
-    rows and body parts."""
+    rows and the body parts ``columns`` (() all)."""
 
-    def __init__(self, mean, components, tolerance_px: float, name: str = "pca", **kwargs):
+    def __init__(self, mean, components, tolerance_px: float, columns=(), name: str = "pca",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         self.mean = np.asarray(mean, dtype=np.float32)
         self.components = np.asarray(components, dtype=np.float32).reshape(len(self.mean), -1)
         self.tolerance_px = float(tolerance_px)
+        self.columns = [int(i) for i in columns]
 
     def rows(self, points):
         """The subspace's rows of keypoints (B, K, 2), and how many rows each pose gives."""
+        points = ops.take(points, self.columns, axis=1) if self.columns else points
         centred = points - ops.mean(points, axis=1, keepdims=True)
         return ops.reshape(centred, (-1, self.mean.shape[0])), 1
 
@@ -190,7 +199,7 @@ class PoseSubspaceLoss(keras.losses.Loss):
 
     def get_config(self):
         """The subspace (for saving)."""
-        return {**super().get_config(), "mean": self.mean.tolist(),
+        return {**super().get_config(), "mean": self.mean.tolist(), "columns": self.columns,
                 "components": self.components.tolist(), "tolerance_px": self.tolerance_px}
 
 
@@ -203,6 +212,7 @@ class ViewsLoss(PoseSubspaceLoss):
     def __init__(self, mean, components, tolerance_px: float, first, second,  # size: Keras
                  name: str = "views", **kwargs):  # rebuilds a loss from these (get_config)
         super().__init__(mean, components, tolerance_px, name=name, **kwargs)
+        self.columns = []  # its rows are the pairs' (rows)
         self.first, self.second = [int(i) for i in first], [int(i) for i in second]
 
     def rows(self, points):
@@ -213,7 +223,9 @@ class ViewsLoss(PoseSubspaceLoss):
 
     def get_config(self):
         """The subspace and pairs (for saving)."""
-        return {**super().get_config(), "first": self.first, "second": self.second}
+        config = {**super().get_config(), "first": self.first, "second": self.second}
+        config.pop("columns")
+        return config
 
 
 def _weights(config) -> dict[str, float]:
@@ -242,7 +254,7 @@ def with_unlabeled_losses(model: keras.Model, config, subspaces: dict[str, PoseS
         model.get_layer("part_pred").output, model.get_layer("locref").output)
     extra = [layers.Identity(name=name, dtype="float32")(points) for name in names]
     losses = {"temporal": lambda s: TemporalLoss(config.temporal_epsilon_px),
-              "pca": lambda s: PoseSubspaceLoss(s.mean, s.components, s.tolerance_px),
+              "pca": lambda s: PoseSubspaceLoss(s.mean, s.components, s.tolerance_px, s.columns),
               "views": lambda s: ViewsLoss(s.mean, s.components, s.tolerance_px, *view_pairs)}
     weights = _weights(config)
     return (keras.Model(model.input, list(model.outputs) + extra, name=model.name),

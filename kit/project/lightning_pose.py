@@ -52,6 +52,9 @@ class LpProject:
         view_pairs: a two-view rig's (a mirror's) body parts that are one point seen in both
             views, from ``data.mirrored_column_matches`` (two lists of indices into
             ``bodyparts``), for ``TrainConfig.view_pairs``; () without.
+        pca_bodyparts: the body parts of its pose-subspace loss, from
+            ``data.columns_for_singleview_pca`` (indices), for ``TrainConfig.pca_bodyparts``;
+            () without (all).
     """
 
     root: Path
@@ -60,6 +63,17 @@ class LpProject:
     bodyparts: tuple[str, ...]
     videos: tuple[Path, ...]
     view_pairs: tuple[tuple[str, str], ...] = ()
+    pca_bodyparts: tuple[str, ...] = ()
+
+
+def _named_columns(data: dict, key: str, bodyparts: tuple[str, ...],
+                   path: Path | None) -> tuple[str, ...]:
+    """The body parts that ``data[key]`` (a list of indices into ``bodyparts``) names."""
+    try:
+        return tuple(bodyparts[int(i)] for i in data.get(key) or ())
+    except (TypeError, ValueError, IndexError) as e:
+        raise ValueError(f"{path}: data.{key} must be a list of indices into the "
+                         f"{len(bodyparts)} keypoint_names. Received: {data.get(key)!r}.") from e
 
 
 def _view_pairs(data: dict, bodyparts: tuple[str, ...], path: Path | None) -> tuple:
@@ -128,7 +142,8 @@ def read_lp_project(folder: str | os.PathLike,
     bodyparts = tuple(names or dict.fromkeys(
         read_labels_file(csv_file).columns.get_level_values("bodyparts")))
     return LpProject(root, csv_file, config_path, bodyparts, videos,
-                     _view_pairs(data, bodyparts, config_path))
+                     _view_pairs(data, bodyparts, config_path),
+                     _named_columns(data, "columns_for_singleview_pca", bodyparts, config_path))
 
 
 def _kit_image(image: str, video_name: str) -> tuple[str, str]:
