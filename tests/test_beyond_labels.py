@@ -10,6 +10,7 @@ from kit.experiments.beyond_labels import (
     BeyondConfig,
     compare_methods,
     method_steps,
+    planned_steps,
     train_config,
 )
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
@@ -89,3 +90,18 @@ def test_a_time_budget_gives_each_method_the_steps_that_fit_in_it(monkeypatch):
     assert steps == {"supervised": 40, "full_rotation": 40, "unlabeled_losses": 20,
                      "pretrained": 40, "ensemble": 40, "ensemble_3x": 120}
     assert method_steps(None, BeyondConfig(train_steps=7), "ensemble_3x", 50) == 21  # no budget
+
+
+def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
+    """All methods timed before any training, and an interrupted comparison started again
+    reuses the plan: other timings would be other settings in the finished folders."""
+    timed = []
+    monkeypatch.setattr(beyond_labels, "seconds_per_step",
+                        lambda project, run: timed.append(run.seed) or 0.5)
+    config = BeyondConfig(methods=("supervised", "ensemble"), train_sizes=(20, 50),
+                          time_budget_s=10.0)
+    assert planned_steps(None, config, tmp_path) == {
+        "supervised/20": 20, "ensemble/20": 20, "supervised/50": 20, "ensemble/50": 20}
+    assert len(timed) == 4 and (tmp_path / "planned_steps_10s.json").is_file()
+    monkeypatch.setattr(beyond_labels, "seconds_per_step", lambda project, run: 0.25)
+    assert planned_steps(None, config, tmp_path)["supervised/50"] == 20  # kept, not retimed

@@ -23,6 +23,7 @@ parts above ``pcutoff`` on the first ``video_frames`` frames of the project's fi
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,21 +215,40 @@ def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
     return float(np.nanmedian(moves)) if np.isfinite(moves).any() else float("nan")
 
 
+def planned_steps(project: Project, config: BeyondConfig, out: Path) -> dict[str, int]:
+    """{"method/train size": its steps} (:func:`method_steps`), every method's timed one
+    after the other before any training (under the same load; a method's random-split run
+    gets its blocks run's steps), and kept in ``out/planned_steps_<budget>s.json``: a
+    comparison started again trains the same runs, so finished ones are not trained anew."""
+    path = out / f"planned_steps_{config.time_budget_s:g}s.json"
+    planned = json.loads(path.read_text()) if path.is_file() else {}
+    missing = [(m, n) for n in config.train_sizes for m in config.methods
+               if f"{m}/{n}" not in planned]
+    for name, size in missing:
+        planned[f"{name}/{size}"] = method_steps(project, config, name, size)
+    if missing and config.time_budget_s:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(planned, indent=1))
+    return planned
+
+
 def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                     progress=print) -> pd.DataFrame:
     """Every method at every training size on the blocks split (and supervised on the random
     split): one row each (:data:`COLUMNS`), also written to ``out/beyond_labels.csv`` as
     each run ends. A run whose model folders are finished is not trained again (its
-    ``wall_s`` is then that of the evaluation only)."""
+    ``wall_s`` is then that of the evaluation only); with ``time_budget_s`` the steps are
+    planned first (:func:`planned_steps`)."""
     out = Path(out)
     rows = []
     runs = [(m, "blocks", n) for n in config.train_sizes for m in config.methods]
     if "supervised" in config.methods:
         runs += [("supervised", "random", n) for n in config.train_sizes]
+    planned = planned_steps(project, config, out)
     for name, split, size in runs:
-        steps = method_steps(project, config, name, size, split)  # timed apart from the run
         start = time.perf_counter()
-        models, steps = run_method(project, config, name, size, split, steps)
+        models, steps = run_method(project, config, name, size, split,
+                                   planned[f"{name}/{size}"])
         wall = time.perf_counter() - start
         errors = blocks_errors(project, models)
         moved = jitter(project, models, config,  # a folder per model: settings differ
