@@ -38,6 +38,19 @@ def test_temporal_loss_is_zero_within_epsilon_and_the_excess_beyond():
     assert _loss(loss, [0, 0, 0], [far, TRIANGLE, jumped]) == 0.0
 
 
+def test_the_temporal_loss_leaves_out_parts_out_of_view():
+    """With Keypoints' confidences: the jumping part counts only where it is confident in
+    both frames (Lightning Pose's prob_threshold)."""
+    loss = TemporalLoss(epsilon_px=2.0, min_confidence=0.05)
+    jumped = TRIANGLE + [[5.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    seen, unseen = np.full((3, 1), 0.9), np.array([[0.01], [0.9], [0.9]])
+    with_confidence = [np.hstack([TRIANGLE, seen]), np.hstack([jumped, seen])]
+    assert _loss(loss, [1, 0], with_confidence) == pytest.approx(3.0 / 3)
+    with_confidence[1] = np.hstack([jumped, unseen])  # the jumping part not seen at t + 1
+    assert _loss(loss, [1, 0], with_confidence) == 0.0
+    assert _loss(TemporalLoss(epsilon_px=2.0), [1, 0], with_confidence) == pytest.approx(1.0)
+
+
 def _turned(pose, degrees, scale=1.0, shift=(0.0, 0.0)):
     a = np.radians(degrees)
     rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
@@ -112,7 +125,7 @@ def test_keypoints_are_the_peaks_and_the_saved_model_keeps_the_pose_heads_only()
     logits = np.full((1, 4, 5, 1), -10.0, np.float32)
     logits[0, 2, 3, 0] = 10.0  # cell (row 2, column 3): pixel (3 * 8 + 4, 2 * 8 + 4)
     points = Keypoints(8, 7.2801)(logits, np.zeros((1, 4, 5, 2), np.float32))
-    assert np.allclose(keras.ops.convert_to_numpy(points), [[[28.0, 20.0]]], atol=1e-3)
+    assert np.allclose(keras.ops.convert_to_numpy(points), [[[28.0, 20.0, 1.0]]], atol=1e-3)
     config = TrainConfig(unlabeled_pairs=1, weights=None, net_type="mobilenet_v2_0.35")
     subspace = fit_pose_subspace(np.stack([TRIANGLE[:2], TRIANGLE[1:]]), 1.0)
     model, losses, weights = with_unlabeled_losses(build_model(2, net_type=config.net_type),

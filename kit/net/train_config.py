@@ -31,6 +31,7 @@ EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left s
 EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
 # What the losses on unlabeled frames are set to; moot where unlabeled_pairs is 0.
 UNLABELED_SETTINGS = ("unlabeled_margin_frames", "temporal_loss_weight", "temporal_epsilon_px",
+                      "temporal_min_confidence",
                       "pca_loss_weight", "pca_explained_variance", "unlabeled_rampup",
                       "view_pairs", "views_loss_weight", "pca_bodyparts")
 
@@ -104,6 +105,11 @@ class TrainConfig:
             (:func:`kit.net.unlabeled.unlabeled_pair_starts`).
         temporal_loss_weight, temporal_epsilon_px: weight of the temporal loss (keypoint
             jumps between the frames of a pair beyond epsilon pixels of the crop); 0: off.
+        temporal_min_confidence: a body part counts in the temporal loss where the
+            sigmoid of its highest score-map logit is at least this in both frames
+            (Lightning Pose's ``prob_threshold``, 0.05 there): a part out of view or
+            occluded has no position to keep still; 0: every part (what the benchmarks
+            measured).
         pca_loss_weight, pca_explained_variance: weight of the pose-subspace loss (distance
             from the PCA of the labeled poses, with the components that explain this share
             of their variance, beyond the labels' own); 0: off.
@@ -148,6 +154,7 @@ class TrainConfig:
     unlabeled_margin_frames: int = 10
     temporal_loss_weight: float = 0.001
     temporal_epsilon_px: float = 10.0
+    temporal_min_confidence: float = 0.0
     pca_loss_weight: float = 0.001
     pca_explained_variance: float = 0.99
     pca_bodyparts: tuple[str, ...] = ()
@@ -184,17 +191,20 @@ class TrainConfig:
                 self.temporal_epsilon_px, self.pca_loss_weight, self.views_loss_weight) < 0
                 or any(len(pair) != 2 for pair in self.view_pairs)
                 or not 0 < self.pca_explained_variance <= 1
+                or not 0 <= self.temporal_min_confidence < 1
                 or not 0 <= self.unlabeled_rampup <= 1):
             raise ValueError(
                 "unlabeled_pairs, unlabeled_margin_frames and the temporal and pca settings must "
                 "be >= 0, pca_explained_variance in (0, 1], unlabeled_rampup in [0, 1], "
+                "temporal_min_confidence in [0, 1), "
                 "view_pairs pairs of body parts. "
                 f"Received: unlabeled_rampup={self.unlabeled_rampup}, unlabeled_pairs="
                 f"{self.unlabeled_pairs}, unlabeled_margin_frames={self.unlabeled_margin_frames}, "
                 f"temporal_loss_weight={self.temporal_loss_weight}, temporal_epsilon_px="
                 f"{self.temporal_epsilon_px}, pca_loss_weight={self.pca_loss_weight}, "
                 f"pca_explained_variance={self.pca_explained_variance}, views_loss_weight="
-                f"{self.views_loss_weight}, view_pairs={self.view_pairs}.")
+                f"{self.views_loss_weight}, view_pairs={self.view_pairs}, "
+                f"temporal_min_confidence={self.temporal_min_confidence}.")
         if self.save_every and self.train_steps % self.save_every:
             raise ValueError(
                 f"save_every={self.save_every} must divide train_steps={self.train_steps}."

@@ -6,7 +6,8 @@ on frame pairs of the project's videos that nobody labeled (:mod:`kit.net.unlabe
 
 - ``temporal``: keypoints that jump between consecutive frames by more than
   ``temporal_epsilon_px`` (epsilon-insensitive: the mean over pairs and body parts of
-  ``max(0, |p_t - p_t+1| - epsilon)``, pixels of the crop);
+  ``max(0, |p_t - p_t+1| - epsilon)``, pixels of the crop; parts below
+  ``temporal_min_confidence`` in either frame count 0);
 - ``pca``: poses far from the subspace the labeled poses span (:func:`fit_pose_subspace`:
   PCA of the augmented labeled poses, each centred on its mean keypoint, so translation is
   left out and rotation and scale, which are linear in the centred pose, stay inside);
@@ -17,9 +18,10 @@ on frame pairs of the project's videos that nobody labeled (:mod:`kit.net.unlabe
   :func:`fit_view_subspace`, Lightning Pose's multi-view PCA loss), and each view's
   residual beyond the labels' own 95th percentile counts.
 
-Each is an extra model output (``temporal``, ``pca``, ``views``: the same keypoints (B, K, 2)) while
-its weight is > 0, so Keras reports each loss under its own name (``temporal_loss``,
-``pca_loss``, ``views_loss`` in ``train_log.csv``, ramped-up values); their ``y_true`` (B, 1) flags the rows
+Each is an extra model output (``temporal``, ``pca``, ``views``: the same keypoints and
+confidences (B, K, 3)) while its weight is > 0, so Keras reports each loss under its own
+name (``temporal_loss``, ``pca_loss``, ``views_loss`` in ``train_log.csv``, ramped-up
+values); their ``y_true`` (B, 1) flags the rows
 they apply to with the ramp-up's share of the weight (``TrainConfig.unlabeled_rampup``). The saved final
 model keeps only the pose heads (:func:`pose_outputs_only`): prediction is unchanged.
 """
@@ -42,20 +44,24 @@ VIEW_COMPONENTS = 3  # a point in 3D seen in two views: 4 coordinates, 3 degrees
 
 @keras.saving.register_keras_serializable(package="kit")
 class Keypoints(layers.Layer):
-    """Score-map logits (B, h, w, K) and locref (B, h, w, 2K) -> keypoints (B, K, 2), x then
-    y in input pixels (:func:`kit.net.soft_argmax.soft_argmax`)."""
+    """Score-map logits (B, h, w, K) and locref (B, h, w, 2K) -> keypoints (B, K, 3): x, y
+    in input pixels (:func:`kit.net.soft_argmax.soft_argmax`), then the part's confidence,
+    the sigmoid of its highest logit (no gradient: it only chooses what a loss counts)."""
 
     def __init__(self, stride: int, locref_stdev: float, **kwargs):
         super().__init__(dtype="float32", **{k: v for k, v in kwargs.items() if k != "dtype"})
         self.stride, self.locref_stdev = stride, locref_stdev
 
     def call(self, logits, locref):
-        """The soft-argmax keypoints."""
-        return soft_argmax(logits, locref, self.stride, self.locref_stdev)
+        """The soft-argmax keypoints and their confidences."""
+        points = soft_argmax(logits, locref, self.stride, self.locref_stdev)
+        peaks = ops.sigmoid(ops.max(ops.cast(logits, "float32"), axis=(1, 2)))  # (B, K)
+        return ops.concatenate([ops.cast(points, "float32"),
+                                ops.stop_gradient(peaks)[..., None]], axis=-1)
 
     def compute_output_shape(self, logits_shape, locref_shape):
-        """(B, K, 2)."""
-        return (logits_shape[0], logits_shape[-1], 2)
+        """(B, K, 3)."""
+        return (logits_shape[0], logits_shape[-1], 3)
 
     def get_config(self):
         """The stride and locref scale (for saving)."""
@@ -75,25 +81,42 @@ def _masked_mean(values, flags):
     return ops.sum(values * flags[:, None]) / ops.maximum(count, 1.0)
 
 
+def _points_and_confidence(y_pred):
+    """(B, K, 2) positions and (B, K) confidences of :class:`Keypoints`' output (a (B, K, 2)
+    input has no confidences: 1 everywhere)."""
+    values = ops.cast(y_pred, "float32")
+    if values.shape[-1] == 2:
+        return values, ops.ones_like(values[..., 0])
+    return values[..., :2], values[..., 2]
+
+
 @keras.saving.register_keras_serializable(package="kit")
 class TemporalLoss(keras.losses.Loss):
-    """Keypoint jumps between consecutive frames above ``epsilon_px``: ``y_pred`` (B, K, 2);
-    ``y_true`` (B, 1) is 1 on row r when row r + 1 holds the next frame of the same place."""
+    """Keypoint jumps between consecutive frames above ``epsilon_px``: ``y_pred`` (B, K, 2)
+    or :class:`Keypoints`' (B, K, 3); ``y_true`` (B, 1) is 1 on row r when row r + 1 holds
+    the next frame of the same place. A part counts where its confidence is at least
+    ``min_confidence`` in both frames (Lightning Pose's ``prob_threshold``): a part out of
+    view has no position to keep still."""
 
-    def __init__(self, epsilon_px: float = 0.0, name: str = "temporal", **kwargs):
+    def __init__(self, epsilon_px: float = 0.0, min_confidence: float = 0.0,
+                 name: str = "temporal", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.epsilon_px = float(epsilon_px)
+        self.epsilon_px, self.min_confidence = float(epsilon_px), float(min_confidence)
 
     def call(self, y_true, y_pred):
-        """The mean of max(0, |p_t - p_t+1| - epsilon) over the flagged pairs and body parts."""
-        points = ops.cast(y_pred, "float32")
+        """The mean of max(0, |p_t - p_t+1| - epsilon) over the flagged pairs and the body
+        parts confident in both frames."""
+        points, confidence = _points_and_confidence(y_pred)
         jumps = _norm(points[1:] - points[:-1])  # (B - 1, K)
+        seen = ops.cast(ops.minimum(confidence[1:], confidence[:-1]) >= self.min_confidence,
+                        "float32")
         flags = ops.cast(ops.reshape(y_true, (-1,)), "float32")[:-1]
-        return _masked_mean(ops.maximum(jumps - self.epsilon_px, 0.0), flags)
+        return _masked_mean(ops.maximum(jumps - self.epsilon_px, 0.0) * seen, flags)
 
     def get_config(self):
-        """The tolerance (for saving)."""
-        return {**super().get_config(), "epsilon_px": self.epsilon_px}
+        """The tolerance and threshold (for saving)."""
+        return {**super().get_config(), "epsilon_px": self.epsilon_px,
+                "min_confidence": self.min_confidence}
 
 
 @dataclass(frozen=True)
@@ -169,7 +192,8 @@ def fit_view_subspace(poses: np.ndarray, first, second) -> PoseSubspace:
 
 @keras.saving.register_keras_serializable(package="kit")
 class PoseSubspaceLoss(keras.losses.Loss):
-    """Keypoint residuals beyond the subspace's tolerance: ``y_pred`` (B, K, 2), ``y_true``
+    """Keypoint residuals beyond the subspace's tolerance: ``y_pred`` (B, K, 2) (or with
+    confidences, (B, K, 3)), ``y_true``
     (B, 1) 1 on the rows it applies to; the mean of max(0, residual - tolerance) over those
     rows and the body parts ``columns`` (() all)."""
 
@@ -189,7 +213,7 @@ class PoseSubspaceLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         """The mean hinge of the keypoints' distances from the subspace."""
-        rows, per_pose = self.rows(ops.cast(y_pred, "float32"))
+        rows, per_pose = self.rows(_points_and_confidence(y_pred)[0])
         offsets = rows - self.mean
         rest = offsets - ops.matmul(ops.matmul(offsets, self.components), self.components.T)
         distances = _norm(ops.reshape(rest, (-1, self.mean.shape[0] // 2, 2)))
@@ -253,7 +277,8 @@ def with_unlabeled_losses(model: keras.Model, config, subspaces: dict[str, PoseS
     points = Keypoints(config.targets.stride, config.targets.locref_stdev, name="keypoints")(
         model.get_layer("part_pred").output, model.get_layer("locref").output)
     extra = [layers.Identity(name=name, dtype="float32")(points) for name in names]
-    losses = {"temporal": lambda s: TemporalLoss(config.temporal_epsilon_px),
+    losses = {"temporal": lambda s: TemporalLoss(config.temporal_epsilon_px,
+                                                 config.temporal_min_confidence),
               "pca": lambda s: PoseSubspaceLoss(s.mean, s.components, s.tolerance_px, s.columns),
               "views": lambda s: ViewsLoss(s.mean, s.components, s.tolerance_px, *view_pairs)}
     weights = _weights(config)
