@@ -100,7 +100,7 @@ def test_several_animals_every_method_that_runs_is_scored(tmp_path, monkeypatch)
     assert table.split.tolist() == ["blocks"] * 3 + ["random"]
     scores = table[["mean_px", "median_px", "p90_px", "mAP"]]
     assert np.isfinite(scores).all(axis=None) and (table.median_px < 3).all()
-    assert (table.mAP > 0).all() and (table.num_points > 0).all()  # tiny animals: 1 px is much
+    assert (table.mAP > 0).all() and (table.num_predicted == table.num_points).all()
     ensemble = table.method == "ensemble"
     assert (table.jitter_px[~ensemble] == 0).all() and table.jitter_px[ensemble].isna().all()
     assert list(tmp_path.glob("out/videos/supervised-blocks-6/*_el.h5"))  # tracked

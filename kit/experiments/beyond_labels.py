@@ -21,7 +21,8 @@ parts above ``pcutoff`` on the first ``video_frames`` frames of the project's fi
 
 Several animals (a multi-animal project): each labeled animal's error is to the predicted
 animal matched to it (:func:`kit.results.generalization.point_errors`; a missed animal's
-points are not counted, ``num_points`` still counts them), ``mAP`` is the test frames' OKS
+points, and parts its match lacks, have no error: ``num_predicted`` of the ``num_points``
+do, so a method that predicts fewer parts is not better for it), ``mAP`` is the test frames' OKS
 mAP (percent, :func:`kit.results.evaluate_ma.oks_map`; NaN for one animal), jitter is of
 the tracked analysis. An ensemble is scored by its members' median of the matched animals
 (no extra animal counts against its mAP) and has no jitter (NaN): each member tracks the
@@ -81,7 +82,7 @@ METHODS: dict[str, Method] = {
     "ensemble_3x": Method(members=3, budget=3.0),  # each member trained as long as one model
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
-           "mAP", "jitter_px", "wall_s", "steps"]
+           "num_predicted", "mAP", "jitter_px", "wall_s", "steps"]
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,9 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
         rows.append({"method": name, "split": split, "train_size": size,
                      "mean_px": np.nanmean(errors), "median_px": np.nanmedian(errors),
                      "p90_px": np.nanpercentile(errors, 90), "num_points": len(errors),
-                     "mAP": average_precision, "jitter_px": moved, "wall_s": wall, "steps": steps})
+                     "num_predicted": int(np.isfinite(errors).sum()),
+                     "mAP": average_precision, "jitter_px": moved, "wall_s": wall,
+                     "steps": steps})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
                  f"jitter {moved:.2f} px, {wall:.0f} s")
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training
