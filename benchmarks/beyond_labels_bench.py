@@ -15,7 +15,16 @@ project's video, wall seconds) and writes ``--out``/beyond_labels_openfield.{csv
         supervised unlabeled_losses ensemble_3x   # the same training time (x3) for each
 
 ``--lightning-pose`` imports a Lightning Pose project first (:mod:`kit.project.lightning_pose`;
-images and video linked, not copied) and compares the methods on it.
+images and video linked, not copied) and compares the methods on it. ``--sleap`` imports a
+SLEAP file (:func:`kit.project.sleap_file.import_slp`): ``--sleap-frames`` frames spread
+evenly over its video become the labeled frames, so the blocks split's test set is the
+video's last ``1 - train_fraction``; several animals are scored on the matched animals, with
+OKS mAP (:mod:`kit.experiments.beyond_labels`). SLEAP's predictions as labels are a
+network's outputs: the errors compare the methods with them, not with the truth.
+
+    .venv/bin/python benchmarks/beyond_labels_bench.py --sleap \
+        ../shared/datasets/sleap-centered-pair/centered_pair_predictions.slp \
+        --num-individuals 2 --train-fraction 0.7 --methods supervised full_rotation
 """
 
 from __future__ import annotations
@@ -35,6 +44,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", default=str(OPENFIELD), help="a DeepLabCut project")
     parser.add_argument("--lightning-pose", default="", help="a Lightning Pose project instead")
+    parser.add_argument("--sleap", default="", help="a SLEAP .slp file (and its video) instead")
+    parser.add_argument("--sleap-frames", type=int, default=100,
+                        help="labeled frames imported from --sleap, spread over the video")
+    parser.add_argument("--num-individuals", type=int, default=0,
+                        help="--sleap: keep this many animals per frame, the best-scored (0: all)")
+    parser.add_argument("--train-fraction", type=float, default=0.8,
+                        help="share of each video's labeled frames before the test block")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--train-sizes", nargs="+", type=int, default=[20, 50])
     parser.add_argument("--train-steps", type=int, default=500)
@@ -63,19 +79,29 @@ def main() -> None:
     if args.quick:
         args.train_sizes, args.train_steps, args.crop_size = [20], 6, 128
         args.batch_size, args.video_frames = 2, 10
-    if not args.lightning_pose and not Path(args.project, "config.yaml").is_file():
+    if args.sleap and not Path(args.sleap).is_file():
+        raise SystemExit(f"No SLEAP file at {args.sleap} (../shared absent?). Pass --sleap.")
+    if (not (args.lightning_pose or args.sleap)
+            and not Path(args.project, "config.yaml").is_file()):
         raise SystemExit(f"No DeepLabCut project at {args.project} (../shared absent?). "
                          "Pass --project.")
     run(args)
 
 
-def run(args) -> None:
-    from kit import plots
-    from kit.experiments.beyond_labels import BeyondConfig, compare_methods
-    from kit.project import load_project
-    from kit.project.drawing import save_figure
+def scratch_project(args, work: Path) -> tuple[Path, str]:
+    """The project the methods train in, under ``work`` (made unless there), and the name
+    of the outputs: openfield-Pranav-2018-10-30 -> openfield; lp-mirror-mouse ->
+    mirror_mouse; sleap-centered-pair/centered_pair_predictions.slp -> centered_pair."""
+    if args.sleap:
+        from kit.project.sleap_file import import_slp
 
-    work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
+        source = Path(args.sleap)
+        slug = source.parent.name.removeprefix("sleap-").replace("-", "_")
+        copy = work / slug
+        if not copy.exists():
+            import_slp(source, copy, instances="all", num_individuals=args.num_individuals or None,
+                       max_frames=args.sleap_frames)
+        return copy, slug
     source = Path(args.lightning_pose or args.project)
     copy = work / source.name
     if args.lightning_pose and not copy.exists():
@@ -85,26 +111,37 @@ def run(args) -> None:
     elif not copy.exists():
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
             "dlc-models*", "training-datasets", "evaluation-results*", "kit-models"))
+    slug = (source.name.removeprefix("lp-").replace("-", "_") if args.lightning_pose
+            else source.name.split("-")[0])
+    return copy, slug
+
+
+def run(args) -> None:
+    from kit import plots
+    from kit.experiments.beyond_labels import BeyondConfig, compare_methods
+    from kit.project import load_project
+    from kit.project.drawing import save_figure
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
+    copy, slug = scratch_project(args, work)
     view_pairs, pca_bodyparts = (), ()
     if args.lp_columns:
         from kit.project.lightning_pose import read_lp_project
 
-        lp = read_lp_project(source)
+        lp = read_lp_project(args.lightning_pose)
         view_pairs, pca_bodyparts = lp.view_pairs, lp.pca_bodyparts
     config = BeyondConfig(
         methods=tuple(args.methods), train_sizes=tuple(args.train_sizes),
         train_steps=args.train_steps, net_type=args.net_type, batch_size=args.batch_size,
         crop_size=args.crop_size, video_frames=args.video_frames,
-        rotation_deg=args.rotation_deg, global_scale=args.global_scale,
-        time_budget_s=args.time_budget, view_pairs=view_pairs, pca_bodyparts=pca_bodyparts)
+        train_fraction=args.train_fraction, rotation_deg=args.rotation_deg,
+        global_scale=args.global_scale, time_budget_s=args.time_budget, view_pairs=view_pairs,
+        pca_bodyparts=pca_bodyparts)
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    # openfield-Pranav-2018-10-30 -> openfield; lp-mirror-mouse -> mirror_mouse
-    slug = (source.name.removeprefix("lp-").replace("-", "_") if args.lightning_pose
-            else source.name.split("-")[0])
     name = "beyond_labels_" + slug + (f"_{args.tag}" if args.tag else "")
     table.to_csv(out / f"{name}.csv", index=False)
     print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))

@@ -1,6 +1,8 @@
 """kit.experiments.beyond_labels: every method trains on the same blocks split and is scored
 on its test block, with its jitter on the video and its wall time."""
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,11 @@ from kit.experiments.beyond_labels import (
     train_config,
 )
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
+from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
 from kit.net.model_query import find_models
+from kit.net.predict import Predictor
+from kit.project.labels import labels_to_array, load_labels
+from kit.project.video import load_image
 
 
 def tiny_project(tmp_path):
@@ -48,6 +54,57 @@ def test_an_ensemble_trains_on_the_frames_a_single_model_does(tmp_path):
     assert (table.steps == 3).all() and len(lines) == len(table)
     assert list((tmp_path / "out" / "videos" / "ensemble-blocks-6").glob("*-seed1-*"))
     assert (tmp_path / "out" / "beyond_labels.csv").is_file()
+
+
+def networks_that_find_every_animal(project, monkeypatch):
+    """Networks that find every animal, which 3 training steps do not: in evaluation
+    (Predictor.predict_images) the labeled animals, Gaussian noise of 1 px added (drawn per
+    model) and their order reversed; on the video (predict_assemblies) the first labeled
+    frame's animals, standing still."""
+    labels = load_labels(project)
+    truth = labels_to_array(labels, project.bodyparts, project.layout)
+    by_image = {load_image(project.image_path(name)).tobytes(): points
+                for name, points in zip(labels.index, truth)}
+
+    def with_likelihood(xy):
+        return np.concatenate([xy, np.full((*xy.shape[:-1], 1), 0.9)], axis=-1)
+
+    def predict_images(self, images, batch_size=8):
+        rng = np.random.default_rng(zlib.crc32(self.model_dir.name.encode()))
+        xy = np.stack([by_image[image.tobytes()] for image in images])[:, ::-1]
+        return with_likelihood(xy + rng.normal(0, 1.0, xy.shape))
+
+    def predict_assemblies(self, images):
+        poses = with_likelihood(np.repeat(truth[:1], len(images), axis=0))
+        return poses, None, np.zeros(len(images), int)
+
+    monkeypatch.setattr(Predictor, "predict_images", predict_images)
+    monkeypatch.setattr(Predictor, "predict_assemblies", predict_assemblies)
+
+
+def test_several_animals_every_method_that_runs_is_scored(tmp_path, monkeypatch):
+    """A two-animal project: each method trains on the blocks split and is scored on the
+    animals matched to the labeled ones (errors of the noise, OKS mAP), its jitter from the
+    tracked analysis; the ensemble by its members' median, without jitter; the losses on
+    unlabeled frames, single-animal only, skipped with the reason, or refused up front."""
+    project = make_synthetic_group_project(tmp_path / "group", GroupConfig(
+        num_animals=2, num_frames=24, image_size=(64, 64)), num_labeled=12)
+    with pytest.raises(ValueError, match="multi-animal project"):
+        compare_methods(project, tiny_config(methods=("unlabeled_losses",)), tmp_path / "no")
+    networks_that_find_every_animal(project, monkeypatch)
+    lines = []
+    table = compare_methods(project, tiny_config(methods=(
+        "supervised", "unlabeled_losses", "pretrained", "ensemble")), tmp_path / "out",
+        progress=lines.append)
+    assert "skipping ['unlabeled_losses']" in lines[0] and len(lines) == 1 + len(table)
+    assert table.method.tolist() == ["supervised", "pretrained", "ensemble", "supervised"]
+    assert table.split.tolist() == ["blocks"] * 3 + ["random"]
+    scores = table[["mean_px", "median_px", "p90_px", "mAP"]]
+    assert np.isfinite(scores).all(axis=None) and (table.median_px < 3).all()
+    assert (table.mAP > 0).all() and (table.num_predicted == table.num_points).all()
+    ensemble = table.method == "ensemble"
+    assert (table.jitter_px[~ensemble] == 0).all() and table.jitter_px[ensemble].isna().all()
+    assert list(tmp_path.glob("out/videos/supervised-blocks-6/*/*_el.h5"))  # tracked
 
 
 @pytest.mark.slow

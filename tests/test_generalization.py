@@ -20,6 +20,7 @@ from kit.results.generalization import (
     frames_to_training,
     generalization,
     generalization_table,
+    matched_animals,
     oks_by_distance,
     point_errors,
 )
@@ -102,6 +103,28 @@ def test_generalization_of_a_single_animal_evaluation(tmp_path):
     fig = plot_generalization(table)
     assert len(fig.axes) == 1
     plt.close(fig)
+
+
+def test_point_errors_of_several_animals_are_to_the_matched_animals():
+    """An animal predicted in another animal's columns is matched back; an extra animal
+    that evaluate saved in a missed animal's columns is no prediction of that animal."""
+    images = [_name("v", 10), _name("v", 12)]
+    individuals = ["m1", "m2", "single"]
+    truth = np.full((2, 3, 2, 2), np.nan)
+    truth[:, 0] = [[0, 0], [20, 20]]
+    truth[:, 1] = [[50, 50], [80, 60]]
+    pred = np.concatenate([truth[:, [1, 0, 2]] + [3, 4], np.full((2, 3, 2, 1), 0.9)], -1)
+    pred[1, 0, :, :2] = [[300, 300], [320, 320]]  # frame 12: m2 missed, an extra animal
+    labels = _labels(truth, images, individuals)
+    predictions = predictions_frame(pred, images, "kit", ["a", "b"], individuals)
+    matched = matched_animals(predictions, labels)
+    assert matched.columns.equals(predictions.columns)
+    assert matched.loc[images[1], ("kit", "m2")].isna().all()
+    errors = point_errors(predictions, labels).set_index(["image", "individual", "bodypart"])
+    assert len(errors) == 8 and errors.error_px.max() == pytest.approx(5.0)
+    assert errors.loc[(images[1], "m2"), "error_px"].isna().all()  # labeled, not predicted
+    single = predictions_frame(pred[:, :1], images, "kit", ["a", "b"])
+    assert matched_animals(single, labels) is single
 
 
 def test_oks_map_per_row_for_two_animals(tmp_path):

@@ -18,6 +18,17 @@ Errors are every labeled point's distance to its prediction on the test frames (
 median, 90th percentile, pixels); jitter is the median frame-to-frame move of the body
 parts above ``pcutoff`` on the first ``video_frames`` frames of the project's first video
 (the ensemble's: of its eks-smoothed analysis).
+
+Several animals (a multi-animal project): each labeled animal's error is to the predicted
+animal matched to it (:func:`kit.results.generalization.point_errors`; a missed animal's
+points, and parts its match lacks, have no error: ``num_predicted`` of the ``num_points``
+do, so a method that predicts fewer parts is not better for it), ``mAP`` is the test frames' OKS
+mAP (percent, :func:`kit.results.evaluate_ma.oks_map`; NaN for one animal), jitter is of
+the tracked analysis. An ensemble is scored by its members' median of the matched animals
+(no extra animal counts against its mAP) and has no jitter (NaN): each member tracks the
+animals under identities of its own, which eks would smooth together. Methods with losses
+on unlabeled frames (``unlabeled_losses``) are single-animal only so far
+(:func:`kit.net.unlabeled.with_unlabeled`) and are skipped.
 """
 
 from __future__ import annotations
@@ -39,12 +50,14 @@ from kit.net.train import TrainConfig, draw_split, seconds_per_step
 from kit.net.train_config import DLC_ROTATION_DEG
 from kit.plots import frame_jumps
 from kit.project import Project, atomic_write_text
-from kit.project.analysis_file import load_poses
+from kit.project.analysis_file import load_poses, poses_from_table, select_individuals
 from kit.project.labels import load_labels
 from kit.results import analyze
 from kit.results.ensemble_analysis import analyze_ensemble
 from kit.results.evaluate import evaluate_model
-from kit.results.generalization import point_errors
+from kit.results.evaluate_ma import oks_map
+from kit.results.generalization import matched_animals, point_errors
+from kit.results.tracklets import quiet_nan
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ METHODS: dict[str, Method] = {
     "ensemble_3x": Method(members=3, seed_offset=4, budget=3.0),  # members as long as one model
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
-           "jitter_px", "wall_s", "steps"]
+           "num_predicted", "mAP", "jitter_px", "wall_s", "steps"]
 
 
 @dataclass(frozen=True)
@@ -186,23 +199,52 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
     return models, total
 
 
-def blocks_errors(project: Project, models: list[ModelFolder]) -> np.ndarray:
-    """Every labeled test point's error in pixels; an ensemble's prediction is its members'
-    median."""
+def project_methods(project: Project, config: BeyondConfig) -> tuple[list[str], list[str]]:
+    """``config.methods`` this project can run, and those it skips: a multi-animal project
+    skips the methods with losses on unlabeled frames (single-animal only so far,
+    :func:`kit.net.unlabeled.with_unlabeled`), and raises when nothing is left."""
+    several = project.layout is not None
+    skipped = [m for m in config.methods if several and METHODS[m].train.get("unlabeled_pairs")]
+    kept = [m for m in config.methods if m not in skipped]
+    if not kept:
+        raise ValueError(
+            f"{project.config_path} is a multi-animal project, and the losses on unlabeled "
+            f"frames are for single-animal projects so far. Received: methods={config.methods}. "
+            f"Choose others from {[m for m in METHODS if m not in skipped]}.")
+    return kept, skipped
+
+
+def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[np.ndarray, float]:
+    """Every labeled test point's error in pixels, and for several animals the test frames'
+    OKS mAP (percent; NaN for one animal). An ensemble's prediction is its members' median
+    (of the animals matched to labeled ones, for several animals)."""
     evaluations = [evaluate_model(project, model, pcutoff=0.0) for model in models]
     test = list(evaluations[0].test_images)
+    labels = evaluations[0].labels.loc[test]
     tables = [e.predictions.loc[test] for e in evaluations]
+    if len(tables) > 1:  # the members' animals in the same columns: the labeled animals'
+        tables = [matched_animals(table, labels) for table in tables]
     predictions = tables[0].copy()
-    predictions[:] = np.median(np.stack([t.to_numpy() for t in tables]), axis=0)
-    return point_errors(predictions, evaluations[0].labels)["error_px"].to_numpy()
+    with quiet_nan():  # an animal no member found stays NaN
+        predictions[:] = np.nanmedian(np.stack([t.to_numpy() for t in tables]), axis=0)
+    errors = point_errors(predictions, labels)["error_px"].to_numpy()
+    if project.layout is None:
+        return errors, float("nan")
+    pred, bodyparts, individuals = poses_from_table(predictions)
+    truth, _, labeled = poses_from_table(labels, bodyparts)
+    animals = list(project.layout.individuals)
+    return errors, oks_map(select_individuals(pred, individuals, animals),
+                           select_individuals(truth, labeled, animals))["mAP"]
 
 
 def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
            out: Path) -> float:
     """Median frame-to-frame move (pixels) of the confident body parts on the first
-    ``video_frames`` frames of the project's first video; NaN without a video."""
+    ``video_frames`` frames of the project's first video (several animals: of each tracked
+    animal); NaN without a video, and for an ensemble of several animals (its members' tracks
+    do not share identities)."""
     videos = analyze.find_videos(project) if config.video_frames else []
-    if not videos:
+    if not videos or (len(models) > 1 and project.layout is not None):
         return float("nan")
     settings = analyze.AnalyzeConfig(
         shuffle=1, train_fraction=config.train_fraction, variant=models[0].variant,
@@ -215,14 +257,16 @@ def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
     return float(np.nanmedian(moves)) if np.isfinite(moves).any() else float("nan")
 
 
-def planned_steps(project: Project, config: BeyondConfig, out: Path) -> dict[str, int]:
-    """{"method/train size": its steps} (:func:`method_steps`), every method's timed one
+def planned_steps(project: Project, config: BeyondConfig, out: Path,
+                  methods: list[str] | None = None) -> dict[str, int]:
+    """{"method/train size": its steps} (:func:`method_steps`) of ``methods`` (default:
+    the config's), every method's timed one
     after the other before any training (under the same load; a method's random-split run
     gets its blocks run's steps), and kept in ``out/planned_steps_<budget>s.json``: a
     comparison started again trains the same runs, so finished ones are not trained anew."""
     path = out / f"planned_steps_{config.time_budget_s:g}s.json"
     planned = json.loads(path.read_text()) if path.is_file() else {}
-    missing = [(m, n) for n in config.train_sizes for m in config.methods
+    missing = [(m, n) for n in config.train_sizes for m in (methods or config.methods)
                if f"{m}/{n}" not in planned]
     for name, size in missing:
         planned[f"{name}/{size}"] = method_steps(project, config, name, size)
@@ -238,25 +282,32 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
     split): one row each (:data:`COLUMNS`), also written to ``out/beyond_labels.csv`` as
     each run ends. A run whose model folders are finished is not trained again (its
     ``wall_s`` is then that of the evaluation only); with ``time_budget_s`` the steps are
-    planned first (:func:`planned_steps`)."""
+    planned first (:func:`planned_steps`). A multi-animal project skips the methods it
+    cannot run, saying so through ``progress`` (:func:`project_methods`)."""
     out = Path(out)
     rows = []
-    runs = [(m, "blocks", n) for n in config.train_sizes for m in config.methods]
-    if "supervised" in config.methods:
+    methods, skipped = project_methods(project, config)
+    if skipped:
+        progress(f"skipping {skipped}: the losses on unlabeled frames are for single-animal "
+                 "projects so far, and this project has several animals")
+    runs = [(m, "blocks", n) for n in config.train_sizes for m in methods]
+    if "supervised" in methods:
         runs += [("supervised", "random", n) for n in config.train_sizes]
-    planned = planned_steps(project, config, out)
+    planned = planned_steps(project, config, out, methods)
     for name, split, size in runs:
         start = time.perf_counter()
         models, steps = run_method(project, config, name, size, split,
                                    planned[f"{name}/{size}"])
         wall = time.perf_counter() - start
-        errors = blocks_errors(project, models)
+        errors, average_precision = blocks_scores(project, models)
         moved = jitter(project, models, config,  # a folder per model: settings differ
                        out / "videos" / f"{name}-{split}-{size}" / models[0].path.name)
         rows.append({"method": name, "split": split, "train_size": size,
                      "mean_px": np.nanmean(errors), "median_px": np.nanmedian(errors),
                      "p90_px": np.nanpercentile(errors, 90), "num_points": len(errors),
-                     "jitter_px": moved, "wall_s": wall, "steps": steps})
+                     "num_predicted": int(np.isfinite(errors).sum()),
+                     "mAP": average_precision, "jitter_px": moved, "wall_s": wall,
+                     "steps": steps})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
                  f"jitter {moved:.2f} px, {wall:.0f} s")
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training

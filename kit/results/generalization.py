@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from kit.project import atomic_path
-from kit.project.analysis_file import poses_from_table, select_individuals
+from kit.project.analysis_file import poses_from_table, predictions_frame, select_individuals
 from kit.project.multianimal import SINGLE
 from kit.project.splits import Split, frame_number, video_of
 from kit.results.evaluate import Evaluation
-from kit.results.evaluate_ma import oks_map
+from kit.results.evaluate_ma import align_to_truth, oks_map
 
 TRAINING = "training frames"  # distance 0: the frames trained on, for reference
 NOVEL = "novel videos"  # no training frame in the video (test_videos, or a video all test)
@@ -79,17 +79,44 @@ def distance_rows(split: Split, images: Sequence[str]) -> pd.Series:
     return rows
 
 
+def matched_animals(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """``predictions`` with only the predicted animals matched to a labeled animal, each in
+    that animal's columns (:func:`~kit.results.evaluate_ma.align_to_truth`), NaN elsewhere.
+
+    ``evaluate`` saves the extra animals too, in free columns, and a free column may be a
+    missed labeled animal's: its extra animal is no prediction of that animal. Unique body
+    parts (``single``) and single-animal tables are returned as they are.
+
+    Args:
+        predictions: an :class:`~kit.results.evaluate.Evaluation`'s predictions table
+            (either layout), rows the image names.
+        labels: its labels table, the same rows or more.
+    """
+    pred, bodyparts, individuals = poses_from_table(predictions)
+    if individuals is None:
+        return predictions
+    truth, _, truth_individuals = poses_from_table(labels.loc[predictions.index], bodyparts)
+    truth = select_individuals(truth, truth_individuals, individuals)
+    animals = [i for i, name in enumerate(individuals) if name != SINGLE]
+    pred = pred.copy()  # poses_from_table may return a view of the table
+    pred[:, animals] = align_to_truth(pred[:, animals], truth[:, animals],
+                                      extra=False)[:, :len(animals)]
+    scorer = predictions.columns.get_level_values(0)[0]
+    return predictions_frame(pred, predictions.index, scorer, bodyparts, individuals).reindex(
+        columns=predictions.columns)
+
+
 def point_errors(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """Error of every labeled point: columns ``image, individual, bodypart, error_px``.
 
     Args:
         predictions: an :class:`~kit.results.evaluate.Evaluation`'s predictions table
-            (either layout; multi-animal predictions already matched to the labeled
-            animals, as ``evaluate`` saves them), rows the image names.
+            (either layout; multi-animal: each labeled animal's error is to the predicted
+            animal matched to it, :func:`matched_animals`), rows the image names.
         labels: its labels table, the same rows or more.
     """
     labels = labels.loc[predictions.index]
-    pred, bodyparts, pred_individuals = poses_from_table(predictions)
+    pred, bodyparts, pred_individuals = poses_from_table(matched_animals(predictions, labels))
     truth, _, truth_individuals = poses_from_table(labels, bodyparts)
     truth = select_individuals(truth, truth_individuals, pred_individuals)
     error = np.linalg.norm(pred[..., :2] - truth[..., :2], axis=-1)  # (N, I, K), NaN: unlabeled
