@@ -196,10 +196,9 @@ def _indices(names, bodyparts: list[str], setting: str) -> list[int]:
 
 def view_indices(view_pairs, bodyparts: list[str]) -> tuple[list[int], list[int]]:
     """The indices in ``bodyparts`` of each pair's first and second body part; raises naming
-    the pairs whose parts are not trained."""
-    _indices([name for pair in view_pairs for name in pair], bodyparts, "view_pairs")
-    return ([bodyparts.index(a) for a, _ in view_pairs],
-            [bodyparts.index(b) for _, b in view_pairs])
+    the pairs' parts that are not trained."""
+    return (_indices([first for first, _ in view_pairs], bodyparts, "view_pairs"),
+            _indices([second for _, second in view_pairs], bodyparts, "view_pairs"))
 
 
 def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset,
