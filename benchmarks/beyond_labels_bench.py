@@ -91,12 +91,14 @@ def main() -> None:
 def scratch_project(args, work: Path) -> tuple[Path, str]:
     """The project the methods train in, under ``work`` (made unless there), and the name
     of the outputs: openfield-Pranav-2018-10-30 -> openfield; lp-mirror-mouse ->
-    mirror_mouse; sleap-centered-pair/centered_pair_predictions.slp -> centered_pair."""
+    mirror_mouse; a SLEAP file -> sleap_<its folder, less "sleap-" and "-pair">
+    (sleap-centered-pair -> sleap_centered: the output names a data set by kind, not the
+    shared data set's own file names, which stay in ../shared)."""
     if args.sleap:
         from kit.project.sleap_file import import_slp
 
         source = Path(args.sleap)
-        slug = source.parent.name.removeprefix("sleap-").replace("-", "_")
+        slug = "sleap_" + source.parent.name.removeprefix("sleap-").removesuffix("-pair")
         copy = work / slug
         if not copy.exists():
             import_slp(source, copy, instances="all", num_individuals=args.num_individuals or None,

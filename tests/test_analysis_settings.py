@@ -38,3 +38,18 @@ def test_smooth_param_zero_lets_eks_fit_it(tmp_path):
     assert chosen.ensemble.smooth_param == 2.5
     with pytest.raises(ValueError, match="smooth_param=-1.0"):
         AnalysisSettings.from_parameters(project, **FLAT, smooth_param=-1.0)
+
+
+def test_settings_text_and_defaults_fill_what_the_cell_leaves_out(tmp_path):
+    """05's ``settings`` ("crop=... downscale=2") sets what its parameters cell does not
+    list; what neither gives takes FLAT_DEFAULTS; a name the cell gives is refused there."""
+    project = create_project(tmp_path / "p", "t", "me", ["a", "b"], TrainingFraction=[0.8])
+    cell = dict(shuffle=1, train_fraction=-1.0, pcutoff=-1.0, filter="")
+    settings = AnalysisSettings.from_parameters(
+        project, **cell, settings="crop=0,64,8,40 downscale=2 trail_length=3 save_csv=false")
+    assert settings.analyze.crop == (0, 64, 8, 40) and settings.analyze.downscale == 2.0
+    assert settings.style.trail_length == 3 and not settings.analyze.save_csv
+    plain = AnalysisSettings.from_parameters(project, **cell)
+    assert plain.analyze.crop is None and plain.analyze.save_csv and plain.analyze.batch_size == 8
+    with pytest.raises(ValueError, match="'filter' is a parameter of its own"):
+        AnalysisSettings.from_parameters(project, **cell, settings="filter=median")

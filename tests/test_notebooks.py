@@ -109,8 +109,8 @@ def test_analyze_videos_tiny(tmp_path):
     train(project, TrainConfig(train_steps=2, batch_size=2, train_fraction=0.75, batchnorm_batches=2, weights=None,
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     params = {"project_dir": str(project.root), "train_fraction": 0.75, "batch_size": 4,
-              "filter": "savgol", "filter_window": 5, "pcutoff": 0.0, "trail_length": 2,
-              "num_stills": 1}
+              "filter": "savgol", "filter_window": 5, "pcutoff": 0.0,
+              "settings": "trail_length=2 num_workers=1", "num_stills": 1}
     result = run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", params, runs_dir=tmp_path / "runs",
                           log_to_console=False)
     text = result.notebook.read_text()
@@ -227,11 +227,12 @@ def test_blocks_split_and_full_rotation_through_03_and_04(tmp_path):
     run_notebook(NOTEBOOKS / "03_train.ipynb", {
         "project_dir": str(project.root), "train_steps": 2, "batch_size": 1, "crop_size": 64,
         "weights": "", "net_type": "mobilenet_v2_0.35", "train_fraction": 0.8,
-        "split_method": "blocks", "rotation_deg": 180.0, "scale_min": 0.9, "scale_max": 1.1},
-        runs_dir=runs, log_to_console=False)
+        "split_method": "blocks", "rotation_deg": 180.0, "scale_min": 0.9, "scale_max": 1.1,
+        "settings": "num_workers=0 locref_loss_weight=0.1"}, runs_dir=runs, log_to_console=False)
     model_dir = next(project.root.glob("kit-models/*/*-blocks-rot180-mobilenet_v2_0.35"))
     saved = json.loads((model_dir / "train_config.json").read_text())
     assert saved["split_method"] == "blocks" and saved["augment"]["rotation_deg"] == 180.0
+    assert (saved["num_workers"], saved["locref_loss_weight"]) == (0, 0.1)  # from settings
     assert saved["augment"]["scale_range"] == [0.9, 1.1]
     split = json.loads((model_dir / "split.json").read_text())
     assert split["test"] == ["labeled-data/v/img0008.png", "labeled-data/v/img0009.png"]

@@ -58,6 +58,27 @@ def test_from_parameters_reads_the_notebook_parameters():
         TrainConfig.from_parameters(project_dir="p")
 
 
+def test_settings_text_holds_the_settings_not_given_on_their_own():
+    """03_train's ``settings``: "name=value ...", each value of its default's type, the
+    flat conversions after (pairs, tuples); a name given on its own, unknown, mistyped or
+    without a value is refused, naming it."""
+    config = TrainConfig.from_parameters(
+        train_steps=5, settings="unlabeled_pairs=4 temporal_loss_weight=1e-3 augment=false "
+                                "view_pairs=n_top:n_bot,p_top:p_bot pca_bodyparts=n_top,p_top")
+    assert (config.train_steps, config.unlabeled_pairs, config.temporal_loss_weight) == (5, 4, 1e-3)
+    assert config.view_pairs == (("n_top", "n_bot"), ("p_top", "p_bot"))
+    assert config.pca_bodyparts == ("n_top", "p_top") and not config.augment.enabled
+    assert TrainConfig.from_parameters(settings="") == TrainConfig()
+    for text, message in [("train_steps=9", "'train_steps' is a parameter of its own"),
+                          ("unlabeled_pair=4", "no setting 'unlabeled_pair'"),
+                          ("unlabeled_pairs=four", "unlabeled_pairs='four': expected an integer"),
+                          ("mirror=maybe", "mirror='maybe': expected true or false"),
+                          ("unlabeled_pairs", "'unlabeled_pairs' is not name=value"),
+                          ("seed=1 seed=2", "'seed' is given twice")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.from_parameters(train_steps=5, settings=text)
+
+
 def test_imagenet_and_resnet_50_by_default():
     config = TrainConfig()
     assert (config.weights, config.net_type) == ("imagenet", "resnet_50")

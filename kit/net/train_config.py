@@ -19,6 +19,7 @@ from kit.net.backbones import get_backbone, is_pretrained_file
 from kit.net.data import AugmentConfig, default_num_workers
 from kit.net.targets import TargetConfig
 from kit.project import Project
+from kit.project.settings_text import parse_settings
 from kit.project.splits import SPLIT_METHODS
 
 # DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
@@ -264,13 +265,17 @@ class TrainConfig:
         scale_range=(scale_min, scale_max))``; ``bodyparts``, ``test_videos`` and
         ``pca_bodyparts``, comma-separated, -> tuples; ``view_pairs``
         "a_top:a_bot,b_top:b_bot" -> pairs; ``num_workers`` -1 -> one per core (the default).
-        The others are TrainConfig's fields as they are.
+        The others are TrainConfig's fields as they are. ``settings`` "name=value ..."
+        (:mod:`kit.project.settings_text`) holds any of these not given on their own (the
+        notebook's further settings: ``-p settings "unlabeled_pairs=4 num_workers=0"``).
         """
         flat = dict(parameters)
-        unknown = sorted(set(flat) - FLAT_PARAMETERS)
+        unknown = sorted(set(flat) - FLAT_PARAMETERS - {"settings"})
         if unknown:
             raise ValueError(f"Unknown training parameters {unknown}. Valid: "
                              f"{sorted(FLAT_PARAMETERS)}.")
+        flat.update(parse_settings(flat.pop("settings", ""), flat_defaults(),
+                                   "03_train's settings", own=flat))
         augment = {"enabled": flat.pop("augment", True), "mirror": flat.pop("mirror", False)}
         augment.update({key: flat.pop(key) for key in AUGMENT_PARAMETERS if key in flat})
         if "scale_min" in flat or "scale_max" in flat:
@@ -338,3 +343,16 @@ FLAT_PARAMETERS = frozenset(
     {f.name for f in dataclasses.fields(TrainConfig)} - {"augment", "targets"}
     | {"crop_size", "augment", "mirror", "scale_min", "scale_max"} | AUGMENT_PARAMETERS
 )
+
+
+def flat_defaults() -> dict[str, Any]:
+    """Each flat parameter's default as ``03_train`` writes it (what a value in ``settings``
+    is converted to): tuples as "", no learning rate as 0.0, the augmentation's fields."""
+    config = TrainConfig()
+    values = {name: getattr(config, name) for name in FLAT_PARAMETERS if hasattr(config, name)}
+    aug = config.augment
+    values.update(augment=aug.enabled, mirror=aug.mirror, crop_size=aug.crop_size[0],
+                  scale_min=aug.scale_range[0], scale_max=aug.scale_range[1],
+                  **{name: getattr(aug, name) for name in AUGMENT_PARAMETERS})
+    return {name: "" if isinstance(value, tuple) else 0.0 if value is None else value
+            for name, value in values.items()}

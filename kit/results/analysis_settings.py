@@ -11,11 +11,18 @@ from kit.net.model_query import trained_with
 from kit.project import Project
 from kit.project.config import resolve_pcutoff
 from kit.project.drawing import PoseStyle
+from kit.project.settings_text import parse_settings
 from kit.results.analyze import AnalyzeConfig
 from kit.results.ensemble import EnsembleConfig
 from kit.results.filters import FilterConfig
 from kit.results.tracking import TrackConfig
 
+# 05_analyze_videos' parameters that AnalysisSettings reads, as the notebook writes their
+# defaults; those not in its parameters cell go in its ``settings`` ("name=value ...").
+FLAT_DEFAULTS = {"batch_size": 8, "max_frames": 0, "num_workers": -1, "tracker": "keypoints",
+                 "crop": "", "downscale": 1.0, "output_dir": "", "overwrite": False,
+                 "save_csv": True, "filter": "median", "filter_window": 5, "max_gap": 10,
+                 "pcutoff": -1.0, "trail_length": 0, "smooth_param": 0.0}
 
 @dataclass(frozen=True)
 class AnalysisSettings:
@@ -39,7 +46,12 @@ class AnalysisSettings:
         a method name or "" (none), ``output_dir`` "" beside each video, ``max_frames`` 0
         all, ``num_workers`` -1 one per core, ``tracker`` (several animals) as
         :class:`kit.results.tracking.TrackConfig`'s, ``smooth_param`` (an ensemble; absent
-        or 0: eks fits it) as :class:`kit.results.ensemble.EnsembleConfig`'s."""
+        or 0: eks fits it) as :class:`kit.results.ensemble.EnsembleConfig`'s. Those not
+        given take :data:`FLAT_DEFAULTS`; ``settings`` "name=value ..." holds any of them
+        not given on their own (``-p settings "downscale=2 num_workers=1"``)."""
+        text = flat.pop("settings", "")
+        flat = {**FLAT_DEFAULTS, **flat, **parse_settings(
+            text, FLAT_DEFAULTS, "05_analyze_videos' settings", own=flat)}
         pcutoff = resolve_pcutoff(None if flat["pcutoff"] < 0 else flat["pcutoff"], project)
         shuffle, train_fraction, variant = _which_model(project, model, flat)
         crop = tuple(int(v) for v in flat["crop"].split(",")) if flat["crop"] else None
@@ -47,9 +59,9 @@ class AnalysisSettings:
             shuffle=shuffle, train_fraction=train_fraction, variant=variant,
             batch_size=flat["batch_size"], crop=crop, downscale=flat["downscale"],
             save_csv=flat["save_csv"], overwrite=flat["overwrite"],
-            output_dir=flat["output_dir"] or None, max_frames=flat.get("max_frames") or None,
-            track=TrackConfig(tracker=flat.get("tracker", "keypoints")),
-            **({"num_workers": flat["num_workers"]} if flat.get("num_workers", -1) > 0 else {}))
+            output_dir=flat["output_dir"] or None, max_frames=flat["max_frames"] or None,
+            track=TrackConfig(tracker=flat["tracker"]),
+            **({"num_workers": flat["num_workers"]} if flat["num_workers"] > 0 else {}))
         filter_config = FilterConfig(
             method=flat["filter"], window=flat["filter_window"], pcutoff=pcutoff,
             max_gap=flat["max_gap"], save_csv=flat["save_csv"]) if flat["filter"] else None
@@ -57,7 +69,7 @@ class AnalysisSettings:
                           dotsize=project.config["dotsize"], skeleton=tuple(project.skeleton),
                           trail_length=flat["trail_length"],
                           color_by="bodypart" if project.layout is None else "individual")
-        ensemble = EnsembleConfig(smooth_param=flat.get("smooth_param", 0.0) or None)
+        ensemble = EnsembleConfig(smooth_param=flat["smooth_param"] or None)
         return cls(analyze, filter_config, style, pcutoff, ensemble)
 
 
