@@ -31,7 +31,7 @@ def tiny_project(tmp_path):
 def tiny_config(**kwargs):
     return BeyondConfig(train_sizes=(6,), train_steps=3, net_type="mobilenet_v2_0.35",
                         batch_size=2, crop_size=64, pretrain_share=0.34, video_frames=8,
-                        pcutoff=0.0, **kwargs)
+                        pcutoff=0.0, batchnorm_batches=2, **kwargs)
 
 
 @pytest.mark.usefixtures("eks_available")  # the ensemble's video analysis is smoothed

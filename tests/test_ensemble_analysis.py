@@ -86,7 +86,8 @@ def test_an_ensemble_through_notebooks_03_05_06(tmp_path):
     run_notebook(NOTEBOOKS / "03_train.ipynb", {
         "project_dir": root, "ensemble_size": 2, "train_fraction": 0.5, "train_steps": 1,
         "batch_size": 2, "crop_size": 64, "weights": "", "net_type": "mobilenet_v2_0.35",
-        "optimizer": "adam"}, runs_dir=runs, log_to_console=False)
+        "optimizer": "adam", "train_settings": "batchnorm_batches=2"}, runs_dir=runs,
+        log_to_console=False)
     members = find_models(project, shuffle=1, seed=-1)
     assert ["-seed1-" in m.path.name for m in members] == [False, True]
     first, second = (ModelFolder(m.path).load_split() for m in members)

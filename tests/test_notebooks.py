@@ -44,7 +44,8 @@ def test_quickstart_tiny(tmp_path):
 
 def _train_and_evaluate(project_dir: Path, runs: Path, **train):
     params = {"project_dir": str(project_dir), "train_steps": 2, "batch_size": 1,
-              "crop_size": 64, "save_every": 1, "weights": "", **train}
+              "crop_size": 64, "save_every": 1, "weights": "",
+              "train_settings": "batchnorm_batches=2", **train}
     run_notebook(NOTEBOOKS / "03_train.ipynb", params, runs_dir=runs, log_to_console=False)
     result = run_notebook(NOTEBOOKS / "04_evaluate.ipynb", {
         "project_dir": str(project_dir), "train_fraction": params.get("train_fraction", 0.95),
@@ -110,7 +111,7 @@ def test_analyze_videos_tiny(tmp_path):
                                augment=AugmentConfig(crop_size=(64, 64))), verbose=0)
     params = {"project_dir": str(project.root), "train_fraction": 0.75, "batch_size": 4,
               "filter": "savgol", "filter_window": 5, "pcutoff": 0.0,
-              "settings": "trail_length=2 num_workers=1", "num_stills": 1}
+              "analysis_settings": "trail_length=2 num_workers=1", "num_stills": 1}
     result = run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", params, runs_dir=tmp_path / "runs",
                           log_to_console=False)
     text = result.notebook.read_text()
@@ -228,7 +229,7 @@ def test_blocks_split_and_full_rotation_through_03_and_04(tmp_path):
         "project_dir": str(project.root), "train_steps": 2, "batch_size": 1, "crop_size": 64,
         "weights": "", "net_type": "mobilenet_v2_0.35", "train_fraction": 0.8,
         "split_method": "blocks", "rotation_deg": 180.0, "scale_min": 0.9, "scale_max": 1.1,
-        "settings": "num_workers=0 locref_loss_weight=0.1"}, runs_dir=runs, log_to_console=False)
+        "train_settings": "num_workers=0 locref_loss_weight=0.1 batchnorm_batches=2"}, runs_dir=runs, log_to_console=False)
     model_dir = next(project.root.glob("kit-models/*/*-blocks-rot180-mobilenet_v2_0.35"))
     saved = json.loads((model_dir / "train_config.json").read_text())
     assert saved["split_method"] == "blocks" and saved["augment"]["rotation_deg"] == 180.0
@@ -258,7 +259,8 @@ def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
         tmp_path / "group", GroupConfig(num_animals=3, num_frames=40, image_size=(96, 96)),
         num_labeled=8)
     runs = tmp_path / "runs"
-    _train_and_evaluate(project.root, runs, crop_size=96, train_fraction=0.75)
+    _train_and_evaluate(project.root, runs, crop_size=96, train_fraction=0.75,
+                        net_type="mobilenet_v2_0.35")
     oks = next(project.root.glob("evaluation-results-kit/*/*/oks.csv"))
     assert {"mAP", "mAR", "num_missed", "num_extra"} <= set(pd.read_csv(oks).columns)
     result = run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {
@@ -301,8 +303,8 @@ def test_sleap_pair_end_to_end(tmp_path):
                    check=True, cwd=REPO)
     run_notebook(NOTEBOOKS / "03_train.ipynb", {
         "project_dir": str(project_dir), "train_steps": 2, "batch_size": 2, "crop_size": 128,
-        "weights": "", "net_type": "mobilenet_v2_0.35", "train_fraction": 0.9},
-        runs_dir=runs, log_to_console=False)
+        "weights": "", "net_type": "mobilenet_v2_0.35", "train_fraction": 0.9,
+        "train_settings": "batchnorm_batches=2"}, runs_dir=runs, log_to_console=False)
     run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {
         "project_dir": str(project_dir), "train_fraction": 0.9, "max_frames": 40,
         "net_type": "mobilenet_v2_0.35",
@@ -347,8 +349,8 @@ def test_pretrain_notebook_then_train_from_its_weights(tmp_path):
     assert f"03_train -p weights {weights}" in result.notebook.read_text()
     run_notebook(NOTEBOOKS / "03_train.ipynb", {
         "project_dir": str(project.root), "train_steps": 2, "batch_size": 1, "crop_size": 64,
-        "weights": str(weights), "net_type": "mobilenet_v2_0.35", "train_fraction": 0.75},
-        runs_dir=tmp_path / "runs", log_to_console=False)
+        "weights": str(weights), "net_type": "mobilenet_v2_0.35", "train_fraction": 0.75,
+        "train_settings": "batchnorm_batches=2"}, runs_dir=tmp_path / "runs", log_to_console=False)
     trained = list(project.root.glob("kit-models/iteration-0/*/train_config.json"))
     assert [json.loads(p.read_text())["weights"] for p in trained] == [str(weights)]
 

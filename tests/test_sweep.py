@@ -28,7 +28,8 @@ def _train_jobs(project_dir):
     """A tiny learning-curve-like sweep: one training per shuffle (its own split and seed)."""
     return [(TRAIN, {"project_dir": str(project_dir), "shuffle": shuffle, "train_fraction": 0.8,
                      "train_steps": 2, "batch_size": 2, "crop_size": 64, "save_every": 1,
-                     "seed": shuffle, "weights": ""}) for shuffle in SHUFFLES]
+                     "seed": shuffle, "weights": "", "train_settings": "batchnorm_batches=1"})
+            for shuffle in SHUFFLES]
 
 
 def _evaluate_jobs(project_dir):

@@ -115,6 +115,8 @@ class BeyondConfig:
         video_frames: frames of the project's first video analysed for jitter (0: none).
         pcutoff: likelihood threshold of the jitter.
         seed: seeds every run.
+        batchnorm_batches: augmented batches BatchNorm's statistics are set from after each
+            run (``TrainConfig``'s).
     """
 
     methods: tuple[str, ...] = tuple(METHODS)
@@ -134,6 +136,7 @@ class BeyondConfig:
     video_frames: int = 200
     pcutoff: float = 0.6
     seed: int = 0
+    batchnorm_batches: int = 20
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
@@ -153,7 +156,8 @@ def train_config(config: BeyondConfig, method: Method, train_size: int, steps: i
         net_type=config.net_type, weights=None, optimizer="adam",
         learning_rate=config.learning_rate, seed=config.seed, train_size=train_size,
         split_method=split_method, view_pairs=config.view_pairs,
-        pca_bodyparts=config.pca_bodyparts, augment=AugmentConfig(
+        pca_bodyparts=config.pca_bodyparts, batchnorm_batches=config.batchnorm_batches,
+        augment=AugmentConfig(
             crop_size=(config.crop_size, config.crop_size), global_scale=config.global_scale,
             rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG),
         **method.train)

@@ -192,11 +192,13 @@ def seconds_per_step(project: Project, config: TrainConfig, steps: int = 20,
                      warmup: int = 5) -> float:
     """Wall seconds one optimizer step of ``config`` takes on this machine, its batches made
     ahead as in :func:`train`: the median of ``steps`` steps after ``warmup`` (compilation)
-    from the initial weights. Nothing is trained or saved but the split (as :func:`train`
-    would save it): to give runs of unequal step costs the same time."""
+    from the initial weights, compiled unless ``run_eagerly`` is True. Nothing is trained or
+    saved but the split (as :func:`train` would save it): to give runs of unequal step
+    costs the same time."""
     bodyparts = _bodyparts(project, config)
     dataset = _training_data(project, config, config.model_dir(project), bodyparts)
     model = _compiled_model(len(bodyparts), config, dataset.spec, dataset)
+    model.run_eagerly = config.run_eagerly is True  # "auto" would run so few steps eagerly
     batches = prefetch(dataset.__getitem__, range(warmup + steps), config.num_workers)
     times = []
     try:

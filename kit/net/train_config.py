@@ -267,7 +267,7 @@ class TrainConfig:
         "a_top:a_bot,b_top:b_bot" -> pairs; ``num_workers`` -1 -> one per core (the default).
         The others are TrainConfig's fields as they are. ``settings`` "name=value ..."
         (:mod:`kit.project.settings_text`) holds any of these not given on their own (the
-        notebook's further settings: ``-p settings "unlabeled_pairs=4 num_workers=0"``).
+        notebook's further settings: ``-p train_settings "unlabeled_pairs=4 num_workers=0"``).
         """
         flat = dict(parameters)
         unknown = sorted(set(flat) - FLAT_PARAMETERS - {"settings"})
@@ -275,7 +275,7 @@ class TrainConfig:
             raise ValueError(f"Unknown training parameters {unknown}. Valid: "
                              f"{sorted(FLAT_PARAMETERS)}.")
         flat.update(parse_settings(flat.pop("settings", ""), flat_defaults(),
-                                   "03_train's settings", own=flat))
+                                   "03_train's train_settings", own=flat))
         augment = {"enabled": flat.pop("augment", True), "mirror": flat.pop("mirror", False)}
         augment.update({key: flat.pop(key) for key in AUGMENT_PARAMETERS if key in flat})
         if "scale_min" in flat or "scale_max" in flat:

@@ -48,10 +48,10 @@ class AnalysisSettings:
         :class:`kit.results.tracking.TrackConfig`'s, ``smooth_param`` (an ensemble; absent
         or 0: eks fits it) as :class:`kit.results.ensemble.EnsembleConfig`'s. Those not
         given take :data:`FLAT_DEFAULTS`; ``settings`` "name=value ..." holds any of them
-        not given on their own (``-p settings "downscale=2 num_workers=1"``)."""
+        not given on their own (``-p analysis_settings "downscale=2 num_workers=1"``)."""
         text = flat.pop("settings", "")
         flat = {**FLAT_DEFAULTS, **flat, **parse_settings(
-            text, FLAT_DEFAULTS, "05_analyze_videos' settings", own=flat)}
+            text, FLAT_DEFAULTS, "05_analyze_videos' analysis_settings", own=flat)}
         pcutoff = resolve_pcutoff(None if flat["pcutoff"] < 0 else flat["pcutoff"], project)
         shuffle, train_fraction, variant = _which_model(project, model, flat)
         crop = tuple(int(v) for v in flat["crop"].split(",")) if flat["crop"] else None
