@@ -135,6 +135,14 @@ def test_methods_differ_only_in_what_they_name():
         "-unlabeled2views-mobilenet_v2_1.0")
     with pytest.raises(ValueError, match="methods from"):
         BeyondConfig(methods=("magic",))
+    # Further TrainConfig settings reach every method; what the comparison sets is refused.
+    tuned = BeyondConfig(train_settings="temporal_min_confidence=0.05 locref_loss_weight=0.1")
+    for name in ("supervised", "unlabeled_losses"):
+        run = train_config(tuned, METHODS[name], 50, 600)
+        assert (run.temporal_min_confidence, run.locref_loss_weight) == (0.05, 0.1)
+    with pytest.raises(ValueError, match="'unlabeled_pairs' is a parameter of its own"):
+        train_config(BeyondConfig(train_settings="unlabeled_pairs=8"),
+                     METHODS["unlabeled_losses"], 50, 600)
 
 
 def test_a_time_budget_gives_each_method_the_steps_that_fit_in_it(monkeypatch):

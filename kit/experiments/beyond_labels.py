@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.net.data import AugmentConfig
 from kit.net.ensemble_train import train_ensemble
 from kit.net.model_folder import ModelFolder
 from kit.net.pretrain import PretrainConfig, pretrain
@@ -117,6 +116,9 @@ class BeyondConfig:
         seed: seeds every run.
         batchnorm_batches: augmented batches BatchNorm's statistics are set from after each
             run (``TrainConfig``'s).
+        train_settings: further ``TrainConfig`` settings of every method, as ``03_train``'s
+            ``train_settings`` ("temporal_min_confidence=0.05 num_workers=1"); those this
+            config or a method sets are refused there.
     """
 
     methods: tuple[str, ...] = tuple(METHODS)
@@ -137,6 +139,7 @@ class BeyondConfig:
     pcutoff: float = 0.6
     seed: int = 0
     batchnorm_batches: int = 20
+    train_settings: str = ""
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
@@ -150,17 +153,16 @@ class BeyondConfig:
 
 def train_config(config: BeyondConfig, method: Method, train_size: int, steps: int,
                  split_method: str = "blocks") -> TrainConfig:
-    """The TrainConfig of one run of ``method``."""
-    return TrainConfig(
+    """The TrainConfig of one run of ``method`` (``config.train_settings`` added)."""
+    return TrainConfig.from_parameters(
         train_fraction=config.train_fraction, train_steps=steps, batch_size=config.batch_size,
-        net_type=config.net_type, weights=None, optimizer="adam",
+        net_type=config.net_type, weights="", optimizer="adam",
         learning_rate=config.learning_rate, seed=config.seed, train_size=train_size,
         split_method=split_method, view_pairs=config.view_pairs,
         pca_bodyparts=config.pca_bodyparts, batchnorm_batches=config.batchnorm_batches,
-        augment=AugmentConfig(
-            crop_size=(config.crop_size, config.crop_size), global_scale=config.global_scale,
-            rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG),
-        **method.train)
+        crop_size=config.crop_size, global_scale=config.global_scale,
+        rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG,
+        settings=config.train_settings, **method.train)
 
 
 def method_steps(project: Project, config: BeyondConfig, name: str, train_size: int,

@@ -260,8 +260,8 @@ class TrainConfig:
 
         Conversions: ``weights`` "" -> None (from scratch); ``learning_rate`` 0 -> None (the
         optimizer's default); ``crop_size`` n -> (n, n); ``augment``, ``mirror``,
-        ``rotation_deg``, ``crop_jitter`` and ``scale_min``, ``scale_max`` ->
-        ``AugmentConfig(enabled=, mirror=, rotation_deg=, crop_jitter=,
+        ``rotation_deg``, ``crop_jitter``, ``global_scale`` and ``scale_min``, ``scale_max`` ->
+        ``AugmentConfig(enabled=, mirror=, rotation_deg=, crop_jitter=, global_scale=,
         scale_range=(scale_min, scale_max))``; ``bodyparts``, ``test_videos`` and
         ``pca_bodyparts``, comma-separated, -> tuples; ``view_pairs``
         "a_top:a_bot,b_top:b_bot" -> pairs; ``num_workers`` -1 -> one per core (the default).
@@ -337,7 +337,7 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
 
 
 # AugmentConfig fields that are flat parameters of their own name.
-AUGMENT_PARAMETERS = frozenset({"rotation_deg", "crop_jitter"})
+AUGMENT_PARAMETERS = frozenset({"rotation_deg", "crop_jitter", "global_scale"})
 # The flat parameters of notebooks/03_train.ipynb that TrainConfig.from_parameters reads.
 FLAT_PARAMETERS = frozenset(
     {f.name for f in dataclasses.fields(TrainConfig)} - {"augment", "targets"}
