@@ -1,10 +1,12 @@
 """Further settings of a notebook in one text parameter: ``"name=value name=value"``.
 
 A notebook's ``parameters`` cell lists what most runs change, one parameter a line; the
-rest of what its kit call takes (the losses on unlabeled frames of ``03_train``, the
-decoding threads of ``05_analyze_videos``) goes in its ``settings`` parameter, e.g.
-``-p settings "unlabeled_pairs=4 temporal_loss_weight=0.001"``. Each value takes the type
-of the setting's default; a value holding spaces is quoted (``shlex``).
+rest of what its kit call takes goes in one text parameter: ``03_train``'s
+``train_settings`` (the losses on unlabeled frames, ...: any ``TrainConfig`` setting),
+``05_analyze_videos``' ``analysis_settings`` (crop, downscale, ...), e.g.
+``-p train_settings "unlabeled_pairs=4 temporal_loss_weight=0.001"``. Each value takes the
+type of the setting's default; a value holding spaces is quoted (``shlex``). Each notebook
+has a name of its own for it: a pipeline shares a parameter with every step declaring it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def parse_settings(text: str, defaults: Mapping[str, Any], where: str,
                              f"\"{valid[0] if valid else 'name'}=...\").")
         if name in own:
             raise ValueError(f"{where}: {name!r} is a parameter of its own: give it as "
-                             f"-p {name} <value>, not in settings.")
+                             f"-p {name} <value>, not in this text.")
         if name not in defaults:
             raise ValueError(f"{where}: no setting {name!r}. Valid: {valid}.")
         if name in settings:

@@ -18,11 +18,12 @@ from kit.results.filters import FilterConfig
 from kit.results.tracking import TrackConfig
 
 # 05_analyze_videos' parameters that AnalysisSettings reads, as the notebook writes their
-# defaults; those not in its parameters cell go in its ``settings`` ("name=value ...").
+# defaults; those not in its parameters cell go in its ``analysis_settings`` ("name=value").
 FLAT_DEFAULTS = {"batch_size": 8, "max_frames": 0, "num_workers": -1, "tracker": "keypoints",
                  "crop": "", "downscale": 1.0, "output_dir": "", "overwrite": False,
                  "save_csv": True, "filter": "median", "filter_window": 5, "max_gap": 10,
                  "pcutoff": -1.0, "trail_length": 0, "smooth_param": 0.0}
+
 
 @dataclass(frozen=True)
 class AnalysisSettings:
