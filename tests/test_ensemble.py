@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_dlc_check
 from test_hdf import _assert_same_frame, _read_elsewhere, other_pandas_python  # noqa: F401
 
 from kit.experiments.synthetic import SyntheticConfig, load_ground_truth, make_synthetic_project
@@ -184,3 +185,33 @@ def test_an_ensemble_of_analysis_files_smooths_and_ranks_frames_to_label(tmp_pat
     chosen = sorted(table.frame[table.suggested])
     assert chosen == [10, 11, 12] and table.image[table.suggested].notna().all()
     assert set(extracted_frame_indices(project, "animal0")) == before | {10, 11, 12}
+
+
+@needs_eks
+def test_deeplabcut_finds_reads_and_plots_the_smoothed_analysis(dlc_python, tmp_path):
+    """In DeepLabCut's own environment (pandas 2): in the ensemble folder as 05 leaves it
+    (members in folders of their own, the smoothed file beside them), DeepLabCut's analysis
+    finder (what its plot_trajectories and create_labeled_video use with that destfolder)
+    takes the smoothed file as the video's analysis, reads it as pandas does, eks's extra
+    columns included, and its trajectory plots draw it; the same for the filtered file."""
+    project = make_synthetic_project(tmp_path / "p", SyntheticConfig(
+        num_frames=30, num_labeled=4, image_size=(64, 64)))
+    truth = load_ground_truth(project, "animal0", include_occluded=True)[:, None]
+    rng = np.random.default_rng(3)
+    scorer, folder = "DLC_resnet50_tShuffle1_5", tmp_path / "ensemble"
+    members = []
+    for m in range(3):
+        members.append(folder / f"member{m}" / f"animal0{scorer}.h5")
+        save_analysis(members[-1], predictions_frame(
+            _with_likelihood(truth + rng.normal(0, 1.0, truth.shape)), range(30), scorer,
+            project.bodyparts))
+    smoothed = ensemble.smooth_analyses(members, EnsembleConfig(smooth_param=1.0),
+                                        path=folder / f"animal0{scorer}_eks.h5")
+    filtered = filter_analysis(smoothed, FilterConfig(method="median", pcutoff=0.1))
+    report = run_dlc_check(dlc_python, project.root, smoothed, filtered)
+    read = report["analyses"]
+    assert read[smoothed.name]["found"] == smoothed.name
+    assert read[filtered.name]["found"] == filtered.name
+    assert read[smoothed.name]["columns"] == len(pd.read_hdf(smoothed).columns)  # eks's too
+    assert all(a["equal_to_read_hdf"] and a["rows"] == 30 and a["plots"] > 0
+               for a in read.values())

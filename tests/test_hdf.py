@@ -162,7 +162,8 @@ def test_deeplabcut_reads_a_kit_project(trained_synthetic, dlc_python, tmp_path)
     report = run_dlc_check(python, fresh.root, result.h5, filtered)
     assert report["bodyparts"] == fresh.bodyparts
     assert report["check_labels_images"] == 6 and report["training_dataset_rows"] == 6
-    assert all(a["equal_to_read_hdf"] and a["rows"] > 0 for a in report["analyses"].values())
+    assert all(a["equal_to_read_hdf"] and a["rows"] > 0 and a["plots"] > 0
+               for a in report["analyses"].values())
     assert len(report["analyses"]) == 2
 
 

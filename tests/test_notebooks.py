@@ -209,7 +209,8 @@ def test_multiple_animals_notebook_tiny(tmp_path):
     result = run_notebook(NOTEBOOKS / "12_multiple_animals.ipynb", {
         "workdir": str(work), "image_size": 64, "num_videos": 1, "num_labeled": 6,
         "crop_size": 64, "train_steps": 2, "batch_size": 2, "num_frames": 2,
-        "threshold": 0.01}, runs_dir=tmp_path / "runs", log_to_console=False)
+        "net_type": "mobilenet_v2_0.35", "threshold": 0.01}, runs_dir=tmp_path / "runs",
+        log_to_console=False)
     assert (result.folder / "done.json").is_file()
     assert (work / "results" / "several_animals_peaks.png").stat().st_size > 10_000
     table = pd.read_csv(work / "results" / "several_animals_peaks.csv", index_col="bodypart")

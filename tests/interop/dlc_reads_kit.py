@@ -5,16 +5,20 @@
 
 Reads the config with DeepLabCut's reader, checks the labels (labeled frames drawn into
 labeled-data/<video>_labeled), creates a training dataset (PyTorch engine, no weights
-needed), and reads each analysis file with DeepLabCut's loader. Prints one JSON line.
+needed), and reads each analysis file with DeepLabCut's loader (its finder picks the file
+from the folder, as plot_trajectories and create_labeled_video do) and draws it with its
+trajectory plots. Prints one JSON line.
 """
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import deeplabcut
 import pandas as pd
 from deeplabcut.utils import auxiliaryfunctions
+from deeplabcut.utils.plotting import _plot_trajectories
 
 project = Path(sys.argv[1]).resolve()
 config = str(project / "config.yaml")
@@ -33,7 +37,11 @@ for h5 in map(Path, sys.argv[2:]):
     scorer = df.columns.get_level_values("scorer")[0]
     video = h5.name[: h5.name.index(scorer)]
     filtered = h5.stem.endswith("_filtered")
-    data, _, _, _ = auxiliaryfunctions.load_analyzed_data(h5.parent, video, scorer, filtered)
+    data, found, _, _ = auxiliaryfunctions.load_analyzed_data(h5.parent, video, scorer, filtered)
+    plots = Path(tempfile.mkdtemp())
+    _plot_trajectories(str(h5), dest_folder=str(plots))  # plot_trajectories' drawing
     report["analyses"][h5.name] = {"rows": len(data), "columns": len(data.columns),
-                                   "equal_to_read_hdf": bool(data.equals(df))}
+                                   "found": Path(found).name,
+                                   "equal_to_read_hdf": bool(data.equals(df)),
+                                   "plots": len(list(plots.glob("*.png")))}
 print("RESULT " + json.dumps(report))
