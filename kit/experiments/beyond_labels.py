@@ -49,13 +49,13 @@ from kit.net.train import TrainConfig, draw_split, seconds_per_step
 from kit.net.train_config import DLC_ROTATION_DEG
 from kit.plots import frame_jumps
 from kit.project import Project, atomic_write_text
-from kit.project.analysis_file import load_poses, poses_from_table, select_individuals
+from kit.project.analysis_file import load_poses
 from kit.project.labels import load_labels
 from kit.results import analyze
 from kit.results.ensemble_analysis import analyze_ensemble
 from kit.results.evaluate import evaluate_model
 from kit.results.evaluate_ma import oks_map
-from kit.results.generalization import matched_animals, point_errors
+from kit.results.generalization import animal_poses, matched_animals, point_errors
 from kit.results.tracklets import quiet_nan
 
 
@@ -236,11 +236,7 @@ def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[np.ndarr
     errors = point_errors(predictions, labels)["error_px"].to_numpy()
     if project.layout is None:
         return errors, float("nan")
-    pred, bodyparts, individuals = poses_from_table(predictions)
-    truth, _, labeled = poses_from_table(labels, bodyparts)
-    animals = list(project.layout.individuals)
-    return errors, oks_map(select_individuals(pred, individuals, animals),
-                           select_individuals(truth, labeled, animals))["mAP"]
+    return errors, oks_map(*animal_poses(predictions, labels))["mAP"]
 
 
 def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,

@@ -156,10 +156,11 @@ def generalization_table(errors: pd.DataFrame, split: Split) -> pd.DataFrame:
     return table.loc[order].rename_axis("frames_to_training")
 
 
-def oks_by_distance(predictions: pd.DataFrame, labels: pd.DataFrame, split: Split
-                    ) -> pd.DataFrame:
-    """Several animals: OKS mAP and mAR (percent, :func:`~kit.results.evaluate_ma.oks_map`)
-    of the images of each row of :data:`ROWS` (the animals, not the unique body parts)."""
+def animal_poses(predictions: pd.DataFrame, labels: pd.DataFrame
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Several animals: the predicted and labeled poses (F, I, K, 3) of the animals (not the
+    unique body parts) on ``predictions``' images, the labels in the predictions' animal
+    order: what :func:`~kit.results.evaluate_ma.oks_map` scores."""
     animals = labels.columns.get_level_values(1)  # (scorer, individuals, bodyparts, coords)
     columns = labels.columns[animals != SINGLE]
     bodyparts = list(dict.fromkeys(columns.get_level_values(2)))
@@ -167,8 +168,16 @@ def oks_by_distance(predictions: pd.DataFrame, labels: pd.DataFrame, split: Spli
     truth, _, truth_individuals = poses_from_table(labels.loc[predictions.index], bodyparts)
     keep = [i for i, name in enumerate(pred_individuals) if name != SINGLE]
     truth = select_individuals(truth, truth_individuals, [pred_individuals[i] for i in keep])
+    return pred[:, keep], truth
+
+
+def oks_by_distance(predictions: pd.DataFrame, labels: pd.DataFrame, split: Split
+                    ) -> pd.DataFrame:
+    """Several animals: OKS mAP and mAR (percent, :func:`~kit.results.evaluate_ma.oks_map`)
+    of the images of each row of :data:`ROWS` (the animals, not the unique body parts)."""
+    pred, truth = animal_poses(predictions, labels)
     rows = distance_rows(split, list(predictions.index)).to_numpy()
-    return pd.DataFrame({row: oks_map(pred[rows == row][:, keep], truth[rows == row])
+    return pd.DataFrame({row: oks_map(pred[rows == row], truth[rows == row])
                          for row in ROWS if (rows == row).any()}).T.rename_axis(
         "frames_to_training")
 
