@@ -26,9 +26,9 @@ do, so a method that predicts fewer parts is not better for it), ``mAP`` is the 
 mAP (percent, :func:`kit.results.evaluate_ma.oks_map`; NaN for one animal), jitter is of
 the tracked analysis. An ensemble is scored by its members' median of the matched animals
 (no extra animal counts against its mAP) and has no jitter (NaN): each member tracks the
-animals under identities of its own, which eks would smooth together. Methods with losses
-on unlabeled frames (``unlabeled_losses``) are single-animal only so far
-(:func:`kit.net.unlabeled.with_unlabeled`) and are skipped.
+animals under identities of its own, which eks would smooth together. The losses on
+unlabeled frames (``unlabeled_losses``) are on the assembled animals
+(:mod:`kit.net.unlabeled_animals`).
 """
 
 from __future__ import annotations
@@ -205,21 +205,6 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
     return models, total
 
 
-def project_methods(project: Project, config: BeyondConfig) -> tuple[list[str], list[str]]:
-    """``config.methods`` this project can run, and those it skips: a multi-animal project
-    skips the methods with losses on unlabeled frames (single-animal only so far,
-    :func:`kit.net.unlabeled.with_unlabeled`), and raises when nothing is left."""
-    several = project.layout is not None
-    skipped = [m for m in config.methods if several and METHODS[m].train.get("unlabeled_pairs")]
-    kept = [m for m in config.methods if m not in skipped]
-    if not kept:
-        raise ValueError(
-            f"{project.config_path} is a multi-animal project, and the losses on unlabeled "
-            f"frames are for single-animal projects so far. Received: methods={config.methods}. "
-            f"Choose others from {[m for m in METHODS if m not in skipped]}.")
-    return kept, skipped
-
-
 def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[np.ndarray, float]:
     """Every labeled test point's error in pixels, and for several animals the test frames'
     OKS mAP (percent; NaN for one animal). An ensemble's prediction is its members' median
@@ -284,14 +269,10 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
     split): one row each (:data:`COLUMNS`), also written to ``out/beyond_labels.csv`` as
     each run ends. A run whose model folders are finished is not trained again (its
     ``wall_s`` is then that of the evaluation only); with ``time_budget_s`` the steps are
-    planned first (:func:`planned_steps`). A multi-animal project skips the methods it
-    cannot run, saying so through ``progress`` (:func:`project_methods`)."""
+    planned first (:func:`planned_steps`)."""
     out = Path(out)
     rows = []
-    methods, skipped = project_methods(project, config)
-    if skipped:
-        progress(f"skipping {skipped}: the losses on unlabeled frames are for single-animal "
-                 "projects so far, and this project has several animals")
+    methods = list(config.methods)
     runs = [(m, "blocks", n) for n in config.train_sizes for m in methods]
     if "supervised" in methods:
         runs += [("supervised", "random", n) for n in config.train_sizes]

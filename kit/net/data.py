@@ -260,6 +260,13 @@ class PoseDataset(keras.utils.PyDataset):
         """The packed targets of one crop's points by head name (one per model output)."""
         return pack_targets(points, self.map_hw, self.target_config)
 
+    def complete_targets(self, model, images: np.ndarray, targets: dict[str, np.ndarray]
+                         ) -> dict[str, np.ndarray]:
+        """A batch's targets as the step of ``model`` needs them: as made (a batch with
+        unlabeled frames of several animals also needs the network's reading of them,
+        :meth:`kit.net.unlabeled.WithUnlabeled.complete_targets`)."""
+        return targets
+
 
 class MultiAnimalDataset(PoseDataset):
     """:class:`PoseDataset` of a multi-animal project: each image's points are

@@ -47,6 +47,7 @@ from kit.net.run_files import (
 )
 from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings, make_optimizer
 from kit.net.unlabeled import WithUnlabeled, with_unlabeled
+from kit.net.unlabeled_animals import with_animal_losses
 from kit.net.unlabeled_losses import with_unlabeled_losses
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
@@ -133,8 +134,9 @@ def _compiled_model(num_bodyparts: int, config: TrainConfig, spec: MultiAnimalSp
     # Each head's loss and weight from its record (kit.net.heads), by output name.
     losses, loss_weights = head_losses(model.output_names, lambda key: getattr(config, key))
     if isinstance(dataset, WithUnlabeled):  # the losses on unlabeled frames, by output name
-        model, more, more_weights = with_unlabeled_losses(model, config, dataset.subspaces,
-                                                         dataset.view_pairs)
+        add_losses = with_unlabeled_losses if spec is None else with_animal_losses
+        model, more, more_weights = add_losses(model, config, dataset.subspaces,
+                                               dataset.view_pairs)
         losses, loss_weights = {**losses, **more}, {**loss_weights, **more_weights}
     model.compile(
         optimizer=make_optimizer(config),
@@ -205,7 +207,7 @@ def seconds_per_step(project: Project, config: TrainConfig, steps: int = 20,
         for _ in range(warmup + steps):
             start = time.perf_counter()
             images, targets = next(batches)
-            model.train_on_batch(images, targets)
+            model.train_on_batch(images, dataset.complete_targets(model, images, targets))
             times.append(time.perf_counter() - start)
     finally:
         batches.close()
@@ -332,6 +334,7 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
             asked = time.perf_counter()
             images, targets = next(batches)
             got = time.perf_counter()
+            targets = dataset.complete_targets(model, images, targets)
             losses = model.train_on_batch(images, targets, return_dict=True)
             seconds["wait"] += got - asked
             seconds["step"] += time.perf_counter() - asked

@@ -101,7 +101,8 @@ class TrainConfig:
             from it takes ``weights=str(ModelFolder(model_dir).model_file)``.
         unlabeled_pairs: pairs of consecutive unlabeled video frames added to each batch
             (``batch_size`` labeled crops + 2 * unlabeled_pairs) for the losses on unlabeled
-            frames (:mod:`kit.net.unlabeled_losses`; single animal); 0: off.
+            frames (:mod:`kit.net.unlabeled_losses`; several animals: on the assembled animals,
+            :mod:`kit.net.unlabeled_animals`); 0: off.
         unlabeled_margin_frames: pairs lie further than this from every test frame
             (:func:`kit.net.unlabeled.unlabeled_pair_starts`).
         temporal_loss_weight, temporal_epsilon_px: weight of the temporal loss (keypoint

@@ -29,6 +29,7 @@ import numpy as np
 
 from kit.net.data import AugmentConfig, PoseDataset, _draw_warp, augment
 from kit.net.pretrain import VIDEO_SUFFIXES
+from kit.net.unlabeled_animals import AnimalAnchors
 from kit.net.unlabeled_losses import (
     PoseSubspace,
     fit_pose_subspace,
@@ -130,7 +131,8 @@ class UnlabeledPairs:
 
 def augmented_poses(dataset: PoseDataset, num_poses: int, seed: int) -> np.ndarray:
     """(num_poses, K, 2): labeled poses of ``dataset`` warped as its augmentation warps them
-    (crop pixels; mirrored ones with their parts swapped), the pose subspace's sample."""
+    (crop pixels; mirrored ones with their parts swapped), the pose subspace's sample; for
+    several animals (num_poses, rows, K, 2), every row of each drawn image."""
     rng = np.random.default_rng([seed, 2])
     chosen = rng.integers(len(dataset.image_paths), size=num_poses)
     poses = []
@@ -140,7 +142,7 @@ def augmented_poses(dataset: PoseDataset, num_poses: int, seed: int) -> np.ndarr
                                   dataset.augment_config, rng)
         warped = points @ matrix[:, :2].T + matrix[:, 2]
         if flip and dataset.mirror_perm is not None:
-            warped = warped[list(dataset.mirror_perm)]
+            warped = warped[..., list(dataset.mirror_perm), :]
         poses.append(warped)
     return np.stack(poses)
 
@@ -153,13 +155,16 @@ class WithUnlabeled:
     weight of the losses at that step (:meth:`ramp`, 0 elsewhere). Everything else
     (``crop_hw``, ``spec``, ...) is the labeled dataset's; ``subspaces`` the pose and view
     subspaces by loss name, ``view_pairs`` the views loss's body-part indices (first views,
-    second views)."""
+    second views). Several animals: ``anchors`` (:class:`kit.net.unlabeled_animals.
+    AnimalAnchors`) makes each unlabeled output's targets (B + 2U, A, K, 4), the flags in
+    the last channel, and :meth:`complete_targets` fills them before each step."""
 
     def __init__(self, labeled: PoseDataset, pairs: UnlabeledPairs, outputs: tuple[str, ...],
                  subspaces: dict[str, PoseSubspace], rampup_steps: int = 0,
-                 view_pairs: tuple[list[int], list[int]] = ([], [])):
+                 view_pairs: tuple[list[int], list[int]] = ([], []),
+                 anchors: AnimalAnchors | None = None):
         self.labeled, self.pairs, self.outputs, self.subspaces = labeled, pairs, outputs, subspaces
-        self.rampup_steps, self.view_pairs = rampup_steps, view_pairs
+        self.rampup_steps, self.view_pairs, self.anchors = rampup_steps, view_pairs, anchors
 
     def ramp(self, step: int) -> float:
         """The unlabeled losses' share of their weight at ``step``: from 0 at step 0 up to 1
@@ -181,8 +186,18 @@ class WithUnlabeled:
         flags = {name: np.zeros((size + count, 1), np.float32) for name in self.outputs}
         for name, rows in flags.items():  # temporal: each pair's first row; the others: all
             rows[size::2 if name == "temporal" else 1] = self.ramp(index)
+        if self.anchors is not None:
+            flags = {name: self.anchors.placeholder(rows) for name, rows in flags.items()}
         return (np.concatenate([images, extra.astype(images.dtype)]),
                 {**targets, **{name: flags[name] for name in self.outputs}})
+
+    def complete_targets(self, model, images: np.ndarray, targets: dict[str, np.ndarray]
+                         ) -> dict[str, np.ndarray]:
+        """A batch's targets as the step needs them: for several animals, with the anchors of
+        the animals ``model`` (as it stands) assembles in the unlabeled rows."""
+        if self.anchors is None:
+            return targets
+        return self.anchors.fill(model, images, targets, self.labeled.batch_size)
 
 
 def _indices(names, bodyparts: list[str], setting: str) -> list[int]:
@@ -206,26 +221,40 @@ def with_unlabeled(project: Project, config, split: Split, labeled: PoseDataset,
     """``labeled``'s batches with ``config.unlabeled_pairs`` pairs each (a ``TrainConfig``;
     its ``unlabeled_margin_frames``, ``test_videos``, ``augment``, ``seed``, and with
     ``pca_loss_weight`` > 0 the pose subspace of :data:`NUM_SUBSPACE_POSES` augmented labels
-    at ``pca_explained_variance`` (of ``pca_bodyparts``), with ``view_pairs`` (names among ``bodyparts``, the
-    model's) their view subspace; ``unlabeled_rampup``). Single-animal projects only, for now."""
-    if labeled.spec is not None:
-        raise ValueError(
-            f"unlabeled_pairs={config.unlabeled_pairs}: the losses on unlabeled frames are for "
-            "single-animal projects so far (several animals would need them on the assembled "
-            "animals). Set unlabeled_pairs=0.")
+    at ``pca_explained_variance`` (of ``pca_bodyparts``), with ``view_pairs`` (names among
+    ``bodyparts``, the model's) their view subspace; ``unlabeled_rampup``). Several animals
+    (``labeled.spec``): the pose subspace of the labeled animals (their
+    multianimalbodyparts), and the losses on the assembled animals
+    (:mod:`kit.net.unlabeled_animals`)."""
     starts = unlabeled_pair_starts(project, split, config.test_videos,
                                    config.unlabeled_margin_frames)
     outputs = unlabeled_outputs(config)
     views = view_indices(config.view_pairs, bodyparts)
-    subspaces = {}
+    spec, subspaces = labeled.spec, {}
+    if spec is not None and "views" in outputs:
+        raise ValueError(f"view_pairs={config.view_pairs}: the views loss is for one animal "
+                         "filmed in two views; a multi-animal project has no such pairs. Leave "
+                         "view_pairs empty, or set views_loss_weight=0.")
     if {"pca", "views"} & set(outputs):
         poses = augmented_poses(labeled, NUM_SUBSPACE_POSES, config.seed)
+        columns = tuple(_indices(config.pca_bodyparts, bodyparts, "pca_bodyparts"))
+        if spec is not None:  # every labeled animal a pose, of the parts each animal has
+            num_multi = len(bodyparts) - len(spec.unique_bodyparts)
+            poses = poses[:, :len(spec.individuals), :num_multi].reshape(-1, num_multi, 2)
+            if any(c >= num_multi for c in columns):
+                raise ValueError(f"pca_bodyparts={config.pca_bodyparts}: the pose subspace of "
+                                 f"several animals reads the body parts every animal has, "
+                                 f"{bodyparts[:num_multi]}. Choose among those.")
+            columns = columns or tuple(range(num_multi))
         if "pca" in outputs:
-            subspaces["pca"] = fit_pose_subspace(poses, config.pca_explained_variance, tuple(
-                _indices(config.pca_bodyparts, bodyparts, "pca_bodyparts")))
+            subspaces["pca"] = fit_pose_subspace(poses, config.pca_explained_variance, columns)
         if "views" in outputs:
             subspaces["views"] = fit_view_subspace(poses, *views)
+    anchors = None if spec is None else AnimalAnchors(
+        {"bodyparts": bodyparts, "individuals": spec.individuals, "paf_graph": spec.paf_graph,
+         "unique_bodyparts": spec.unique_bodyparts, "stride": config.targets.stride,
+         "locref_stdev": config.targets.locref_stdev}, outputs)
     pairs = UnlabeledPairs(starts, labeled.crop_hw, config.augment, config.seed,
                            config.unlabeled_pairs)
     return WithUnlabeled(labeled, pairs, outputs, subspaces,
-                         int(round(config.unlabeled_rampup * config.train_steps)), views)
+                         int(round(config.unlabeled_rampup * config.train_steps)), views, anchors)

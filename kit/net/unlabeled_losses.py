@@ -106,11 +106,14 @@ class TemporalLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         """The mean of max(0, |p_t - p_t+1| - epsilon) over the flagged pairs and the body
         parts confident in both frames."""
-        points, confidence = _points_and_confidence(y_pred)
+        return self.hinge(*_points_and_confidence(y_pred), ops.reshape(y_true, (-1,)))
+
+    def hinge(self, points, confidence, flags):
+        """The loss of keypoints (B, K, 2), their confidences (B, K) and the rows' flags (B,)."""
         jumps = _norm(points[1:] - points[:-1])  # (B - 1, K)
         seen = ops.cast(ops.minimum(confidence[1:], confidence[:-1]) >= self.min_confidence,
                         "float32")
-        flags = ops.cast(ops.reshape(y_true, (-1,)), "float32")[:-1]
+        flags = ops.cast(flags, "float32")[:-1]
         return _masked_mean(ops.maximum(jumps - self.epsilon_px, 0.0) * seen, flags)
 
     def get_config(self):
@@ -213,11 +216,15 @@ class PoseSubspaceLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         """The mean hinge of the keypoints' distances from the subspace."""
-        rows, per_pose = self.rows(_points_and_confidence(y_pred)[0])
+        return self.hinge(_points_and_confidence(y_pred)[0], ops.reshape(y_true, (-1,)))
+
+    def hinge(self, points, flags):
+        """The loss of keypoints (B, K, 2) and the rows' flags (B,)."""
+        rows, per_pose = self.rows(points)
         offsets = rows - self.mean
         rest = offsets - ops.matmul(ops.matmul(offsets, self.components), self.components.T)
         distances = _norm(ops.reshape(rest, (-1, self.mean.shape[0] // 2, 2)))
-        flags = ops.cast(ops.reshape(y_true, (-1,)), "float32")
+        flags = ops.cast(flags, "float32")
         flags = ops.repeat(flags, per_pose) if per_pose > 1 else flags
         return _masked_mean(ops.maximum(distances - self.tolerance_px, 0.0), flags)
 
