@@ -11,6 +11,7 @@ from keras import ops
 from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
 from kit.net.data import AugmentConfig
 from kit.net.ma_targets import make_multianimal_targets
+from kit.net.model import build_model, training_mode_outputs
 from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
 from kit.net.soft_argmax import soft_argmax, soft_argmax_at
@@ -43,14 +44,14 @@ def _maps(points):
 
 
 class _Network:
-    """What AnimalAnchors asks of a model: output_names and predict_on_batch."""
+    """What AnimalAnchors asks of a model: output_names, layers and a call."""
 
-    output_names = ["part_pred", "locref", "paf", "temporal"]
+    output_names, layers = ["part_pred", "locref", "paf", "temporal"], []
 
     def __init__(self, frames):
         self.frames = frames  # per image: (A, K, 2)
 
-    def predict_on_batch(self, images):
+    def __call__(self, images, training):
         maps = [_maps(self.frames[int(image[0, 0, 0])]) for image in images]
         logits, locref, paf = (np.concatenate(m) for m in zip(*maps))
         return [logits, locref, paf, np.zeros((len(images), 1))]
@@ -145,10 +146,10 @@ def test_training_several_animals_with_unlabeled_losses_logs_them_and_predicts_a
         num_animals=2, num_frames=30, image_size=(64, 64)), num_labeled=10)
     asked = []
 
-    def assemble(self, model, images):
-        asked.append(len(images))
+    def assemble(self, model, images, first):
+        asked.append((len(images), first))
         rng = np.random.default_rng(len(asked))
-        poses = rng.uniform(8, 56, (len(images), 2, len(project.layout.bodyparts), 3))
+        poses = rng.uniform(8, 56, (len(images) - first, 2, len(project.layout.bodyparts), 3))
         poses[..., 2] = 0.9
         return poses, (8, 8)
 
@@ -164,7 +165,7 @@ def test_training_several_animals_with_unlabeled_losses_logs_them_and_predicts_a
     assert {"temporal_loss", "pca_loss", "paf_loss", "part_pred_loss"} <= set(log.columns)
     assert np.isfinite(log[["temporal_loss", "pca_loss"]]).all(axis=None)
     assert (log[["temporal_loss", "pca_loss"]] > 0).all(axis=None)
-    assert asked == [4] * 4  # before each step, the unlabeled rows (2 pairs) only
+    assert asked == [(6, 2)] * 4  # before each step: the batch, its pairs from row 2 on
     predictor = Predictor(model_dir)
     assert list(predictor.pose.heads) == ["part_pred", "locref", "paf"]
     poses = predictor.predict_batch(np.zeros((2, 64, 64, 3), np.uint8))
@@ -178,3 +179,19 @@ def test_training_several_animals_with_unlabeled_losses_logs_them_and_predicts_a
         list_checkpoints(ModelFolder(model_dir).checkpoints_dir)[-1])
     assert checkpoint.loss["temporal"].stride == 8 and checkpoint.output_names[-2:] == [
         "temporal", "pca"]
+
+
+def test_the_anchors_read_the_maps_as_the_step_does_and_leave_batchnorm_as_it_was():
+    """In training mode (the batch's statistics, as the step), moving statistics unchanged."""
+    model = build_model(3, None, net_type="mobilenet_v2_0.35")
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms
+    before = [ops.convert_to_numpy(layer.moving_mean).copy() for layer in norms]
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    outputs = training_mode_outputs(model, images)
+    after = [ops.convert_to_numpy(layer.moving_mean) for layer in norms]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    stepped = model(images, training=True)
+    np.testing.assert_allclose(outputs[0], ops.convert_to_numpy(stepped[0]), atol=1e-5)
+    assert not np.allclose(ops.convert_to_numpy(model(images, training=False)[0]), outputs[0],
+                           atol=1e-3)

@@ -125,6 +125,27 @@ def load_backbone_weights(model: keras.Model, path: str | os.PathLike,
     return copied
 
 
+def _batchnorms(model: keras.Model) -> list:
+    return [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+
+
+def training_mode_outputs(model: keras.Model, images: np.ndarray) -> list[np.ndarray]:
+    """``model``'s outputs on ``images`` as a training step computes them (BatchNorm with
+    the batch's statistics: early in a training from scratch the moving statistics are far
+    off, :func:`recalibrate_batchnorm`), leaving the moving statistics as they are."""
+    norms = _batchnorms(model)
+    momenta = [layer.momentum for layer in norms]
+    try:
+        for layer in norms:
+            layer.momentum = 1.0  # moving = moving * 1 + batch * 0
+        outputs = model(images, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return [keras.ops.convert_to_numpy(out) for out in outputs]
+
+
 def recalibrate_batchnorm(model: keras.Model, batches) -> int:
     """Set every BatchNormalization's moving statistics to their average over ``batches``.
 
@@ -143,7 +164,7 @@ def recalibrate_batchnorm(model: keras.Model, batches) -> int:
     Returns:
         The number of batches used.
     """
-    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    norms = _batchnorms(model)
     momenta = [layer.momentum for layer in norms]
     count = 0
     try:

@@ -20,9 +20,11 @@ fields), which no gradient passes through. So each step runs in two parts:
 
 A keypoint the assembly did not find counts in neither loss; an animal counts in the
 pose-subspace loss when every body part the subspace reads was found. The anchors come from
-the weights of this very step (the network read once more, without training: about a third of
-a training step's time for those frames). The views loss (one animal filmed in two views) has
-no several-animal form.
+the weights of this very step and the batch's own BatchNorm statistics, as the step computes
+its maps (early in a training from scratch the moving statistics are far off: read in
+inference mode, a network that finds the animals in training mode found none); the extra
+forward pass of the batch costs about a third of a step. The views loss (one animal filmed
+in two views) has no several-animal form.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from keras import layers, ops
 from scipy.optimize import linear_sum_assignment
 
 from kit.net.assembly import AssemblyConfig, poses_from_maps
+from kit.net.model import training_mode_outputs
 from kit.net.predict import head_maps
 from kit.net.soft_argmax import soft_argmax_at
 from kit.net.unlabeled_losses import (
@@ -189,14 +192,15 @@ class AnimalAnchors:
         anchors[..., 3] = np.asarray(flags, np.float32).reshape(-1, 1, 1)
         return anchors
 
-    def assemble(self, model: keras.Model, images: np.ndarray
+    def assemble(self, model: keras.Model, images: np.ndarray, first: int
                  ) -> tuple[np.ndarray, tuple[int, int]]:
-        """The animals (N, A, K, 3) that ``model`` (its pose heads) finds in ``images``
-        (pairs of consecutive frames), each pair's second frame's animals in the first's
-        order (:func:`match_animals`); and the maps' size (h, w)."""
-        outputs = dict(zip(model.output_names, model.predict_on_batch(images)))
-        maps = head_maps({n: o for n, o in outputs.items() if n not in UNLABELED_OUTPUTS},
-                         list(outputs))
+        """The animals (N, A, K, 3) that ``model`` (its pose heads, as the step computes
+        them: :func:`kit.net.model.training_mode_outputs` of the whole batch) finds in
+        ``images[first:]`` (pairs of consecutive frames), each pair's second frame's
+        animals in the first's order (:func:`match_animals`); and the maps' size (h, w)."""
+        outputs = dict(zip(model.output_names, training_mode_outputs(model, images)))
+        maps = head_maps({n: o[first:] for n, o in outputs.items()
+                          if n not in UNLABELED_OUTPUTS}, list(outputs))
         poses = poses_from_maps(maps, self.pose, self.assembly)[0][:, :self.num_animals]
         for t in range(0, len(poses) - 1, 2):
             poses[t + 1] = poses[t + 1][match_animals(poses[t], poses[t + 1])]
@@ -208,7 +212,7 @@ class AnimalAnchors:
         pairs) read by ``model`` as it stands."""
         if not self.outputs or first >= len(images):
             return targets
-        poses, map_hw = self.assemble(model, images[first:])
+        poses, map_hw = self.assemble(model, images, first)
         anchors = anchors_of(poses, int(self.pose["stride"]), map_hw)
         filled = dict(targets)
         for name in self.outputs:
