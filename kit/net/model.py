@@ -129,21 +129,41 @@ def _batchnorms(model: keras.Model) -> list:
     return [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
 
 
-def training_mode_outputs(model: keras.Model, images: np.ndarray) -> list[np.ndarray]:
-    """``model``'s outputs on ``images`` as a training step computes them (BatchNorm with
-    the batch's statistics: early in a training from scratch the moving statistics are far
-    off, :func:`recalibrate_batchnorm`), leaving the moving statistics as they are."""
-    norms = _batchnorms(model)
-    momenta = [layer.momentum for layer in norms]
-    try:
-        for layer in norms:
-            layer.momentum = 1.0  # moving = moving * 1 + batch * 0
-        outputs = model(images, training=True)
-    finally:
-        for layer, momentum in zip(norms, momenta):
-            layer.momentum = momentum
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [keras.ops.convert_to_numpy(out) for out in outputs]
+class BatchStatisticsReader:
+    """``reader(images)``: ``model``'s outputs (a list of arrays) as a training step computes
+    them, BatchNorm with the batch's own statistics (early in a training from scratch the
+    moving statistics are far off, :func:`recalibrate_batchnorm`), leaving the moving
+    statistics as they are; compiled once (``predict_on_batch`` of a model that calls
+    ``model`` in training mode), not eager. The weights are ``model``'s own, as they stand."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.reader = _TrainingMode(model)
+
+    def __call__(self, images: np.ndarray) -> list[np.ndarray]:
+        """The outputs of ``images`` (B, H, W, 3) float32."""
+        outputs = self.reader.predict_on_batch(images)
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+class _TrainingMode(keras.Model):
+    """Calls ``inner`` in training mode with every BatchNorm's momentum 1 (moving statistics
+    kept: ``moving * 1 + batch * 0``; a compiled call keeps the momentum it was traced with)."""
+
+    def __init__(self, inner: keras.Model):
+        super().__init__(name=f"{inner.name}_batch_statistics")
+        self.inner = inner
+
+    def call(self, images, training=None):
+        norms = _batchnorms(self.inner)
+        momenta = [layer.momentum for layer in norms]
+        try:
+            for layer in norms:
+                layer.momentum = 1.0
+            return self.inner(images, training=True)
+        finally:
+            for layer, momentum in zip(norms, momenta):
+                layer.momentum = momentum
 
 
 def recalibrate_batchnorm(model: keras.Model, batches) -> int:

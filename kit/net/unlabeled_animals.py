@@ -37,7 +37,7 @@ from keras import layers, ops
 from scipy.optimize import linear_sum_assignment
 
 from kit.net.assembly import AssemblyConfig, poses_from_maps
-from kit.net.model import training_mode_outputs
+from kit.net.model import BatchStatisticsReader
 from kit.net.predict import head_maps
 from kit.net.soft_argmax import soft_argmax_at
 from kit.net.unlabeled_losses import (
@@ -183,6 +183,14 @@ class AnimalAnchors:
         self.pose, self.outputs, self.assembly = pose, outputs, assembly
         self.num_animals = len(pose["individuals"])
         self.num_parts = len(pose["bodyparts"])
+        self.reader: BatchStatisticsReader | None = None  # the model's, made once
+
+    def read(self, model: keras.Model, images: np.ndarray) -> list[np.ndarray]:
+        """``model``'s outputs on ``images`` as the training step computes them
+        (:class:`kit.net.model.BatchStatisticsReader`)."""
+        if self.reader is None or self.reader.model is not model:
+            self.reader = BatchStatisticsReader(model)
+        return self.reader(images)
 
     def placeholder(self, flags: np.ndarray) -> np.ndarray:
         """Targets (B, A, K, 4) with no anchor found yet and the rows' ``flags`` (B, 1)."""
@@ -195,10 +203,10 @@ class AnimalAnchors:
     def assemble(self, model: keras.Model, images: np.ndarray, first: int
                  ) -> tuple[np.ndarray, tuple[int, int]]:
         """The animals (N, A, K, 3) that ``model`` (its pose heads, as the step computes
-        them: :func:`kit.net.model.training_mode_outputs` of the whole batch) finds in
+        them: :meth:`read` of the whole batch) finds in
         ``images[first:]`` (pairs of consecutive frames), each pair's second frame's
         animals in the first's order (:func:`match_animals`); and the maps' size (h, w)."""
-        outputs = dict(zip(model.output_names, training_mode_outputs(model, images)))
+        outputs = dict(zip(model.output_names, self.read(model, images)))
         maps = head_maps({n: o[first:] for n, o in outputs.items()
                           if n not in UNLABELED_OUTPUTS}, list(outputs))
         poses = poses_from_maps(maps, self.pose, self.assembly)[0][:, :self.num_animals]
