@@ -67,18 +67,15 @@ def soft_argmax(logits: Any, locref: Any = None, stride: int = STRIDE,
 
 
 def soft_argmax_at(logits: Any, cells: Any, locref: Any = None, stride: int = STRIDE,
-                   locref_stdev: float = TargetConfig.locref_stdev, beta: float = 1.0,
-                   window: int = WINDOW) -> Any:
+                   locref_stdev: float = TargetConfig.locref_stdev, beta: float = 1.0) -> Any:
     """:func:`soft_argmax` around given cells: positions (N, A, K, 2) of A instances of each
-    body part (several animals), each the softmax-weighted mean over the ``(2 window + 1)``
+    body part (several animals), each the softmax-weighted mean over the ``(2 WINDOW + 1)``
     cells around ``cells[n, a, k]`` (row, column; clipped into the map), not around the
     part's arg-max. The cells (e.g. the assembled animals' keypoints) pass no gradient."""
-    if window < 0:
-        raise ValueError(f"window must be >= 0 cells. Received: {window}.")
     _, h, w, _ = ops.shape(logits)
     cells = ops.stack([ops.clip(ops.cast(cells[..., 0], "int32"), 0, h - 1),
                        ops.clip(ops.cast(cells[..., 1], "int32"), 0, w - 1)], axis=-1)
-    weight_logits = ops.where(_near(cells, h, w, window), beta * logits[:, None], float("-inf"))
+    weight_logits = ops.where(_near(cells, h, w, WINDOW), beta * logits[:, None], float("-inf"))
     return _weighted_mean(weight_logits, logits, locref, stride, locref_stdev)
 
 

@@ -159,7 +159,8 @@ class WithUnlabeled:
     AnimalAnchors`) makes each unlabeled output's targets (B + 2U, A, K, 4), the flags in
     the last channel, and :meth:`complete_targets` fills them before each step."""
 
-    def __init__(self, labeled: PoseDataset, pairs: UnlabeledPairs, outputs: tuple[str, ...],
+    def __init__(self, labeled: PoseDataset, pairs: UnlabeledPairs,  # size: the pieces
+                 outputs: tuple[str, ...],  # with_unlabeled makes, each needed per batch
                  subspaces: dict[str, PoseSubspace], rampup_steps: int = 0,
                  view_pairs: tuple[list[int], list[int]] = ([], []),
                  anchors: AnimalAnchors | None = None):

@@ -40,6 +40,7 @@ from kit.net.assembly import AssemblyConfig, poses_from_maps
 from kit.net.model import BatchStatisticsReader
 from kit.net.predict import head_maps
 from kit.net.soft_argmax import soft_argmax_at
+from kit.net.targets import STRIDE, TargetConfig
 from kit.net.unlabeled_losses import (
     UNLABELED_OUTPUTS,
     PoseSubspace,
@@ -86,8 +87,9 @@ class AnimalTemporalLoss(TemporalLoss):
     :class:`AnimalMaps`', ``y_true`` the anchors (B, A, K, 4), flagged on each pair's first
     row."""
 
-    def __init__(self, epsilon_px: float = 0.0, min_confidence: float = 0.0, stride: int = 8,
-                 locref_stdev: float = 7.2801, name: str = "temporal", **kwargs):
+    def __init__(self, epsilon_px: float = 0.0, min_confidence: float = 0.0,  # size: Keras
+                 stride: int = STRIDE, locref_stdev: float = TargetConfig.locref_stdev,
+                 name: str = "temporal", **kwargs):  # rebuilds a loss from these (get_config)
         super().__init__(epsilon_px, min_confidence, name=name, **kwargs)
         self.stride, self.locref_stdev = int(stride), float(locref_stdev)
 
@@ -110,8 +112,9 @@ class AnimalSubspaceLoss(PoseSubspaceLoss):
     has all the body parts ``columns``; ``y_pred`` :class:`AnimalMaps`', ``y_true`` the
     anchors (B, A, K, 4)."""
 
-    def __init__(self, mean, components, tolerance_px: float, columns=(), stride: int = 8,
-                 locref_stdev: float = 7.2801, name: str = "pca", **kwargs):
+    def __init__(self, mean, components, tolerance_px: float, columns=(),  # size: Keras
+                 stride: int = STRIDE, locref_stdev: float = TargetConfig.locref_stdev,
+                 name: str = "pca", **kwargs):  # rebuilds a loss from these (get_config)
         super().__init__(mean, components, tolerance_px, columns, name=name, **kwargs)
         self.stride, self.locref_stdev = int(stride), float(locref_stdev)
 
