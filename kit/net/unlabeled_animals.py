@@ -96,8 +96,7 @@ class AnimalTemporalLoss(TemporalLoss):
     def call(self, y_true, y_pred):
         """The hinge of the jumps of every animal's found keypoints, as one animal's."""
         points, scores, flags = anchored_points(y_true, y_pred, self.stride, self.locref_stdev)
-        scores = ops.where(scores < 0, -1.0, scores)  # not found: below any threshold
-        batch = ops.shape(points)[0]
+        batch = ops.shape(points)[0]  # not found: score MISSING, below any min_confidence
         return self.hinge(ops.reshape(points, (batch, -1, 2)), ops.reshape(scores, (batch, -1)),
                           flags)
 
