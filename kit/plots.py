@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 import pandas as pd
 
@@ -337,6 +338,8 @@ def plot_beyond_labels(table: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("median test error, blocks split (px)")
         ax.set_yscale("log")  # a failed method is 10-100 times off the others
+        ax.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False))  # 6, not 6x10^0
     by_size.legend(frameon=False, fontsize=8)
     jitter = blocks.groupby("method", sort=False).jitter_px.mean()
     shake.bar(range(len(jitter)), jitter.to_numpy())

@@ -4,6 +4,7 @@ on its test block, with its jitter on the video and its wall time."""
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kit.experiments import beyond_labels
@@ -169,3 +170,22 @@ def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
     assert len(timed) == 4 and (tmp_path / "planned_steps_10s.json").is_file()
     monkeypatch.setattr(beyond_labels, "seconds_per_step", lambda project, run: 0.25)
     assert planned_steps(None, config, tmp_path)["supervised/50"] == 20  # kept, not retimed
+
+
+def test_the_figure_reads_errors_as_plain_pixels():
+    """A log axis (a failed method is far off) labelled 6, 7, 8, 9, not 6x10^0."""
+    from kit.plots import plot_beyond_labels
+
+    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, wall, 100)
+                          for m, s, median, jitter, wall in (
+                              ("supervised", "blocks", 6.1, 6.4, 890.0),
+                              ("ensemble", "blocks", 9.0, 4.2, 1390.0),
+                              ("supervised", "random", 6.5, 6.1, 1290.0))],
+                         columns=beyond_labels.COLUMNS)
+    figure = plot_beyond_labels(table)
+    figure.canvas.draw()
+    by_size = figure.axes[0]
+    labels = [t.get_text() for t in by_size.get_yticklabels(minor=True) if t.get_text()]
+    assert {"6", "7", "8", "9"} <= set(labels), labels
+    assert not any("^" in text for text in labels)  # mathtext's 6\times10^{0}
+    assert [t.get_text() for t in figure.axes[2].get_xticklabels()] == ["supervised", "ensemble"]
