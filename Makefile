@@ -29,7 +29,7 @@ test-slow: $(VENV)/.installed
 	$(PY) -m pytest -m slow
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check kit tests benchmarks
+	$(VENV)/bin/ruff check kit tests benchmarks notebooks
 	$(VENV)/bin/lint-imports --no-cache
 
 # The documentation site (site/): executes the notebooks it shows (small settings, cached in
