@@ -70,6 +70,13 @@ def plot_labels_vs_predictions(  # size: 7 parameters, the data then three drawi
     return fig
 
 
+def plain_log_scale(ax: plt.Axes) -> None:
+    """A log y axis labelled in plain numbers (6, 7, 8 px), not matplotlib's 6x10^0."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False))
+
+
 def plot_train_log(log: pd.DataFrame) -> plt.Figure:
     """Training losses against step (``log`` from :func:`kit.net.train.read_train_log`)."""
     fig, ax = plt.subplots(figsize=(5, 3))
@@ -337,9 +344,7 @@ def plot_beyond_labels(table: pd.DataFrame) -> plt.Figure:
     for ax, xlabel in ((by_size, "labeled training frames"), (by_time, "wall time (s)")):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("median test error, blocks split (px)")
-        ax.set_yscale("log")  # a failed method is 10-100 times off the others
-        ax.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
-        ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False))  # 6, not 6x10^0
+        plain_log_scale(ax)  # a failed method is 10-100 times off the others
     by_size.legend(frameon=False, fontsize=8)
     jitter = blocks.groupby("method", sort=False).jitter_px.mean()
     shake.bar(range(len(jitter)), jitter.to_numpy())

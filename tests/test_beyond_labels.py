@@ -20,6 +20,7 @@ from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
 from kit.net.model_query import find_models
 from kit.net.predict import Predictor
+from kit.plots import plot_beyond_labels
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.video import load_image
 
@@ -174,8 +175,6 @@ def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
 
 def test_the_figure_reads_errors_as_plain_pixels():
     """A log axis (a failed method is far off) labelled 6, 7, 8, 9, not 6x10^0."""
-    from kit.plots import plot_beyond_labels
-
     table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, wall, 100)
                           for m, s, median, jitter, wall in (
                               ("supervised", "blocks", 6.1, 6.4, 890.0),

@@ -161,6 +161,8 @@ def plot_error_against_time(table: pd.DataFrame, target_px: float | None = None,
         raise ValueError(f"x must be one of {sorted(X_LABELS)}. Received: {x!r}.")
     import matplotlib.pyplot as plt
 
+    from kit.plots import plain_log_scale
+
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for config, rows in table.groupby("config", sort=False):
         rows = rows.sort_values(x)
@@ -169,7 +171,7 @@ def plot_error_against_time(table: pd.DataFrame, target_px: float | None = None,
         ax.axhline(target_px, color="gray", ls="--", lw=1)
         ax.text(0.99, target_px, "2x label noise", transform=ax.get_yaxis_transform(),
                 ha="right", va="bottom", fontsize=8, color="gray")
-    ax.set_yscale("log")
+    plain_log_scale(ax)
     ax.set_xlabel(X_LABELS[x])
     ax.set_ylabel("test error (px, mean distance)")
     if title:
