@@ -13,6 +13,7 @@ from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.backbones import BACKBONES, Backbone, get_backbone, register_backbone
 from kit.net.data import AugmentConfig, scale_image
 from kit.net.heads import upsampling_factor
+from kit.net.images import pad_to_stride
 from kit.net.model import build_model, fold_batchnorm
 from kit.net.predict import Predictor, sigmoid
 from kit.net.targets import TargetConfig, decode, map_shape
@@ -154,12 +155,17 @@ def test_backbone_trains_and_predicts_folded_as_unfolded(net_type, tiny_project)
                        for name in load_labels(tiny_project).index[:3]])
     positions = predictor.predict_batch(images)
     assert positions.shape == (3, 1, len(tiny_project.bodyparts), 3)  # one individual
+    # the maps cover the whole scaled image (52 px), not only what Keras's padding reaches
+    assert predictor.predict_maps(images)["part_pred"].shape[1:3] == map_shape(
+        52, 52, backbone_stride=stride)
     unfolded = keras.saving.load_model(model_dir / "model.keras", compile=False)
-    logits, locref = unfolded.predict_on_batch(
-        np.stack([scale_image(im, 0.8) for im in images]).astype(np.float32))
-    assert logits.shape[1:3] == map_shape(*images.shape[1:3], backbone_stride=stride) or (
-        # 64 * 0.8 = 52 px: Keras's stride-32 padding rounds down where kit's rounds up
-        stride == 32 and logits.shape[1:3] == (4, 4))
+    scaled = np.stack([scale_image(im, 0.8) for im in images])  # 64 * 0.8: 52 px
+    # on 52 px, Keras's stride-32 padding rounds down (4 cells, 32 px of the 52) where
+    # kit's maps round up: the Predictor pads to a multiple of the stride (64 px, 8 cells)
+    assert unfolded.predict_on_batch(scaled.astype(np.float32))[0].shape[1:3] == (
+        (4, 4) if stride == 32 else map_shape(52, 52, backbone_stride=stride))
+    logits, locref = unfolded.predict_on_batch(pad_to_stride(scaled, stride).astype(np.float32))
+    assert logits.shape[1:3] == map_shape(52, 52, backbone_stride=stride)
     expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
     expected[..., :2] /= 0.8
     np.testing.assert_allclose(positions, expected[:, None], atol=1e-3)

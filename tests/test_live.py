@@ -71,12 +71,13 @@ def test_dynamic_cropping_same_pose_as_full_frame_and_full_search_when_lost():
         if red is not None:
             np.testing.assert_array_equal(got, expected)
             np.testing.assert_allclose(got[0, :, :2], np.array([red, green]) + 0.5)
-    # Frame 0 has no previous pose, frame 4 follows the lost frame 3: whole frames (120, 160);
-    # the others are crops around the previous pose: frame 1's around frame 0's dots at
-    # (40.5, 50.5) and (60.5, 55.5): x from floor(28.5) to ceil(72.5) + 1, y 38 to 69.
-    full_frames = [i for i, shape in enumerate(net.shapes) if shape == (120, 160)]
+    # Frame 0 has no previous pose, frame 4 follows the lost frame 3: whole frames (120, 160,
+    # padded to the backbone stride's multiples: 128, 160); the others are crops around the
+    # previous pose: frame 1's around frame 0's dots at (40.5, 50.5) and (60.5, 55.5): x from
+    # floor(28.5) to ceil(72.5) + 1, y 38 to 69: 31 x 46, padded to 32 x 48.
+    full_frames = [i for i, shape in enumerate(net.shapes) if shape == (128, 160)]
     assert full_frames == [0, 4]
-    assert net.shapes[1] == (69 - 38, 74 - 28)
+    assert net.shapes[1] == (32, 48)
     assert dynamic.box is not None and dynamic.box[0] == 120 - 12
 
 

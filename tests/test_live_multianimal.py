@@ -107,8 +107,9 @@ def test_two_animals_stream_in_their_rows_with_the_union_crop():
     # frame where m2 was lost: whole; 6, 7: crops again
     assert result.cropped.tolist() == [False, True, True, True, True, False, True, True]
     # frame 0's dots: x 24.5 (m1's left ear) to 206.5 (m2's right ear), y 20.5 (m1's snout)
-    # to 150.5 (the feeder); 10 px more each way, clipped: x 14 to 218, y 10 to 160
-    assert net.shapes[1] == (160 - 10, 218 - 14)
+    # to 150.5 (the feeder); 10 px more each way, clipped: x 14 to 218, y 10 to 160: 150 x
+    # 204, padded to multiples of the backbone's stride 16: 160 x 208
+    assert net.shapes[1] == (160, 208)
 
 
 def well_separated_truth(num_frames=60):

@@ -29,7 +29,7 @@ from kit.live.forward import FORWARD_METHODS, make_forward
 from kit.live.processor import Processor
 from kit.live.runtimes import Net, complete_info, decode_outputs, load_net, named_outputs
 from kit.net.assembly import AssemblyConfig
-from kit.net.images import scale_image
+from kit.net.images import pad_to_stride, scale_image
 from kit.results.tracklets import TrackConfig
 
 
@@ -144,6 +144,7 @@ class LivePredictor:
         the image's pixels (the resize and global_scale undone), rows untracked (several
         animals: best assembly first); identity scores (rows, I) or None."""
         scaled = scale_image(image, self.scale).astype(np.float32)[None]
+        scaled = pad_to_stride(scaled, self.info["backbone_stride"])  # as Predictor's
         outputs = named_outputs(self.net(scaled), self.info["heads"])
         poses, identity = decode_outputs(outputs, self.info, self.config.assembly)
         poses[..., :2] /= self.scale

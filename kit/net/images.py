@@ -1,5 +1,6 @@
-"""Images resized as the network saw them in training: pure NumPy and OpenCV, no Keras, so
-the live predictor's ONNX path (:mod:`kit.live`) runs where Keras is not installed."""
+"""Images resized and padded as the network saw them in training: pure NumPy and OpenCV, no
+Keras, so the live predictor's ONNX path (:mod:`kit.live`) runs where Keras is not
+installed."""
 
 from __future__ import annotations
 
@@ -17,3 +18,18 @@ def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
     matrix = np.array([[scale, 0, 0], [0, scale, 0]], dtype=np.float64)
     return cv2.warpAffine(image, matrix, (math.ceil(w * scale), math.ceil(h * scale)),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def pad_to_stride(images: np.ndarray, stride: int) -> np.ndarray:
+    """(N, h, w, C) images padded with black at the bottom and right to multiples of the
+    backbone's output ``stride``, as every training crop is (black beyond the image, too).
+
+    Without it a backbone whose padding rounds down (Keras's MobileNetV2 and EfficientNet,
+    stride 32) has maps that end short of the image: on a 244x238 image, 224 pixels of
+    cells, and every body part in the last 20 pixels was read from the last cells (the
+    mirror mouse's noses, 15-22 px off). Positions are unchanged: the padding is after the
+    image's last pixel."""
+    pad_h, pad_w = -images.shape[1] % stride, -images.shape[2] % stride
+    if not (pad_h or pad_w):
+        return images
+    return np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))

@@ -19,7 +19,7 @@ import numpy as np
 from kit.net.assembly import AssemblyConfig
 from kit.net.decoders import Decoded, get_decoder
 from kit.net.heads import get_head
-from kit.net.images import scale_image
+from kit.net.images import pad_to_stride, scale_image
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.targets import TargetConfig, sigmoid  # sigmoid: re-exported
@@ -83,8 +83,11 @@ class Predictor:
         (``part_pred`` and ``identity`` probabilities; ``locref`` ((dx, dy) /
         locref_stdev) and ``paf`` (unit vectors, channels as :mod:`kit.net.ma_targets`)
         raw). Map coordinates are in the SCALED image: cell (i, j) is centred at scaled
-        pixel ``(j * stride + stride / 2, i * stride + stride / 2)``."""
-        outputs = self.model.predict_on_batch(scaled.astype(np.float32))
+        pixel ``(j * stride + stride / 2, i * stride + stride / 2)``; the images are padded
+        to multiples of the backbone's stride first (:func:`kit.net.images.pad_to_stride`),
+        so the maps cover them whole and may extend past them."""
+        padded = pad_to_stride(scaled, self.backbone_stride)
+        outputs = self.model.predict_on_batch(padded.astype(np.float32))
         return head_maps(outputs, self.model.output_names)
 
     def decode_scaled(self, scaled: np.ndarray) -> Decoded:

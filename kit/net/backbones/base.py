@@ -15,9 +15,10 @@ class Backbone:
 
     Attributes:
         name: the ``net_type``, e.g. ``"resnet_50"``.
-        build: preprocessed images (N, H, W, 3) -> features (N, ceil(H / s), ceil(W / s), C)
-            with s = ``output_stride`` (exactly H / s, W / s for multiples of s, which is
-            what training crops are): a straight chain of named Keras layers.
+        build: preprocessed images (N, H, W, 3) -> features (N, H / s, W / s, C) with s =
+            ``output_stride``, for H and W multiples of s (training crops are; the
+            predictors pad other images to them, :func:`kit.net.images.pad_to_stride`): a
+            straight chain of named Keras layers.
         output_stride: s, input pixels per feature cell; the heads bring it to 8.
         preprocess: makes the first layer (named ``"preprocess"``): RGB pixels 0-255 ->
             what ``build`` expects.
