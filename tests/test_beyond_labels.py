@@ -188,3 +188,19 @@ def test_the_figure_reads_errors_as_plain_pixels():
     assert {"6", "7", "8", "9"} <= set(labels), labels
     assert not any("^" in text for text in labels)  # mathtext's 6\times10^{0}
     assert [t.get_text() for t in figure.axes[2].get_xticklabels()] == ["supervised", "ensemble"]
+
+
+def test_a_finished_pretrained_run_is_evaluated_again_without_pretraining(tmp_path,
+                                                                          monkeypatch):
+    """A comparison started again reuses finished models; the pretrained method's pretraining
+    (minutes on a real project) is one of them, not redone before its pose model is found."""
+    project = tiny_project(tmp_path)
+    calls = []
+    real = beyond_labels.pretrain
+    monkeypatch.setattr(beyond_labels, "pretrain",
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    first, _ = beyond_labels.run_method(project, tiny_config(), "pretrained", 6)
+    again, steps = beyond_labels.run_method(project, tiny_config(), "pretrained", 6)
+    assert len(calls) == 1 and steps == 3
+    assert [m.path for m in again] == [m.path for m in first] and again[0].is_trained()
+    assert again[0].load_train_config().weights.endswith(".weights.h5")

@@ -44,7 +44,7 @@ import pandas as pd
 
 from kit.net.ensemble_train import train_ensemble
 from kit.net.model_folder import ModelFolder
-from kit.net.pretrain import PretrainConfig, pretrain
+from kit.net.pretrain import PretrainConfig, pretrain, pretrained_weights_file
 from kit.net.train import TrainConfig, draw_split, seconds_per_step
 from kit.net.train_config import DLC_ROTATION_DEG
 from kit.plots import frame_jumps
@@ -190,12 +190,14 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
     run = train_config(config, method, train_size, steps, split_method)
     if method.pretrain:
         pretrain_steps = max(1, int(config.pretrain_share * steps))
-        done = pretrain(project, PretrainConfig(
+        settings = PretrainConfig(
             net_type=config.net_type, train_steps=pretrain_steps, batch_size=config.batch_size,
-            crop_size=config.crop_size, span=(0.0, config.train_fraction), seed=config.seed),
-            verbose=0)
+            crop_size=config.crop_size, span=(0.0, config.train_fraction), seed=config.seed)
         steps -= pretrain_steps
-        run = dataclasses.replace(run, weights=str(done.weights_file), train_steps=steps)
+        run = dataclasses.replace(run, weights=str(pretrained_weights_file(project, settings)),
+                                  train_steps=steps)
+        if not ModelFolder(run.model_dir(project)).is_trained():  # evaluated again: not redone
+            pretrain(project, settings, verbose=0)
     split = None
     if method.members > 1:  # seeds after the others' (own folders), on the frames they train on
         split = draw_split(project, run, load_labels(project))
