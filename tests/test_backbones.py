@@ -106,9 +106,11 @@ def test_model_folder_from_before_net_type_still_predicts(tmp_path):
     assert (predictor.net_type, predictor.backbone_stride) == ("resnet_50", 16)
     images = np.random.default_rng(0).integers(0, 256, (2, 48, 64, 3)).astype(np.uint8)
     positions = predictor.predict_batch(images)
-    # the same as the saved (unfolded) network decoded by hand
-    logits, locref = model.predict_on_batch(
-        np.stack([scale_image(im, 0.8) for im in images]).astype(np.float32))
+    # the same as the saved (unfolded) network decoded by hand, on the images scaled (39x52)
+    # and padded to resnet_50's stride, 16 (48x64)
+    scaled = pad_to_stride(np.stack([scale_image(im, 0.8) for im in images]), 16)
+    assert scaled.shape[1:3] == (48, 64)
+    logits, locref = model.predict_on_batch(scaled.astype(np.float32))
     expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())
     expected[..., :2] /= 0.8
     np.testing.assert_allclose(positions, expected[:, None], atol=1e-3)  # one individual
