@@ -104,7 +104,7 @@ def kit_pilot(args, project, train_size: int) -> tuple[float, float]:
 def run_kit(args, project, train_size: int, budget_s: float) -> dict:
     """kit trained for ``budget_s`` (steps from a pilot), scored on the blocks split's test
     frames; jitter on the first ``args.video_frames`` frames of the clip."""
-    from kit.experiments.beyond_labels import blocks_errors
+    from kit.experiments.beyond_labels import blocks_scores
     from kit.net.model_folder import ModelFolder
     from kit.net.train import train
 
@@ -115,7 +115,7 @@ def run_kit(args, project, train_size: int, budget_s: float) -> dict:
     start = time.perf_counter()
     model_dir = train(project, kit_config(args, train_size, steps), verbose=0)
     wall = time.perf_counter() - start
-    errors = blocks_errors(project, [ModelFolder(model_dir)])
+    errors, _ = blocks_scores(project, [ModelFolder(model_dir)])
     jitter = kit_jitter(args, project, ModelFolder(model_dir)) if args.video_frames else None
     return {"tool": "kit", "model": f"{args.net_type}, random init", "train_size": train_size,
             **summary(errors), "jitter_px": jitter, "wall_s": wall, "steps": steps}
