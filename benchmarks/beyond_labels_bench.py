@@ -5,7 +5,7 @@ last 20% of labeled frames are the test set), and supervised on the random split
 
 Prints one row per method and training size (test error mean / median / 90th percentile
 in px against the human labels, jitter on the first ``--video-frames`` frames of the
-project's video, wall seconds) and writes ``--out``/beyond_labels_openfield.{csv,png}.
+project's video, wall and training seconds) and writes ``--out``/beyond_labels_openfield.{csv,png}.
 
     .venv/bin/python benchmarks/beyond_labels_bench.py --train-sizes 50 --train-steps 500
     .venv/bin/python benchmarks/beyond_labels_bench.py --quick   # 2 minutes, says nothing

@@ -20,6 +20,8 @@ from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
 from kit.net.model_query import find_models
 from kit.net.predict import Predictor
+from kit.net.pretrain import pretraining_seconds
+from kit.net.train import training_seconds
 from kit.plots import plot_beyond_labels
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.video import load_image
@@ -53,6 +55,7 @@ def test_an_ensemble_trains_on_the_frames_a_single_model_does(tmp_path):
     assert (table.num_points == len(test) * len(project.bodyparts)).all()
     assert np.isfinite(table[["mean_px", "median_px", "p90_px", "jitter_px", "wall_s"]]).all(
         axis=None)
+    assert (table.train_s > 0).all() and (table.train_s < table.wall_s).all()
     assert (table.steps == 3).all() and len(lines) == len(table)
     assert list((tmp_path / "out" / "videos" / "ensemble-blocks-6").glob("*-seed1-*"))
     assert (tmp_path / "out" / "beyond_labels.csv").is_file()
@@ -175,7 +178,7 @@ def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
 
 def test_the_figure_reads_errors_as_plain_pixels():
     """A log axis (a failed method is far off) labelled 6, 7, 8, 9, not 6x10^0."""
-    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, wall, 100)
+    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, wall, wall, 100)
                           for m, s, median, jitter, wall in (
                               ("supervised", "blocks", 6.1, 6.4, 890.0),
                               ("ensemble", "blocks", 9.0, 4.2, 1390.0),
@@ -204,3 +207,7 @@ def test_a_finished_pretrained_run_is_evaluated_again_without_pretraining(tmp_pa
     assert len(calls) == 1 and steps == 3
     assert [m.path for m in again] == [m.path for m in first] and again[0].is_trained()
     assert again[0].load_train_config().weights.endswith(".weights.h5")
+    # what the run cost is read back from its files: pose steps' and pretraining's seconds
+    pose_s = training_seconds(again[0].path)
+    assert beyond_labels.train_seconds(again) == pytest.approx(
+        pose_s + pretraining_seconds(again[0].load_train_config().weights)) and pose_s > 0

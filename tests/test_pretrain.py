@@ -11,6 +11,7 @@ from kit.net.pretrain import (
     patch_mask,
     pretrain,
     pretrain_on_frames,
+    pretraining_seconds,
     project_videos,
     reconstruct,
     sample_frames,
@@ -66,6 +67,8 @@ def test_pretraining_logs_from_grey_fill_and_03_train_starts_from_its_backbone(s
     config = PretrainConfig(train_steps=4, **TINY)
     result = pretrain_on_frames(frames, config, tmp_path / "b.weights.h5", verbose=0)
     assert result.weights_file.is_file() and (tmp_path / "b.json").is_file()
+    assert 0 < pretraining_seconds(result.weights_file) <= result.seconds  # recorded beside it
+    assert np.isnan(pretraining_seconds(tmp_path / "other.weights.h5"))  # no settings file
     losses = result.log["loss"].to_numpy()
     # Whether it helps a pose network is benchmarks/pretrain_bench.py's question; here: the
     # loss is logged per interval, and the decoder starts at grey fill (zero weights), whose

@@ -11,7 +11,8 @@ from conftest import make_blob_project
 
 import kit.net.train
 from kit.net.data import AugmentConfig
-from kit.net.train import TrainConfig, list_checkpoints, read_train_log, train
+from kit.net.train import (TrainConfig, list_checkpoints, read_train_log, train,
+                           training_seconds)
 from kit.project.labels import load_labels
 from kit.results.evaluate import evaluate
 
@@ -30,6 +31,7 @@ def test_short_training_lowers_the_loss(tmp_path):
     assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
     assert log["data_wait_fraction"].between(0, 1).all()  # of each interval's step time
     assert (log["seconds_per_step"] > 0).all()
+    assert training_seconds(model_dir) == pytest.approx(6 * log["seconds_per_step"].sum())
     for name in ("model.keras", "pose_config.json", "split.json", "train_config.json"):
         assert (model_dir / name).is_file()
     assert not (model_dir / "checkpoints").exists()  # deleted once model.keras is written
@@ -127,3 +129,29 @@ def test_seconds_per_step_times_the_step_and_trains_nothing(tmp_path):
     assert 0 < costs[0] < costs[1]
     folder = small.model_dir(project)
     assert sorted(p.name for p in folder.iterdir()) == ["split.json"]
+
+
+def test_training_seconds_add_up_the_logged_intervals(tmp_path):
+    """Each interval's seconds per step times its steps (a resumed run's first interval
+    too); NaN where the log cannot say, never a made-up 0."""
+    assert np.isnan(training_seconds(tmp_path))  # no log
+    log = tmp_path / "train_log.csv"
+    log.write_text("step,loss\n10,1.0\n20,0.5\n")  # a log of before the column
+    assert np.isnan(training_seconds(tmp_path))
+    log.write_text("step,loss,seconds_per_step\n10,1.0,0.5\n30,0.5,1.0\n")
+    assert training_seconds(tmp_path) == pytest.approx(10 * 0.5 + 20 * 1.0)
+    log.write_text("step,loss,seconds_per_step\n10,1.0,0.5\n30,0.5,\n")  # one interval lost
+    assert np.isnan(training_seconds(tmp_path))
+
+
+def test_a_run_that_intervals_do_not_divide_logs_and_ends_on_its_last_step(tmp_path):
+    """5 steps, a checkpoint every 2: logged at 2, 4 and 5, the last interval's means over
+    its one step; the last checkpoint is the last step's."""
+    project = make_blob_project(tmp_path / "p", num_frames=8)
+    config = TrainConfig(train_steps=5, save_every=2, keep_checkpoints=True, **LIGHT)
+    model_dir = train(project, config, verbose=0)
+    log = read_train_log(model_dir)
+    assert log["step"].tolist() == [2, 4, 5]
+    assert (log["seconds_per_step"] > 0).all() and np.isfinite(log["loss"]).all()
+    steps = [int(p.stem.split("-")[1]) for p in list_checkpoints(model_dir / "checkpoints")]
+    assert steps[-1] == 5

@@ -16,8 +16,8 @@ def test_sgd_schedule_is_deeplabcuts_scaled():
 def test_bad_settings_raise():
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="rmsprop")
-    with pytest.raises(ValueError, match="must divide"):
-        TrainConfig(train_steps=10, save_every=3)
+    with pytest.raises(ValueError, match="save_every=-1"):
+        TrainConfig(train_steps=10, save_every=-1)
     with pytest.raises(ValueError, match="run_eagerly"):
         TrainConfig(run_eagerly="sometimes")
     with pytest.raises(ValueError, match="precision must be one of"):
@@ -28,6 +28,7 @@ def test_bad_settings_raise():
     assert "num_workers" in EXECUTION_ONLY  # a resumed run may use another machine's count
     assert TrainConfig(train_steps=1000).steps_per_checkpoint == 100
     assert TrainConfig(train_steps=7).steps_per_checkpoint == 1
+    assert TrainConfig(train_steps=887).steps_per_checkpoint == 88  # prime: was every step
     config = TrainConfig(train_steps=5, augment=AugmentConfig(mirror=True))
     assert TrainConfig.from_dict(config.to_dict()) == config
 

@@ -44,8 +44,9 @@ import pandas as pd
 
 from kit.net.ensemble_train import train_ensemble
 from kit.net.model_folder import ModelFolder
-from kit.net.pretrain import PretrainConfig, pretrain, pretrained_weights_file
-from kit.net.train import TrainConfig, draw_split, seconds_per_step
+from kit.net.pretrain import (PretrainConfig, is_pretrained_file, pretrain,
+                              pretrained_weights_file, pretraining_seconds)
+from kit.net.train import TrainConfig, draw_split, seconds_per_step, training_seconds
 from kit.net.train_config import DLC_ROTATION_DEG
 from kit.plots import frame_jumps
 from kit.project import Project, atomic_write_text
@@ -84,7 +85,7 @@ METHODS: dict[str, Method] = {
     "ensemble_3x": Method(members=3, seed_offset=4, budget=3.0),  # members as long as one model
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
-           "num_predicted", "mAP", "jitter_px", "wall_s", "steps"]
+           "num_predicted", "mAP", "jitter_px", "wall_s", "train_s", "steps"]
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,15 @@ def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[np.ndarr
     return errors, oks_map(*animal_poses(predictions, labels))["mAP"]
 
 
+def train_seconds(models: list[ModelFolder]) -> float:
+    """Seconds of optimizer steps the models' training took (their logs), the pretraining of
+    the backbone they started from included: a run evaluated again, not trained, still
+    reports what training it cost (NaN where a log does not say)."""
+    weights = models[0].load_train_config().weights
+    pretrained = pretraining_seconds(weights) if is_pretrained_file(weights) else 0.0
+    return sum(training_seconds(model.path) for model in models) + pretrained
+
+
 def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
            out: Path) -> float:
     """Median frame-to-frame move (pixels) of the confident body parts on the first
@@ -269,8 +279,10 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                     progress=print) -> pd.DataFrame:
     """Every method at every training size on the blocks split (and supervised on the random
     split): one row each (:data:`COLUMNS`), also written to ``out/beyond_labels.csv`` as
-    each run ends. A run whose model folders are finished is not trained again (its
-    ``wall_s`` is then that of the evaluation only); with ``time_budget_s`` the steps are
+    each run ends. ``wall_s``: the run's wall time, training and evaluation; ``train_s``: the
+    seconds of its optimizer steps (pretraining's included), from its logs. A run whose
+    model folders are finished is not trained again (its ``wall_s`` is then that of the
+    evaluation only, its ``train_s`` still its training's); with ``time_budget_s`` the steps are
     planned first (:func:`planned_steps`)."""
     out = Path(out)
     rows = []
@@ -292,7 +304,7 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                      "p90_px": np.nanpercentile(errors, 90), "num_points": len(errors),
                      "num_predicted": int(np.isfinite(errors).sum()),
                      "mAP": average_precision, "jitter_px": moved, "wall_s": wall,
-                     "steps": steps})
+                     "train_s": train_seconds(models), "steps": steps})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
                  f"jitter {moved:.2f} px, {wall:.0f} s")
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training

@@ -18,6 +18,7 @@ starts a pose network from it, the same way as from ImageNet weights.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -230,11 +231,22 @@ def pretrain_on_frames(frames: Sequence[np.ndarray], config: PretrainConfig,
     weights_file.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(weights_file) as tmp:
         features.save_weights(tmp)
-    settings = {**config.__dict__, "span": list(config.span), "num_sampled": len(frames)}
+    settings = {**config.__dict__, "span": list(config.span), "num_sampled": len(frames),
+                "seconds": time.perf_counter() - start}  # what it cost, for comparisons
     atomic_write_text(weights_file.with_name(weights_file.name[:-len(".weights.h5")] + ".json"),
                       pd.Series(settings).to_json(indent=1))
     log = pd.DataFrame(rows, columns=LOG_COLUMNS)
     return PretrainResult(weights_file, log, time.perf_counter() - start, model)
+
+
+def pretraining_seconds(weights_file: str | Path) -> float:
+    """Seconds :func:`pretrain` took to make ``weights_file`` (from the settings saved beside
+    it); NaN for other weights files and for files pretrained before this was recorded."""
+    name = Path(weights_file).name
+    settings = Path(weights_file).with_name(name[:-len(".weights.h5")] + ".json")
+    if not name.endswith(".weights.h5") or not settings.is_file():
+        return float("nan")
+    return float(json.loads(settings.read_text()).get("seconds", float("nan")))
 
 
 def reconstruct(model: keras.Model, frames: Sequence[np.ndarray], config: PretrainConfig,

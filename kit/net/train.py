@@ -342,11 +342,12 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
                 sums[name] = sums.get(name, 0.0) + float(value)
             bar.update(1)
             bar.set_postfix(loss=f"{float(losses['loss']):.4f}", refresh=False)
-            if (step + 1) % every == 0:
-                row = {"step": step + 1, **{k: v / every for k, v in sums.items()},
+            if (step + 1) % every == 0 or step + 1 == config.train_steps:
+                done = (step + 1) - (step // every) * every  # this interval's steps
+                row = {"step": step + 1, **{k: v / done for k, v in sums.items()},
                        "learning_rate": float(model.optimizer.learning_rate),
                        "data_wait_fraction": seconds["wait"] / max(seconds["step"], 1e-12),
-                       "seconds_per_step": seconds["step"] / every}
+                       "seconds_per_step": seconds["step"] / done}
                 append_log(ModelFolder(model_dir).train_log_file, row)
                 save_checkpoint(model, ModelFolder(model_dir).checkpoints_dir, step + 1)
                 sums, seconds = {}, {"wait": 0.0, "step": 0.0}
@@ -362,6 +363,18 @@ def read_train_log(model_dir: str | Path) -> pd.DataFrame:
     ``learning_rate``, ``data_wait_fraction`` (of the steps' time, waiting
     for batches) and ``seconds_per_step`` (both absent in logs of older runs)."""
     return pd.read_csv(ModelFolder(model_dir).train_log_file)
+
+
+def training_seconds(model_dir: str | Path) -> float:
+    """Seconds the run's optimizer steps took in all, from its log (``seconds_per_step`` of
+    each checkpoint interval times its steps: batches and steps, not building the model or
+    saving checkpoints); NaN for a run without a log or a log of before that column."""
+    path = ModelFolder(model_dir).train_log_file
+    log = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if "seconds_per_step" not in log or log.empty:
+        return float("nan")
+    steps = log["step"].diff().fillna(log["step"].iloc[0])
+    return float((steps * log["seconds_per_step"]).sum(min_count=len(log)))
 
 
 def remove_checkpoints(model_dir: str | Path) -> None:

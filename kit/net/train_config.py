@@ -62,7 +62,7 @@ class TrainConfig:
         optimizer: "sgd" (DeepLabCut's multi-step schedule, momentum 0.9, scaled to
             train_steps) or "adam" (learning_rate, divided by 10 at 80% and 95%).
         learning_rate: Adam's initial rate; for SGD, the schedule's peak (0.02).
-        save_every: steps between checkpoints (0: a tenth of the run); must divide train_steps.
+        save_every: steps between checkpoints (0: a tenth of the run); the last step is saved too.
         seed: seeds weights, splits and batches.
         locref_loss_weight: weight of the location-refinement loss.
         pairwise_loss_weight: multi-animal projects: weight of the part-affinity-field loss
@@ -207,10 +207,9 @@ class TrainConfig:
                 f"pca_explained_variance={self.pca_explained_variance}, views_loss_weight="
                 f"{self.views_loss_weight}, view_pairs={self.view_pairs}, "
                 f"temporal_min_confidence={self.temporal_min_confidence}.")
-        if self.save_every and self.train_steps % self.save_every:
-            raise ValueError(
-                f"save_every={self.save_every} must divide train_steps={self.train_steps}."
-            )
+        if self.save_every < 0:
+            raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
+                             "more (0: a tenth of the run).")
 
     @property
     def variant(self) -> str:
@@ -246,10 +245,10 @@ class TrainConfig:
 
     @property
     def steps_per_checkpoint(self) -> int:
-        if self.save_every:
-            return self.save_every
-        return next(d for d in range(max(1, self.train_steps // 10), 0, -1)
-                    if self.train_steps % d == 0)
+        """``save_every``, else a tenth of the run (the last step is saved and logged as
+        well, whether or not it ends an interval: a prime number of steps once saved the
+        model after every step)."""
+        return self.save_every or max(1, self.train_steps // 10)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON values (what a model folder saves as its settings: ``ModelFolder.train_config_file``)."""
