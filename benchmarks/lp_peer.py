@@ -275,16 +275,31 @@ def run(args) -> None:
         split = draw_split(project, kit_config(args, size, 1), load_labels(project))
         print(f"{size} training frames, {len(split.test)} test frames "
               f"({split.test[0]} ... {split.test[-1]}); {budget:.0f} s each", flush=True)
-        rows.append(run_kit(args, project, size, budget))
-        print(rows[-1], flush=True)
-        rows.append(run_lp(args, project, split, budget, work / f"lp-{size}"))
-        print(rows[-1], flush=True)
+        rows.append(kept_row(work / f"kit-{size}.json",
+                             lambda: run_kit(args, project, size, budget)))
+        rows.append(kept_row(work / f"lp-{size}.json",
+                             lambda: run_lp(args, project, split, budget, work / f"lp-{size}")))
     table = pd.DataFrame(rows, columns=COLUMNS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "lp_peer_mirror_mouse_n" + "-".join(map(str, args.train_sizes))
     atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
     print(table.round(1).to_string(index=False))
+
+
+def kept_row(path: Path, measure) -> dict:
+    """The row measured before in this ``--work`` folder (kept in ``path``), else
+    ``measure()``'s, kept: a run stopped by the other tool's failure resumes, not redone."""
+    from kit.project import atomic_write_text
+
+    if path.is_file():
+        row = json.loads(path.read_text())
+        print(f"kept from {path}: {row}", flush=True)
+        return row
+    row = measure()
+    atomic_write_text(path, json.dumps(row))
+    print(row, flush=True)
+    return row
 
 
 def main() -> int:
