@@ -233,18 +233,23 @@ def pretrain_on_frames(frames: Sequence[np.ndarray], config: PretrainConfig,
         features.save_weights(tmp)
     settings = {**config.__dict__, "span": list(config.span), "num_sampled": len(frames),
                 "seconds": time.perf_counter() - start}  # what it cost, for comparisons
-    atomic_write_text(weights_file.with_name(weights_file.name[:-len(".weights.h5")] + ".json"),
-                      pd.Series(settings).to_json(indent=1))
+    atomic_write_text(settings_file(weights_file), pd.Series(settings).to_json(indent=1))
     log = pd.DataFrame(rows, columns=LOG_COLUMNS)
     return PretrainResult(weights_file, log, time.perf_counter() - start, model)
+
+
+def settings_file(weights_file: str | Path) -> Path:
+    """The settings :func:`pretrain_on_frames` saves beside ``<name>.weights.h5``:
+    ``<name>.json``."""
+    weights_file = Path(weights_file)
+    return weights_file.with_name(weights_file.name.removesuffix(".weights.h5") + ".json")
 
 
 def pretraining_seconds(weights_file: str | Path) -> float:
     """Seconds :func:`pretrain` took to make ``weights_file`` (from the settings saved beside
     it); NaN for other weights files and for files pretrained before this was recorded."""
-    name = Path(weights_file).name
-    settings = Path(weights_file).with_name(name[:-len(".weights.h5")] + ".json")
-    if not name.endswith(".weights.h5") or not settings.is_file():
+    settings = settings_file(weights_file)
+    if not str(weights_file).endswith(".weights.h5") or not settings.is_file():
         return float("nan")
     return float(json.loads(settings.read_text()).get("seconds", float("nan")))
 
