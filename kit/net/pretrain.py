@@ -31,7 +31,7 @@ import pandas as pd
 from keras import layers, ops
 from tqdm.auto import tqdm
 
-from kit.net.backbones import get_backbone, is_pretrained_file  # noqa: F401  (re-exported)
+from kit.net.backbones import get_backbone, is_pretrained_file
 from kit.net.train_config import EAGER_STEPS
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.video import read_frames, video_info
@@ -247,9 +247,9 @@ def settings_file(weights_file: str | Path) -> Path:
 
 def pretraining_seconds(weights_file: str | Path) -> float:
     """Seconds :func:`pretrain` took to make ``weights_file`` (from the settings saved beside
-    it); NaN for other weights files and for files pretrained before this was recorded."""
+    it); NaN where no settings say (other weights, files pretrained before it was recorded)."""
     settings = settings_file(weights_file)
-    if not str(weights_file).endswith(".weights.h5") or not settings.is_file():
+    if not is_pretrained_file(weights_file) or not settings.is_file():
         return float("nan")
     return float(json.loads(settings.read_text()).get("seconds", float("nan")))
 

@@ -325,7 +325,7 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
     waiting for the batch, and ``seconds_per_step``: that time per step."""
     every = config.steps_per_checkpoint
     sums: dict[str, float] = {}
-    seconds = {"wait": 0.0, "step": 0.0}
+    seconds = {"wait": 0.0, "step": 0.0, "steps": 0}  # of this interval
     bar = tqdm(total=config.train_steps, initial=start, disable=not verbose, unit="step",
                desc="training", mininterval=10.0, file=sys.stdout)
     batches = prefetch(dataset.__getitem__, range(start, config.train_steps), config.num_workers)
@@ -338,19 +338,20 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
             losses = model.train_on_batch(images, targets, return_dict=True)
             seconds["wait"] += got - asked
             seconds["step"] += time.perf_counter() - asked
+            seconds["steps"] += 1
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
             bar.update(1)
             bar.set_postfix(loss=f"{float(losses['loss']):.4f}", refresh=False)
             if (step + 1) % every == 0 or step + 1 == config.train_steps:
-                done = (step + 1) - (step // every) * every  # this interval's steps
+                done = seconds["steps"]  # a short last interval: fewer than every
                 row = {"step": step + 1, **{k: v / done for k, v in sums.items()},
                        "learning_rate": float(model.optimizer.learning_rate),
                        "data_wait_fraction": seconds["wait"] / max(seconds["step"], 1e-12),
                        "seconds_per_step": seconds["step"] / done}
                 append_log(ModelFolder(model_dir).train_log_file, row)
                 save_checkpoint(model, ModelFolder(model_dir).checkpoints_dir, step + 1)
-                sums, seconds = {}, {"wait": 0.0, "step": 0.0}
+                sums, seconds = {}, {"wait": 0.0, "step": 0.0, "steps": 0}
     finally:
         batches.close()  # stops the workers, also on an error or Ctrl-C
         bar.close()
@@ -369,8 +370,8 @@ def training_seconds(model_dir: str | Path) -> float:
     """Seconds the run's optimizer steps took in all, from its log (``seconds_per_step`` of
     each checkpoint interval times its steps: batches and steps, not building the model or
     saving checkpoints); NaN for a run without a log or a log of before that column."""
-    path = ModelFolder(model_dir).train_log_file
-    log = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    has_log = ModelFolder(model_dir).train_log_file.is_file()
+    log = read_train_log(model_dir) if has_log else pd.DataFrame()
     if "seconds_per_step" not in log or log.empty:
         return float("nan")
     steps = log["step"].diff().fillna(log["step"].iloc[0])
