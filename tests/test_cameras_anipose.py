@@ -7,7 +7,6 @@ own, built once from the package index and cached in ``~/.cache/kit/venv-anipose
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from conftest import shared_dataset
 
 from kit.cameras.calibration_file import read_calibration, save_calibration
 from kit.cameras.triangulate import TriangulateConfig, load_views, reprojection_errors, triangulate
+from kit.project.venvs import own_venv
 
 VENV = Path.home() / ".cache" / "kit" / "venv-aniposelib"
 ANIPOSE = """
@@ -31,17 +31,11 @@ print(json.dumps(group.get_names()))
 
 @pytest.fixture(scope="module")
 def anipose_python() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True,
-                           capture_output=True, timeout=120)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "aniposelib==0.8.0"],
-                           check=True, capture_output=True, timeout=900)
-        except (subprocess.SubprocessError, OSError) as e:
-            detail = getattr(e, "stderr", b"") or b""
-            pytest.skip(f"cannot build a venv with aniposelib==0.8.0 at {VENV}: {e} "
-                        f"{detail.decode(errors='replace')[-300:]}")
+    try:
+        python = own_venv(VENV, ["aniposelib==0.8.0"])
+    except (subprocess.SubprocessError, OSError) as e:
+        pytest.skip(f"cannot build a venv with aniposelib==0.8.0 at {VENV}: {e} "
+                    f"{str(getattr(e, 'stderr', '') or '')[-300:]}")
     check = subprocess.run([str(python), "-c", "import aniposelib"], capture_output=True)
     if check.returncode:
         pytest.skip(f"aniposelib does not import in {VENV}: {check.stderr.decode()[-300:]}")

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from kit.project.hdf import (
     write_h5,
 )
 from kit.project.labels import make_labels_frame, write_labels_file
+from kit.project.venvs import own_venv
 from kit.results import analyze
 from kit.results.evaluate import evaluate
 from kit.results.filters import FilterConfig, filter_analysis
@@ -37,25 +37,12 @@ PANDAS_MAJOR = int(pd.__version__.split(".")[0])
 OTHER_PANDAS = "pandas>=2.1,<3" if PANDAS_MAJOR >= 3 else "pandas>=3"
 
 
-def _build_venv(folder: Path, requirements: list[str]) -> Path:
-    """A venv with ``requirements`` from the package index, built once and kept."""
-    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    ready = folder / "kit-ready.json"
-    if ready.is_file() and json.loads(ready.read_text()) == requirements and python.exists():
-        return python
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True,
-                   capture_output=True, text=True, timeout=600)
-    ready.write_text(json.dumps(requirements))
-    return python
-
-
 @pytest.fixture(scope="session")
 def other_pandas_python() -> Path:
     """The python of a venv with the other pandas major version (pandas 2 when kit runs on 3)."""
     folder = Path.home() / ".cache" / "kit" / f"venv-pandas{2 if PANDAS_MAJOR >= 3 else 3}"
     try:
-        return _build_venv(folder, [OTHER_PANDAS, "tables>=3.9"])
+        return own_venv(folder, [OTHER_PANDAS, "tables>=3.9"], timeout_s=600)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
         output = getattr(e, "stderr", "") or ""
         if os.environ.get("CI"):  # CI must really run the other pandas

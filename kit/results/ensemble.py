@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from kit.project import atomic_path
+from kit.project.venvs import own_venv
 from kit.project.analysis_file import (
     COLUMN_NAMES,
     MULTI_COLUMN_NAMES,
@@ -206,26 +206,20 @@ def _fill_unobserved(members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def eks_python() -> str:
     """The Python that runs eks: ``$KIT_EKS_PYTHON`` if set; this one if eks is installed here;
     else a venv of its own, ``~/.cache/kit/venv-eks``, made on first use (``pip install
-    ensemble-kalman-smoother``, a minute or two from the package index). A venv of its own
-    because eks's dependencies would replace kit's (see ``pyproject.toml``'s ``ensemble``)."""
+    ensemble-kalman-smoother``, a minute or two from the package index;
+    :func:`kit.project.venvs.own_venv`). A venv of its own because eks's dependencies would
+    replace kit's (see ``pyproject.toml``'s ``ensemble``)."""
     if os.environ.get("KIT_EKS_PYTHON"):
         return os.environ["KIT_EKS_PYTHON"]
     if importlib.util.find_spec("eks") is not None:
         return sys.executable
-    python, done = EKS_VENV / "bin" / "python", EKS_VENV / ".complete"
-    if not done.is_file():
-        shutil.rmtree(EKS_VENV, ignore_errors=True)  # a build cut short
-        steps = ([sys.executable, "-m", "venv", str(EKS_VENV)],
-                 [str(python), "-m", "pip", "install", "-q", "ensemble-kalman-smoother>=4.6"])
-        for step in steps:
-            built = subprocess.run(step, capture_output=True, text=True)
-            if built.returncode != 0:
-                raise RuntimeError(
-                    f"Smoothing an ensemble needs eks (ensemble-kalman-smoother); making its venv "
-                    f"in {EKS_VENV} failed:\n{built.stderr[-2000:]}\nInstall it yourself: "
-                    f"{INSTALL}, or set KIT_EKS_PYTHON to a Python that has it.")
-        done.write_text("ensemble-kalman-smoother\n")
-    return str(python)
+    try:
+        return str(own_venv(EKS_VENV, ["ensemble-kalman-smoother>=4.6"]))
+    except (subprocess.SubprocessError, OSError) as e:
+        raise RuntimeError(
+            f"Smoothing an ensemble needs eks (ensemble-kalman-smoother); making its venv in "
+            f"{EKS_VENV} failed:\n{str(getattr(e, 'stderr', '') or e)[-2000:]}\nInstall it "
+            f"yourself: {INSTALL}, or set KIT_EKS_PYTHON to a Python that has it.") from e
 
 
 def _run_eks(members: np.ndarray, config: EnsembleConfig) -> dict[str, np.ndarray]:
