@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ def fake_builds(monkeypatch):
         calls.append(step)
         if step[1:3] == ["-m", "venv"]:
             time.sleep(0.3)
-            python = venvs.Path(step[-1]) / "bin" / "python"
+            python = Path(step[-1]) / "bin" / "python"
             python.parent.mkdir(parents=True, exist_ok=True)
             python.write_text("")
         elif fail:

@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 from kit.project import atomic_path
-from kit.project.venvs import own_venv
 from kit.project.analysis_file import (
     COLUMN_NAMES,
     MULTI_COLUMN_NAMES,
@@ -44,6 +43,7 @@ from kit.project.analysis_file import (
     save_analysis,
     table_individuals,
 )
+from kit.project.venvs import own_venv
 from kit.results.eks_worker import EKS_COORDS
 from kit.results.outliers import SuggestConfig, rank_frames
 
