@@ -27,7 +27,8 @@ def own_venv(folder: str | os.PathLike, requirements: Sequence[str],
     was cut short. Raises :class:`subprocess.CalledProcessError` (its ``stderr`` says why) or
     :class:`subprocess.TimeoutExpired` when it cannot be built."""
     folder = Path(folder)
-    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    windows = os.name == "nt"
+    python = folder / ("Scripts" if windows else "bin") / ("python.exe" if windows else "python")
     ready = folder / READY
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.with_name(folder.name + ".lock"), "w") as lock:
