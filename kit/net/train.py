@@ -314,6 +314,12 @@ def _check_training_labels(project: Project, labels: pd.DataFrame, given: np.nda
         )
 
 
+def _interval_totals() -> dict[str, float]:
+    """What :func:`_fit` adds up over one checkpoint interval: seconds waiting for batches,
+    seconds of whole steps, and the steps."""
+    return {"wait": 0.0, "step": 0.0, "steps": 0}
+
+
 def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, start: int,
          verbose: int) -> None:
     """The training loop: ``train_on_batch`` per step (it runs on every Keras backend, and
@@ -325,7 +331,7 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
     waiting for the batch, and ``seconds_per_step``: that time per step."""
     every = config.steps_per_checkpoint
     sums: dict[str, float] = {}
-    seconds = {"wait": 0.0, "step": 0.0, "steps": 0}  # of this interval
+    seconds = _interval_totals()
     bar = tqdm(total=config.train_steps, initial=start, disable=not verbose, unit="step",
                desc="training", mininterval=10.0, file=sys.stdout)
     batches = prefetch(dataset.__getitem__, range(start, config.train_steps), config.num_workers)
@@ -351,7 +357,7 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
                        "seconds_per_step": seconds["step"] / done}
                 append_log(ModelFolder(model_dir).train_log_file, row)
                 save_checkpoint(model, ModelFolder(model_dir).checkpoints_dir, step + 1)
-                sums, seconds = {}, {"wait": 0.0, "step": 0.0, "steps": 0}
+                sums, seconds = {}, _interval_totals()
     finally:
         batches.close()  # stops the workers, also on an error or Ctrl-C
         bar.close()
