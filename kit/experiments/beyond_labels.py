@@ -28,7 +28,8 @@ the tracked analysis. An ensemble is scored by its members' median of the matche
 (no extra animal counts against its mAP) and has no jitter (NaN): each member tracks the
 animals under identities of its own, which eks would smooth together. The losses on
 unlabeled frames (``unlabeled_losses``) are on the assembled animals
-(:mod:`kit.net.unlabeled_animals`).
+(:mod:`kit.net.unlabeled_animals`); ``self_training`` (:mod:`kit.net.pseudo_labels`) is for
+one animal.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ METHODS: dict[str, Method] = {
     "pretrained": Method(pretrain=True),
     "ensemble": Method(members=3, seed_offset=1),
     "ensemble_3x": Method(members=3, seed_offset=4, budget=3.0),  # members as long as one model
+    "self_training": Method({"pseudo_label_frames": 200}),  # labels video frames half-way
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
            "num_predicted", "mAP", "jitter_px", "wall_s", "train_s", "steps"]

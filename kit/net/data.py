@@ -216,6 +216,7 @@ class PoseDataset(keras.utils.PyDataset):
     """
 
     spec: MultiAnimalSpec | None = None  # one animal: no PAF or identity heads
+    draw_p: np.ndarray | None = None  # each image's chance per draw (None: all alike)
 
     def __init__(self, image_paths: Sequence[str | os.PathLike], points: np.ndarray,
                  config: BatchSettings, mirror_perm: Sequence[int] | None = None,
@@ -246,7 +247,7 @@ class PoseDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, index])
         chosen = rng.choice(len(self.image_paths), self.batch_size,
-                            replace=len(self.image_paths) < self.batch_size)
+                            replace=len(self.image_paths) < self.batch_size, p=self.draw_p)
         images, targets = [], []
         for i in chosen:
             crop, pts = augment(self._image(int(i)), self.points[i], self.crop_hw,
@@ -255,6 +256,22 @@ class PoseDataset(keras.utils.PyDataset):
             targets.append(self.pack(pts))
         return np.stack(images), {name: np.stack([t[name] for t in targets])
                                   for name in targets[0]}
+
+    def add_images(self, image_paths: Sequence[str | os.PathLike], points: np.ndarray,
+                   share: float) -> None:
+        """Add images and their (M, K, 2) points (self-training's frames,
+        :mod:`kit.net.pseudo_labels`), drawn ``share`` of the time, the images before them
+        the rest; the crop size stays."""
+        first = len(self.image_paths)
+        self.image_paths += [Path(p) for p in image_paths]
+        added = np.array(points, dtype=np.float64)
+        shapes = [self._image(i).shape[:2] for i in range(first, len(self.image_paths))]
+        outside = labels_outside(added, shapes)
+        added[outside] = np.nan
+        self.points = np.concatenate([self.points, added])
+        self.outside = np.concatenate([self.outside, outside])
+        self.draw_p = np.concatenate([np.full(first, (1 - share) / first),
+                                      np.full(len(added), share / len(added))])
 
     def pack(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """The packed targets of one crop's points by head name (one per model output)."""

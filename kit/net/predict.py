@@ -56,8 +56,23 @@ class Predictor:
                  decoder: str | None = None):
         folder = ModelFolder(model_dir)
         folder.check_trained()
-        self.model_dir = folder.path
         pose = folder.load_pose_config()  # a folder older than net_type: resnet_50
+        self._set_up(_load_network(folder, pose), pose, assembly, decoder)
+        self.model_dir: Path | None = folder.path
+
+    @classmethod
+    def of_network(cls, network: keras.Model, pose: PoseConfig,
+                   assembly: AssemblyConfig = AssemblyConfig(), decoder: str | None = None
+                   ) -> Predictor:
+        """A predictor of a network in memory whose final model would have ``pose`` (a run's,
+        mid-way: :mod:`kit.net.pseudo_labels`); its ``model_dir`` is None."""
+        predictor = cls.__new__(cls)
+        predictor._set_up(network, pose, assembly, decoder)
+        predictor.model_dir = None
+        return predictor
+
+    def _set_up(self, network: keras.Model, pose: PoseConfig, assembly: AssemblyConfig,
+                decoder: str | None) -> None:
         self.pose: PoseConfig = pose  # multi-animal: graph, individuals
         self.bodyparts: list[str] = list(pose.bodyparts)
         self.net_type, self.backbone_stride = pose.net_type, pose.backbone_stride
@@ -70,7 +85,7 @@ class Predictor:
         # rows of a pose array: the animals, then `single` for unique body parts; or one
         self.num_rows: int = pose.num_rows
         self.targets = TargetConfig(stride=pose.stride, locref_stdev=pose.locref_stdev)
-        self.model = _load_network(folder, pose)
+        self.model = network
 
     def _scaled(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, h, w, 3) the images resized by ``global_scale``, as the network saw in training."""

@@ -51,10 +51,10 @@ def save_checkpoint(model, folder: Path, step: int) -> None:
         old.unlink()
 
 
-def save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
-    """Write the pose config and the final model (pose heads only, no optimizer)."""
-    spec, folder = dataset.spec, ModelFolder(model_dir)
-    folder.save_pose_config(PoseConfig(
+def pose_config(project, config, dataset, bodyparts) -> PoseConfig:
+    """What prediction needs of the run's network (its final model's pose config)."""
+    spec = dataset.spec
+    return PoseConfig(
         bodyparts=tuple(bodyparts),
         net_type=config.net_type,
         backbone_stride=get_backbone(config.net_type).output_stride,
@@ -73,7 +73,13 @@ def save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> N
             "unique_bodyparts": tuple(spec.unique_bodyparts),
             "paf_graph": tuple(tuple(edge) for edge in spec.paf_graph),
             "identity": spec.identity}),
-    ))
+    )
+
+
+def save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
+    """Write the pose config and the final model (pose heads only, no optimizer)."""
+    folder = ModelFolder(model_dir)
+    folder.save_pose_config(pose_config(project, config, dataset, bodyparts))
     # The same layers without the optimizer: a third of the size (the checkpoints keep
     # the optimizer for resuming; weights=<final model> continues training from this).
     inference = pose_outputs_only(model)  # without the unlabeled losses' outputs

@@ -38,6 +38,7 @@ from kit.net.heads import head_losses
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
 from kit.net.model import build_model, recalibrate_batchnorm, resolve_weights
 from kit.net.model_folder import ModelFolder
+from kit.net.pseudo_labels import pseudo_label_step, with_pseudo_labels
 from kit.net.run_files import (
     append_log,
     list_checkpoints,
@@ -179,7 +180,12 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
     model.run_eagerly = config.run_eagerly is True or (
         config.run_eagerly == "auto" and keras.backend.backend() == "tensorflow"
         and config.train_steps - start <= EAGER_STEPS)
-    _fit(model, dataset, config, model_dir, start, verbose)
+    switch = pseudo_label_step(project, config)  # self-training: labels it makes itself
+    _fit(model, dataset, config, model_dir, range(start, switch), verbose)
+    if switch < config.train_steps:
+        dataset = with_pseudo_labels(project, config, model, dataset, model_dir, bodyparts)
+        _fit(model, dataset, config, model_dir, range(max(start, switch), config.train_steps),
+             verbose)
     # Fresh augmented batches (indices past the last step): the training distribution.
     extra = range(config.train_steps, config.train_steps + config.batchnorm_batches)
     recalibrate_batchnorm(
@@ -320,7 +326,7 @@ def _interval_totals() -> dict[str, float]:
     return {"wait": 0.0, "step": 0.0, "steps": 0}
 
 
-def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, start: int,
+def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, steps: range,
          verbose: int) -> None:
     """The training loop: ``train_on_batch`` per step (it runs on every Keras backend, and
     on TensorFlow avoids the tf.data thread contention that made ``fit`` 1.8x slower on CPU),
@@ -328,15 +334,16 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
 
     Each log row holds the mean losses of its steps, ``data_wait_fraction``: of the time
     from asking for a batch to the end of its step (checkpoints left out), the fraction spent
-    waiting for the batch, and ``seconds_per_step``: that time per step."""
+    waiting for the batch, and ``seconds_per_step``: that time per step. ``steps``: those
+    to take, the last one saved whether or not it ends an interval."""
     every = config.steps_per_checkpoint
     sums: dict[str, float] = {}
     seconds = _interval_totals()
-    bar = tqdm(total=config.train_steps, initial=start, disable=not verbose, unit="step",
-               desc="training", mininterval=10.0, file=sys.stdout)
-    batches = prefetch(dataset.__getitem__, range(start, config.train_steps), config.num_workers)
+    bar = tqdm(total=config.train_steps, initial=steps.start, disable=not verbose or not steps,
+               unit="step", desc="training", mininterval=10.0, file=sys.stdout)
+    batches = prefetch(dataset.__getitem__, steps, config.num_workers)
     try:
-        for step in range(start, config.train_steps):
+        for step in steps:
             asked = time.perf_counter()
             images, targets = next(batches)
             got = time.perf_counter()
@@ -349,7 +356,7 @@ def _fit(model, dataset: PoseDataset, config: TrainConfig, model_dir: Path, star
                 sums[name] = sums.get(name, 0.0) + float(value)
             bar.update(1)
             bar.set_postfix(loss=f"{float(losses['loss']):.4f}", refresh=False)
-            if (step + 1) % every == 0 or step + 1 == config.train_steps:
+            if (step + 1) % every == 0 or step + 1 == steps.stop:
                 done = seconds["steps"]  # a short last interval: fewer than every
                 row = {"step": step + 1, **{k: v / done for k, v in sums.items()},
                        "learning_rate": float(model.optimizer.learning_rate),

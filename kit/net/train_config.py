@@ -128,6 +128,11 @@ class TrainConfig:
             ``(("nose_top", "nose_bot"), ...)``, and the weight of the loss on their
             disagreement (distance from the 3-dimensional subspace their labels span, beyond
             the labels' own; :class:`kit.net.unlabeled_losses.ViewsLoss`); no pairs or 0: off.
+        pseudo_label_frames, pseudo_label_at, pseudo_label_min_likelihood: self-training
+            (:mod:`kit.net.pseudo_labels`): at ``pseudo_label_at`` of the run the network
+            labels this many frames of the project's videos (away from the test frames, as
+            the unlabeled pairs) and trains on them as well, each body part where its
+            likelihood reaches ``pseudo_label_min_likelihood``; 0 frames: off.
     """
 
     shuffle: int = 1
@@ -163,6 +168,9 @@ class TrainConfig:
     unlabeled_rampup: float = 0.5
     view_pairs: tuple[tuple[str, str], ...] = ()
     views_loss_weight: float = 0.001
+    pseudo_label_frames: int = 0
+    pseudo_label_at: float = 0.5
+    pseudo_label_min_likelihood: float = 0.6
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -207,6 +215,7 @@ class TrainConfig:
                 f"pca_explained_variance={self.pca_explained_variance}, views_loss_weight="
                 f"{self.views_loss_weight}, view_pairs={self.view_pairs}, "
                 f"temporal_min_confidence={self.temporal_min_confidence}.")
+        _check_self_training(self)
         if self.save_every < 0:
             raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
                              "more (0: a tenth of the run).")
@@ -235,6 +244,8 @@ class TrainConfig:
         if self.unlabeled_pairs:  # trained with losses on unlabeled frames
             views = "views" if self.view_pairs and self.views_loss_weight else ""
             parts.append(f"unlabeled{self.unlabeled_pairs}{views}")
+        if self.pseudo_label_frames:  # self-training on the project's videos
+            parts.append(f"pseudo{self.pseudo_label_frames}")
         if self.net_type != "resnet_50":  # DeepLabCut's default keeps its folder names
             parts.append(self.net_type)
         return "".join("-" + p for p in parts)
@@ -310,6 +321,17 @@ class TrainConfig:
             if key in aug:
                 aug[key] = tuple(aug[key])
         return cls(augment=AugmentConfig(**aug), targets=TargetConfig(**d.pop("targets", {})), **d)
+
+
+def _check_self_training(config: TrainConfig) -> None:
+    """Raise unless the pseudo-label settings (:mod:`kit.net.pseudo_labels`) are in range."""
+    if (config.pseudo_label_frames < 0 or not 0 < config.pseudo_label_at < 1
+            or not 0 <= config.pseudo_label_min_likelihood <= 1):
+        raise ValueError(
+            "pseudo_label_frames must be >= 0, pseudo_label_at in (0, 1) and "
+            "pseudo_label_min_likelihood in [0, 1]. Received: pseudo_label_frames="
+            f"{config.pseudo_label_frames}, pseudo_label_at={config.pseudo_label_at}, "
+            f"pseudo_label_min_likelihood={config.pseudo_label_min_likelihood}.")
 
 
 def learning_rate_schedule(config: TrainConfig):
