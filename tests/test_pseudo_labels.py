@@ -16,6 +16,7 @@ from kit.net.predict import Predictor
 from kit.net.pseudo_labels import (
     LABELED_SHARE,
     label_frames,
+    labeling_seconds,
     load_pseudo_labels,
     pseudo_label_sources,
     pseudo_label_step,
@@ -109,6 +110,8 @@ def test_self_training_labels_frames_half_way_and_trains_on_them(project, monkey
     assert labeled == [6]
     assert pd.read_csv(model_dir / "pseudo-labels" / "pseudo_labels.csv").equals(table)
     assert read_train_log(model_dir)["step"].tolist() == [2, 3, 4, 6]
+    assert 0 < labeling_seconds(model_dir) < 600
+    assert labeling_seconds(project.root) == 0  # a folder without pseudo-labels
     poses = Predictor(model_dir).predict_images([load_image(paths[0])])
     assert poses.shape == (1, 1, len(project.bodyparts), 3)
 

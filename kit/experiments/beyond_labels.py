@@ -47,6 +47,7 @@ from kit.net.ensemble_train import train_ensemble
 from kit.net.model_folder import ModelFolder
 from kit.net.pretrain import (PretrainConfig, is_pretrained_file, pretrain,
                               pretrained_weights_file, pretraining_seconds)
+from kit.net.pseudo_labels import labeling_seconds
 from kit.net.train import TrainConfig, draw_split, seconds_per_step, training_seconds
 from kit.net.train_config import DLC_ROTATION_DEG
 from kit.plots import frame_jumps
@@ -231,11 +232,12 @@ def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[np.ndarr
 
 def train_seconds(models: list[ModelFolder]) -> float:
     """Seconds of optimizer steps the models' training took (their logs), the pretraining of
-    the backbone they started from included: a run evaluated again, not trained, still
-    reports what training it cost (NaN where a log does not say)."""
+    the backbone they started from and self-training's labeling included: a run evaluated
+    again, not trained, still reports what training it cost (NaN where a log does not say)."""
     weights = models[0].load_train_config().weights
     pretrained = pretraining_seconds(weights) if is_pretrained_file(weights) else 0.0
-    return sum(training_seconds(model.path) for model in models) + pretrained
+    return sum(training_seconds(model.path) + labeling_seconds(model.path)
+               for model in models) + pretrained
 
 
 def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,

@@ -29,6 +29,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+import time
+
 import numpy as np
 import pandas as pd
 
@@ -46,6 +49,7 @@ from kit.project.video import read_frames, save_image
 LABELED_SHARE = 0.5  # of the draws of each batch's frames, once pseudo-labeled frames join
 FOLDER = "pseudo-labels"
 TABLE = "pseudo_labels.csv"
+RECORD = "labeling.json"  # its seconds (outside the optimizer steps), frames, points kept
 
 
 def pseudo_label_step(project: Project, config) -> int:
@@ -119,6 +123,7 @@ def make_pseudo_labels(project: Project, config, model, dataset: PoseDataset,
     found = load_pseudo_labels(model_dir, bodyparts)
     if found is not None:
         return found
+    start = time.perf_counter()
     extra = range(config.train_steps, config.train_steps + max(1, config.batchnorm_batches))
     recalibrate_batchnorm(
         model, (images for images, _ in prefetch(dataset.__getitem__, extra, config.num_workers)))
@@ -136,9 +141,21 @@ def make_pseudo_labels(project: Project, config, model, dataset: PoseDataset,
     names = [f"{path.stem}-{t:06d}.png" for path, t in sources]
     for name, image in zip(names, images):
         save_image(folder / name, image)
+    atomic_write_text(folder / RECORD, json.dumps({
+        "seconds": time.perf_counter() - start, "frames": len(names),
+        "kept_share": float(np.isfinite(points[..., 0]).mean())}, indent=1))
     atomic_write_text(folder / TABLE, _table(names, bodyparts, points, likelihood)
                       .to_csv(index=False))
     return [folder / name for name in names], points
+
+
+def labeling_seconds(model_dir: str | Path) -> float:
+    """Seconds the run spent making its pseudo-labels (0 if it made none; NaN if unrecorded)."""
+    folder = Path(model_dir) / FOLDER
+    if not folder.is_dir():
+        return 0.0
+    record = folder / RECORD
+    return float(json.loads(record.read_text())["seconds"]) if record.is_file() else float("nan")
 
 
 def with_pseudo_labels(project: Project, config, model, dataset: PoseDataset,
