@@ -98,6 +98,14 @@ def small_synthetic(tmp_path_factory) -> Project:
         SyntheticConfig(seed=0, **SMALL_SYNTHETIC))
 
 
+@pytest.fixture(scope="module")
+def two_videos(tmp_path_factory) -> Project:
+    """A synthetic project of two 40-frame 64x64 videos, 8 labeled frames each, for the tests
+    of unlabeled video frames (module-scoped: a module's runs train in it)."""
+    return make_synthetic_project(tmp_path_factory.mktemp("videos") / "p", SyntheticConfig(
+        num_videos=2, num_frames=40, num_labeled=8, image_size=(64, 64)))
+
+
 TRAINED_NUM_FRAMES = 20
 
 

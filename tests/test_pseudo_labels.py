@@ -10,7 +10,6 @@ import pytest
 
 import kit.net.pseudo_labels
 import kit.net.train
-from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.data import AugmentConfig, PoseDataset
 from kit.net.predict import Predictor
 from kit.net.pseudo_labels import (
@@ -25,14 +24,6 @@ from kit.net.train import TrainConfig, read_train_log, train
 from kit.project.splits import frame_number, video_of
 from kit.project.video import load_image, read_frames
 
-SYNTHETIC = SyntheticConfig(num_videos=2, num_frames=40, num_labeled=8, image_size=(64, 64))
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return make_synthetic_project(tmp_path_factory.mktemp("pseudo") / "p", SYNTHETIC)
-
-
 def tiny_config(**kwargs):
     return TrainConfig(
         train_steps=6, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",
@@ -41,15 +32,15 @@ def tiny_config(**kwargs):
         pseudo_label_frames=12, pseudo_label_min_likelihood=0.0, **kwargs)
 
 
-def test_the_frames_to_label_are_never_test_frames(project):
+def test_the_frames_to_label_are_never_test_frames(two_videos):
     config = tiny_config(unlabeled_margin_frames=3)
-    split = kit.net.train.draw_split(project, config, kit.net.train.load_labels(project))
-    sources = pseudo_label_sources(project, split, config)
+    split = kit.net.train.draw_split(two_videos, config, kit.net.train.load_labels(two_videos))
+    sources = pseudo_label_sources(two_videos, split, config)
     assert len(sources) == 12 and len(set(sources)) == 12
     for video in {path for path, _ in sources}:
         first_test = min(frame_number(n) for n in split.test if video_of(n) == video.stem)
         assert max(t for path, t in sources if path == video) < first_test - 3
-    assert sources == pseudo_label_sources(project, split, config)  # the seed's, again
+    assert sources == pseudo_label_sources(two_videos, split, config)  # the seed's, again
 
 
 def test_only_the_sure_body_parts_are_kept():
@@ -80,9 +71,9 @@ def test_added_images_take_their_share_of_the_draws(tmp_path):
     assert PoseDataset(paths[:2], points[:2], config)[5][0].tolist() == before.tolist()
 
 
-def test_self_training_labels_frames_half_way_and_trains_on_them(project, monkeypatch):
+def test_self_training_labels_frames_half_way_and_trains_on_them(two_videos, monkeypatch):
     config = tiny_config()
-    assert pseudo_label_step(project, config) == 3
+    assert pseudo_label_step(two_videos, config) == 3
     assert config.variant.endswith("-pseudo12-mobilenet_v2_0.35")
     labeled = []
     original = kit.net.pseudo_labels.label_frames
@@ -98,22 +89,22 @@ def test_self_training_labels_frames_half_way_and_trains_on_them(project, monkey
     with monkeypatch.context() as patch:
         patch.setattr(kit.net.train, "_fit", _fit_then(stop))
         with pytest.raises(KeyboardInterrupt):
-            train(project, config, verbose=0)
-    model_dir = config.model_dir(project)
-    paths, points = load_pseudo_labels(model_dir, project.bodyparts)
+            train(two_videos, config, verbose=0)
+    model_dir = config.model_dir(two_videos)
+    paths, points = load_pseudo_labels(model_dir, two_videos.bodyparts)
     assert len(paths) == 12 and np.isfinite(points).all()  # min likelihood 0: every part
     table = pd.read_csv(model_dir / "pseudo-labels" / "pseudo_labels.csv")
     video, frame = paths[0].stem.rsplit("-", 1)
-    on_disk = read_frames(project.videos_dir / f"{video}.mp4", [int(frame)])[int(frame)]
+    on_disk = read_frames(two_videos.videos_dir / f"{video}.mp4", [int(frame)])[int(frame)]
     assert load_image(paths[0]).tolist() == on_disk.tolist()
-    train(project, config, verbose=0)  # resumed at step 3: the same frames, not labeled again
+    train(two_videos, config, verbose=0)  # resumed at step 3: the same frames, not labeled again
     assert labeled == [6]
     assert pd.read_csv(model_dir / "pseudo-labels" / "pseudo_labels.csv").equals(table)
     assert read_train_log(model_dir)["step"].tolist() == [2, 3, 4, 6]
     assert 0 < labeling_seconds(model_dir) < 600
-    assert labeling_seconds(project.root) == 0  # a folder without pseudo-labels
+    assert labeling_seconds(two_videos.root) == 0  # a folder without pseudo-labels
     poses = Predictor(model_dir).predict_images([load_image(paths[0])])
-    assert poses.shape == (1, 1, len(project.bodyparts), 3)
+    assert poses.shape == (1, 1, len(two_videos.bodyparts), 3)
 
 
 def _fit_then(after):

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import kit.net.unlabeled
-from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.data import AugmentConfig
 from kit.net.model_folder import ModelFolder
 from kit.net.model_query import _query_from_name, find_model
@@ -24,14 +23,6 @@ from kit.project.labels import load_labels
 from kit.project.splits import frame_number, make_split
 from kit.project.video import write_video
 
-SYNTHETIC = SyntheticConfig(num_videos=2, num_frames=40, num_labeled=8, image_size=(64, 64))
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return make_synthetic_project(tmp_path_factory.mktemp("unlabeled") / "p", SYNTHETIC)
-
-
 def test_pair_starts_keep_away_from_test_frames():
     assert pair_starts(12, [5], 2, blocks=False).tolist() == [0, 1, 8, 9, 10]
     assert pair_starts(12, [8, 10], 1, blocks=True).tolist() == [0, 1, 2, 3, 4, 5]
@@ -39,11 +30,11 @@ def test_pair_starts_keep_away_from_test_frames():
 
 
 @pytest.mark.parametrize("method", ["random", "blocks"])
-def test_the_reader_never_returns_a_test_frame(project, monkeypatch, method):
-    split = make_split(list(load_labels(project).index), 0.75, method=method,
+def test_the_reader_never_returns_a_test_frame(two_videos, monkeypatch, method):
+    split = make_split(list(load_labels(two_videos).index), 0.75, method=method,
                        test_videos=("animal1",))
     margin = 2
-    starts = unlabeled_pair_starts(project, split, ("animal1",), margin)
+    starts = unlabeled_pair_starts(two_videos, split, ("animal1",), margin)
     assert [p.stem for p in starts] == ["animal0"]  # test_videos: never
     tests = [frame_number(n) for n in split.test]
     read = []
@@ -114,7 +105,7 @@ def test_the_unlabeled_losses_ramp_up_from_zero():
         TrainConfig(unlabeled_rampup=2)
 
 
-def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project):
+def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(two_videos):
     config = TrainConfig(
         train_steps=4, save_every=2, batch_size=2, train_fraction=0.75, optimizer="adam",
         weights=None, net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1,
@@ -122,7 +113,7 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
         temporal_epsilon_px=0.0, keep_checkpoints=True,  # every jump counts: the loss is > 0
         view_pairs=(("leftear", "rightear"),),  # as if one point in two views: the views loss
         pca_bodyparts=("snout", "leftear", "rightear"))
-    model_dir = train(project, config, verbose=0)
+    model_dir = train(two_videos, config, verbose=0)
     assert model_dir.name.endswith("-unlabeled2views-mobilenet_v2_0.35")
     log = read_train_log(model_dir)
     assert {"temporal_loss", "pca_loss", "views_loss", "part_pred_loss",
@@ -130,18 +121,18 @@ def test_training_with_unlabeled_losses_logs_them_and_predicts_as_before(project
     assert ModelFolder(model_dir).load_train_config().view_pairs == (("leftear", "rightear"),)
     assert (log["temporal_loss"] > 0).all() and (log["pca_loss"] >= 0).all()
     assert ModelFolder(model_dir).load_train_config().unlabeled_pairs == 2
-    assert find_model(project, unlabeled_pairs=2).path == model_dir  # told apart from others
+    assert find_model(two_videos, unlabeled_pairs=2).path == model_dir  # told apart from others
     assert _query_from_name(model_dir.name, 0).unlabeled_pairs == 2
     assert _query_from_name(model_dir.name, 0).net_type == "mobilenet_v2_0.35"
     predictor = Predictor(model_dir)
     assert list(predictor.pose.heads) == ["part_pred", "locref"]
     poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
-    assert poses.shape == (2, 1, len(project.bodyparts), 3)
+    assert poses.shape == (2, 1, len(two_videos.bodyparts), 3)
     # A checkpoint (its outputs: the heads and the two losses') predicts as the final model.
     checkpoint = list_checkpoints(ModelFolder(model_dir).checkpoints_dir)[-1]
-    again = predict_checkpoint(checkpoint, config, project.bodyparts,
+    again = predict_checkpoint(checkpoint, config, two_videos.bodyparts,
                                [np.zeros((64, 64, 3), np.uint8)], step=4)
-    assert again.shape == (1, 1, len(project.bodyparts), 3)
+    assert again.shape == (1, 1, len(two_videos.bodyparts), 3)
 
 
 def test_the_settings_are_flat_parameters_and_checked():
