@@ -27,10 +27,9 @@ assembled animals would need identities across the batch's frames).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,4 +168,3 @@ def with_pseudo_labels(project: Project, config, model, dataset: PoseDataset,
         dataset.add_images([p for p, keep in zip(paths, usable) if keep], points[usable],
                            1.0 - LABELED_SHARE)
     return dataset
-
