@@ -1,6 +1,7 @@
 """kit.experiments.beyond_labels: every method trains on the same blocks split and is scored
 on its test block, with its jitter on the video and its wall time."""
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -20,7 +21,7 @@ from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
 from kit.net.model_query import find_models
 from kit.net.predict import Predictor
-from kit.net.pretrain import pretraining_seconds
+from kit.net.pretrain import PretrainConfig, pretrained_with, pretraining_seconds
 from kit.net.train import training_seconds
 from kit.plots import plot_beyond_labels
 from kit.project.labels import labels_to_array, load_labels
@@ -212,3 +213,22 @@ def test_a_finished_pretrained_run_is_evaluated_again_without_pretraining(tmp_pa
     pose_s = training_seconds(again[0].path)
     assert beyond_labels.train_seconds(again) == pytest.approx(
         pose_s + pretraining_seconds(again[0].load_train_config().weights)) and pose_s > 0
+
+
+def test_a_second_training_size_reuses_the_same_pretraining(tmp_path, monkeypatch):
+    """Each training size's pretrained run starts from the same pretraining (same settings,
+    same file): done once, not once per size; other settings are not taken for it."""
+    project = tiny_project(tmp_path)
+    calls = []
+    real = beyond_labels.pretrain
+    monkeypatch.setattr(beyond_labels, "pretrain",
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    four, _ = beyond_labels.run_method(project, tiny_config(), "pretrained", 4)
+    six, _ = beyond_labels.run_method(project, tiny_config(), "pretrained", 6)
+    assert len(calls) == 1 and four[0].path != six[0].path and six[0].is_trained()
+    weights = six[0].load_train_config().weights
+    assert weights == four[0].load_train_config().weights
+    settings = PretrainConfig(net_type="mobilenet_v2_0.35", train_steps=1, batch_size=2,
+                              crop_size=64, span=(0.0, 0.8), seed=0)
+    assert pretrained_with(weights, settings)
+    assert not pretrained_with(weights, dataclasses.replace(settings, seed=1))

@@ -45,7 +45,7 @@ import pandas as pd
 
 from kit.net.ensemble_train import train_ensemble
 from kit.net.model_folder import ModelFolder
-from kit.net.pretrain import (PretrainConfig, is_pretrained_file, pretrain,
+from kit.net.pretrain import (PretrainConfig, is_pretrained_file, pretrain, pretrained_with,
                               pretrained_weights_file, pretraining_seconds)
 from kit.net.pseudo_labels import labeling_seconds
 from kit.net.train import TrainConfig, draw_split, seconds_per_step, training_seconds
@@ -200,7 +200,8 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
         steps -= pretrain_steps
         run = dataclasses.replace(run, weights=str(pretrained_weights_file(project, settings)),
                                   train_steps=steps)
-        if not ModelFolder(run.model_dir(project)).is_trained():  # evaluated again: not redone
+        if not (ModelFolder(run.model_dir(project)).is_trained()  # evaluated again
+                or pretrained_with(run.weights, settings)):  # another size's, the same
             pretrain(project, settings, verbose=0)
     split = None
     if method.members > 1:  # seeds after the others' (own folders), on the frames they train on

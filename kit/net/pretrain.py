@@ -238,6 +238,17 @@ def pretrain_on_frames(frames: Sequence[np.ndarray], config: PretrainConfig,
     return PretrainResult(weights_file, log, time.perf_counter() - start, model)
 
 
+def pretrained_with(weights_file: str | Path, config: PretrainConfig) -> bool:
+    """Whether ``weights_file`` holds a finished pretraining of exactly ``config`` (its
+    settings file says so): another run with these settings need not pretrain again."""
+    settings = settings_file(weights_file)
+    if not Path(weights_file).is_file() or not settings.is_file():
+        return False
+    saved = json.loads(settings.read_text())
+    wanted = {**config.__dict__, "span": list(config.span)}
+    return all(saved.get(key) == value for key, value in wanted.items())
+
+
 def settings_file(weights_file: str | Path) -> Path:
     """The settings :func:`pretrain_on_frames` saves beside ``<name>.weights.h5``:
     ``<name>.json``."""
