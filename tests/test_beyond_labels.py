@@ -195,15 +195,21 @@ def test_the_figure_reads_errors_as_plain_pixels():
     assert [t.get_text() for t in figure.axes[2].get_xticklabels()] == ["supervised", "ensemble"]
 
 
+def counted_pretraining(monkeypatch) -> list:
+    """The comparison's pretraining, each call appended to the list returned."""
+    calls = []
+    real = beyond_labels.pretrain
+    monkeypatch.setattr(beyond_labels, "pretrain",
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    return calls
+
+
 def test_a_finished_pretrained_run_is_evaluated_again_without_pretraining(tmp_path,
                                                                           monkeypatch):
     """A comparison started again reuses finished models; the pretrained method's pretraining
     (minutes on a real project) is one of them, not redone before its pose model is found."""
     project = tiny_project(tmp_path)
-    calls = []
-    real = beyond_labels.pretrain
-    monkeypatch.setattr(beyond_labels, "pretrain",
-                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    calls = counted_pretraining(monkeypatch)
     first, _ = beyond_labels.run_method(project, tiny_config(), "pretrained", 6)
     again, steps = beyond_labels.run_method(project, tiny_config(), "pretrained", 6)
     assert len(calls) == 1 and steps == 3
@@ -219,10 +225,7 @@ def test_a_second_training_size_reuses_the_same_pretraining(tmp_path, monkeypatc
     """Each training size's pretrained run starts from the same pretraining (same settings,
     same file): done once, not once per size; other settings are not taken for it."""
     project = tiny_project(tmp_path)
-    calls = []
-    real = beyond_labels.pretrain
-    monkeypatch.setattr(beyond_labels, "pretrain",
-                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    calls = counted_pretraining(monkeypatch)
     four, _ = beyond_labels.run_method(project, tiny_config(), "pretrained", 4)
     six, _ = beyond_labels.run_method(project, tiny_config(), "pretrained", 6)
     assert len(calls) == 1 and four[0].path != six[0].path and six[0].is_trained()
