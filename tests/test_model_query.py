@@ -63,7 +63,7 @@ def test_find_model_finds_old_suffixed_folders(project):
     assert find_model(project, net_type="efficientnet-b0") == bare
     assert find_model(project, test_videos="w,v", augment=0, train_size=8) == bare
     assert trained_with(bare) == ModelQuery(1, 0.95, "efficientnet-b0", 8, "all", "w,v", 0, 0,
-                                          "random", 0, 0, 25.0, 0)
+                                          "random", 0, 0, 25.0, 0, 0)
 
 
 def test_the_query_of_a_train_config_finds_its_model(project):

@@ -11,6 +11,7 @@ import pytest
 import kit.net.pseudo_labels
 import kit.net.train
 from kit.net.data import AugmentConfig, PoseDataset
+from kit.net.model_query import _query_from_name, find_model
 from kit.net.predict import Predictor
 from kit.net.pseudo_labels import (
     LABELED_SHARE,
@@ -103,6 +104,9 @@ def test_self_training_labels_frames_half_way_and_trains_on_them(two_videos, mon
     assert read_train_log(model_dir)["step"].tolist() == [2, 3, 4, 6]
     assert 0 < labeling_seconds(model_dir) < 600
     assert labeling_seconds(two_videos.root) == 0  # a folder without pseudo-labels
+    assert find_model(two_videos, pseudo_label_frames=12).path == model_dir
+    assert _query_from_name(model_dir.name, 0).pseudo_label_frames == 12
+    assert _query_from_name(model_dir.name, 0).net_type == "mobilenet_v2_0.35"
     poses = Predictor(model_dir).predict_images([load_image(paths[0])])
     assert poses.shape == (1, 1, len(two_videos.bodyparts), 3)
 

@@ -19,7 +19,7 @@ from kit.project import Project
 
 _ANY = {"train_fraction": -1.0, "net_type": "", "train_size": -1, "bodyparts": "",
         "test_videos": "", "augment": -1, "split_method": "", "seed": -1, "unlabeled_pairs": -1,
-        "rotation_deg": -1.0, "pretrained": -1}
+        "rotation_deg": -1.0, "pretrained": -1, "pseudo_label_frames": -1}
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class ModelQuery:
             circle); -1: any.
         pretrained: 1 started from a backbone pretrained on the project's frames
             (``kit.net.pretrain``), 0 not, -1 any.
+        pseudo_label_frames: video frames it labeled itself and trained on (self-training,
+            ``kit.net.pseudo_labels``; 0: none); -1: any.
     """
 
     shuffle: int = 1
@@ -62,6 +64,7 @@ class ModelQuery:
     unlabeled_pairs: int = -1
     rotation_deg: float = -1.0
     pretrained: int = -1
+    pseudo_label_frames: int = -1
 
     def matches(self, recorded: ModelQuery) -> bool:
         """Whether a model trained as ``recorded`` (no "any" values) is one asked for."""
@@ -91,7 +94,7 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
         unlabeled_pairs=int(settings.get("unlabeled_pairs", 0)),
         rotation_deg=float(settings.get("augment", {}).get("rotation_deg", 25.0)),
         pretrained=int(bool(settings.get("weights")) and is_pretrained_file(settings["weights"])),
-        iteration=iteration)
+        pseudo_label_frames=int(settings.get("pseudo_label_frames", 0)), iteration=iteration)
 
 
 def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
@@ -103,10 +106,11 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
         return None
     values: dict[str, Any] = {"train_size": 0, "bodyparts": "all", "test_videos": "none",
                               "augment": 1, "split_method": "random", "seed": 0,
-                              "unlabeled_pairs": 0, "rotation_deg": 25.0, "pretrained": 0}
+                              "unlabeled_pairs": 0, "rotation_deg": 25.0, "pretrained": 0,
+                              "pseudo_label_frames": 0}
     tokens, net_type = variant.split("-")[1:], []
     while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, seed<N>,
-        # noaug or rot<deg>, pretrained, unlabeled<N>, net_type
+        # noaug or rot<deg>, pretrained, unlabeled<N>, pseudo<N>, net_type
         token = tokens.pop(0)
         if re.fullmatch(r"n\d+", token) and not net_type:
             values["train_size"] = int(token[1:])
@@ -125,6 +129,8 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
             values["pretrained"] = 1
         elif re.fullmatch(r"unlabeled\d+(views)?", token) and not net_type:
             values["unlabeled_pairs"] = int(token[9:].removesuffix("views"))
+        elif re.fullmatch(r"pseudo\d+", token) and not net_type:
+            values["pseudo_label_frames"] = int(token[6:])
         else:  # the rest: a net_type, which may hold '-' (efficientnet-b0)
             net_type.append(token)
     values["net_type"] = "-".join(net_type) or "resnet_50"
