@@ -3,7 +3,8 @@
 import pytest
 
 from kit.net.model_folder import ModelFolder, PoseConfig
-from kit.net.model_query import ModelQuery, find_model, find_models, query_of, trained_with
+from kit.net.model_query import (ModelQuery, find_model, find_models, query_of, query_settings,
+                                  trained_with)
 
 
 def _trained(project, settings: dict, variant: str = "") -> ModelFolder:
@@ -96,3 +97,17 @@ def test_blocks_splits_and_seeds_tell_models_apart(project):
     for folder in members:  # without saved settings, the name says the same
         folder.train_config_file.unlink()
     assert find_models(project, split_method="blocks") == members
+
+
+def test_model_settings_select_by_what_no_notebook_parameter_names():
+    """04_evaluate and 08_live take the fields that are not parameters of their own in one
+    text, and the "several match" listing names them that way."""
+    assert query_settings("rotation_deg=180 pseudo_label_frames=200") == {
+        "rotation_deg": 180.0, "pseudo_label_frames": 200}
+    assert query_settings("") == {}
+    with pytest.raises(ValueError, match="'net_type' is a parameter of its own"):
+        query_settings("net_type=resnet_50")
+    query = ModelQuery(net_type="resnet_50", pseudo_label_frames=200, pretrained=1)
+    assert query.flags(["shuffle", "net_type", "pseudo_label_frames", "pretrained"]) == (
+        '-p shuffle 1 -p net_type resnet_50 -p model_settings '
+        '"pseudo_label_frames=200 pretrained=1"')

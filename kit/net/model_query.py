@@ -16,7 +16,12 @@ from typing import Any
 from kit.net.backbones import is_pretrained_file
 from kit.net.model_folder import ModelFolder, name_parts
 from kit.project import Project
+from kit.project.settings_text import parse_settings
 
+# ModelQuery fields the notebooks that find a model (04_evaluate, 08_live) take as parameters
+# of their own; the others go in their one ``model_settings`` text (:func:`query_settings`).
+NOTEBOOK_PARAMETERS = ("shuffle", "train_fraction", "net_type", "train_size", "bodyparts",
+                       "test_videos", "augment", "split_method", "seed")
 _ANY = {"train_fraction": -1.0, "net_type": "", "train_size": -1, "bodyparts": "",
         "test_videos": "", "augment": -1, "split_method": "", "seed": -1, "unlabeled_pairs": -1,
         "rotation_deg": -1.0, "pretrained": -1, "pseudo_label_frames": -1}
@@ -73,8 +78,18 @@ class ModelQuery:
             for name, any_value in _ANY.items())
 
     def flags(self, names: list[str]) -> str:
-        """``-p name value`` of ``names``, as ``python -m kit run`` takes them."""
-        return " ".join(f"-p {name} {getattr(self, name)}" for name in names)
+        """``-p name value`` of ``names``, as ``python -m kit run`` takes them (those not
+        notebook parameters of their own in one ``-p model_settings "name=value ..."``)."""
+        own = [f"-p {n} {getattr(self, n)}" for n in names if n in NOTEBOOK_PARAMETERS]
+        more = " ".join(f"{n}={getattr(self, n)}" for n in names if n not in NOTEBOOK_PARAMETERS)
+        return " ".join(own + ([f'-p model_settings "{more}"'] if more else []))
+
+
+def query_settings(text: str) -> dict[str, Any]:
+    """A notebook's ``model_settings`` ("rotation_deg=180 pseudo_label_frames=200") as
+    :func:`find_model`'s further fields (those not notebook parameters of their own)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelQuery)}
+    return parse_settings(text, defaults, "model_settings", own=NOTEBOOK_PARAMETERS)
 
 
 def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
