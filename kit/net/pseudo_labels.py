@@ -34,11 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.net.data import PoseDataset, prefetch
-from kit.net.model import recalibrate_batchnorm
+from kit.net.data import PoseDataset
 from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
-from kit.net.run_files import pose_config
+from kit.net.run_files import pose_config, recalibrate_on_training_batches
 from kit.net.unlabeled import unlabeled_pair_starts
 from kit.net.unlabeled_losses import pose_outputs_only
 from kit.project import Project, atomic_write_text
@@ -123,9 +122,7 @@ def make_pseudo_labels(project: Project, config, model, dataset: PoseDataset,
     if found is not None:
         return found
     start = time.perf_counter()
-    extra = range(config.train_steps, config.train_steps + max(1, config.batchnorm_batches))
-    recalibrate_batchnorm(
-        model, (images for images, _ in prefetch(dataset.__getitem__, extra, config.num_workers)))
+    recalibrate_on_training_batches(model, dataset, config, max(1, config.batchnorm_batches))
     predictor = Predictor.of_network(pose_outputs_only(model),
                                      pose_config(project, config, dataset, bodyparts))
     sources = pseudo_label_sources(project, ModelFolder(model_dir).load_split(), config)

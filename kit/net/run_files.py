@@ -12,7 +12,9 @@ import keras
 import pandas as pd
 
 from kit.net.backbones import get_backbone
+from kit.net.data import prefetch
 from kit.net.heads import head_names
+from kit.net.model import recalibrate_batchnorm
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.unlabeled_losses import pose_outputs_only
 from kit.project import atomic_path
@@ -49,6 +51,17 @@ def save_checkpoint(model, folder: Path, step: int) -> None:
         model.save(tmp)
     for old in list_checkpoints(folder)[:-1]:
         old.unlink()
+
+
+def recalibrate_on_training_batches(model, dataset, config, count: int | None = None) -> None:
+    """Set BatchNorm's moving statistics (:func:`kit.net.model.recalibrate_batchnorm`) from
+    ``count`` (default ``config.batchnorm_batches``) fresh augmented batches, indices past the
+    last step: the training distribution. Before the final model is saved, and before a run
+    labels video frames mid-way (:mod:`kit.net.pseudo_labels`)."""
+    count = config.batchnorm_batches if count is None else count
+    extra = range(config.train_steps, config.train_steps + count)
+    recalibrate_batchnorm(
+        model, (images for images, _ in prefetch(dataset.__getitem__, extra, config.num_workers)))
 
 
 def pose_config(project, config, dataset, bodyparts) -> PoseConfig:

@@ -36,12 +36,13 @@ from kit.net.backbones import get_backbone
 from kit.net.data import MultiAnimalDataset, PoseDataset, mirror_permutation, prefetch
 from kit.net.heads import head_losses
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
-from kit.net.model import build_model, recalibrate_batchnorm, resolve_weights
+from kit.net.model import build_model, resolve_weights
 from kit.net.model_folder import ModelFolder
 from kit.net.pseudo_labels import pseudo_label_step, with_pseudo_labels
 from kit.net.run_files import (
     append_log,
     list_checkpoints,
+    recalibrate_on_training_batches,
     remove_stale_temporaries,
     save_checkpoint,
     save_final,
@@ -186,10 +187,7 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
         dataset = with_pseudo_labels(project, config, model, dataset, model_dir, bodyparts)
         _fit(model, dataset, config, model_dir, range(max(start, switch), config.train_steps),
              verbose)
-    # Fresh augmented batches (indices past the last step): the training distribution.
-    extra = range(config.train_steps, config.train_steps + config.batchnorm_batches)
-    recalibrate_batchnorm(
-        model, (images for images, _ in prefetch(dataset.__getitem__, extra, config.num_workers)))
+    recalibrate_on_training_batches(model, dataset, config)
     save_final(model, project, config, dataset, model_dir, bodyparts)
     if not config.keep_checkpoints:
         remove_checkpoints(model_dir)
