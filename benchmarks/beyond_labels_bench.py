@@ -74,6 +74,9 @@ def main() -> None:
                         help="further TrainConfig settings of every method, as 03_train's "
                              "train_settings: \"temporal_min_confidence=0.05\"")
     parser.add_argument("--video-frames", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds every run's weights, batches and its labeled frames' draw "
+                             "(the test block is the same for every seed): run to run spread")
     parser.add_argument("--work", default="", help="scratch folder (default: a temporary one)")
     parser.add_argument("--out", default=str(HERE / "output"))
     parser.add_argument("--tag", default="", help="appended to the output files' name")
@@ -141,7 +144,7 @@ def run(args) -> None:
         crop_size=args.crop_size, video_frames=args.video_frames,
         train_fraction=args.train_fraction, rotation_deg=args.rotation_deg,
         global_scale=args.global_scale, time_budget_s=args.time_budget, view_pairs=view_pairs,
-        pca_bodyparts=pca_bodyparts, train_settings=args.train_settings)
+        pca_bodyparts=pca_bodyparts, train_settings=args.train_settings, seed=args.seed)
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))
