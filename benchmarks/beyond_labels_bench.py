@@ -25,6 +25,12 @@ network's outputs: the errors compare the methods with them, not with the truth.
     .venv/bin/python benchmarks/beyond_labels_bench.py --sleap \
         ../shared/datasets/sleap-centered-pair/centered_pair_predictions.slp \
         --num-individuals 2 --train-fraction 0.7 --methods supervised full_rotation
+
+``--merge`` trains nothing: it joins earlier runs' outputs (their tags) into one table and
+figure under ``--tag``, each method, split and size once (a row whose model was only
+evaluated again gives way to the run that trained it):
+
+    .venv/bin/python benchmarks/beyond_labels_bench.py --merge t1200 t1200random --tag t1200all
 """
 
 from __future__ import annotations
@@ -81,7 +87,11 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "output"))
     parser.add_argument("--tag", default="", help="appended to the output files' name")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run")
+    parser.add_argument("--merge", nargs="+", default=[], metavar="TAG",
+                        help="join the outputs of these tags (of the same data set) under --tag")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args)
     if args.quick:
         args.train_sizes, args.train_steps, args.crop_size = [20], 6, 128
         args.batch_size, args.video_frames = 2, 10
@@ -94,22 +104,52 @@ def main() -> None:
     run(args)
 
 
-def scratch_project(args, work: Path) -> tuple[Path, str]:
-    """The project the methods train in, under ``work`` (made unless there), and the name
-    of the outputs: openfield-Pranav-2018-10-30 -> openfield; lp-mirror-mouse ->
-    mirror_mouse; a SLEAP file -> sleap_<its folder, less "sleap-" and "-pair">
-    (sleap-centered-pair -> sleap_centered: the output names a data set by kind, not the
-    shared data set's own file names, which stay in ../shared)."""
+def dataset_slug(args) -> str:
+    """The data set's name in the outputs: openfield-Pranav-2018-10-30 -> openfield;
+    lp-mirror-mouse -> mirror_mouse; a SLEAP file -> sleap_<its folder, less "sleap-" and
+    "-pair"> (sleap-centered-pair -> sleap_centered: the output names a data set by kind, not
+    the shared data set's own file names, which stay in ../shared)."""
+    if args.sleap:
+        return "sleap_" + Path(args.sleap).parent.name.removeprefix("sleap-").removesuffix("-pair")
+    if args.lightning_pose:
+        return Path(args.lightning_pose).name.removeprefix("lp-").replace("-", "_")
+    return Path(args.project).name.split("-")[0]
+
+
+def output_name(args, tag: str) -> str:
+    """beyond_labels_<data set>[_<tag>], the outputs' name without suffix."""
+    return "beyond_labels_" + dataset_slug(args) + (f"_{tag}" if tag else "")
+
+
+def merge(args) -> None:
+    """``--merge``: the rows of earlier outputs in one table and figure."""
+    import pandas as pd
+
+    from kit import plots
+    from kit.project.drawing import save_figure
+
+    out = Path(args.out)
+    tables = [pd.read_csv(out / f"{output_name(args, tag)}.csv") for tag in args.merge]
+    table = (pd.concat(tables).sort_values("wall_s", ascending=False)  # evaluated again: ~0 s
+             .drop_duplicates(["method", "split", "train_size"])
+             .sort_values(["train_size", "split", "method"], ascending=[False, True, True]))
+    name = output_name(args, args.tag)
+    table.to_csv(out / f"{name}.csv", index=False)
+    print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
+    print(table.round(2).to_string(index=False))
+
+
+def scratch_project(args, work: Path) -> Path:
+    """The project the methods train in, under ``work`` (made unless there)."""
     if args.sleap:
         from kit.project.sleap_file import import_slp
 
         source = Path(args.sleap)
-        slug = "sleap_" + source.parent.name.removeprefix("sleap-").removesuffix("-pair")
-        copy = work / slug
+        copy = work / dataset_slug(args)
         if not copy.exists():
             import_slp(source, copy, instances="all", num_individuals=args.num_individuals or None,
                        max_frames=args.sleap_frames)
-        return copy, slug
+        return copy
     source = Path(args.lightning_pose or args.project)
     copy = work / source.name
     if args.lightning_pose and not copy.exists():
@@ -119,9 +159,7 @@ def scratch_project(args, work: Path) -> tuple[Path, str]:
     elif not copy.exists():
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
             "dlc-models*", "training-datasets", "evaluation-results*", "kit-models"))
-    slug = (source.name.removeprefix("lp-").replace("-", "_") if args.lightning_pose
-            else source.name.split("-")[0])
-    return copy, slug
+    return copy
 
 
 def run(args) -> None:
@@ -131,7 +169,7 @@ def run(args) -> None:
     from kit.project.drawing import save_figure
 
     work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
-    copy, slug = scratch_project(args, work)
+    copy = scratch_project(args, work)
     view_pairs, pca_bodyparts = (), ()
     if args.lp_columns:
         from kit.project.lightning_pose import read_lp_project
@@ -150,7 +188,7 @@ def run(args) -> None:
                             progress=lambda line: print(line, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "beyond_labels_" + slug + (f"_{args.tag}" if args.tag else "")
+    name = output_name(args, args.tag)
     table.to_csv(out / f"{name}.csv", index=False)
     print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
     print(table.round(1).to_string(index=False))
