@@ -125,14 +125,20 @@ def merge(args) -> None:
     """``--merge``: the rows of earlier outputs in one table and figure."""
     import pandas as pd
 
+    tables = [pd.read_csv(Path(args.out, f"{output_name(args, tag)}.csv")) for tag in args.merge]
+    save_outputs(args, pd.concat(tables)
+                 .sort_values("wall_s", ascending=False)  # a model evaluated again: ~0 s
+                 .drop_duplicates(["method", "split", "train_size"])
+                 .sort_values(["train_size", "split", "method"], ascending=[False, True, True]))
+
+
+def save_outputs(args, table) -> None:
+    """``table`` as --out/<output_name>.csv and its figure (.png), printed."""
     from kit import plots
     from kit.project.drawing import save_figure
 
     out = Path(args.out)
-    tables = [pd.read_csv(out / f"{output_name(args, tag)}.csv") for tag in args.merge]
-    table = (pd.concat(tables).sort_values("wall_s", ascending=False)  # evaluated again: ~0 s
-             .drop_duplicates(["method", "split", "train_size"])
-             .sort_values(["train_size", "split", "method"], ascending=[False, True, True]))
+    out.mkdir(parents=True, exist_ok=True)
     name = output_name(args, args.tag)
     table.to_csv(out / f"{name}.csv", index=False)
     print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
@@ -163,10 +169,8 @@ def scratch_project(args, work: Path) -> Path:
 
 
 def run(args) -> None:
-    from kit import plots
     from kit.experiments.beyond_labels import BeyondConfig, compare_methods
     from kit.project import load_project
-    from kit.project.drawing import save_figure
 
     work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
     copy = scratch_project(args, work)
@@ -186,12 +190,7 @@ def run(args) -> None:
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = output_name(args, args.tag)
-    table.to_csv(out / f"{name}.csv", index=False)
-    print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
-    print(table.round(1).to_string(index=False))
+    save_outputs(args, table)
 
 
 if __name__ == "__main__":
