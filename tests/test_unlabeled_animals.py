@@ -25,7 +25,7 @@ from kit.net.unlabeled_animals import (
     anchors_of,
     match_animals,
 )
-from kit.net.unlabeled_losses import fit_pose_subspace
+from kit.net.subspaces import fit_pose_subspace
 
 STRIDE, MAP_HW = 8, (12, 12)
 GRAPH = ((0, 1), (1, 2))

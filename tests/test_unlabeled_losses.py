@@ -10,12 +10,11 @@ from kit.net.unlabeled_losses import (
     PoseSubspaceLoss,
     TemporalLoss,
     ViewsLoss,
-    fit_pose_subspace,
-    fit_view_subspace,
     pose_outputs_only,
     with_unlabeled_losses,
 )
 from kit.net.model import build_model
+from kit.net.subspaces import fit_pose_subspace, fit_view_subspace
 from kit.net.train import TrainConfig
 
 TRIANGLE = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 5.0]])  # K = 3 body parts, pixels

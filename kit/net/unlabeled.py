@@ -30,12 +30,8 @@ import numpy as np
 from kit.net.data import AugmentConfig, PoseDataset, _draw_warp, augment
 from kit.net.pretrain import VIDEO_SUFFIXES
 from kit.net.unlabeled_animals import AnimalAnchors
-from kit.net.unlabeled_losses import (
-    PoseSubspace,
-    fit_pose_subspace,
-    fit_view_subspace,
-    unlabeled_outputs,
-)
+from kit.net.subspaces import PoseSubspace, fit_pose_subspace, fit_view_subspace
+from kit.net.unlabeled_losses import unlabeled_outputs
 from kit.project import Project
 from kit.project.splits import Split, frame_number, video_of
 from kit.project.video import read_frames, video_info

@@ -41,9 +41,9 @@ from kit.net.model import BatchStatisticsReader
 from kit.net.predict import head_maps
 from kit.net.soft_argmax import soft_argmax_at
 from kit.net.targets import STRIDE, TargetConfig
+from kit.net.subspaces import PoseSubspace
 from kit.net.unlabeled_losses import (
     UNLABELED_OUTPUTS,
-    PoseSubspace,
     PoseSubspaceLoss,
     TemporalLoss,
     unlabeled_outputs,
