@@ -9,6 +9,8 @@ settings, and returns :class:`Decoded` poses with the individuals axis.
   (:func:`kit.net.targets.decode`); one row.
 - ``bottom_up``: peaks, then part-affinity assembly (:func:`kit.net.assembly.poses_from_maps`);
   the animals (best first), then ``single`` for unique body parts.
+- ``two_views``: ``single_animal``, then each pair of body parts seen in two views (a mirror
+  rig) made to agree (:func:`kit.net.two_views.refine_views`); one row.
 
 A new decoder is one function plus one line: ``register_decoder("top_down", top_down)``;
 a pose config naming it (``decoder``) then predicts with it everywhere.
@@ -22,8 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from kit.net.assembly import AssemblyConfig, poses_from_maps
-from kit.net.model_folder import BOTTOM_UP_DECODER, SINGLE_ANIMAL_DECODER, PoseConfig
+from kit.net.model_folder import (BOTTOM_UP_DECODER, SINGLE_ANIMAL_DECODER, TWO_VIEWS_DECODER,
+                                  PoseConfig)
 from kit.net.targets import TargetConfig, decode
+from kit.net.two_views import refine_views
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,17 @@ def bottom_up(maps: dict[str, np.ndarray], pose: PoseConfig,
     return Decoded(*poses_from_maps(maps, pose, assembly))
 
 
+def two_views(maps: dict[str, np.ndarray], pose: PoseConfig,
+              assembly: AssemblyConfig) -> Decoded:
+    """``single_animal``'s poses, each view pair's weaker view found again where it agrees
+    with the stronger (:func:`kit.net.two_views.refine_views`)."""
+    decoded = single_animal(maps, pose, assembly)
+    poses = refine_views(decoded.poses[:, 0], maps["part_pred"], maps["locref"], pose)
+    return Decoded(poses[:, None], None, decoded.num_dropped)
+
+
 DECODERS: dict[str, Decoder] = {SINGLE_ANIMAL_DECODER: single_animal,
-                                BOTTOM_UP_DECODER: bottom_up}
+                                BOTTOM_UP_DECODER: bottom_up, TWO_VIEWS_DECODER: two_views}
 
 
 def register_decoder(name: str, decoder: Decoder) -> None:

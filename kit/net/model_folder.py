@@ -39,6 +39,7 @@ EXPORTED_DIR = "exported"
 
 # The decoders a pose config may name (kit.net.decoders holds their code).
 SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER = "single_animal", "bottom_up"
+TWO_VIEWS_DECODER = "two_views"  # one animal filmed in two views (kit.net.two_views)
 # What folders written before these keys existed hold: a ResNet-50, one animal, the
 # targets' and augmentation's defaults of that time.
 _TARGETS = TargetConfig()
@@ -77,7 +78,11 @@ class PoseConfig:
         identity: whether the model has the identity head.
         paf_width: PAF half-width, input pixels.
         decoder: how maps become poses, a name of :data:`kit.net.decoders.DECODERS`:
-            "single_animal" or "bottom_up" (default: from ``multianimal``).
+            "single_animal", "bottom_up" (default: from ``multianimal``) or "two_views".
+        view_pairs, view_mean, view_components, view_tolerance_px: the ``two_views``
+            decoder's pairs of body parts (one point seen in two views) and the subspace of
+            their four coordinates (map pixels: mean (4,), components (4, 3), the labels'
+            own residual) (:mod:`kit.net.two_views`).
     """
 
     bodyparts: tuple[str, ...]
@@ -98,6 +103,10 @@ class PoseConfig:
     identity: bool = False
     paf_width: float = OLD_DEFAULTS["paf_width"]
     decoder: str = ""
+    view_pairs: tuple[tuple[str, str], ...] = ()
+    view_mean: tuple[float, ...] = ()
+    view_components: tuple[tuple[float, ...], ...] = ()
+    view_tolerance_px: float = 0.0
 
     def __post_init__(self):
         if not self.bodyparts:
@@ -108,6 +117,12 @@ class PoseConfig:
         if not self.decoder:  # derived once here, so readers never branch on multianimal
             default = BOTTOM_UP_DECODER if self.multianimal else SINGLE_ANIMAL_DECODER
             object.__setattr__(self, "decoder", default)
+        named = {part for pair in self.view_pairs for part in pair}
+        if self.decoder == TWO_VIEWS_DECODER and (
+                not self.view_pairs or len(self.view_mean) != 4 or named - set(self.bodyparts)):
+            raise ValueError("The two_views decoder needs view_pairs of body parts and their "
+                             "subspace (kit.net.two_views.use_two_views writes them). Received: "
+                             f"view_pairs={self.view_pairs!r}, view_mean={self.view_mean!r}.")
 
     @property
     def num_rows(self) -> int:
@@ -133,6 +148,9 @@ class PoseConfig:
         for key in ("bodyparts", "heads", "individuals", "unique_bodyparts"):
             merged[key] = tuple(merged[key])
         merged["paf_graph"] = tuple(tuple(int(i) for i in edge) for edge in merged["paf_graph"])
+        for key in ("view_pairs", "view_mean", "view_components"):
+            merged[key] = tuple(tuple(v) if isinstance(v, list) else v
+                                for v in merged.get(key, ()))
         if merged["crop_hw"] is not None:
             merged["crop_hw"] = tuple(merged["crop_hw"])
         return cls(**merged)

@@ -16,6 +16,7 @@ from kit.net.data import prefetch
 from kit.net.heads import head_names
 from kit.net.model import recalibrate_batchnorm
 from kit.net.model_folder import ModelFolder, PoseConfig
+from kit.net.two_views import training_points, with_view_prior
 from kit.net.unlabeled_losses import pose_outputs_only
 from kit.project import atomic_path
 
@@ -90,9 +91,14 @@ def pose_config(project, config, dataset, bodyparts) -> PoseConfig:
 
 
 def save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
-    """Write the pose config and the final model (pose heads only, no optimizer)."""
+    """Write the pose config (with ``view_pairs``, the ``two_views`` decoder:
+    :mod:`kit.net.two_views`) and the final model (pose heads only, no optimizer)."""
     folder = ModelFolder(model_dir)
-    folder.save_pose_config(pose_config(project, config, dataset, bodyparts))
+    pose = pose_config(project, config, dataset, bodyparts)
+    if config.view_pairs and dataset.spec is None:  # a mirror rig: its views decoded together
+        pose = with_view_prior(pose, training_points(project, folder, bodyparts),
+                               config.view_pairs)
+    folder.save_pose_config(pose)
     # The same layers without the optimizer: a third of the size (the checkpoints keep
     # the optimizer for resuming; weights=<final model> continues training from this).
     inference = pose_outputs_only(model)  # without the unlabeled losses' outputs

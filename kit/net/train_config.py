@@ -128,6 +128,8 @@ class TrainConfig:
             ``(("nose_top", "nose_bot"), ...)``, and the weight of the loss on their
             disagreement (distance from the 3-dimensional subspace their labels span, beyond
             the labels' own; :class:`kit.net.unlabeled_losses.ViewsLoss`); no pairs or 0: off.
+            With pairs, the model also predicts with the ``two_views`` decoder (each pair's
+            weaker view found again where it agrees with the other: :mod:`kit.net.two_views`).
         pseudo_label_frames, pseudo_label_at, pseudo_label_min_likelihood: self-training
             (:mod:`kit.net.pseudo_labels`): at ``pseudo_label_at`` of the run the network
             labels this many frames of the project's videos (away from the test frames, as

@@ -1,0 +1,111 @@
+"""kit.net.two_views: a mirror rig's two views decoded together (the ``two_views`` decoder)."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from kit.net.assembly import AssemblyConfig
+from kit.net.data import AugmentConfig
+from kit.net.decoders import get_decoder
+from kit.net.model_folder import ModelFolder, PoseConfig
+from kit.net.predict import Predictor
+from kit.net.targets import TargetConfig, make_targets
+from kit.net.train import TrainConfig, train
+from kit.net.two_views import use_two_views, with_view_prior
+from kit.results.evaluate import evaluate_model
+
+PAIR = (("paw_top", "paw_bot"),)
+
+
+def rig_pose(num_frames: int = 30) -> PoseConfig:
+    """A pose config of a rig: one paw seen from the side (above) and from below, one x."""
+    rng = np.random.default_rng(0)
+    x, y_top, y_bot = rng.uniform(10, 110, (3, num_frames))
+    points = np.stack([np.stack([x, y_top], -1),
+                       np.stack([x + rng.normal(0, 0.5, num_frames), y_bot], -1)], axis=1)
+    return with_view_prior(PoseConfig(bodyparts=("paw_top", "paw_bot"), global_scale=1.0),
+                           points, PAIR)
+
+
+def maps_with_peaks(peaks: list[list[tuple[float, float, float]]]):
+    """Score maps (1, 16, 16, K) of 128-pixel images: each body part's Gaussian peaks
+    (x, y, height), and location refinement to the nearest peak."""
+    config = TargetConfig()
+    scores, locref = np.zeros((16, 16, len(peaks))), np.zeros((16, 16, 2 * len(peaks)))
+    for part, part_peaks in enumerate(peaks):
+        for x, y, height in sorted(part_peaks, key=lambda p: p[2]):  # the highest's locref
+            s, _, ref, _ = make_targets(np.array([[x, y]]), (16, 16), config)
+            scores[..., part] = np.maximum(scores[..., part], height * s[..., 0])
+            near = s[..., 0] > 0
+            locref[near, 2 * part:2 * part + 2] = ref[near, :2]
+    return {"part_pred": scores[None], "locref": locref[None]}
+
+
+def test_a_view_that_disagrees_is_found_again_where_it_agrees():
+    """Above, the paw is clear at x = 40; below, the network scores the other paw (x = 100)
+    higher than this one (x = 40): the argmax takes the wrong one, two_views the right one,
+    with its own (lower) score as likelihood."""
+    pose = rig_pose()
+    assert pose.decoder == "two_views" and pose.view_pairs == PAIR
+    assert 0 < pose.view_tolerance_px < 2
+    maps = maps_with_peaks([[(40, 30, 0.9)], [(100, 90, 0.6), (40, 90, 0.4)]])
+    argmax = get_decoder("single_animal")(maps, pose, AssemblyConfig()).poses[0, 0]
+    views = get_decoder("two_views")(maps, pose, AssemblyConfig()).poses[0, 0]
+    np.testing.assert_allclose(argmax[1, :2], [100, 90], atol=0.5)
+    np.testing.assert_allclose(views[1, :2], [40, 90], atol=0.5)
+    assert views[1, 2] == pytest.approx(0.4, abs=0.02)
+    np.testing.assert_allclose(views[0], argmax[0])  # the stronger view stays
+
+
+def test_views_that_agree_keep_the_argmax():
+    pose = rig_pose()
+    maps = maps_with_peaks([[(40, 30, 0.9)], [(40, 90, 0.6), (100, 90, 0.4)]])
+    argmax = get_decoder("single_animal")(maps, pose, AssemblyConfig()).poses
+    np.testing.assert_array_equal(get_decoder("two_views")(maps, pose, AssemblyConfig()).poses,
+                                  argmax)
+
+
+def test_too_few_labeled_pairs_decode_each_part_on_its_own():
+    with pytest.warns(UserWarning, match="fewer than 6 pairs"):
+        pose = rig_pose(num_frames=5)
+    assert pose.decoder == "single_animal" and not pose.view_pairs
+    with pytest.raises(ValueError, match="two_views decoder needs view_pairs"):
+        PoseConfig(bodyparts=("paw_top", "paw_bot"), decoder="two_views")
+    saved = rig_pose().to_dict()  # its pose_config.json, read back
+    assert PoseConfig.from_dict(saved) == rig_pose()
+
+
+def test_a_model_trained_before_decodes_its_views_together(trained_synthetic):
+    """use_two_views fits the subspace on the model's training frames and names the decoder
+    in its pose config; evaluation (04_evaluate) and prediction then use it."""
+    project, predictor, _ = trained_synthetic
+    original = ModelFolder(predictor.model_dir)
+    copy = ModelFolder(original.path.with_name(original.path.name + "-views"))
+    shutil.copytree(original.path, copy.path)
+    try:
+        with pytest.raises(ValueError, match="needs view_pairs"):
+            use_two_views(project, copy)  # trained without view_pairs
+        parts = list(predictor.pose.bodyparts)
+        pose = use_two_views(project, copy, ((parts[1], parts[2]),))
+        assert copy.load_pose_config() == pose and pose.decoder == "two_views"
+        assert Predictor(copy.path).decoder_name == "two_views"
+        evaluation = evaluate_model(project, copy, pcutoff=0.0)
+        assert np.isfinite(evaluation.test_rmse)
+    finally:
+        shutil.rmtree(copy.path)
+
+
+def test_training_with_view_pairs_names_the_decoder(two_videos):
+    """A run with ``view_pairs`` (here two ears, as if one point in two views) saves the
+    two_views decoder, fitted on its training frames, in its pose config."""
+    config = TrainConfig(train_steps=2, batch_size=2, train_fraction=0.9, weights=None,
+                         net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1,
+                         augment=AugmentConfig(crop_size=(64, 64)),
+                         view_pairs=(("leftear", "rightear"),))
+    model_dir = train(two_videos, config, verbose=0)
+    predictor = Predictor(model_dir)
+    assert predictor.decoder_name == "two_views"
+    assert predictor.pose.view_pairs == (("leftear", "rightear"),)
+    poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
+    assert poses.shape == (2, 1, len(two_videos.bodyparts), 3) and np.isfinite(poses).all()
