@@ -5,7 +5,9 @@ last 20% of labeled frames are the test set), and supervised on the random split
 
 Prints one row per method and training size (test error mean / median / 90th percentile
 in px against the human labels, jitter on the first ``--video-frames`` frames of the
-project's video, wall and training seconds) and writes ``--out``/beyond_labels_openfield.{csv,png}.
+project's video, wall and training seconds) and writes ``--out``/beyond_labels_openfield.{csv,png},
+every test point's error (``_points.csv``) and each method against supervised training on
+the same points, with a 95% interval over test frames (``_against.csv``).
 
     .venv/bin/python benchmarks/beyond_labels_bench.py --train-sizes 50 --train-steps 500
     .venv/bin/python benchmarks/beyond_labels_bench.py --quick   # 2 minutes, says nothing
@@ -125,16 +127,30 @@ def merge(args) -> None:
     """``--merge``: the rows of earlier outputs in one table and figure."""
     import pandas as pd
 
-    tables = [pd.read_csv(Path(args.out, f"{output_name(args, tag)}.csv")) for tag in args.merge]
-    save_outputs(args, pd.concat(tables)
-                 .sort_values("wall_s", ascending=False)  # a model evaluated again: ~0 s
-                 .drop_duplicates(["method", "split", "train_size"])
-                 .sort_values(["train_size", "split", "method"], ascending=[False, True, True]))
+    key = ["method", "split", "train_size"]
+    stems = {tag: Path(args.out, output_name(args, tag)) for tag in args.merge}
+    table = (pd.concat([pd.read_csv(f"{stem}.csv").assign(tag=tag) for tag, stem in stems.items()])
+             .sort_values("wall_s", ascending=False)  # a model evaluated again: ~0 s
+             .drop_duplicates(key)
+             .sort_values(["train_size", "split", "method"], ascending=[False, True, True]))
+    # each run's test points from the first tag that has them (a model evaluated again scores
+    # the same points as the run that trained it)
+    points = [pd.read_csv(f"{stem}_points.csv").assign(tag=tag) for tag, stem in stems.items()
+              if Path(f"{stem}_points.csv").is_file()]
+    if points:
+        points = pd.concat(points)
+        first = points.drop_duplicates(key)[key + ["tag"]]
+        points = points.merge(first, on=key + ["tag"]).drop(columns="tag")
+    save_outputs(args, table.drop(columns="tag"), points if len(points) else None)
 
 
-def save_outputs(args, table) -> None:
-    """``table`` as --out/<output_name>.csv and its figure (.png), printed."""
+def save_outputs(args, table, points=None) -> None:
+    """``table`` as --out/<output_name>.csv and its figure (.png), printed; with the test
+    points' errors (``points``, :func:`kit.experiments.beyond_labels.read_points`'s) those as
+    <output_name>_points.csv and each method against supervised training as
+    <output_name>_against.csv (:func:`kit.experiments.beyond_labels.against_supervised`)."""
     from kit import plots
+    from kit.experiments.beyond_labels import against_supervised
     from kit.project.drawing import save_figure
 
     out = Path(args.out)
@@ -143,6 +159,12 @@ def save_outputs(args, table) -> None:
     table.to_csv(out / f"{name}.csv", index=False)
     print(save_figure(plots.plot_beyond_labels(table), out / f"{name}.png"))
     print(table.round(2).to_string(index=False))
+    if points is not None and len(points):
+        points.to_csv(out / f"{name}_points.csv", index=False)
+        against = against_supervised(points)
+        against.to_csv(out / f"{name}_against.csv", index=False)
+        print("\nAgainst supervised training, the same test points (95% interval over test "
+              f"frames):\n{against.round(3).to_string(index=False)}")
 
 
 def scratch_project(args, work: Path) -> Path:
@@ -169,7 +191,7 @@ def scratch_project(args, work: Path) -> Path:
 
 
 def run(args) -> None:
-    from kit.experiments.beyond_labels import BeyondConfig, compare_methods
+    from kit.experiments.beyond_labels import BeyondConfig, compare_methods, read_points
     from kit.project import load_project
 
     work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
@@ -190,7 +212,7 @@ def run(args) -> None:
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))
-    save_outputs(args, table)
+    save_outputs(args, table, read_points(work / "results"))
 
 
 if __name__ == "__main__":

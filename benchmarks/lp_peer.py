@@ -115,7 +115,7 @@ def run_kit(args, project, train_size: int, budget_s: float) -> dict:
     start = time.perf_counter()
     model_dir = train(project, kit_config(args, train_size, steps), verbose=0)
     wall = time.perf_counter() - start
-    errors, _ = blocks_scores(project, [ModelFolder(model_dir)])
+    errors = blocks_scores(project, [ModelFolder(model_dir)])[0]["error_px"].to_numpy()
     jitter = kit_jitter(args, project, ModelFolder(model_dir)) if args.video_frames else None
     return {"tool": "kit", "model": f"{args.net_type}, random init", "train_size": train_size,
             **summary(errors), "jitter_px": jitter, "wall_s": wall, "steps": steps}

@@ -12,9 +12,11 @@ from kit.experiments import beyond_labels
 from kit.experiments.beyond_labels import (
     METHODS,
     BeyondConfig,
+    against_supervised,
     compare_methods,
     method_steps,
     planned_steps,
+    read_points,
     train_config,
 )
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
@@ -60,6 +62,26 @@ def test_an_ensemble_trains_on_the_frames_a_single_model_does(tmp_path):
     assert (table.steps == 3).all() and len(lines) == len(table)
     assert list((tmp_path / "out" / "videos" / "ensemble-blocks-6").glob("*-seed1-*"))
     assert (tmp_path / "out" / "beyond_labels.csv").is_file()
+    points = read_points(tmp_path / "out")  # every test point of every run
+    assert points.groupby("method").size().to_dict() == dict(zip(table.method, table.num_points))
+    against = against_supervised(points)  # no supervised run here: nothing to compare with
+    assert against.empty
+
+
+def test_each_method_against_supervised_training_on_the_same_points():
+    """Point by point on the same split and size: half the error is -50% with no doubt;
+    supervised training itself and another size's runs are not compared."""
+    base = pd.DataFrame({"image": np.repeat([f"img{i}" for i in range(10)], 2),
+                         "individual": "single animal", "bodypart": ["nose", "tail"] * 10,
+                         "error_px": np.linspace(1, 20, 20), "split": "blocks",
+                         "train_size": 50, "method": "supervised"})
+    halved = base.assign(method="full_rotation", error_px=base.error_px / 2)
+    other = base.assign(train_size=20, method="pretrained")  # no supervised run at 20
+    against = against_supervised(pd.concat([base, halved.iloc[::-1], other]), num_resamples=50)
+    assert against.method.unique().tolist() == ["full_rotation"]
+    assert against.statistic.tolist() == ["mean", "median", "p90"]
+    np.testing.assert_allclose(against[["change", "low", "high"]], -0.5)
+    assert against.supervised_px.iloc[0] == pytest.approx(10.5)
 
 
 def networks_that_find_every_animal(project, monkeypatch):

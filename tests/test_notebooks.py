@@ -372,3 +372,5 @@ def test_beyond_labels_notebook_compares_methods_and_draws_them(tmp_path):
     assert table[["method", "split"]].values.tolist() == [
         ["supervised", "blocks"], ["full_rotation", "blocks"], ["supervised", "random"]]
     assert (results / "beyond_labels.png").stat().st_size > 0
+    points = pd.read_csv(results / "beyond_labels_points.csv")  # what the against cell reads
+    assert len(points) == table.num_points.sum()

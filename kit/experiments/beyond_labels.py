@@ -59,6 +59,7 @@ from kit.results.ensemble_analysis import analyze_ensemble
 from kit.results.evaluate import evaluate_model
 from kit.results.evaluate_ma import oks_map
 from kit.results.generalization import animal_poses, matched_animals, point_errors
+from kit.results.paired import paired_change
 from kit.results.tracklets import quiet_nan
 
 
@@ -87,6 +88,7 @@ METHODS: dict[str, Method] = {
     "ensemble_3x": Method(members=3, seed_offset=4, budget=3.0),  # members as long as one model
     "self_training": Method({"pseudo_label_frames": 200}),  # labels video frames half-way
 }
+POINTS_FILE = "beyond_labels_points.csv"  # every test point's error, each run's
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
            "num_predicted", "mAP", "jitter_px", "wall_s", "train_s", "steps"]
 
@@ -212,8 +214,9 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
     return models, total
 
 
-def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[np.ndarray, float]:
-    """Every labeled test point's error in pixels, and for several animals the test frames'
+def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[pd.DataFrame, float]:
+    """Every labeled test point's error (:func:`kit.results.generalization.point_errors`'s
+    table: image, individual, bodypart, error_px), and for several animals the test frames'
     OKS mAP (percent; NaN for one animal). An ensemble's prediction is its members' median
     (of the animals matched to labeled ones, for several animals)."""
     evaluations = [evaluate_model(project, model, pcutoff=0.0) for model in models]
@@ -225,10 +228,10 @@ def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[np.ndarr
     predictions = tables[0].copy()
     with quiet_nan():  # an animal no member found stays NaN
         predictions[:] = np.nanmedian(np.stack([t.to_numpy() for t in tables]), axis=0)
-    errors = point_errors(predictions, labels)["error_px"].to_numpy()
+    points = point_errors(predictions, labels)
     if project.layout is None:
-        return errors, float("nan")
-    return errors, oks_map(*animal_poses(predictions, labels))["mAP"]
+        return points, float("nan")
+    return points, oks_map(*animal_poses(predictions, labels))["mAP"]
 
 
 def train_seconds(models: list[ModelFolder]) -> float:
@@ -290,7 +293,7 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
     evaluation only, its ``train_s`` still its training's); with ``time_budget_s`` the steps are
     planned first (:func:`planned_steps`)."""
     out = Path(out)
-    rows = []
+    rows, points = [], []
     methods = list(config.methods)
     runs = [(m, "blocks", n) for n in config.train_sizes for m in methods]
     if "supervised" in methods:
@@ -301,7 +304,9 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
         models, steps = run_method(project, config, name, size, split,
                                    planned[f"{name}/{size}"])
         wall = time.perf_counter() - start
-        errors, average_precision = blocks_scores(project, models)
+        scored, average_precision = blocks_scores(project, models)
+        errors = scored["error_px"].to_numpy()
+        points.append(scored.assign(method=name, split=split, train_size=size))
         moved = jitter(project, models, config,  # a folder per model: settings differ
                        out / "videos" / f"{name}-{split}-{size}" / models[0].path.name)
         rows.append({"method": name, "split": split, "train_size": size,
@@ -315,4 +320,34 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "beyond_labels.csv", table.to_csv(index=False))
+        atomic_write_text(out / POINTS_FILE, pd.concat(points).to_csv(index=False))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def read_points(out: str | Path) -> pd.DataFrame:
+    """The test points' errors :func:`compare_methods` wrote in ``out`` (:data:`POINTS_FILE`):
+    method, split, train_size, image, individual, bodypart, error_px."""
+    return pd.read_csv(Path(out) / POINTS_FILE)
+
+
+def against_supervised(points: pd.DataFrame, num_resamples: int = 2000) -> pd.DataFrame:
+    """Each method's test error against supervised training's on the same split and
+    training size, point by point: the relative change of the mean, median and 90th
+    percentile with its 95% interval over resampled test frames
+    (:func:`kit.results.paired.paired_change`; it covers which frames were tested, not
+    another training run; points either did not predict, a missed animal's, are left out).
+    ``points``: :func:`read_points`'s."""
+    keys, rows = ["image", "individual", "bodypart"], []
+    for (method, split, size), own in points.groupby(["method", "split", "train_size"]):
+        base = points[(points.method == "supervised") & (points.split == split)
+                      & (points.train_size == size)]
+        if method == "supervised" or base.empty:
+            continue
+        both = base.merge(own, on=keys, suffixes=("_supervised", ""))
+        change = paired_change(both["error_px_supervised"], both["error_px"], both["image"],
+                               num_resamples)
+        rows += [{"method": method, "split": split, "train_size": size, "statistic": stat,
+                  "supervised_px": row["before"], "method_px": row["after"],
+                  "change": row["change"], "low": row["low"], "high": row["high"]}
+                 for stat, row in change.iterrows()]
+    return pd.DataFrame(rows)
