@@ -1,5 +1,6 @@
 """kit.net.two_views: a mirror rig's two views decoded together (the ``two_views`` decoder)."""
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -13,6 +14,7 @@ from kit.net.predict import Predictor
 from kit.net.targets import TargetConfig, make_targets
 from kit.net.train import TrainConfig, train
 from kit.net.two_views import use_two_views, with_view_prior
+from kit.results.analyze import AnalyzeConfig, analyze_videos
 from kit.results.evaluate import evaluate_model
 
 PAIR = (("paw_top", "paw_bot"),)
@@ -92,6 +94,28 @@ def test_a_model_trained_before_decodes_its_views_together(trained_synthetic):
         assert Predictor(copy.path).decoder_name == "two_views"
         evaluation = evaluate_model(project, copy, pcutoff=0.0)
         assert np.isfinite(evaluation.test_rmse)
+    finally:
+        shutil.rmtree(copy.path)
+
+
+def test_an_analysis_names_its_decoder_and_is_not_reused_by_another(trained_synthetic, tmp_path):
+    """A video analysed with the argmax is not taken for the two_views decoder's analysis
+    (nor resumed): the same model with another decoder asks for overwrite."""
+    project, predictor, video = trained_synthetic
+    original = ModelFolder(predictor.model_dir)
+    copy = ModelFolder(original.path.with_name(original.path.name + "-views2"))
+    shutil.copytree(original.path, copy.path)
+    settings = AnalyzeConfig(shuffle=1, train_fraction=0.75, variant=copy.variant,
+                             output_dir=str(tmp_path), max_frames=4, progress=False)
+    try:
+        first = analyze_videos(project, [video], settings)[0]
+        assert "decoder" not in first.metadata  # as before kit chose
+        parts = list(predictor.pose.bodyparts)
+        use_two_views(project, copy, ((parts[1], parts[2]),))
+        with pytest.raises(ValueError, match="decoder"):
+            analyze_videos(project, [video], settings)
+        again = analyze_videos(project, [video], dataclasses.replace(settings, overwrite=True))
+        assert again[0].metadata["decoder"] == "two_views" and not again[0].skipped
     finally:
         shutil.rmtree(copy.path)
 

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kit.net.model_folder import ModelFolder
+from kit.net.model_folder import BOTTOM_UP_DECODER, SINGLE_ANIMAL_DECODER, ModelFolder
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.analysis_file import load_partial_poses, save_analysis
@@ -179,11 +179,17 @@ def analyze_videos(
 
 
 def _settings(config, predictor, info, scorer) -> dict[str, Any]:
-    """What must match for a partial or finished result to count as this analysis."""
-    return {"scorer": scorer, "model": f"{predictor.model_dir.parent.name}/{predictor.model_dir.name}",
-            "crop": list(config.crop) if config.crop else None, "downscale": config.downscale,
-            "max_frames": config.max_frames, "num_frames": info.num_frames,
-            "width": info.width, "height": info.height}
+    """What must match for a partial or finished result to count as this analysis (the
+    decoder where it is not the one every model had before kit could choose: analyses
+    written then still count)."""
+    settings = {"scorer": scorer,
+                "model": f"{predictor.model_dir.parent.name}/{predictor.model_dir.name}",
+                "crop": list(config.crop) if config.crop else None,
+                "downscale": config.downscale, "max_frames": config.max_frames,
+                "num_frames": info.num_frames, "width": info.width, "height": info.height}
+    if predictor.decoder_name not in (SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER):
+        settings["decoder"] = predictor.decoder_name  # e.g. two_views (kit.net.two_views)
+    return settings
 
 
 def _finished(h5: Path, meta: Path, settings: dict) -> dict | None:
@@ -191,7 +197,8 @@ def _finished(h5: Path, meta: Path, settings: dict) -> dict | None:
     if not (h5.is_file() and meta.is_file()):
         return None
     metadata = json.loads(meta.read_text())
-    diff = {k: (metadata.get(k), v) for k, v in settings.items() if metadata.get(k) != v}
+    diff = {k: (metadata.get(k), settings.get(k)) for k in {*settings, "decoder"}
+            if metadata.get(k) != settings.get(k)}
     if diff:
         raise ValueError(
             f"{h5} holds an analysis with other settings (saved, given): {diff}. Pass "
