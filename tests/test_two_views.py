@@ -6,6 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
+from kit.live.export import export_model
+from kit.live.predictor import LiveConfig, LivePredictor
 from kit.net.assembly import AssemblyConfig
 from kit.net.data import AugmentConfig
 from kit.net.decoders import get_decoder
@@ -14,6 +16,7 @@ from kit.net.predict import Predictor
 from kit.net.targets import TargetConfig, make_targets
 from kit.net.train import TrainConfig, train
 from kit.net.two_views import use_two_views, with_view_prior
+from kit.project.video import iter_frames
 from kit.results.analyze import AnalyzeConfig, analyze_videos
 from kit.results.evaluate import evaluate_model
 
@@ -80,8 +83,9 @@ def test_too_few_labeled_pairs_decode_each_part_on_its_own():
 
 def test_a_model_trained_before_decodes_its_views_together(trained_synthetic):
     """use_two_views fits the subspace on the model's training frames and names the decoder
-    in its pose config; evaluation (04_evaluate) and prediction then use it."""
-    project, predictor, _ = trained_synthetic
+    in its pose config; evaluation (04_evaluate), prediction and live prediction (ONNX) then
+    use it."""
+    project, predictor, video = trained_synthetic
     original = ModelFolder(predictor.model_dir)
     copy = ModelFolder(original.path.with_name(original.path.name + "-views"))
     shutil.copytree(original.path, copy.path)
@@ -91,9 +95,18 @@ def test_a_model_trained_before_decodes_its_views_together(trained_synthetic):
         parts = list(predictor.pose.bodyparts)
         pose = use_two_views(project, copy, ((parts[1], parts[2]),))
         assert copy.load_pose_config() == pose and pose.decoder == "two_views"
-        assert Predictor(copy.path).decoder_name == "two_views"
+        views = Predictor(copy.path)
+        assert views.decoder_name == "two_views"
         evaluation = evaluate_model(project, copy, pcutoff=0.0)
         assert np.isfinite(evaluation.test_rmse)
+        # live prediction, exported to ONNX, decodes the same way
+        frames = [frame for _, frame in iter_frames(video, 0, 3)]
+        live = LivePredictor.load(export_model(copy.path), LiveConfig(
+            runtime="onnx", warmup_hw=frames[0].shape[:2]))
+        assert live.info["decoder"] == "two_views" and live.info["view_pairs"]
+        expected = views.predict_batch(np.stack(frames))
+        got = np.stack([live.get_pose(frame) for frame in frames])
+        np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=0.1)
     finally:
         shutil.rmtree(copy.path)
 
