@@ -28,12 +28,10 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kit.experiments.beyond_labels import BeyondConfig, jitter  # noqa: E402
+from kit.experiments.beyond_labels import BeyondConfig, blocks_scores, jitter  # noqa: E402
 from kit.net.model_folder import ModelFolder  # noqa: E402
 from kit.net.two_views import use_two_views  # noqa: E402
 from kit.project import load_project  # noqa: E402
-from kit.results.evaluate import evaluate_model  # noqa: E402
-from kit.results.generalization import point_errors  # noqa: E402
 from kit.results.paired import paired_change  # noqa: E402
 
 OUT = Path(__file__).parent / "output"
@@ -44,12 +42,10 @@ def decoded(project, folder: ModelFolder, decoder: str, args) -> tuple[pd.DataFr
     the jitter of its analysis of the project's first ``args.video_frames`` video frames
     (:func:`kit.experiments.beyond_labels.jitter`: median frame-to-frame move above pcutoff)."""
     folder.save_pose_config(dataclasses.replace(folder.load_pose_config(), decoder=decoder))
-    evaluation = evaluate_model(project, folder, pcutoff=0.0)
-    test = list(evaluation.test_images)
     settings = BeyondConfig(video_frames=args.video_frames,
                             train_fraction=folder.load_train_config().train_fraction)
     moves = jitter(project, [folder], settings, args.work / folder.path.name / decoder)
-    return point_errors(evaluation.predictions.loc[test], evaluation.labels.loc[test]), moves
+    return blocks_scores(project, [folder])[0], moves
 
 
 def compare(project_dir: Path, args) -> list[dict]:

@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 from kit.net.model_folder import TWO_VIEWS_DECODER, ModelFolder, PoseConfig
-from kit.net.subspaces import VIEW_COMPONENTS, fit_view_subspace, view_rows
+from kit.net.subspaces import VIEW_COMPONENTS, fit_view_subspace
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
 
@@ -40,14 +40,15 @@ def with_view_prior(pose: PoseConfig, points: np.ndarray,
     the decoder works on the network's maps); ``pose`` itself, with a warning, where fewer
     than 6 pairs are labeled in both views."""
     first, second = ([pose.bodyparts.index(p[i]) for p in view_pairs] for i in (0, 1))
-    rows = view_rows(points, first, second)
-    if np.isfinite(rows).all(axis=1).sum() < 2 * VIEW_COMPONENTS:  # too few to fit: argmax
+    try:
+        subspace = fit_view_subspace(np.asarray(points, float) * pose.global_scale, first,
+                                     second)
+    except ValueError:  # too few pairs labeled in both views to fit: the argmax
         warnings.warn(f"view_pairs={view_pairs}: fewer than {2 * VIEW_COMPONENTS} pairs are "
                       "labeled in both views on the training frames, so the model decodes "
                       "each body part on its own (single_animal). Label more frames and "
                       "train again to decode the views together.", stacklevel=2)
         return pose
-    subspace = fit_view_subspace(np.asarray(points, float) * pose.global_scale, first, second)
     return dataclasses.replace(
         pose, decoder=TWO_VIEWS_DECODER, view_pairs=tuple(tuple(p) for p in view_pairs),
         view_mean=tuple(float(v) for v in subspace.mean),
