@@ -12,6 +12,7 @@ saying why, without Chromium, Playwright or a built site.
 import functools
 import http.server
 import importlib.util
+import logging
 import re
 import threading
 from pathlib import Path
@@ -63,6 +64,36 @@ def test_no_figure_appears_in_two_places():
             seen[figure] = path
     assert not IMAGE.findall((REPO / "README.md").read_text(encoding="utf-8")), \
         "README.md shows a figure: the site shows it"
+
+
+def test_docstrings_parse_as_the_site_reads_them():
+    """Every docstring of kit parses (Google style) without a warning from griffe, the parser
+    of the site's API pages: ``mkdocs build --strict`` fails on any (an argument documented as
+    ``a, b:``, one the signature lacks)."""
+    griffe = pytest.importorskip("griffe", reason="griffe comes with the dev extra")
+    warnings: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+
+    handler = Collect()
+    logging.getLogger("griffe").addHandler(handler)
+    try:
+        def parse(node) -> None:
+            for member in node.members.values():
+                if member.is_alias:
+                    continue
+                if member.docstring:
+                    member.docstring.parsed  # noqa: B018 (parsing is what logs the warnings)
+                if member.is_module or member.is_class:
+                    parse(member)
+        package = griffe.load("kit", search_paths=[str(REPO)], docstring_parser="google")
+        parse(package)
+    finally:
+        logging.getLogger("griffe").removeHandler(handler)
+    assert len(package.members) > 5  # the package was read, not an empty stand-in
+    assert not warnings, "\n".join(warnings)
 
 
 def _skip_without_site() -> None:

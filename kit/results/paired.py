@@ -23,8 +23,9 @@ def paired_change(before: np.ndarray, after: np.ndarray, frames: np.ndarray,
     errors, with its 95% interval over resampled frames.
 
     Args:
-        before, after: (P,) the errors (pixels) of the same P points; NaN points are left
-            out of both.
+        before: (P,) the errors (pixels) of P points under the first prediction; a point
+            NaN in either is left out of both.
+        after: (P,) the errors of the same points under the second.
         frames: (P,) each point's frame (points of a frame are drawn together).
         num_resamples: bootstrap draws of the frames.
         seed: seeds the draws.
