@@ -47,7 +47,7 @@ class FakePredictor:
 
     bodyparts = [*PARTS, "feeder"]
     net_type, train_steps, global_scale = "resnet_50", 7, 0.5
-    decoder_name = "bottom_up"
+    decoder_name, decoding = "bottom_up", None
 
     def __init__(self, root: Path, extra: bool = False, identity: bool = False):
         self.model_dir = root / "dlc-models" / "fake"
@@ -194,7 +194,7 @@ def test_draw_pose_colours_per_individual_or_per_bodypart():
 def test_single_animal_model_on_multianimal_project_is_refused(project, tmp_path):
     class SingleAnimal:
         bodyparts, net_type, train_steps, global_scale = PARTS, "resnet_50", 7, 1.0
-        model_dir, decoder_name = tmp_path / "m", "single_animal"
+        model_dir, decoder_name, decoding = tmp_path / "m", "single_animal", None
 
     with pytest.raises(ValueError, match="predict_assemblies"):
         _analyze(project, tmp_path, predictor=SingleAnimal())

@@ -83,6 +83,8 @@ class PoseConfig:
             decoder's pairs of body parts (one point seen in two views) and the subspace of
             their four coordinates (map pixels: mean (4,), components (4, 3), the labels'
             own residual) (:mod:`kit.net.two_views`).
+        test_scales: factors of ``global_scale`` to predict at, the median taken
+            (:mod:`kit.net.test_scales`); empty: once, at ``global_scale``.
     """
 
     bodyparts: tuple[str, ...]
@@ -107,6 +109,7 @@ class PoseConfig:
     view_mean: tuple[float, ...] = ()
     view_components: tuple[tuple[float, ...], ...] = ()
     view_tolerance_px: float = 0.0
+    test_scales: tuple[float, ...] = ()
 
     def __post_init__(self):
         if not self.bodyparts:
@@ -123,6 +126,11 @@ class PoseConfig:
             raise ValueError("The two_views decoder needs view_pairs of body parts and their "
                              "subspace (kit.net.two_views.use_two_views writes them). Received: "
                              f"view_pairs={self.view_pairs!r}, view_mean={self.view_mean!r}.")
+        if any(s <= 0 for s in self.test_scales) or (
+                self.multianimal and len(self.test_scales) > 1):
+            raise ValueError("test_scales are positive factors of global_scale, and several "
+                             "need a single-animal model (kit.net.test_scales). Received: "
+                             f"test_scales={self.test_scales!r}, multianimal={self.multianimal}.")
 
     @property
     def num_rows(self) -> int:
@@ -148,7 +156,7 @@ class PoseConfig:
         for key in ("bodyparts", "heads", "individuals", "unique_bodyparts"):
             merged[key] = tuple(merged[key])
         merged["paf_graph"] = tuple(tuple(int(i) for i in edge) for edge in merged["paf_graph"])
-        for key in ("view_pairs", "view_mean", "view_components"):
+        for key in ("view_pairs", "view_mean", "view_components", "test_scales"):
             merged[key] = tuple(tuple(v) if isinstance(v, list) else v
                                 for v in merged.get(key, ()))
         if merged["crop_hw"] is not None:

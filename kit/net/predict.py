@@ -21,8 +21,10 @@ from kit.net.decoders import Decoded, get_decoder
 from kit.net.heads import get_head
 from kit.net.images import pad_to_stride, scale_image
 from kit.net.model import fold_batchnorm  # also registers kit's layers for load_model
-from kit.net.model_folder import ModelFolder, PoseConfig
+from kit.net.model_folder import (BOTTOM_UP_DECODER, SINGLE_ANIMAL_DECODER, ModelFolder,
+                                  PoseConfig)
 from kit.net.targets import TargetConfig, sigmoid  # sigmoid: re-exported
+from kit.net.test_scales import decode_at_scales
 
 
 ACTIVATIONS = {"sigmoid": sigmoid, None: lambda maps: maps}  # a head record's activation
@@ -77,6 +79,9 @@ class Predictor:
         self.bodyparts: list[str] = list(pose.bodyparts)
         self.net_type, self.backbone_stride = pose.net_type, pose.backbone_stride
         self.global_scale: float = pose.global_scale
+        # several scales (kit.net.test_scales): frames come at full size, scaled per factor
+        self.test_scales: tuple[float, ...] = pose.test_scales or (1.0,)
+        self.input_scale: float = pose.global_scale if self.test_scales == (1.0,) else 1.0
         self.train_steps: int = pose.train_steps
         self.multianimal: bool = pose.multianimal
         self.assembly = assembly
@@ -87,9 +92,21 @@ class Predictor:
         self.targets = TargetConfig(stride=pose.stride, locref_stdev=pose.locref_stdev)
         self.model = network
 
+    @property
+    def decoding(self) -> str | None:
+        """How maps become poses where it is not what every model did before kit could choose
+        (one scale, ``single_animal`` or ``bottom_up``): e.g. "two_views", "single_animal at
+        scales 0.85/1/1.15"; None otherwise (what an analysis records)."""
+        if self.test_scales != (1.0,):
+            return f"{self.decoder_name} at scales {'/'.join(f'{s:g}' for s in self.test_scales)}"
+        if self.decoder_name not in (SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER):
+            return self.decoder_name
+        return None
+
     def _scaled(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, h, w, 3) the images resized by ``global_scale``, as the network saw in training."""
-        return np.stack([scale_image(im, self.global_scale) for im in images])
+        """(N, h, w, 3) the images resized by ``input_scale`` (``global_scale``, as the network
+        saw in training; 1 for a model predicting at several scales)."""
+        return np.stack([scale_image(im, self.input_scale) for im in images])
 
     def maps_scaled(self, scaled: np.ndarray) -> dict[str, np.ndarray]:
         """Every head's maps for images already resized by ``scale_image(im, global_scale)``:
@@ -107,8 +124,11 @@ class Predictor:
 
     def decode_scaled(self, scaled: np.ndarray) -> Decoded:
         """The one prediction path: the decoder's poses of images already resized by
-        ``scale_image(im, global_scale)`` (e.g. on a reader thread), x, y in the unscaled
-        images' pixels."""
+        ``scale_image(im, input_scale)`` (e.g. on a reader thread), x, y in the unscaled
+        images' pixels (at several scales: the median of each scale's,
+        :func:`kit.net.test_scales.decode_at_scales`)."""
+        if self.test_scales != (1.0,):
+            return decode_at_scales(self, scaled)
         decoded = self.decoder(self.maps_scaled(scaled), self.pose, self.assembly)
         decoded.poses[..., :2] /= self.global_scale
         return decoded
@@ -117,7 +137,7 @@ class Predictor:
         """:meth:`maps_scaled` of a batch of equal-size images (N, H, W, 3) RGB 0-255,
         resized by ``global_scale`` first (divide positions by it for the original
         image's pixels)."""
-        return self.maps_scaled(self._scaled(images))
+        return self.maps_scaled(np.stack([scale_image(im, self.global_scale) for im in images]))
 
     def assemblies_scaled(self, scaled: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -146,7 +166,7 @@ class Predictor:
         return self.decode_scaled(self._scaled(images)).poses
 
     def predict_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        """:meth:`predict_batch` of images already resized by ``scale_image(im, global_scale)``
+        """:meth:`predict_batch` of images already resized by ``scale_image(im, input_scale)``
         (e.g. on a reader thread); returns positions in the unscaled images' pixels."""
         return self.decode_scaled(scaled).poses
 

@@ -5,7 +5,9 @@ config. Each write is atomic: a run killed at any moment leaves at most a tempor
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import warnings
 from pathlib import Path
 
 import keras
@@ -92,9 +94,15 @@ def pose_config(project, config, dataset, bodyparts) -> PoseConfig:
 
 def save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> None:
     """Write the pose config (with ``view_pairs``, the ``two_views`` decoder:
-    :mod:`kit.net.two_views`) and the final model (pose heads only, no optimizer)."""
+    :mod:`kit.net.two_views`; its ``test_scales``) and the final model (pose heads only, no
+    optimizer)."""
     folder = ModelFolder(model_dir)
     pose = pose_config(project, config, dataset, bodyparts)
+    if len(config.test_scales) > 1 and dataset.spec is not None:
+        warnings.warn(f"test_scales={config.test_scales}: several animals are predicted at "
+                      "one scale (kit.net.test_scales); the model keeps its own.", stacklevel=2)
+    elif config.test_scales:
+        pose = dataclasses.replace(pose, test_scales=tuple(config.test_scales))
     if config.view_pairs and dataset.spec is None:  # a mirror rig: its views decoded together
         pose = with_view_prior(pose, training_points(project, folder, bodyparts),
                                config.view_pairs)

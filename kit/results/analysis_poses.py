@@ -40,7 +40,7 @@ class MultiAnimalPoses:
     copy of the detections (about the same), however long the video; no frames are kept.
     """
 
-    global_scale = 1.0  # predict_assemblies takes frames at their size and scales them itself
+    input_scale = 1.0  # predict_assemblies takes frames at their size and scales them itself
 
     def __init__(self, layout: AnimalLayout, num_frames: int, track_config: TrackConfig,
                  video: Path, transform: Callable, predict: Callable):
@@ -159,7 +159,7 @@ class SingleAnimalPoses:
 
     def __init__(self, predictor, num_frames: int, transform):
         self.predictor, self.transform = predictor, transform
-        self.global_scale = predictor.global_scale  # the reader thread scales frames
+        self.input_scale = predictor.input_scale  # the reader thread scales frames
         self.bodyparts = predictor.bodyparts
         self.poses = np.full((num_frames, 1, len(self.bodyparts), 3), np.nan)
         self.done = 0

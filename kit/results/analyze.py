@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kit.net.model_folder import BOTTOM_UP_DECODER, SINGLE_ANIMAL_DECODER, ModelFolder
+from kit.net.model_folder import ModelFolder
 from kit.net.predict import Predictor
 from kit.project import Project, atomic_path, atomic_write_text
 from kit.project.analysis_file import load_partial_poses, save_analysis
@@ -187,8 +187,8 @@ def _settings(config, predictor, info, scorer) -> dict[str, Any]:
                 "crop": list(config.crop) if config.crop else None,
                 "downscale": config.downscale, "max_frames": config.max_frames,
                 "num_frames": info.num_frames, "width": info.width, "height": info.height}
-    if predictor.decoder_name not in (SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER):
-        settings["decoder"] = predictor.decoder_name  # e.g. two_views (kit.net.two_views)
+    if predictor.decoding:  # e.g. two_views (kit.net.two_views), or at several scales
+        settings["decoder"] = predictor.decoding
     return settings
 
 
@@ -328,7 +328,7 @@ def _infer(job: _Job, poses, start: int, on_batch: Callable[[int], None] | None)
     """The loop: network on each batch from the reader thread, into ``poses`` (see
     :func:`_poses`) from frame ``start`` on; saves the partial result as it goes."""
     config = job.config
-    batches = FrameBatches(job.video, start, config, poses.global_scale)
+    batches = FrameBatches(job.video, start, config, poses.input_scale)
     done, unsaved, began = start, 0, time.perf_counter()
     bar = tqdm(total=len(poses.poses), initial=start, unit="frame", desc=job.video.name,
                file=sys.stdout, mininterval=1.0, disable=not config.progress)

@@ -1,0 +1,100 @@
+"""kit.net.test_scales: each image predicted at several scales, the median taken."""
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit.net.data import AugmentConfig
+from kit.net.model_folder import ModelFolder, PoseConfig
+from kit.net.predict import Predictor
+from kit.net.test_scales import at_scale, use_test_scales
+from kit.net.train import TrainConfig, train
+from kit.project.video import iter_frames
+from kit.results.analyze import AnalyzeConfig, analyze_videos
+
+SCALES = (0.85, 1.0, 1.15)
+
+
+def test_a_pose_config_keeps_its_scales_and_refuses_bad_ones():
+    pose = PoseConfig(bodyparts=("a", "b"), test_scales=SCALES)
+    assert PoseConfig.from_dict(pose.to_dict()) == pose
+    assert PoseConfig.from_dict({"bodyparts": ["a"]}).test_scales == ()  # older configs
+    with pytest.raises(ValueError, match="positive"):
+        PoseConfig(bodyparts=("a",), test_scales=(1.0, 0.0))
+    with pytest.raises(ValueError, match="single-animal"):
+        PoseConfig(bodyparts=("a",), multianimal=True, individuals=("m1", "m2"),
+                   test_scales=SCALES)
+
+
+def test_the_two_views_subspace_follows_the_scale():
+    """At a scale 1.15 times the model's, the pair's subspace mean and tolerance (map
+    pixels) are 1.15 times theirs, its directions the same."""
+    pose = PoseConfig(bodyparts=("t", "b"), global_scale=0.8, decoder="two_views",
+                      view_pairs=(("t", "b"),), view_mean=(10.0, 20.0, 10.0, 60.0),
+                      view_components=((1.0, 0, 0, 0), (0, 1.0, 0, 0), (0, 0, 0, 1.0)),
+                      view_tolerance_px=2.0)
+    scaled = at_scale(pose, 1.15)
+    np.testing.assert_allclose(scaled.view_mean, [11.5, 23.0, 11.5, 69.0])
+    assert scaled.view_tolerance_px == pytest.approx(2.3)
+    assert scaled.global_scale == pytest.approx(0.92)
+    assert scaled.view_components == pose.view_components
+
+
+def test_a_model_at_several_scales_predicts_the_median_of_each_scale(trained_synthetic,
+                                                                       tmp_path):
+    """use_test_scales: predictions are the median over the scales of the model's own
+    prediction at each (global_scale times the factor); (1.0,) and () predict as before; an
+    analysis records the scales, and one made at one scale is not reused for them."""
+    project, predictor, video = trained_synthetic
+    original = ModelFolder(predictor.model_dir)
+    copy = ModelFolder(original.path.with_name(original.path.name + "-scales"))
+    shutil.copytree(original.path, copy.path)
+    frames = np.stack([frame for _, frame in iter_frames(video, 0, 3)])
+    settings = AnalyzeConfig(shuffle=1, train_fraction=0.75, variant=copy.variant,
+                             output_dir=str(tmp_path), max_frames=4, progress=False)
+    try:
+        once = Predictor(copy.path)
+        assert once.decoding is None and once.input_scale == once.global_scale
+        first = analyze_videos(project, [video], settings)[0]
+        per_scale = []
+        for factor in SCALES:
+            use_test_scales(copy, (factor,))
+            per_scale.append(Predictor(copy.path).predict_batch(frames))
+        assert not np.allclose(per_scale[0][..., :2], per_scale[2][..., :2])
+        pose = use_test_scales(copy, SCALES)
+        assert copy.load_pose_config() == pose and pose.test_scales == SCALES
+        several = Predictor(copy.path)
+        assert several.input_scale == 1.0
+        assert several.decoding == "single_animal at scales 0.85/1/1.15"
+        np.testing.assert_allclose(several.predict_batch(frames),
+                                   np.median(np.stack(per_scale), axis=0))
+        np.testing.assert_allclose(per_scale[1], once.predict_batch(frames))
+        with pytest.raises(ValueError, match="decoder"):  # the analysis at one scale
+            analyze_videos(project, [video], settings)
+        again = analyze_videos(project, [video], dataclasses.replace(settings, overwrite=True))
+        assert again[0].metadata["decoder"] == several.decoding
+        table = pd.read_hdf(again[0].h5)
+        assert len(table) == len(pd.read_hdf(first.h5))
+        np.testing.assert_allclose(table.to_numpy()[:3].reshape(3, -1, 3),
+                                   several.predict_batch(frames)[:, 0], atol=1e-3)
+    finally:
+        shutil.rmtree(copy.path)
+
+
+def test_training_with_test_scales_saves_them(two_videos):
+    """``test_scales`` of 03_train ("0.85,1,1.15") lands in the model's pose config."""
+    config = TrainConfig.from_parameters(
+        train_steps=1, batch_size=2, train_fraction=0.9, weights="",
+        net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1, crop_size=64,
+        test_scales="0.85,1,1.15")
+    assert config.test_scales == SCALES
+    with pytest.raises(ValueError, match="test_scales"):
+        TrainConfig(test_scales=(-1.0,))
+    predictor = Predictor(train(two_videos, config, verbose=0))
+    assert predictor.pose.test_scales == SCALES
+    poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
+    assert poses.shape == (2, 1, len(two_videos.bodyparts), 3) and np.isfinite(poses).all()
+    assert AugmentConfig().scale_range[0] <= min(SCALES) <= max(SCALES) <= 1.25
