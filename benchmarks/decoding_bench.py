@@ -1,23 +1,30 @@
-"""The ``two_views`` decoder (:mod:`kit.net.two_views`) against the argmax decoder, on the
-same trained models: every single-animal model of the given projects that was trained with
-``view_pairs`` (a mirror rig's body parts seen in both views) is evaluated with each
-decoder, and the change of its test error (mean, median, 90th percentile, px) is printed
-with a 95% interval from resampling the test frames (:func:`kit.results.paired.paired_change`),
-and the jitter of each decoder's analysis of the project's video.
-Nothing is trained: the models are those ``beyond_labels_bench.py --lightning-pose ...
---lp-columns`` trained, whose pose configs this rewrites to the two_views decoder
-(:func:`kit.net.two_views.use_two_views`, fitted on each model's training frames).
+"""Two ways of decoding the same trained models, compared: the change of the test error
+(mean, median, 90th percentile, px) with a 95% interval from resampling the frames
+(:func:`kit.results.paired.paired_change`), on the test frames and on the labeled frames of
+the training pool that the model did not train on (``unused``: a validation set, to choose
+a decoding without looking at the test frames), and the jitter of each one's analysis of
+the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
+trained, whose pose configs this rewrites (left with ``--after``).
 
-    .venv/bin/python benchmarks/two_views_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
-        /tmp/bench/mm1200s1/lp-mirror-mouse --tag t1200
+``--before`` and ``--after`` set pose-config fields (:class:`kit.net.model_folder.PoseConfig`)
+as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
+training frames first where it was trained with view_pairs), ``test_scales=0.85,1,1.15``
+(:mod:`kit.net.test_scales`; empty: one scale). The mirror's two views, then several scales:
 
-Writes ``output/two_views_<tag>.{csv,png}``.
+    .venv/bin/python benchmarks/decoding_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
+        --before decoder=single_animal --after decoder=two_views --tag two_views_t1200
+    .venv/bin/python benchmarks/decoding_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
+        /tmp/bench/of1200/openfield --before test_scales= --after test_scales=0.85,1,1.15 \
+        --tag scales_t1200
+
+Writes ``output/decoding_<tag>.{csv,png}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import tempfile
 from pathlib import Path
 
@@ -29,61 +36,101 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from kit.experiments.beyond_labels import BeyondConfig, blocks_scores, jitter  # noqa: E402
-from kit.net.model_folder import ModelFolder  # noqa: E402
+from kit.net.model_folder import TWO_VIEWS_DECODER, ModelFolder  # noqa: E402
+from kit.net.predict import Predictor  # noqa: E402
 from kit.net.two_views import use_two_views  # noqa: E402
 from kit.project import load_project  # noqa: E402
+from kit.project.labels import load_labels  # noqa: E402
+from kit.results.evaluate import evaluate_images  # noqa: E402
+from kit.results.generalization import point_errors  # noqa: E402
 from kit.results.paired import paired_change  # noqa: E402
 
 OUT = Path(__file__).parent / "output"
 
 
-def decoded(project, folder: ModelFolder, decoder: str, args) -> tuple[pd.DataFrame, float]:
-    """Every labeled test point's error with the model's pose config set to ``decoder``, and
-    the jitter of its analysis of the project's first ``args.video_frames`` video frames
-    (:func:`kit.experiments.beyond_labels.jitter`: median frame-to-frame move above pcutoff)."""
-    folder.save_pose_config(dataclasses.replace(folder.load_pose_config(), decoder=decoder))
+def pose_fields(text: str) -> dict:
+    """``"decoder=two_views test_scales=0.85,1,1.15"`` -> the pose-config fields."""
+    fields = {}
+    for item in text.split():
+        name, _, value = item.partition("=")
+        fields[name] = (tuple(float(v) for v in value.split(",") if v)
+                        if name == "test_scales" else value)
+    return fields
+
+
+def unused_points(project, folder: ModelFolder) -> pd.DataFrame:
+    """Every labeled point's error on the labeled frames neither in the model's training
+    frames nor in its test frames (the training pool's rest)."""
+    split, labels = folder.load_split(), load_labels(project)
+    unused = [f for f in labels.index if f not in {*split.train, *split.test}]
+    if not unused:
+        return pd.DataFrame(columns=["image", "error_px"])
+    evaluation = evaluate_images(project, Predictor(folder.path), labels.loc[unused], 0.0,
+                                 "unused")
+    return point_errors(evaluation.predictions, labels.loc[unused])
+
+
+def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
+    """The model decoded with ``fields`` set in its pose config: its test and unused points'
+    errors and the jitter of its analysis of the project's first ``args.video_frames`` video
+    frames (:func:`kit.experiments.beyond_labels.jitter`)."""
+    folder.save_pose_config(dataclasses.replace(folder.load_pose_config(), **fields))
     settings = BeyondConfig(video_frames=args.video_frames,
                             train_fraction=folder.load_train_config().train_fraction)
-    moves = jitter(project, [folder], settings, args.work / folder.path.name / decoder)
-    return blocks_scores(project, [folder])[0], moves
+    name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in fields.items()))
+    moves = jitter(project, [folder], settings, args.work / folder.path.name / name)
+    return {"test": blocks_scores(project, [folder])[0],
+            "unused": unused_points(project, folder), "jitter": moves}
 
 
 def compare(project_dir: Path, args) -> list[dict]:
-    """One row per statistic per model of the project trained with view_pairs."""
+    """One row per statistic and frame set per single-animal model of the project."""
     project, rows = load_project(project_dir), []
+    before, after = pose_fields(args.before), pose_fields(args.after)
     for path in sorted(project_dir.glob("kit-models/*/*")):
         folder = ModelFolder(path)
-        if not (folder.is_trained() and folder.load_train_config().view_pairs):
+        if not folder.is_trained() or folder.load_pose_config().multianimal:
             continue
-        use_two_views(project, folder)  # fitted on its training frames
-        argmax, argmax_jitter = decoded(project, folder, "single_animal", args)
-        views, views_jitter = decoded(project, folder, "two_views", args)  # and left so
-        change = paired_change(argmax["error_px"], views["error_px"], argmax["image"])
-        print(f"\n{folder.path.name}\n{change.round(3).to_string()}\njitter px: "
-              f"{argmax_jitter:.2f} -> {views_jitter:.2f}", flush=True)
-        for statistic, row in change.iterrows():
-            rows.append({"project": project_dir.parent.name, "model": folder.variant.lstrip("-"),
-                         "statistic": statistic, "test_frames": argmax["image"].nunique(),
-                         **row.to_dict(), "jitter_before": argmax_jitter,
-                         "jitter_after": views_jitter})
+        views = folder.load_train_config().view_pairs
+        if TWO_VIEWS_DECODER in (before.get("decoder"), after.get("decoder")) and not views:
+            continue
+        if views:
+            use_two_views(project, folder)  # fitted on its training frames
+        first, second = decoded(project, folder, before, args), decoded(project, folder,
+                                                                         after, args)
+        for frames in ("test", "unused"):
+            if first[frames].empty:
+                continue
+            change = paired_change(first[frames]["error_px"], second[frames]["error_px"],
+                                   first[frames]["image"])
+            print(f"\n{folder.path.name} ({frames})\n{change.round(3).to_string()}\njitter "
+                  f"px: {first['jitter']:.2f} -> {second['jitter']:.2f}", flush=True)
+            rows += [{"project": project_dir.parent.name, "model": folder.variant.lstrip("-"),
+                      "frames": frames, "statistic": statistic,
+                      "num_frames": first[frames]["image"].nunique(), **row.to_dict(),
+                      "jitter_before": first["jitter"], "jitter_after": second["jitter"]}
+                     for statistic, row in change.iterrows()]
     return rows
 
 
-def plot(table: pd.DataFrame, path: Path) -> None:
-    """Each model's relative change of the mean and median error, with its interval."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 0.5 * table["model"].nunique() + 2),
-                                sharey=True)
-    for ax, statistic in zip(axes, ("mean", "median")):
-        rows = table[table["statistic"] == statistic].reset_index(drop=True)
-        labels = rows["project"] + " " + rows["model"]
-        ax.errorbar(100 * rows["change"], np.arange(len(rows)), fmt="o",
-                    xerr=[100 * (rows["change"] - rows["low"]), 100 * (rows["high"] - rows["change"])])
-        ax.axvline(0, color="grey", lw=1)
-        ax.set(yticks=np.arange(len(rows)), yticklabels=labels,
-               xlabel=f"{statistic} test error, two_views against argmax (%)")
-    figure.suptitle("The two views decoded together: change of the test error (blocks split; "
-                    "without '-blocks', the random split), 95% interval over test frames",
-                    fontsize=10)
+def plot(table: pd.DataFrame, title: str, path: Path) -> None:
+    """Each model's relative change of the mean and median error on each frame set, with its
+    interval."""
+    sets = list(dict.fromkeys(table["frames"]))
+    figure, axes = plt.subplots(len(sets), 2, squeeze=False, sharey="row",
+                                figsize=(11, len(sets) * (0.45 * table["model"].nunique() + 2)))
+    for row_axes, frames in zip(axes, sets):
+        for ax, statistic in zip(row_axes, ("mean", "median")):
+            rows = table[(table["statistic"] == statistic)
+                         & (table["frames"] == frames)].reset_index(drop=True)
+            ax.errorbar(100 * rows["change"], np.arange(len(rows)), fmt="o",
+                        xerr=[100 * (rows["change"] - rows["low"]),
+                              100 * (rows["high"] - rows["change"])])
+            ax.axvline(0, color="grey", lw=1)
+            ax.set(yticks=np.arange(len(rows)), yticklabels=rows["project"] + " " + rows["model"],
+                   xlabel=f"{statistic} error change on the {frames} frames (%)")
+    figure.suptitle(f"{title}: change of the error (without '-blocks', the random split), "
+                    "95% interval over frames", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -91,17 +138,21 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("projects", nargs="+", type=Path, help="kit projects with models")
+    parser.add_argument("--before", default="decoder=single_animal",
+                        help="pose-config fields of the first decoding, 'name=value ...'")
+    parser.add_argument("--after", default="decoder=two_views",
+                        help="pose-config fields of the second (left in the pose configs)")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     parser.add_argument("--video-frames", type=int, default=100,
                         help="frames of the project's first video analysed for jitter")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "two_views",
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "decoding",
                         help="folder of the analyses")
     args = parser.parse_args()
     table = pd.DataFrame([row for project in args.projects for row in compare(project, args)])
     OUT.mkdir(exist_ok=True)
-    stem = OUT / ("two_views" + (f"_{args.tag}" if args.tag else ""))
+    stem = OUT / ("decoding" + (f"_{args.tag}" if args.tag else ""))
     table.to_csv(stem.with_suffix(".csv"), index=False)
-    plot(table, stem.with_suffix(".png"))
+    plot(table, f"{args.before} -> {args.after}", stem.with_suffix(".png"))
     print(f"\nwrote {stem}.csv and .png")
 
 
