@@ -128,9 +128,11 @@ class PoseConfig:
                              f"view_pairs={self.view_pairs!r}, view_mean={self.view_mean!r}.")
         if any(s <= 0 for s in self.test_scales) or (
                 self.multianimal and len(self.test_scales) > 1):
-            raise ValueError("test_scales are positive factors of global_scale, and several "
-                             "need a single-animal model (kit.net.test_scales). Received: "
-                             f"test_scales={self.test_scales!r}, multianimal={self.multianimal}.")
+            raise ValueError("test_scales are positive factors of global_scale, e.g. (0.85, "
+                             "1.0, 1.15), and several need a single-animal model "
+                             "(kit.net.test_scales); () predicts once, at the model's scale. "
+                             f"Received: test_scales={self.test_scales!r}, "
+                             f"multianimal={self.multianimal}.")
 
     @property
     def num_rows(self) -> int:

@@ -81,7 +81,8 @@ class Predictor:
         self.global_scale: float = pose.global_scale
         # several scales (kit.net.test_scales): frames come at full size, scaled per factor
         self.test_scales: tuple[float, ...] = pose.test_scales or (1.0,)
-        self.input_scale: float = pose.global_scale if self.test_scales == (1.0,) else 1.0
+        self.at_scales: bool = self.test_scales != (1.0,)
+        self.input_scale: float = 1.0 if self.at_scales else pose.global_scale
         self.train_steps: int = pose.train_steps
         self.multianimal: bool = pose.multianimal
         self.assembly = assembly
@@ -97,7 +98,7 @@ class Predictor:
         """How maps become poses where it is not what every model did before kit could choose
         (one scale, ``single_animal`` or ``bottom_up``): e.g. "two_views", "single_animal at
         scales 0.85/1/1.15"; None otherwise (what an analysis records)."""
-        if self.test_scales != (1.0,):
+        if self.at_scales:
             return f"{self.decoder_name} at scales {'/'.join(f'{s:g}' for s in self.test_scales)}"
         if self.decoder_name not in (SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER):
             return self.decoder_name
@@ -127,7 +128,7 @@ class Predictor:
         ``scale_image(im, input_scale)`` (e.g. on a reader thread), x, y in the unscaled
         images' pixels (at several scales: the median of each scale's,
         :func:`kit.net.test_scales.decode_at_scales`)."""
-        if self.test_scales != (1.0,):
+        if self.at_scales:
             return decode_at_scales(self, scaled)
         decoded = self.decoder(self.maps_scaled(scaled), self.pose, self.assembly)
         decoded.poses[..., :2] /= self.global_scale

@@ -39,28 +39,14 @@ def decode_at_scales(predictor, images: np.ndarray):
     W, 3) by ``predictor`` (a :class:`kit.net.predict.Predictor`) at each of its
     ``test_scales``: poses (N, 1, K, 3) in the images' pixels, each value the median over the
     scales."""
-    per_scale, first = [], None
+    per_scale = []
     for factor in predictor.test_scales:
         pose = at_scale(predictor.pose, factor)
         scaled = np.stack([scale_image(image, pose.global_scale) for image in images])
         decoded = predictor.decoder(predictor.maps_scaled(scaled), pose, predictor.assembly)
         decoded.poses[..., :2] /= pose.global_scale
         per_scale.append(decoded.poses)
-        first = decoded if first is None else first
-    return dataclasses.replace(first, poses=np.median(np.stack(per_scale), axis=0))
-
-
-def check_test_scales(scales, multianimal: bool = False) -> tuple[float, ...]:
-    """``scales`` as a tuple of floats; raises ValueError for a non-positive factor, or for
-    several scales on a several-animal model."""
-    scales = tuple(float(s) for s in scales)
-    if any(s <= 0 for s in scales) or (multianimal and len(scales) > 1):
-        raise ValueError(
-            f"test_scales={scales!r}: factors of the model's global_scale must be positive, "
-            f"e.g. {list(SUGGESTED_SCALES)}, and several scales need a single-animal model "
-            f"(this one is {'several' if multianimal else 'one'}-animal). Leave test_scales "
-            "empty to predict once, at the model's scale.")
-    return scales
+    return dataclasses.replace(decoded, poses=np.median(np.stack(per_scale), axis=0))
 
 
 def use_test_scales(folder: str | ModelFolder, scales=SUGGESTED_SCALES) -> PoseConfig:
@@ -69,6 +55,6 @@ def use_test_scales(folder: str | ModelFolder, scales=SUGGESTED_SCALES) -> PoseC
     pose config (evaluation, analysis and the notebooks read it from there)."""
     folder = ModelFolder(folder)
     pose = folder.load_pose_config()
-    pose = dataclasses.replace(pose, test_scales=check_test_scales(scales, pose.multianimal))
+    pose = dataclasses.replace(pose, test_scales=tuple(float(s) for s in scales))  # checked
     folder.save_pose_config(pose)
     return pose
