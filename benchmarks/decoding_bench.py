@@ -9,7 +9,8 @@ trained, whose pose configs this rewrites (left with ``--after``).
 ``--before`` and ``--after`` set pose-config fields (:class:`kit.net.model_folder.PoseConfig`)
 as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
 training frames first where it was trained with view_pairs), ``test_scales=0.85,1,1.15``
-(:mod:`kit.net.test_scales`; empty: one scale). The mirror's two views, then several scales:
+(:mod:`kit.net.test_scales`; empty: one scale), ``test_rotations=0,90,180,270`` (models
+trained with rotation_deg=180 only). The mirror's two views, then several scales:
 
     .venv/bin/python benchmarks/decoding_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
         --before decoder=single_animal --after decoder=two_views --tag two_views_t1200
@@ -53,8 +54,8 @@ def pose_fields(text: str) -> dict:
     fields = {}
     for item in text.split():
         name, _, value = item.partition("=")
-        fields[name] = (tuple(float(v) for v in value.split(",") if v)
-                        if name == "test_scales" else value)
+        kind = {"test_scales": float, "test_rotations": int}.get(name)
+        fields[name] = tuple(kind(v) for v in value.split(",") if v) if kind else value
     return fields
 
 
@@ -91,9 +92,12 @@ def compare(project_dir: Path, args) -> list[dict]:
         folder = ModelFolder(path)
         if not folder.is_trained() or folder.load_pose_config().multianimal:
             continue
-        views = folder.load_train_config().view_pairs
-        if TWO_VIEWS_DECODER in (before.get("decoder"), after.get("decoder")) and not views:
-            continue
+        trained = folder.load_train_config()
+        views, turns = trained.view_pairs, {*before.get("test_rotations", ()),
+                                            *after.get("test_rotations", ())} - {0}
+        if ((TWO_VIEWS_DECODER in (before.get("decoder"), after.get("decoder")) and not views)
+                or (turns and (trained.augment.rotation_deg < 180 or views))):
+            continue  # two_views needs view_pairs; turns, a full-circle model
         if views:
             use_two_views(project, folder)  # fitted on its training frames
         first, second = decoded(project, folder, before, args), decoded(project, folder,

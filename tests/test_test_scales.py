@@ -10,7 +10,7 @@ import pytest
 from kit.net.data import AugmentConfig
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.predict import Predictor
-from kit.net.test_scales import at_scale, use_test_scales
+from kit.net.test_scales import at_scale, turned_back, use_test_scales
 from kit.net.train import TrainConfig, train
 from kit.project.video import iter_frames
 from kit.results.analyze import AnalyzeConfig, analyze_videos
@@ -27,6 +27,29 @@ def test_a_pose_config_keeps_its_scales_and_refuses_bad_ones():
     with pytest.raises(ValueError, match="single-animal"):
         PoseConfig(bodyparts=("a",), multianimal=True, individuals=("m1", "m2"),
                    test_scales=SCALES)
+
+
+def test_a_point_found_in_a_turned_image_is_turned_back_exactly():
+    """A marked pixel (x 5, y 2) of a 7 x 10 image, found in the image turned by 0, 90, 180
+    and 270 degrees (np.rot90), comes back to (5, 2); turns must be multiples of 90, and
+    only for a model whose decoder is not two_views."""
+    image = np.zeros((7, 10))
+    image[2, 5] = 1
+    for degrees in (0, 90, 180, 270):
+        row, col = np.unravel_index(np.rot90(image, degrees // 90).argmax(), (10, 7)
+                                    if degrees % 180 else (7, 10))
+        np.testing.assert_allclose(turned_back(np.array([col, row, 0.9]), degrees, 7, 10),
+                                   [5, 2, 0.9])
+    with pytest.raises(ValueError, match="multiples of 90"):
+        PoseConfig(bodyparts=("a",), test_rotations=(45,))
+    with pytest.raises(ValueError, match="two_views"):
+        PoseConfig(bodyparts=("t", "b"), decoder="two_views", view_pairs=(("t", "b"),),
+                   view_mean=(0.0,) * 4, view_components=((1.0, 0, 0, 0),) * 3,
+                   test_rotations=(0, 180))
+    with pytest.raises(ValueError, match="rotation_deg=180"):
+        TrainConfig(test_rotations=(0, 90))  # trained to 25 degrees
+    assert TrainConfig(test_rotations=(0, 90), augment=AugmentConfig(rotation_deg=180.0)
+                       ).test_rotations == (0, 90)
 
 
 def test_the_two_views_subspace_follows_the_scale():
@@ -84,17 +107,44 @@ def test_a_model_at_several_scales_predicts_the_median_of_each_scale(trained_syn
         shutil.rmtree(copy.path)
 
 
+def test_a_model_predicting_turned_images_takes_the_median_of_each_turn(trained_synthetic):
+    """test_rotations (a model trained to the full circle): the median over the turns of the
+    model's own prediction of each turned image, mapped back; use_test_scales refuses turns
+    for a model trained to 25 degrees."""
+    project, predictor, video = trained_synthetic
+    original = ModelFolder(predictor.model_dir)
+    copy = ModelFolder(original.path.with_name(original.path.name + "-turns"))
+    shutil.copytree(original.path, copy.path)
+    frames = np.stack([frame for _, frame in iter_frames(video, 0, 2)])
+    try:
+        with pytest.raises(ValueError, match="rotation_deg=180"):
+            use_test_scales(copy, (1.0,), (0, 180))
+        pose = copy.load_pose_config()
+        per_turn = []
+        for degrees in (0, 90, 180, 270):
+            copy.save_pose_config(dataclasses.replace(pose, test_rotations=(degrees,)))
+            per_turn.append(Predictor(copy.path).predict_batch(frames))
+        copy.save_pose_config(dataclasses.replace(pose, test_rotations=(0, 90, 180, 270)))
+        turns = Predictor(copy.path)
+        assert turns.decoding == "single_animal at scales 1, turns 0/90/180/270"
+        np.testing.assert_allclose(turns.predict_batch(frames),
+                                   np.median(np.stack(per_turn), axis=0))
+        np.testing.assert_allclose(per_turn[0], predictor.predict_batch(frames))
+    finally:
+        shutil.rmtree(copy.path)
+
+
 def test_training_with_test_scales_saves_them(two_videos):
     """``test_scales`` of 03_train ("0.85,1,1.15") lands in the model's pose config."""
     config = TrainConfig.from_parameters(
         train_steps=1, batch_size=2, train_fraction=0.9, weights="",
         net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1, crop_size=64,
-        test_scales="0.85,1,1.15")
-    assert config.test_scales == SCALES
+        test_scales="0.85,1,1.15", rotation_deg=180.0, test_rotations="0,180")
+    assert config.test_scales == SCALES and config.test_rotations == (0, 180)
     with pytest.raises(ValueError, match="test_scales"):
         TrainConfig(test_scales=(-1.0,))
     predictor = Predictor(train(two_videos, config, verbose=0))
-    assert predictor.pose.test_scales == SCALES
+    assert predictor.pose.test_scales == SCALES and predictor.pose.test_rotations == (0, 180)
     poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert poses.shape == (2, 1, len(two_videos.bodyparts), 3) and np.isfinite(poses).all()
     assert AugmentConfig().scale_range[0] <= min(SCALES) <= max(SCALES) <= 1.25

@@ -83,8 +83,9 @@ class PoseConfig:
             decoder's pairs of body parts (one point seen in two views) and the subspace of
             their four coordinates (map pixels: mean (4,), components (4, 3), the labels'
             own residual) (:mod:`kit.net.two_views`).
-        test_scales: factors of ``global_scale`` to predict at, the median taken
-            (:mod:`kit.net.test_scales`); empty: once, at ``global_scale``.
+        test_scales, test_rotations: factors of ``global_scale`` to predict at, and turns of
+            the image (degrees, multiples of 90), the median taken over every pass
+            (:mod:`kit.net.test_scales`); empty: once, at ``global_scale``, upright.
     """
 
     bodyparts: tuple[str, ...]
@@ -110,6 +111,7 @@ class PoseConfig:
     view_components: tuple[tuple[float, ...], ...] = ()
     view_tolerance_px: float = 0.0
     test_scales: tuple[float, ...] = ()
+    test_rotations: tuple[int, ...] = ()
 
     def __post_init__(self):
         if not self.bodyparts:
@@ -126,13 +128,17 @@ class PoseConfig:
             raise ValueError("The two_views decoder needs view_pairs of body parts and their "
                              "subspace (kit.net.two_views.use_two_views writes them). Received: "
                              f"view_pairs={self.view_pairs!r}, view_mean={self.view_mean!r}.")
-        if any(s <= 0 for s in self.test_scales) or (
-                self.multianimal and len(self.test_scales) > 1):
+        turned = any(r % 360 for r in self.test_rotations)
+        if (any(s <= 0 for s in self.test_scales) or any(r % 90 for r in self.test_rotations)
+                or (self.multianimal and (len(self.test_scales) > 1 or turned))
+                or (turned and self.decoder == TWO_VIEWS_DECODER)):
             raise ValueError("test_scales are positive factors of global_scale, e.g. (0.85, "
-                             "1.0, 1.15), and several need a single-animal model "
-                             "(kit.net.test_scales); () predicts once, at the model's scale. "
-                             f"Received: test_scales={self.test_scales!r}, "
-                             f"multianimal={self.multianimal}.")
+                             "1.0, 1.15), test_rotations multiples of 90 degrees; several "
+                             "passes need a single-animal model, turns a decoder other than "
+                             "two_views (kit.net.test_scales); () predicts once. Received: "
+                             f"test_scales={self.test_scales!r}, test_rotations="
+                             f"{self.test_rotations!r}, multianimal={self.multianimal}, "
+                             f"decoder={self.decoder!r}.")
 
     @property
     def num_rows(self) -> int:
@@ -158,7 +164,8 @@ class PoseConfig:
         for key in ("bodyparts", "heads", "individuals", "unique_bodyparts"):
             merged[key] = tuple(merged[key])
         merged["paf_graph"] = tuple(tuple(int(i) for i in edge) for edge in merged["paf_graph"])
-        for key in ("view_pairs", "view_mean", "view_components", "test_scales"):
+        for key in ("view_pairs", "view_mean", "view_components", "test_scales",
+                    "test_rotations"):
             merged[key] = tuple(tuple(v) if isinstance(v, list) else v
                                 for v in merged.get(key, ()))
         if merged["crop_hw"] is not None:

@@ -81,7 +81,8 @@ class Predictor:
         self.global_scale: float = pose.global_scale
         # several scales (kit.net.test_scales): frames come at full size, scaled per factor
         self.test_scales: tuple[float, ...] = pose.test_scales or (1.0,)
-        self.at_scales: bool = self.test_scales != (1.0,)
+        self.test_rotations: tuple[int, ...] = pose.test_rotations or (0,)
+        self.at_scales: bool = (self.test_scales, self.test_rotations) != ((1.0,), (0,))
         self.input_scale: float = 1.0 if self.at_scales else pose.global_scale
         self.train_steps: int = pose.train_steps
         self.multianimal: bool = pose.multianimal
@@ -99,7 +100,9 @@ class Predictor:
         (one scale, ``single_animal`` or ``bottom_up``): e.g. "two_views", "single_animal at
         scales 0.85/1/1.15"; None otherwise (what an analysis records)."""
         if self.at_scales:
-            return f"{self.decoder_name} at scales {'/'.join(f'{s:g}' for s in self.test_scales)}"
+            return (f"{self.decoder_name} at scales {'/'.join(f'{s:g}' for s in self.test_scales)}"
+                    + (f", turns {'/'.join(map(str, self.test_rotations))}"
+                       if self.test_rotations != (0,) else ""))
         if self.decoder_name not in (SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER):
             return self.decoder_name
         return None

@@ -135,8 +135,9 @@ class TrainConfig:
             labels this many frames of the project's videos (away from the test frames, as
             the unlabeled pairs) and trains on them as well, each body part where its
             likelihood reaches ``pseudo_label_min_likelihood``; 0 frames: off.
-        test_scales: the model predicts each image at these factors of its global_scale and
-            takes the median (:mod:`kit.net.test_scales`; one animal); (): once.
+        test_scales, test_rotations: the model predicts each image at these factors of its
+            global_scale and turned by these degrees (multiples of 90, for rotation_deg 180),
+            and takes the median (:mod:`kit.net.test_scales`; one animal); (): once.
     """
 
     shuffle: int = 1
@@ -176,6 +177,7 @@ class TrainConfig:
     pseudo_label_at: float = 0.5
     pseudo_label_min_likelihood: float = 0.6
     test_scales: tuple[float, ...] = ()
+    test_rotations: tuple[int, ...] = ()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -206,6 +208,9 @@ class TrainConfig:
                 self.temporal_epsilon_px, self.pca_loss_weight, self.views_loss_weight) < 0
                 or any(len(pair) != 2 for pair in self.view_pairs)
                 or any(factor <= 0 for factor in self.test_scales)
+                or any(r % 90 for r in self.test_rotations) or (  # turns: full-circle training
+                    any(r % 360 for r in self.test_rotations)
+                    and (self.augment.rotation_deg < 180 or bool(self.view_pairs)))
                 or not 0 < self.pca_explained_variance <= 1
                 or not 0 <= self.temporal_min_confidence < 1
                 or not 0 <= self.unlabeled_rampup <= 1):
@@ -213,7 +218,8 @@ class TrainConfig:
                 "unlabeled_pairs, unlabeled_margin_frames and the temporal and pca settings must "
                 "be >= 0, pca_explained_variance in (0, 1], unlabeled_rampup in [0, 1], "
                 "temporal_min_confidence in [0, 1), "
-                "view_pairs pairs of body parts, test_scales positive. "
+                "view_pairs pairs of body parts, test_scales positive, test_rotations multiples "
+                "of 90 (turns need rotation_deg=180 and no view_pairs). "
                 f"Received: unlabeled_rampup={self.unlabeled_rampup}, unlabeled_pairs="
                 f"{self.unlabeled_pairs}, unlabeled_margin_frames={self.unlabeled_margin_frames}, "
                 f"temporal_loss_weight={self.temporal_loss_weight}, temporal_epsilon_px="
@@ -221,7 +227,7 @@ class TrainConfig:
                 f"pca_explained_variance={self.pca_explained_variance}, views_loss_weight="
                 f"{self.views_loss_weight}, view_pairs={self.view_pairs}, "
                 f"temporal_min_confidence={self.temporal_min_confidence}, "
-                f"test_scales={self.test_scales}.")
+                f"test_scales={self.test_scales}, test_rotations={self.test_rotations}.")
         _check_self_training(self)
         if self.save_every < 0:
             raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
@@ -282,8 +288,8 @@ class TrainConfig:
         ``AugmentConfig(enabled=, mirror=, rotation_deg=, crop_jitter=, global_scale=,
         scale_range=(scale_min, scale_max))``; ``bodyparts``, ``test_videos`` and
         ``pca_bodyparts``, comma-separated, -> tuples; ``view_pairs``
-        "a_top:a_bot,b_top:b_bot" -> pairs; ``test_scales`` "0.85,1,1.15" or a list -> a
-        tuple of floats; ``num_workers`` -1 -> one per core (the default).
+        "a_top:a_bot,b_top:b_bot" -> pairs; ``test_scales`` "0.85,1,1.15" and
+        ``test_rotations`` "0,90,180,270" (or lists) -> tuples of numbers; ``num_workers`` -1 -> one per core (the default).
         The others are TrainConfig's fields as they are. ``settings`` "name=value ..."
         (:mod:`kit.project.settings_text`) holds any of these not given on their own (the
         notebook's further settings: ``-p train_settings "unlabeled_pairs=4 num_workers=0"``).
@@ -309,10 +315,10 @@ class TrainConfig:
         if isinstance(flat.get("view_pairs"), str):  # "a_top:a_bot,b_top:b_bot"
             flat["view_pairs"] = tuple(tuple(p.split(":")) for p in flat["view_pairs"].split(",")
                                        if p)
-        if "test_scales" in flat:
-            scales = flat["test_scales"]
-            flat["test_scales"] = tuple(float(v) for v in (
-                scales.split(",") if isinstance(scales, str) else scales) if str(v).strip())
+        for key, kind in (("test_scales", float), ("test_rotations", int)):
+            if key in flat:
+                values = flat[key].split(",") if isinstance(flat[key], str) else flat[key]
+                flat[key] = tuple(kind(float(v)) for v in values if str(v).strip())
         if "weights" in flat:
             flat["weights"] = flat["weights"] or None
         if "learning_rate" in flat:
@@ -325,10 +331,9 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """The configuration saved by :meth:`to_dict` (tuples and nested configs restored)."""
         d = dict(d)
-        for key in ("bodyparts", "test_videos", "pca_bodyparts"):
+        for key in ("bodyparts", "test_videos", "pca_bodyparts", "test_scales", "test_rotations"):
             d[key] = tuple(d.get(key, ()))
         d["view_pairs"] = tuple(tuple(pair) for pair in d.get("view_pairs", ()))
-        d["test_scales"] = tuple(d.get("test_scales", ()))
         aug = dict(d.pop("augment", {}))
         for key in ("scale_range", "contrast_range", "crop_size"):
             if key in aug:
