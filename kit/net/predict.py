@@ -79,11 +79,11 @@ class Predictor:
         self.bodyparts: list[str] = list(pose.bodyparts)
         self.net_type, self.backbone_stride = pose.net_type, pose.backbone_stride
         self.global_scale: float = pose.global_scale
-        # several scales (kit.net.test_scales): frames come at full size, scaled per factor
+        # several passes (kit.net.test_scales): frames come at full size, scaled and turned there
         self.test_scales: tuple[float, ...] = pose.test_scales or (1.0,)
         self.test_rotations: tuple[int, ...] = pose.test_rotations or (0,)
-        self.at_scales: bool = (self.test_scales, self.test_rotations) != ((1.0,), (0,))
-        self.input_scale: float = 1.0 if self.at_scales else pose.global_scale
+        self.several_passes: bool = (self.test_scales, self.test_rotations) != ((1.0,), (0,))
+        self.input_scale: float = 1.0 if self.several_passes else pose.global_scale
         self.train_steps: int = pose.train_steps
         self.multianimal: bool = pose.multianimal
         self.assembly = assembly
@@ -99,7 +99,7 @@ class Predictor:
         """How maps become poses where it is not what every model did before kit could choose
         (one scale, ``single_animal`` or ``bottom_up``): e.g. "two_views", "single_animal at
         scales 0.85/1/1.15"; None otherwise (what an analysis records)."""
-        if self.at_scales:
+        if self.several_passes:
             return (f"{self.decoder_name} at scales {'/'.join(f'{s:g}' for s in self.test_scales)}"
                     + (f", turns {'/'.join(map(str, self.test_rotations))}"
                        if self.test_rotations != (0,) else ""))
@@ -131,7 +131,7 @@ class Predictor:
         ``scale_image(im, input_scale)`` (e.g. on a reader thread), x, y in the unscaled
         images' pixels (at several scales: the median of each scale's,
         :func:`kit.net.test_scales.decode_at_scales`)."""
-        if self.at_scales:
+        if self.several_passes:
             return decode_at_scales(self, scaled)
         decoded = self.decoder(self.maps_scaled(scaled), self.pose, self.assembly)
         decoded.poses[..., :2] /= self.global_scale
