@@ -22,6 +22,7 @@ import dataclasses
 
 import numpy as np
 
+from kit.net.data import check_passes
 from kit.net.images import scale_image
 from kit.net.model_folder import ModelFolder, PoseConfig
 
@@ -74,11 +75,7 @@ def use_test_scales(folder: str | ModelFolder, scales=SUGGESTED_SCALES,
     a model trained with ``rotation_deg=180`` only), and take the median; ``()`` back to one
     pass. Rewrites its pose config (evaluation, analysis and the notebooks read it there)."""
     folder = ModelFolder(folder)
-    trained_deg = folder.load_train_config().augment.rotation_deg
-    if any(r % 360 for r in rotations) and trained_deg < 180:
-        raise ValueError(f"{folder.path} was trained with rotations up to {trained_deg} "
-                         "degrees: it does not know turned images. Predict turned images "
-                         "with a model trained with rotation_deg=180, or give rotations=().")
+    check_passes(scales, rotations, folder.load_train_config().augment.rotation_deg)
     pose = dataclasses.replace(folder.load_pose_config(),  # PoseConfig checks them
                                test_scales=tuple(float(s) for s in scales),
                                test_rotations=tuple(int(r) for r in rotations))

@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from kit.net.backbones import get_backbone, is_pretrained_file
-from kit.net.data import AugmentConfig, default_num_workers
+from kit.net.data import AugmentConfig, check_passes, default_num_workers
 from kit.net.targets import TargetConfig
 from kit.project import Project
 from kit.project.settings_text import parse_settings
@@ -207,10 +207,6 @@ class TrainConfig:
         if (min(self.unlabeled_pairs, self.unlabeled_margin_frames, self.temporal_loss_weight,
                 self.temporal_epsilon_px, self.pca_loss_weight, self.views_loss_weight) < 0
                 or any(len(pair) != 2 for pair in self.view_pairs)
-                or any(factor <= 0 for factor in self.test_scales)
-                or any(r % 90 for r in self.test_rotations) or (  # turns: full-circle training
-                    any(r % 360 for r in self.test_rotations)
-                    and (self.augment.rotation_deg < 180 or bool(self.view_pairs)))
                 or not 0 < self.pca_explained_variance <= 1
                 or not 0 <= self.temporal_min_confidence < 1
                 or not 0 <= self.unlabeled_rampup <= 1):
@@ -218,17 +214,17 @@ class TrainConfig:
                 "unlabeled_pairs, unlabeled_margin_frames and the temporal and pca settings must "
                 "be >= 0, pca_explained_variance in (0, 1], unlabeled_rampup in [0, 1], "
                 "temporal_min_confidence in [0, 1), "
-                "view_pairs pairs of body parts, test_scales positive, test_rotations multiples "
-                "of 90 (turns need rotation_deg=180 and no view_pairs). "
+                "view_pairs pairs of body parts. "
                 f"Received: unlabeled_rampup={self.unlabeled_rampup}, unlabeled_pairs="
                 f"{self.unlabeled_pairs}, unlabeled_margin_frames={self.unlabeled_margin_frames}, "
                 f"temporal_loss_weight={self.temporal_loss_weight}, temporal_epsilon_px="
                 f"{self.temporal_epsilon_px}, pca_loss_weight={self.pca_loss_weight}, "
                 f"pca_explained_variance={self.pca_explained_variance}, views_loss_weight="
                 f"{self.views_loss_weight}, view_pairs={self.view_pairs}, "
-                f"temporal_min_confidence={self.temporal_min_confidence}, "
-                f"test_scales={self.test_scales}, test_rotations={self.test_rotations}.")
+                f"temporal_min_confidence={self.temporal_min_confidence}.")
         _check_self_training(self)
+        check_passes(self.test_scales, self.test_rotations, self.augment.rotation_deg,
+                     self.view_pairs)
         if self.save_every < 0:
             raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
                              "more (0: a tenth of the run).")
