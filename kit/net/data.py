@@ -338,20 +338,3 @@ def prefetch(make_batch: Callable[[int], Batch], indices: Iterable[int],
     thread when it is asked for (no overlap).
     """
     return map_ahead(make_batch, indices, num_workers, "kit-batches")
-
-
-def check_passes(scales, rotations, rotation_deg: float, view_pairs=()) -> None:
-    """The passes of :mod:`kit.net.test_scales` checked: raise ValueError unless a model
-    trained with rotations up to ``rotation_deg`` (and ``view_pairs``: the two_views decoder)
-    can predict at ``scales`` (positive) and turned by ``rotations`` (multiples of 90; turns
-    need full-circle training and no two_views)."""
-    turned = any(r % 360 for r in rotations)
-    if (any(s <= 0 for s in scales) or any(r % 90 for r in rotations)
-            or (turned and (rotation_deg < 180 or view_pairs))):
-        raise ValueError(
-            f"test_scales={tuple(scales)}, test_rotations={tuple(rotations)}: scales are "
-            "positive factors, rotations multiples of 90 degrees, and a turned image needs a "
-            "model trained with rotation_deg=180 (this one: up to "
-            f"{rotation_deg}) that does not decode two views (view_pairs={tuple(view_pairs)}). "
-            "Train with rotation_deg=180 to predict turned images, or leave test_rotations "
-            "empty.")

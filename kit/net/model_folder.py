@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kit.net.images import check_passes
 from kit.net.targets import TargetConfig
 from kit.project import Project, atomic_write_text
 from kit.project.splits import Split, load_split, save_split
@@ -128,17 +129,9 @@ class PoseConfig:
             raise ValueError("The two_views decoder needs view_pairs of body parts and their "
                              "subspace (kit.net.two_views.use_two_views writes them). Received: "
                              f"view_pairs={self.view_pairs!r}, view_mean={self.view_mean!r}.")
-        turned = any(r % 360 for r in self.test_rotations)
-        if (any(s <= 0 for s in self.test_scales) or any(r % 90 for r in self.test_rotations)
-                or (self.multianimal and (len(self.test_scales) > 1 or turned))
-                or (turned and self.decoder == TWO_VIEWS_DECODER)):
-            raise ValueError("test_scales are positive factors of global_scale, e.g. (0.85, "
-                             "1.0, 1.15), test_rotations multiples of 90 degrees; several "
-                             "passes need a single-animal model, turns a decoder other than "
-                             "two_views (kit.net.test_scales); () predicts once. Received: "
-                             f"test_scales={self.test_scales!r}, test_rotations="
-                             f"{self.test_rotations!r}, multianimal={self.multianimal}, "
-                             f"decoder={self.decoder!r}.")
+        check_passes(self.test_scales, self.test_rotations,
+                     two_views=self.decoder == TWO_VIEWS_DECODER,
+                     several_animals=self.multianimal)
 
     @property
     def num_rows(self) -> int:

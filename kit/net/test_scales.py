@@ -22,8 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from kit.net.data import check_passes
-from kit.net.images import scale_image
+from kit.net.images import check_passes, scale_image
 from kit.net.model_folder import ModelFolder, PoseConfig
 
 SUGGESTED_SCALES = (0.85, 1.0, 1.15)  # within kit's training scale_range (0.5, 1.25)

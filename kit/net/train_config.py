@@ -16,7 +16,8 @@ from typing import Any
 import keras
 
 from kit.net.backbones import get_backbone, is_pretrained_file
-from kit.net.data import AugmentConfig, check_passes, default_num_workers
+from kit.net.data import AugmentConfig, default_num_workers
+from kit.net.images import check_passes
 from kit.net.targets import TargetConfig
 from kit.project import Project
 from kit.project.settings_text import parse_settings
@@ -224,7 +225,7 @@ class TrainConfig:
                 f"temporal_min_confidence={self.temporal_min_confidence}.")
         _check_self_training(self)
         check_passes(self.test_scales, self.test_rotations, self.augment.rotation_deg,
-                     self.view_pairs)
+                     two_views=bool(self.view_pairs))
         if self.save_every < 0:
             raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
                              "more (0: a tenth of the run).")
