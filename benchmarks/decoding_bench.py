@@ -80,17 +80,18 @@ def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
                             train_fraction=folder.load_train_config().train_fraction)
     name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in fields.items()))
     moves = jitter(project, [folder], settings, args.work / folder.path.name / name)
-    return {"test": blocks_scores(project, [folder])[0],
-            "unused": unused_points(project, folder), "jitter": moves}
+    points, test_map = blocks_scores(project, [folder])
+    return {"test": points, "unused": unused_points(project, folder), "jitter": moves,
+            "mAP": test_map}
 
 
 def compare(project_dir: Path, args) -> list[dict]:
-    """One row per statistic and frame set per single-animal model of the project."""
+    """One row per statistic and frame set per model of the project."""
     project, rows = load_project(project_dir), []
     before, after = pose_fields(args.before), pose_fields(args.after)
     for path in sorted(project_dir.glob("kit-models/*/*")):
         folder = ModelFolder(path)
-        if not folder.is_trained() or folder.load_pose_config().multianimal:
+        if not folder.is_trained():
             continue
         trained = folder.load_train_config()
         views, turns = trained.view_pairs, {*before.get("test_rotations", ()),
@@ -108,11 +109,13 @@ def compare(project_dir: Path, args) -> list[dict]:
             change = paired_change(first[frames]["error_px"], second[frames]["error_px"],
                                    first[frames]["image"])
             print(f"\n{folder.path.name} ({frames})\n{change.round(3).to_string()}\njitter "
-                  f"px: {first['jitter']:.2f} -> {second['jitter']:.2f}", flush=True)
+                  f"px: {first['jitter']:.2f} -> {second['jitter']:.2f}; test mAP "
+                  f"{first['mAP']:.1f} -> {second['mAP']:.1f}", flush=True)
             rows += [{"project": project_dir.parent.name, "model": folder.variant.lstrip("-"),
                       "frames": frames, "statistic": statistic,
                       "num_frames": first[frames]["image"].nunique(), **row.to_dict(),
-                      "jitter_before": first["jitter"], "jitter_after": second["jitter"]}
+                      "jitter_before": first["jitter"], "jitter_after": second["jitter"],
+                      "map_before": first["mAP"], "map_after": second["mAP"]}
                      for statistic, row in change.iterrows()]
     return rows
 

@@ -10,7 +10,9 @@ import pytest
 from kit.net.data import AugmentConfig
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.predict import Predictor
-from kit.net.test_scales import at_scale, turned_back, use_test_scales
+from kit.net.test_scales import (at_scale, decode_at_scales, median_of_passes, turned_back,
+                                  use_test_scales)
+from kit.net.decoders import Decoded
 from kit.net.train import TrainConfig, train
 from kit.project.video import iter_frames
 from kit.results.analyze import AnalyzeConfig, analyze_videos
@@ -24,9 +26,9 @@ def test_a_pose_config_keeps_its_scales_and_refuses_bad_ones():
     assert PoseConfig.from_dict({"bodyparts": ["a"]}).test_scales == ()  # older configs
     with pytest.raises(ValueError, match="positive"):
         PoseConfig(bodyparts=("a",), test_scales=(1.0, 0.0))
-    with pytest.raises(ValueError, match="single-animal"):
-        PoseConfig(bodyparts=("a",), multianimal=True, individuals=("m1", "m2"),
-                   test_scales=SCALES)
+    several = PoseConfig(bodyparts=("a",), multianimal=True, individuals=("m1", "m2"),
+                         test_scales=SCALES, test_rotations=(0, 180))
+    assert several.test_rotations == (0, 180)
 
 
 def test_a_point_found_in_a_turned_image_is_turned_back_exactly():
@@ -148,3 +150,74 @@ def test_training_with_test_scales_saves_them(two_videos):
     poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert poses.shape == (2, 1, len(two_videos.bodyparts), 3) and np.isfinite(poses).all()
     assert AugmentConfig().scale_range[0] <= min(SCALES) <= max(SCALES) <= 1.25
+
+
+def test_the_median_of_passes_keeps_a_body_part_half_the_passes_found():
+    """One animal found in every pass: the plain median of x, y and score. A body part found
+    by one pass of three is dropped (NaN); by two, x and y are their median and the score
+    the median of all three (0 for the pass that missed it)."""
+    rng = np.random.default_rng(0)
+    passes = rng.uniform(0, 50, (3, 4, 1, 2, 3))
+    poses, identity = median_of_passes(passes)
+    np.testing.assert_allclose(poses, np.median(passes, axis=0))
+    assert identity is None
+    passes[:2, 0, 0, 0, :2] = np.nan  # part 0 of frame 0: found once
+    passes[0, 1, 0, 1, :2] = np.nan  # part 1 of frame 1: found twice
+    poses, _ = median_of_passes(passes)
+    assert np.isnan(poses[0, 0, 0]).all()
+    np.testing.assert_allclose(poses[1, 0, 1], [*passes[1:, 1, 0, 1, :2].mean(0),
+                                                np.median([0, *passes[1:, 1, 0, 1, 2]])])
+
+
+class CoordinatePredictor:
+    """What decode_at_scales uses of a Predictor, for three rows of animals: its "maps" are
+    the images, whose channels 0 and 1 hold each pixel's x and y before any turn or scaling,
+    and its decoder finds each animal's keypoints by them (to the nearest pixel), its rows
+    shuffled in every pass, a stray animal added in the first pass and the identity scores
+    following the rows."""
+
+    test_scales, test_rotations, assembly = SCALES, (0, 90, 180, 270), None
+    pose = PoseConfig(bodyparts=("head", "tail"), multianimal=True, global_scale=1.0,
+                      individuals=("m1", "m2", "m3"))
+    truth = np.array([[[20.0, 12.0], [30.0, 14.0]], [[40.0, 30.0], [36.0, 20.0]]])
+    scores = (0.6, 0.9)  # the second animal first, best first
+
+    def __init__(self):
+        self.calls = 0
+
+    def maps_scaled(self, scaled):
+        return {"coords": scaled}
+
+    def decoder(self, maps, pose, assembly):
+        images, rng = maps["coords"], np.random.default_rng(self.calls)
+        animals = [*zip(self.truth, self.scores)]
+        if self.calls == 0:
+            animals.append((np.array([[5.0, 40.0], [9.0, 44.0]]), 0.95))
+        self.calls += 1
+        poses = np.full((len(images), 3, 2, 3), np.nan)
+        identity = np.full((len(images), 3, 3), np.nan)
+        for row, a in zip(rng.permutation(3), range(len(animals))):
+            points, score = animals[a]
+            for k, (x, y) in enumerate(points):
+                miss = np.abs(images[..., 0] - x) + np.abs(images[..., 1] - y)
+                for n, image_miss in enumerate(miss):
+                    r, c = np.unravel_index(image_miss.argmin(), image_miss.shape)
+                    poses[n, row, k] = [c, r, score]
+            identity[:, row] = np.eye(3)[a]
+        return Decoded(poses, identity, np.zeros(len(images), np.int64))
+
+
+def test_several_animals_are_matched_across_scales_and_turns():
+    """Twelve passes (three scales, four turns) of two animals, each pass's rows shuffled,
+    a stray animal in one: every animal's median lands on it (within a pixel) in one row,
+    best first, its identity scores with it; the stray, found once, is dropped."""
+    ys, xs = np.mgrid[0:48, 0:56].astype(np.float32)
+    images = np.stack([np.dstack([xs, ys, np.zeros_like(xs)])] * 2)
+    predictor = CoordinatePredictor()
+    decoded = decode_at_scales(predictor, images)
+    assert predictor.calls == 12 and decoded.poses.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(decoded.poses[:, 0, :, :2], [predictor.truth[1]] * 2, atol=1.0)
+    np.testing.assert_allclose(decoded.poses[:, 1, :, :2], [predictor.truth[0]] * 2, atol=1.0)
+    np.testing.assert_allclose(decoded.poses[:, :2, :, 2], [[[0.9] * 2, [0.6] * 2]] * 2)
+    assert np.isnan(decoded.poses[:, 2]).all()
+    np.testing.assert_allclose(decoded.identity[:, :2], [np.eye(3)[[1, 0]]] * 2)

@@ -315,3 +315,14 @@ def poses_from_maps(maps: dict[str, np.ndarray], pose: dict[str, Any],
         out = (poses[n], None if identity is None else identity[n])
         num_dropped[n] = _assemble_frame(frame_table, maps, n, layout, config, out)
     return poses, identity, num_dropped
+
+
+def match_animals(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The order of ``second``'s animals (A, K, >= 2: x, y, ...) that puts each beside the
+    same animal of ``first``: the assignment of least total mean distance between the
+    keypoints both have (the Hungarian method; pairs without a shared keypoint cost most)."""
+    distances = np.linalg.norm(first[:, None, :, :2] - second[None, :, :, :2], axis=-1)
+    shared = np.isfinite(distances).sum(-1)  # (A, A) keypoints both have
+    cost = np.where(shared > 0, np.nansum(distances, -1) / np.maximum(shared, 1), 1e9)
+    _, order = linear_sum_assignment(cost)
+    return order

@@ -35,22 +35,19 @@ def pad_to_stride(images: np.ndarray, stride: int) -> np.ndarray:
     return np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
 
 
-def check_passes(scales, rotations, rotation_deg: float = 180.0, two_views: bool = False,
-                 several_animals: bool = False) -> None:
+def check_passes(scales, rotations, rotation_deg: float = 180.0, two_views: bool = False
+                 ) -> None:
     """Raise ValueError unless a model can be given images at ``scales`` (factors of its
     global_scale) and turned by ``rotations`` (degrees) for the passes of
     :mod:`kit.net.test_scales`: scales positive, rotations multiples of 90, a turn only for a
     model trained with rotations up to ``rotation_deg`` 180 that does not decode a mirror's
-    ``two_views``, several passes only for one animal."""
+    ``two_views``."""
     turned = any(r % 360 for r in rotations)
     if (any(s <= 0 for s in scales) or any(r % 90 for r in rotations)
-            or (turned and (rotation_deg < 180 or two_views))
-            or (several_animals and (len(scales) > 1 or turned))):
+            or (turned and (rotation_deg < 180 or two_views))):
         raise ValueError(
             f"test_scales={tuple(scales)}, test_rotations={tuple(rotations)}: scales are "
             "positive factors, e.g. (0.85, 1.0, 1.15), rotations multiples of 90 degrees; a "
             f"turned image needs a model trained with rotation_deg=180 (this one: "
-            f"{rotation_deg}) that does not decode two_views (this one: {two_views}), and "
-            "several passes a single-animal model (this one: "
-            f"{'several' if several_animals else 'one'}). Leave test_scales and "
-            "test_rotations empty to predict once.")
+            f"{rotation_deg}) that does not decode two_views (this one: {two_views}). Leave "
+            "test_scales and test_rotations empty to predict once.")

@@ -130,8 +130,7 @@ class PoseConfig:
                              "subspace (kit.net.two_views.use_two_views writes them). Received: "
                              f"view_pairs={self.view_pairs!r}, view_mean={self.view_mean!r}.")
         check_passes(self.test_scales, self.test_rotations,
-                     two_views=self.decoder == TWO_VIEWS_DECODER,
-                     several_animals=self.multianimal)
+                     two_views=self.decoder == TWO_VIEWS_DECODER)
 
     @property
     def num_rows(self) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import warnings
 from pathlib import Path
 
 import keras
@@ -98,12 +97,8 @@ def save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> N
     optimizer)."""
     folder = ModelFolder(model_dir)
     pose = pose_config(project, config, dataset, bodyparts)
-    passes = {"test_scales": config.test_scales, "test_rotations": config.test_rotations}
-    if dataset.spec is not None and (len(config.test_scales) > 1 or config.test_rotations):
-        warnings.warn(f"{passes}: several animals are predicted in one pass "
-                      "(kit.net.test_scales); the model keeps its own.", stacklevel=2)
-    elif config.test_scales or config.test_rotations:
-        pose = dataclasses.replace(pose, **passes)
+    pose = dataclasses.replace(pose, test_scales=config.test_scales,
+                               test_rotations=config.test_rotations)
     if config.view_pairs and dataset.spec is None:  # a mirror rig: its views decoded together
         pose = with_view_prior(pose, training_points(project, folder, bodyparts),
                                config.view_pairs)

@@ -10,18 +10,23 @@ of y and of the likelihood over the scales: one far miss among three is outvoted
 and evaluation take as many times as long as there are passes; live prediction stays at one
 scale (latency). A model trained with rotations over the full circle (``rotation_deg=180``,
 an animal filmed from above) can also predict each image turned by ``test_rotations``
-(multiples of 90 degrees: exact, no interpolation), every scale at every turn. Single-animal
-models only (several animals' rows would have to be matched across passes), and no turns for
-``two_views`` (a mirror's views do not turn). Set with :func:`use_test_scales`, or
-``TrainConfig.test_scales`` / ``test_rotations`` for a model being trained.
+(multiples of 90 degrees: exact, no interpolation), every scale at every turn; no turns for
+``two_views`` (a mirror's views do not turn). Several animals: each pass's animals are
+matched to those of the pass that found the most keypoints (Hungarian, on their mean
+distance, within an animal's size) and the median taken per animal; a body part counts as
+found where half the passes or more found it (:func:`median_of_passes`). Set with
+:func:`use_test_scales`, or ``TrainConfig.test_scales`` / ``test_rotations`` for a model
+being trained.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
+from kit.net.assembly import match_animals
 from kit.net.images import check_passes, scale_image
 from kit.net.model_folder import ModelFolder, PoseConfig
 
@@ -53,9 +58,9 @@ def turned_back(points: np.ndarray, degrees: int, height: int, width: int) -> np
 def decode_at_scales(predictor, images: np.ndarray):
     """The :class:`kit.net.decoders.Decoded` of a batch of images at full resolution (N, H,
     W, 3) by ``predictor`` (a :class:`kit.net.predict.Predictor`) at each of its
-    ``test_scales`` and ``test_rotations``: poses (N, 1, K, 3) in the images' pixels, each
-    value the median over the passes."""
-    passes, (height, width) = [], images.shape[1:3]
+    ``test_scales`` and ``test_rotations``: poses (N, rows, K, 3) in the images' pixels, the
+    passes' median (:func:`median_of_passes`)."""
+    passes, identities, dropped, (height, width) = [], [], [], images.shape[1:3]
     for degrees in predictor.test_rotations:
         turned = np.rot90(images, degrees // 90, axes=(1, 2))
         for factor in predictor.test_scales:
@@ -64,15 +69,109 @@ def decode_at_scales(predictor, images: np.ndarray):
             decoded = predictor.decoder(predictor.maps_scaled(scaled), pose, predictor.assembly)
             decoded.poses[..., :2] /= pose.global_scale
             passes.append(turned_back(decoded.poses, degrees, height, width))
-    return dataclasses.replace(decoded, poses=np.median(np.stack(passes), axis=0))
+            identities.append(decoded.identity)
+            dropped.append(decoded.num_dropped)
+    pose = predictor.pose
+    animals = len(pose.individuals) if pose.multianimal else 1
+    poses, identity = median_of_passes(
+        np.stack(passes), animals, None if identities[0] is None else np.stack(identities))
+    return dataclasses.replace(decoded, poses=poses, identity=identity,
+                               num_dropped=np.median(dropped, axis=0).astype(np.int64))
+
+
+def median_of_passes(passes: np.ndarray, animals: int = 1, identity: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Poses (N, R, K, 3) and identity scores (N, R, I) or None: each the median over the
+    passes ``passes`` (P, N, R, K, 3) of x, y and score, per body part, and of ``identity``
+    (P, N, R, I).
+
+    With several ``animals`` (the first rows; a last ``single`` row stays where it is) each
+    pass's animals are first put in the rows of the pass that found the most keypoints in
+    the frame (:func:`aligned_rows`). A body part is found where at least half the passes
+    found it: x, y the median of theirs, its score the median of all (0 where not found);
+    NaN elsewhere. One animal, found in every pass: the plain median of each value. Rows
+    best first (the mean score of their body parts), as the decoders give them.
+    """
+    passes = np.array(passes, dtype=np.float64)
+    identity = None if identity is None else np.array(identity, dtype=np.float64)
+    if animals > 1:
+        for n in range(passes.shape[1]):
+            frame = passes[:, n, :animals]
+            reference = frame[np.isfinite(frame[..., :2]).all(-1).sum((1, 2)).argmax()].copy()
+            for p in range(len(frame)):
+                rows = aligned_rows(reference, frame[p])
+                frame[p] = _take(frame[p], rows)
+                if identity is not None:
+                    identity[p, n, :animals] = _take(identity[p, n, :animals], rows)
+                empty = ~np.isfinite(reference[..., :2]).any((-1, -2))
+                reference[empty] = frame[p][empty]
+    found = np.isfinite(passes[..., :2]).all(-1)  # (P, N, R, K)
+    scores = np.median(np.where(found, passes[..., 2], 0.0), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a body part or row no pass found
+        poses = np.concatenate([np.nanmedian(passes[..., :2], axis=0), scores[..., None]], -1)
+        poses[2 * found.sum(0) < len(passes)] = np.nan
+        identity = None if identity is None else np.nanmedian(identity, axis=0)
+        mean_scores = np.nan_to_num(np.nanmean(poses[:, :animals, :, 2], axis=-1), nan=-1.0)
+    if animals > 1:  # best first, as the decoders give them
+        order = np.argsort(-mean_scores, axis=1, kind="stable")
+        poses[:, :animals] = np.take_along_axis(poses[:, :animals], order[..., None, None], 1)
+        if identity is not None:
+            identity[:, :animals] = np.take_along_axis(identity[:, :animals],
+                                                       order[..., None], 1)
+    return poses, identity
+
+
+def aligned_rows(reference: np.ndarray, animals: np.ndarray) -> np.ndarray:
+    """For each row of ``reference`` (A, K, >= 2: x, y, ...), the row of ``animals`` (A, K,
+    >= 2) that holds the same animal, or -1: the Hungarian matching on the mean distance of
+    the keypoints both have (:func:`kit.net.assembly.match_animals`), a pair kept when that
+    distance is within the reference animal's size (the diagonal of its keypoints' box, at
+    least ``MIN_ANIMAL_PX``); an animal matching none goes to an empty row of
+    ``reference``, in order, while there is one."""
+    present = lambda a: np.isfinite(a[..., :2]).all(-1).any(-1)  # noqa: E731
+    here, there = present(reference), present(animals)
+    order = match_animals(reference, animals)
+    rows = np.full(len(reference), -1)
+    for row, i in enumerate(order):
+        if here[row] and there[i] and (_distance(reference[row], animals[i])
+                                       <= _size(reference[row])):
+            rows[row] = i
+    free = iter(np.flatnonzero(~here))
+    for i in np.flatnonzero(there & ~np.isin(np.arange(len(animals)), rows)):
+        row = next(free, None)
+        if row is not None:
+            rows[row] = i
+    return rows
+
+
+MIN_ANIMAL_PX = 10.0  # the matching radius of an animal with one keypoint
+
+
+def _distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean distance of the keypoints both animals (K, >= 2) have; inf if none."""
+    distances = np.linalg.norm(first[:, :2] - second[:, :2], axis=-1)
+    return float(np.nanmean(distances)) if np.isfinite(distances).any() else np.inf
+
+
+def _size(animal: np.ndarray) -> float:
+    """The diagonal of the box of an animal's (K, >= 2) keypoints, at least MIN_ANIMAL_PX."""
+    xy = animal[np.isfinite(animal[:, :2]).all(-1), :2]
+    return max(float(np.linalg.norm(xy.max(0) - xy.min(0))), MIN_ANIMAL_PX)
+
+
+def _take(rows_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows_of[rows]``, NaN where ``rows`` is -1."""
+    out = rows_of[np.maximum(rows, 0)].copy()
+    out[rows < 0] = np.nan
+    return out
 
 
 def use_test_scales(folder: str | ModelFolder, scales=SUGGESTED_SCALES,
                     rotations=()) -> PoseConfig:
-    """Make a trained single-animal model predict at each of ``scales`` (factors of its
-    global_scale), each image also turned by each of ``rotations`` (degrees, multiples of 90;
-    a model trained with ``rotation_deg=180`` only), and take the median; ``()`` back to one
-    pass. Rewrites its pose config (evaluation, analysis and the notebooks read it there)."""
+    """Make a trained model predict at each of ``scales`` (factors of its global_scale),
+    each image also turned by each of ``rotations`` (degrees, multiples of 90; a model
+    trained with ``rotation_deg=180`` only), and take the median; ``()`` back to one pass. Rewrites its pose config (evaluation, analysis and the notebooks read it there)."""
     folder = ModelFolder(folder)
     check_passes(scales, rotations, folder.load_train_config().augment.rotation_deg)
     pose = dataclasses.replace(folder.load_pose_config(),  # PoseConfig checks them

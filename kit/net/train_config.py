@@ -138,7 +138,8 @@ class TrainConfig:
             likelihood reaches ``pseudo_label_min_likelihood``; 0 frames: off.
         test_scales, test_rotations: the model predicts each image at these factors of its
             global_scale and turned by these degrees (multiples of 90, for rotation_deg 180),
-            and takes the median (:mod:`kit.net.test_scales`; one animal); (): once.
+            and takes the median (:mod:`kit.net.test_scales`; several animals matched across
+            the passes); (): once.
     """
 
     shuffle: int = 1

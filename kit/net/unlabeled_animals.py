@@ -8,9 +8,9 @@ fields), which no gradient passes through. So each step runs in two parts:
 1. before the step, the network as it stands reads the unlabeled frames of the batch:
    their animals are assembled as video analysis assembles them, and the animals of each
    pair's second frame are put in the order of the first's (the Hungarian method on their
-   keypoints' mean distance, :func:`match_animals`). Each animal's keypoints become the
-   targets' *anchors*: the map cell of each keypoint and its score (:class:`AnimalAnchors`,
-   called by :meth:`kit.net.unlabeled.WithUnlabeled.complete_targets`);
+   keypoints' mean distance, :func:`kit.net.assembly.match_animals`). Each animal's
+   keypoints become the targets' *anchors*: the map cell of each keypoint and its score
+   (:class:`AnimalAnchors`, called by :meth:`kit.net.unlabeled.WithUnlabeled.complete_targets`);
 2. in the step, each anchored keypoint is read again from the maps, differentiably: the
    soft-argmax in a window around its cell (:func:`kit.net.soft_argmax.soft_argmax_at`);
    the temporal loss compares each animal with itself in the next frame
@@ -34,9 +34,8 @@ from typing import Any
 import keras
 import numpy as np
 from keras import layers, ops
-from scipy.optimize import linear_sum_assignment
 
-from kit.net.assembly import AssemblyConfig, poses_from_maps
+from kit.net.assembly import AssemblyConfig, match_animals, poses_from_maps
 from kit.net.model import BatchStatisticsReader
 from kit.net.predict import head_maps
 from kit.net.soft_argmax import soft_argmax_at
@@ -149,17 +148,6 @@ def with_animal_losses(model: keras.Model, config, subspaces: dict[str, PoseSubs
             {n: losses[n](subspaces.get(n)) for n in names}, {n: float(weights[n]) for n in names})
 
 
-def match_animals(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The order of ``second``'s animals (A, K, >= 2: x, y, ...) that puts each beside the
-    same animal of ``first``: the assignment of least total mean distance between the
-    keypoints both have (the Hungarian method; pairs without a shared keypoint cost most)."""
-    distances = np.linalg.norm(first[:, None, :, :2] - second[None, :, :, :2], axis=-1)
-    shared = np.isfinite(distances).sum(-1)  # (A, A) keypoints both have
-    cost = np.where(shared > 0, np.nansum(distances, -1) / np.maximum(shared, 1), 1e9)
-    _, order = linear_sum_assignment(cost)
-    return order
-
-
 def anchors_of(poses: np.ndarray, stride: int, map_hw: tuple[int, int]) -> np.ndarray:
     """Anchors (N, A, K, 3): each keypoint's map cell (row, column; the cell whose centre is
     nearest) and score, :data:`MISSING` where ``poses`` (N, A, K, 3) has none."""
@@ -207,7 +195,8 @@ class AnimalAnchors:
         """The animals (N, A, K, 3) that ``model`` (its pose heads, as the step computes
         them: :meth:`read` of the whole batch) finds in
         ``images[first:]`` (pairs of consecutive frames), each pair's second frame's
-        animals in the first's order (:func:`match_animals`); and the maps' size (h, w)."""
+        animals in the first's order (:func:`kit.net.assembly.match_animals`); and the maps'
+        size (h, w)."""
         outputs = dict(zip(model.output_names, self.read(model, images)))
         maps = head_maps({n: o[first:] for n, o in outputs.items()
                           if n not in UNLABELED_OUTPUTS}, list(outputs))
