@@ -19,12 +19,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from kit.net.assembly import keypoint_distance
 from kit.results.tracklets import (
     TrackConfig,
     Tracker,
     body_size,
     identity_disagreement,
-    keypoint_distance,
 )
 
 _STAY = 0.0  # cost of a tracklet keeping its row

@@ -34,6 +34,7 @@ with ``pytest tests/test_assembly.py -k time -s``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,12 +318,50 @@ def poses_from_maps(maps: dict[str, np.ndarray], pose: dict[str, Any],
     return poses, identity, num_dropped
 
 
+MIN_ANIMAL_PX = 10.0  # the matching radius of an animal with one keypoint
+_NO_MATCH = 1e12  # the cost of a pair that may not match
+
+
+def keypoint_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(A, B) mean distance over keypoints finite in both of a (A, K, >= 2) and b (B, K,
+    >= 2); inf where none is shared."""
+    d = np.linalg.norm(a[:, None, :, :2] - b[None, :, :, :2], axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a pair that shares no keypoint
+        out = np.nanmean(d, axis=-1)
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def animal_size(animals: np.ndarray) -> np.ndarray:
+    """(..., J) the diagonal (pixels) of the box of each animal's keypoints, at least
+    ``MIN_ANIMAL_PX``; NaN for an animal without any. animals: (..., J, K, >= 2)."""
+    xy = np.asarray(animals, np.float64)[..., :2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an empty animal: NaN is right
+        extent = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
+    found = np.isfinite(xy).all(-1).any(-1)
+    return np.where(found, np.maximum(np.linalg.norm(extent, axis=-1), MIN_ANIMAL_PX), np.nan)
+
+
+def matched_pairs(first: np.ndarray, second: np.ndarray,
+                  max_distance_px: float | np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Pairs (i, j) of ``first``'s (I, K, >= 2) and ``second``'s (J, K, >= 2) animals that
+    are the same animal: as many as can match with the least summed mean distance over the
+    keypoints both have (the Hungarian method), each pair within ``max_distance_px`` (None:
+    the size of ``second``'s animal, :func:`animal_size`); pairs sharing no keypoint never
+    match. In the order of ``first``."""
+    cost = keypoint_distance(first, second)
+    limit = animal_size(second)[None] if max_distance_px is None else max_distance_px
+    with np.errstate(invalid="ignore"):
+        allowed = cost <= limit  # inf (no shared keypoint) and NaN limits are not allowed
+    rows, cols = linear_sum_assignment(np.where(allowed, cost, _NO_MATCH))
+    return [(int(i), int(j)) for i, j in zip(rows, cols) if allowed[i, j]]
+
+
 def match_animals(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The order of ``second``'s animals (A, K, >= 2: x, y, ...) that puts each beside the
     same animal of ``first``: the assignment of least total mean distance between the
     keypoints both have (the Hungarian method; pairs without a shared keypoint cost most)."""
-    distances = np.linalg.norm(first[:, None, :, :2] - second[None, :, :, :2], axis=-1)
-    shared = np.isfinite(distances).sum(-1)  # (A, A) keypoints both have
-    cost = np.where(shared > 0, np.nansum(distances, -1) / np.maximum(shared, 1), 1e9)
-    _, order = linear_sum_assignment(cost)
+    cost = keypoint_distance(first, second)
+    _, order = linear_sum_assignment(np.where(np.isinf(cost), _NO_MATCH, cost))
     return order

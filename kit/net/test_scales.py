@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from kit.net.assembly import match_animals
+from kit.net.assembly import matched_pairs
 from kit.net.images import check_passes, scale_image
 from kit.net.model_folder import ModelFolder, PoseConfig
 
@@ -125,39 +125,19 @@ def median_of_passes(passes: np.ndarray, animals: int = 1, identity: np.ndarray 
 def aligned_rows(reference: np.ndarray, animals: np.ndarray) -> np.ndarray:
     """For each row of ``reference`` (A, K, >= 2: x, y, ...), the row of ``animals`` (A, K,
     >= 2) that holds the same animal, or -1: the Hungarian matching on the mean distance of
-    the keypoints both have (:func:`kit.net.assembly.match_animals`), a pair kept when that
-    distance is within the reference animal's size (the diagonal of its keypoints' box, at
-    least ``MIN_ANIMAL_PX``); an animal matching none goes to an empty row of
-    ``reference``, in order, while there is one."""
-    present = lambda a: np.isfinite(a[..., :2]).all(-1).any(-1)  # noqa: E731
-    here, there = present(reference), present(animals)
-    order = match_animals(reference, animals)
+    the keypoints both have, a pair kept within the reference animal's size
+    (:func:`kit.net.assembly.matched_pairs`); an animal matching none goes to an empty row
+    of ``reference``, in order, while there is one."""
     rows = np.full(len(reference), -1)
-    for row, i in enumerate(order):
-        if here[row] and there[i] and (_distance(reference[row], animals[i])
-                                       <= _size(reference[row])):
-            rows[row] = i
-    free = iter(np.flatnonzero(~here))
-    for i in np.flatnonzero(there & ~np.isin(np.arange(len(animals)), rows)):
+    for i, row in matched_pairs(animals, reference):
+        rows[row] = i
+    free = iter(np.flatnonzero(~np.isfinite(reference[..., :2]).all(-1).any(-1)))
+    found = np.isfinite(animals[..., :2]).all(-1).any(-1)
+    for i in np.flatnonzero(found & ~np.isin(np.arange(len(animals)), rows)):
         row = next(free, None)
         if row is not None:
             rows[row] = i
     return rows
-
-
-MIN_ANIMAL_PX = 10.0  # the matching radius of an animal with one keypoint
-
-
-def _distance(first: np.ndarray, second: np.ndarray) -> float:
-    """Mean distance of the keypoints both animals (K, >= 2) have; inf if none."""
-    distances = np.linalg.norm(first[:, :2] - second[:, :2], axis=-1)
-    return float(np.nanmean(distances)) if np.isfinite(distances).any() else np.inf
-
-
-def _size(animal: np.ndarray) -> float:
-    """The diagonal of the box of an animal's (K, >= 2) keypoints, at least MIN_ANIMAL_PX."""
-    xy = animal[np.isfinite(animal[:, :2]).all(-1), :2]
-    return max(float(np.linalg.norm(xy.max(0) - xy.min(0))), MIN_ANIMAL_PX)
 
 
 def _take(rows_of: np.ndarray, rows: np.ndarray) -> np.ndarray:

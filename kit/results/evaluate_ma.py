@@ -7,7 +7,8 @@ frame's predicted animals are matched to its labeled animals:
 - :func:`match_animals`: the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``)
   on the mean distance over the body parts both animals have (finite in both). Pairs that
   share no part, or lie farther apart than the labeled animal's size (the diagonal of its
-  labeled parts' box, at least ``MIN_SIZE_PX``) are never matched: a prediction elsewhere
+  labeled parts' box, at least ``MIN_ANIMAL_PX``: :func:`kit.net.assembly.matched_pairs`)
+  are never matched: a prediction elsewhere
   is an extra animal, not a large error (DeepLabCut keeps only pairs with OKS > 0, the
   same idea). Errors (:func:`matched_errors`) and the missed and
   extra animals (:func:`animal_counts`) follow from that matching.
@@ -31,12 +32,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from kit.results.tracklets import keypoint_distance, quiet_nan
+from kit.net.assembly import animal_size, keypoint_distance, matched_pairs
 
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's 0.50:0.05:0.95
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # pycocotools' (and DeepLabCut's) recall grid
-MIN_SIZE_PX = 10.0  # the matching radius of an animal with one labeled part
-_NO_MATCH = 1e12  # cost of a pair that shares no body part (never kept)
 
 
 def _check(pred: np.ndarray, truth: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,16 +82,6 @@ def identity_swaps(xy: np.ndarray) -> np.ndarray:
     return out
 
 
-def animal_size(truth: np.ndarray) -> np.ndarray:
-    """(..., J) the diagonal (pixels) of each animal's labeled parts' bounding box, at least
-    ``MIN_SIZE_PX``; NaN for an animal without labels. truth: (..., J, K, >=2)."""
-    xy = np.asarray(truth, np.float64)[..., :2]
-    with quiet_nan():  # an unlabeled animal: all-NaN slice, NaN is right
-        extent = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
-    return np.where(present(truth), np.maximum(np.linalg.norm(extent, axis=-1), MIN_SIZE_PX),
-                    np.nan)
-
-
 def match_animals(pred: np.ndarray, truth: np.ndarray,
                   max_distance_px: float | None = None) -> list[tuple[int, int]]:
     """Pairs (pred_row, truth_row): as many as can match, with the least summed mean
@@ -101,18 +90,13 @@ def match_animals(pred: np.ndarray, truth: np.ndarray,
     Args:
         pred: (I, K, 3) one frame's predicted animals; truth: (J, K, 2) its labeled ones.
         max_distance_px: pairs farther apart (mean distance over shared parts) cannot
-            match; None: each labeled animal's size (:func:`animal_size`).
+            match; None: each labeled animal's size (:func:`kit.net.assembly.animal_size`).
 
     Returns:
         The matched pairs, sorted by truth row.
     """
     pred, truth = _check(pred, truth, 3)
-    cost = distance_matrix(pred, truth)
-    limit = animal_size(truth)[None] if max_distance_px is None else max_distance_px
-    with np.errstate(invalid="ignore"):
-        allowed = cost <= limit  # NaN (no shared part) is not allowed
-    rows, cols = linear_sum_assignment(np.where(allowed, cost, _NO_MATCH))
-    pairs = [(int(i), int(j)) for i, j in zip(rows, cols) if allowed[i, j]]
+    pairs = matched_pairs(pred, truth, max_distance_px)
     return sorted(pairs, key=lambda pair: pair[1])
 
 
@@ -256,7 +240,7 @@ def tracking_metrics(pred: np.ndarray, truth: np.ndarray, max_distance_px: float
     Each frame, every predicted track (row of ``pred``) present is a hypothesis and every
     labeled animal present an object; their distance is the mean distance over the body
     parts both have (predictions with likelihood >= ``pcutoff``), and pairs farther than
-    ``max_distance_px`` (default: half the labeled animals' median size, :func:`animal_size`;
+    ``max_distance_px`` (default: half the labeled animals' median size, :func:`kit.net.assembly.animal_size`;
     or sharing no part) cannot match. motmetrics then matches frame
     by frame, keeping earlier matches where they still hold (CLEAR MOT), and counts switches.
 

@@ -29,6 +29,7 @@ import networkx as nx
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from kit.net.assembly import keypoint_distance
 from kit.results.tracklets import (
     TRACKERS,
     Tracker,
@@ -36,7 +37,6 @@ from kit.results.tracklets import (
     Tracklet,
     body_size,
     identity_disagreement,
-    keypoint_distance,
     quiet_nan,
     identity_votes,
 )

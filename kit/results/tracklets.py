@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from kit.net.assembly import keypoint_distance
+
 _NO_MATCH = 1e6
 
 
@@ -88,15 +90,6 @@ def quiet_nan():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         yield
-
-
-def keypoint_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(A, B) mean distance over keypoints finite in both of a (A, K, 2) and b (B, K, 2); inf
-    where none is shared."""
-    d = np.linalg.norm(a[:, None, :, :2] - b[None, :, :, :2], axis=-1)
-    with quiet_nan():
-        out = np.nanmean(d, axis=-1)
-    return np.where(np.isnan(out), np.inf, out)
 
 
 def _boxes(points: np.ndarray, slack: float) -> np.ndarray:
