@@ -18,6 +18,10 @@ trained with rotation_deg=180 only). The mirror's two views, then several scales
         /tmp/bench/of1200/openfield --before test_scales= --after test_scales=0.85,1,1.15 \
         --tag scales_t1200
 
+``--against MODEL`` compares another model (as its pose config stands; trained on the same
+split) with each model at ``--after``, point by point: e.g. two trainings, each decoded
+its best way.
+
 Writes ``output/decoding_<tag>.{csv,png}``.
 """
 
@@ -65,7 +69,7 @@ def unused_points(project, folder: ModelFolder) -> pd.DataFrame:
     split, labels = folder.load_split(), load_labels(project)
     unused = [f for f in labels.index if f not in {*split.train, *split.test}]
     if not unused:
-        return pd.DataFrame(columns=["image", "error_px"])
+        return pd.DataFrame(columns=["image", "individual", "bodypart", "error_px"])
     evaluation = evaluate_images(project, Predictor(folder.path), labels.loc[unused], 0.0,
                                  "unused")
     return point_errors(evaluation.predictions, labels.loc[unused])
@@ -85,8 +89,9 @@ def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
             "mAP": test_map}
 
 
-def compare(project_dir: Path, args) -> list[dict]:
-    """One row per statistic and frame set per model of the project."""
+def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
+    """One row per statistic and frame set per model of the project: ``--before`` against
+    ``--after``, or ``against`` (:func:`decoded`'s, another model) against ``--after``."""
     project, rows = load_project(project_dir), []
     before, after = pose_fields(args.before), pose_fields(args.after)
     for path in sorted(project_dir.glob("kit-models/*/*")):
@@ -101,19 +106,21 @@ def compare(project_dir: Path, args) -> list[dict]:
             continue  # two_views needs view_pairs; turns, a full-circle model
         if views:
             use_two_views(project, folder)  # fitted on its training frames
-        first, second = decoded(project, folder, before, args), decoded(project, folder,
-                                                                         after, args)
+        first = against or decoded(project, folder, before, args)
+        second = decoded(project, folder, after, args)
         for frames in ("test", "unused"):
-            if first[frames].empty:
+            if first[frames].empty or second[frames].empty:
                 continue
-            change = paired_change(first[frames]["error_px"], second[frames]["error_px"],
-                                   first[frames]["image"])
+            both = first[frames].merge(second[frames], on=["image", "individual", "bodypart"],
+                                       suffixes=("_before", ""))
+            change = paired_change(both["error_px_before"], both["error_px"], both["image"])
             print(f"\n{folder.path.name} ({frames})\n{change.round(3).to_string()}\njitter "
                   f"px: {first['jitter']:.2f} -> {second['jitter']:.2f}; test mAP "
                   f"{first['mAP']:.1f} -> {second['mAP']:.1f}", flush=True)
             rows += [{"project": project_dir.parent.name, "model": folder.variant.lstrip("-"),
+                      "against": args.against.name if args.against else "",
                       "frames": frames, "statistic": statistic,
-                      "num_frames": first[frames]["image"].nunique(), **row.to_dict(),
+                      "num_frames": both["image"].nunique(), **row.to_dict(),
                       "jitter_before": first["jitter"], "jitter_after": second["jitter"],
                       "map_before": first["mAP"], "map_after": second["mAP"]}
                      for statistic, row in change.iterrows()]
@@ -149,13 +156,21 @@ def main() -> None:
                         help="pose-config fields of the first decoding, 'name=value ...'")
     parser.add_argument("--after", default="decoder=two_views",
                         help="pose-config fields of the second (left in the pose configs)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="a model folder scored as its pose config stands, in place of "
+                             "--before (the same split: its labeled frames' errors paired)")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     parser.add_argument("--video-frames", type=int, default=100,
                         help="frames of the project's first video analysed for jitter")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "decoding",
                         help="folder of the analyses")
     args = parser.parse_args()
-    table = pd.DataFrame([row for project in args.projects for row in compare(project, args)])
+    against = None
+    if args.against:  # another model as it stands, before every model's --after
+        folder = ModelFolder(args.against)
+        against = decoded(load_project(folder.path.parents[2]), folder, {}, args)
+    table = pd.DataFrame([row for project in args.projects
+                          for row in compare(project, args, against)])
     OUT.mkdir(exist_ok=True)
     stem = OUT / ("decoding" + (f"_{args.tag}" if args.tag else ""))
     table.to_csv(stem.with_suffix(".csv"), index=False)
