@@ -145,3 +145,31 @@ def test_oks_map_per_row_for_two_animals(tmp_path):
     fig = plot_generalization(table)
     assert len(fig.axes) == 2
     plt.close(fig)
+
+
+def test_a_validation_set_is_evaluated_as_its_own_split(trained_synthetic):
+    """A model whose split keeps a validation set: evaluation reports it as the split
+    "validation" (its own rows, its frames' distance to training), beside train and test."""
+    import dataclasses
+    import shutil
+
+    from kit.net.model_folder import ModelFolder
+    from kit.results.evaluate import evaluate_model
+
+    project, predictor, _ = trained_synthetic
+    original = ModelFolder(predictor.model_dir)
+    copy = ModelFolder(original.path.with_name(original.path.name + "-val"))
+    shutil.copytree(original.path, copy.path)
+    try:
+        split = copy.load_split()
+        copy.save_split(dataclasses.replace(split, train=split.train[:-2],
+                                            validation=split.train[-2:]))
+        evaluation = evaluate_model(project, copy, pcutoff=0.1)
+        table = evaluation.table.set_index(["split", "bodypart"])
+        assert table.loc[("validation", "all"), "num_labels"] > 0
+        assert {"train", "validation", "test"} <= set(evaluation.table["split"])
+        distances = frames_to_training(copy.load_split())
+        assert (distances[list(split.train[-2:])] > 0).all()
+    finally:
+        shutil.rmtree(copy.path)
+        shutil.rmtree(copy.evaluation_dir(project), ignore_errors=True)

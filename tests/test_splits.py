@@ -78,3 +78,33 @@ def test_blocks_split_names_what_it_cannot_read():
     assert frame_number("labeled-data/v/img0042.png") == 42
     assert frame_number("labeled-data/v2/cam1_frame-0007.jpg") == 7
     assert frame_number("labeled-data/v/last.png") is None
+
+
+@pytest.mark.parametrize("method", ["random", "blocks"])
+def test_a_validation_set_is_kept_from_training_and_leaves_the_test_set(tmp_path, method):
+    """validation_fraction 0.2 of 20 frames: 4 frames (blocks: each video's 4 frames just
+    before its test block), never trained on, and the same test frames as without it."""
+    names = NAMES + [f"labeled-data/w/img{i:03d}.png" for i in range(10)]
+    plain = make_split(names, 0.8, method=method)
+    s = make_split(names, 0.8, method=method, validation_fraction=0.2)
+    assert s.test == plain.test and len(s.validation) == 6 and len(s.train) == 18
+    assert set(s.train) | set(s.validation) == set(plain.train)
+    assert set(s.validation).isdisjoint(s.train) and set(s.validation).isdisjoint(s.test)
+    if method == "blocks":
+        assert s.validation == tuple(NAMES[12:16] + names[26:28])
+    save_split(s, tmp_path / "s.json")
+    assert load_split(tmp_path / "s.json") == s
+    with pytest.raises(ValueError, match="validation_fraction"):
+        make_split(names, 0.8, validation_fraction=0.8)
+
+
+def test_training_settings_keep_the_validation_set_out(blob_project):
+    """TrainConfig.validation_fraction: the split drawn for training keeps those frames out
+    of its training set, and the model folder's name says so."""
+    from kit.net.train import TrainConfig, draw_split
+    from kit.project.labels import load_labels
+
+    config = TrainConfig(train_fraction=0.75, validation_fraction=0.25, split_method="blocks")
+    split = draw_split(blob_project, config, load_labels(blob_project))
+    assert split.validation and set(split.validation).isdisjoint(split.train + split.test)
+    assert config.variant.endswith("-blocks-val0.25")

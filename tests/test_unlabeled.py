@@ -32,11 +32,12 @@ def test_pair_starts_keep_away_from_test_frames():
 @pytest.mark.parametrize("method", ["random", "blocks"])
 def test_the_reader_never_returns_a_test_frame(two_videos, monkeypatch, method):
     split = make_split(list(load_labels(two_videos).index), 0.75, method=method,
-                       test_videos=("animal1",))
+                       test_videos=("animal1",), validation_fraction=0.25)
+    assert split.validation  # kept away from as the test frames are
     margin = 2
     starts = unlabeled_pair_starts(two_videos, split, ("animal1",), margin)
     assert [p.stem for p in starts] == ["animal0"]  # test_videos: never
-    tests = [frame_number(n) for n in split.test]
+    tests = [frame_number(n) for n in split.test + split.validation]
     read = []
 
     def recording(path, indices):

@@ -93,7 +93,8 @@ def draw_split(project: Project, config: TrainConfig, labels: pd.DataFrame) -> S
     """
     try:
         split = make_split(list(labels.index), config.train_fraction, config.shuffle,
-                           config.seed, config.test_videos, config.split_method)
+                           config.seed, config.test_videos, config.split_method,
+                           config.validation_fraction)
     except ValueError as e:  # name the project: make_split only sees image names
         raise ValueError(f"{project.labeled_data_root}: {e}") from e
     if config.train_size:

@@ -33,9 +33,8 @@ EAGER_STEPS = 10  # run_eagerly="auto": runs with at most this many steps left s
 EXECUTION_ONLY = ("run_eagerly", "keep_checkpoints", "num_workers")
 # What the losses on unlabeled frames are set to; moot where unlabeled_pairs is 0.
 UNLABELED_SETTINGS = ("unlabeled_margin_frames", "temporal_loss_weight", "temporal_epsilon_px",
-                      "temporal_min_confidence",
-                      "pca_loss_weight", "pca_explained_variance", "unlabeled_rampup",
-                      "view_pairs", "views_loss_weight", "pca_bodyparts")
+                      "temporal_min_confidence", "pca_loss_weight", "pca_explained_variance",
+                      "unlabeled_rampup", "view_pairs", "views_loss_weight", "pca_bodyparts")
 
 
 def computing_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +78,8 @@ class TrainConfig:
             "random" (DeepLabCut's: each test frame near training frames, so its error is
             an interpolation error) or "blocks" (each video's last ``1 - train_fraction``
             of labeled frames by frame number: the error on a stretch never seen).
+        validation_fraction: the share of each video's labeled frames before the test set
+            kept out of training to choose settings on (split "validation"); 0: none.
         precision: "float32", or a Keras mixed-precision policy ("mixed_float16",
             "mixed_bfloat16": faster on recent GPUs; the heads stay float32).
         jit_compile: XLA-compile the train step: True, False, or "auto" (Keras's choice:
@@ -158,6 +159,7 @@ class TrainConfig:
     bodyparts: tuple[str, ...] = ()
     test_videos: tuple[str, ...] = ()
     split_method: str = "random"
+    validation_fraction: float = 0.0
     precision: str = "float32"
     jit_compile: bool | str = "auto"
     run_eagerly: bool | str = "auto"
@@ -244,6 +246,8 @@ class TrainConfig:
             parts.append("novel-" + "+".join(self.test_videos))
         if self.split_method != "random":  # another test set: another model
             parts.append(self.split_method)
+        if self.validation_fraction:  # other training frames
+            parts.append(f"val{self.validation_fraction:g}")
         if self.seed:  # the members of an ensemble differ by their seed only
             parts.append(f"seed{self.seed}")
         if not self.augment.enabled:

@@ -53,12 +53,13 @@ def unlabeled_pair_starts(project: Project, split: Split, test_videos: tuple[str
                           margin: int) -> dict[Path, np.ndarray]:
     """{video path: the first frames of its usable pairs} (:func:`pair_starts`) for the videos
     in the project's ``videos/`` folder that are not ``test_videos`` nor hold the split's
-    novel frames; raises if no pair is left."""
+    novel frames, away from its test and validation frames; raises if no pair is left."""
     kept_out = set(test_videos) | {video_of(name) for name in split.novel}
     starts = {}
     for path in sorted(p for p in project.videos_dir.glob("*")
                        if p.suffix.lower() in VIDEO_SUFFIXES and p.stem not in kept_out):
-        numbers = [frame_number(n) for n in split.test if video_of(n) == path.stem]
+        numbers = [frame_number(n) for n in split.test + split.validation
+                   if video_of(n) == path.stem]
         if None in numbers:
             continue  # test frames it cannot place: the whole video is left out
         found = pair_starts(video_info(path).num_frames, numbers, margin, split.method == "blocks")

@@ -14,6 +14,12 @@ Two methods (``SPLIT_METHODS``):
   the image name, ``img0042.png`` -> 42) and the last ``1 - train_fraction`` of them
   are the test set: a contiguous stretch the model never saw, which measures how it
   generalizes along the recording.
+
+``validation_fraction`` sets apart a validation set from the frames before the test set
+(the share of each video's labeled frames just before its test block, or drawn at random):
+never trained on, never the test set, so settings can be chosen on it and the test error
+stays an honest estimate. With the blocks split it lies between the training and the test
+frames, farther from training than interleaved frames would be.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ class Split:
     nested training set of size n (``train[:10]`` is inside ``train[:20]``);
     ``test`` is sorted. ``novel`` holds the frames of videos kept out of
     training altogether (novel animals), sorted. ``method`` is how the test set was
-    chosen (``SPLIT_METHODS``: "random" or "blocks").
+    chosen (``SPLIT_METHODS``: "random" or "blocks"). ``validation`` holds frames set apart
+    from the training pool to choose settings on (sorted; empty unless asked for).
     """
 
     train: tuple[str, ...]
@@ -48,6 +55,7 @@ class Split:
     seed: int
     novel: tuple[str, ...] = ()
     method: str = "random"
+    validation: tuple[str, ...] = ()
 
 
 def video_of(image: str) -> str:
@@ -78,13 +86,14 @@ def frame_numbers(images: Sequence[str]) -> list[int]:
     return numbers  # type: ignore[return-value]
 
 
-def make_split(
+def make_split(  # size: TrainConfig's six split settings, as make_split has always taken them
     images: Sequence[str],
     train_fraction: float,
     shuffle: int = 1,
     seed: int = 0,
     test_videos: Sequence[str] = (),
     method: str = "random",
+    validation_fraction: float = 0.0,
 ) -> Split:
     """Split ``images`` into ``round(len * train_fraction)`` training images and the rest.
 
@@ -95,13 +104,12 @@ def make_split(
     order given). ``train_fraction`` 1.0 gives an empty test set;
     any other fraction must leave at least one training and one test image.
     Frames of ``test_videos`` never enter training: they form ``novel``, and the
-    fraction applies to the other videos' frames.
+    fraction applies to the other videos' frames. ``validation_fraction``: the frames the
+    split method would make the test set at ``train_fraction - validation_fraction`` and
+    does not at ``train_fraction`` form ``validation`` (blocks: each video's frames just
+    before its test block); the test set does not change.
     """
-    if not 0 < train_fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1]. Received: {train_fraction!r}.")
-    if method not in SPLIT_METHODS:
-        raise ValueError(f"split method must be one of {sorted(SPLIT_METHODS)}. "
-                         f"Received: {method!r}.")
+    _check_settings(train_fraction, method, validation_fraction)
     names = sorted(set(images))
     if len(names) != len(images):
         raise ValueError("Image names in a split must be unique.")
@@ -113,17 +121,32 @@ def make_split(
     pool = [n for n in names if video_of(n) not in set(test_videos)]
     order = np.random.default_rng([seed, shuffle]).permutation(len(pool))
     in_test = SPLIT_METHODS[method](pool, train_fraction, order)
-    num_train = len(pool) - len(in_test)
+    held_out = (SPLIT_METHODS[method](pool, train_fraction - validation_fraction, order)
+                if validation_fraction else in_test)
+    num_train = len(pool) - len(held_out)
     if num_train < 1 or (train_fraction < 1 and num_train == len(pool)):
         raise ValueError(
             f"train_fraction={train_fraction} of {len(pool)} labeled frames leaves "
-            f"{num_train} training and {len(pool) - num_train} test frames ({method} split). "
+            f"{num_train} training and {len(pool) - num_train} test"
+            f"{' and validation' if validation_fraction else ''} frames ({method} split). "
             "Label more frames or choose a fraction that leaves at least one of each "
             "(1.0 trains on all, no test)."
         )
-    train = tuple(pool[i] for i in order if pool[i] not in in_test)
-    test = tuple(sorted(in_test))
-    return Split(train, test, float(train_fraction), int(shuffle), int(seed), novel, method)
+    train = tuple(pool[i] for i in order if pool[i] not in held_out)
+    return Split(train, tuple(sorted(in_test)), float(train_fraction), int(shuffle), int(seed),
+                 novel, method, tuple(sorted(held_out - in_test)))
+
+
+def _check_settings(train_fraction: float, method: str, validation_fraction: float) -> None:
+    """Raise ValueError for a fraction or method :func:`make_split` cannot use."""
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1]. Received: {train_fraction!r}.")
+    if not 0 <= validation_fraction < train_fraction:
+        raise ValueError(f"validation_fraction must be in [0, train_fraction={train_fraction})."
+                         f" Received: {validation_fraction!r}.")
+    if method not in SPLIT_METHODS:
+        raise ValueError(f"split method must be one of {sorted(SPLIT_METHODS)}. "
+                         f"Received: {method!r}.")
 
 
 def _random_test(pool: list[str], train_fraction: float, order: np.ndarray) -> set[str]:
@@ -156,4 +179,5 @@ def load_split(path: str | os.PathLike) -> Split:
     """The split :func:`save_split` wrote to ``path``."""
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     return Split(tuple(d["train"]), tuple(d["test"]), d["train_fraction"], d["shuffle"], d["seed"],
-                 tuple(d.get("novel", ())), d.get("method", "random"))
+                 tuple(d.get("novel", ())), d.get("method", "random"),
+                 tuple(d.get("validation", ())))

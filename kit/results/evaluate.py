@@ -148,7 +148,7 @@ def evaluate_model(project: Project, model: ModelFolder, pcutoff: float | None =
     """Predict every image of the split stored with the model; save and return the errors.
 
     Writes ``evaluation.csv`` (the table: splits train, test and, for models that
-    kept videos out of training, novel) and ``predictions.h5`` to
+    kept videos out of training, novel, or kept a validation set, validation) and ``predictions.h5`` to
     ``model.evaluation_dir(project)``. ``model``: e.g.
     :func:`kit.net.model_query.find_model`'s. ``pcutoff``: None for the config's
     (:func:`kit.project.config.resolve_pcutoff`). A multi-animal project
@@ -162,7 +162,8 @@ def evaluate_model(project: Project, model: ModelFolder, pcutoff: float | None =
     split = model.load_split()
     labels = load_labels(project)
     parts = []
-    for name, images in (("train", split.train), ("test", split.test), ("novel", split.novel)):
+    for name, images in (("train", split.train), ("validation", split.validation),
+                         ("test", split.test), ("novel", split.novel)):
         images = [i for i in images if i in labels.index]
         if images:
             parts.append(evaluate_images(project, predictor, labels.loc[images], pcutoff, name,

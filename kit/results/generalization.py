@@ -42,13 +42,14 @@ def frames_to_training(split: Split, images: Sequence[str] | None = None) -> pd.
 
     Args:
         split: the model's split (its ``train``: the frames trained on).
-        images: the images to measure (default: the split's train, test and novel frames).
+        images: the images to measure (default: every frame of the split).
 
     Returns:
         float per image name: 0 for training frames; NaN where the image's video has no
         training frame with a frame number, or the image's name holds none.
     """
-    images = list(split.train + split.test + split.novel) if images is None else list(images)
+    images = (list(split.train + split.validation + split.test + split.novel)
+              if images is None else list(images))
     numbers = {name: frame_number(name) for name in (*images, *split.train)}
     trained: dict[str, list[int]] = {}
     for name in split.train:

@@ -147,14 +147,15 @@ def next_train_config(previous_model_dir: str | os.PathLike, train_steps: int = 
 
 def _next_split(project: Project, old: Split, config: TrainConfig) -> Split:
     labels = set(load_labels(project).index)
-    seen = set(old.train) | set(old.test) | set(old.novel)
+    seen = set(old.train) | set(old.test) | set(old.novel) | set(old.validation)
     new = sorted(labels - seen)
     novel = [n for n in new if video_of(n) in config.test_videos]
     return Split(
         train=tuple(n for n in old.train if n in labels) + tuple(n for n in new if n not in novel),
         test=tuple(n for n in old.test if n in labels), train_fraction=config.train_fraction,
         shuffle=config.shuffle, seed=config.seed,
-        novel=tuple(sorted([n for n in old.novel if n in labels] + novel)))
+        novel=tuple(sorted([n for n in old.novel if n in labels] + novel)), method=old.method,
+        validation=tuple(n for n in old.validation if n in labels))
 
 
 def start_iteration(project: Project, previous_model_dir: str | os.PathLike,
