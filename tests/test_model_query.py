@@ -64,7 +64,7 @@ def test_find_model_finds_old_suffixed_folders(project):
     assert find_model(project, net_type="efficientnet-b0") == bare
     assert find_model(project, test_videos="w,v", augment=0, train_size=8) == bare
     assert trained_with(bare) == ModelQuery(1, 0.95, "efficientnet-b0", 8, "all", "w,v", 0, 0,
-                                          "random", 0, 0, 25.0, 0, 0)
+                                          "random", 0, 0, 25.0, 0, 0, 0.0)
 
 
 def test_the_query_of_a_train_config_finds_its_model(project):
@@ -111,3 +111,17 @@ def test_model_settings_select_by_what_no_notebook_parameter_names():
     assert query.flags(["shuffle", "net_type", "pseudo_label_frames", "pretrained"]) == (
         '-p shuffle 1 -p net_type resnet_50 -p model_settings '
         '"pseudo_label_frames=200 pretrained=1"')
+
+
+def test_a_validation_set_tells_models_apart(project):
+    """A model trained with validation_fraction is found by it (saved settings or name)."""
+    from kit.net.train import TrainConfig
+
+    configs = [TrainConfig(weights=None, split_method="blocks", validation_fraction=v)
+               for v in (0.0, 0.1)]
+    plain, held = (_trained(project, c.to_dict(), variant=c.variant) for c in configs)
+    assert held.path.name.endswith("-blocks-val0.1")
+    assert find_model(project, validation_fraction=0.1) == held
+    assert find_model(project, validation_fraction=0) == plain
+    held.train_config_file.unlink()  # the name says the same
+    assert find_model(project, validation_fraction=0.1) == held

@@ -24,7 +24,8 @@ NOTEBOOK_PARAMETERS = ("shuffle", "train_fraction", "net_type", "train_size", "b
                        "test_videos", "augment", "split_method", "seed")
 _ANY = {"train_fraction": -1.0, "net_type": "", "train_size": -1, "bodyparts": "",
         "test_videos": "", "augment": -1, "split_method": "", "seed": -1, "unlabeled_pairs": -1,
-        "rotation_deg": -1.0, "pretrained": -1, "pseudo_label_frames": -1}
+        "rotation_deg": -1.0, "pretrained": -1, "pseudo_label_frames": -1,
+        "validation_fraction": -1.0}
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class ModelQuery:
             (``kit.net.pretrain``), 0 not, -1 any.
         pseudo_label_frames: video frames it labeled itself and trained on (self-training,
             ``kit.net.pseudo_labels``; 0: none); -1: any.
+        validation_fraction: the share of labeled frames kept out as a validation set (0:
+            none); -1: any.
     """
 
     shuffle: int = 1
@@ -70,6 +73,7 @@ class ModelQuery:
     rotation_deg: float = -1.0
     pretrained: int = -1
     pseudo_label_frames: int = -1
+    validation_fraction: float = -1.0
 
     def matches(self, recorded: ModelQuery) -> bool:
         """Whether a model trained as ``recorded`` (no "any" values) is one asked for."""
@@ -109,7 +113,8 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
         unlabeled_pairs=int(settings.get("unlabeled_pairs", 0)),
         rotation_deg=float(settings.get("augment", {}).get("rotation_deg", 25.0)),
         pretrained=int(bool(settings.get("weights")) and is_pretrained_file(settings["weights"])),
-        pseudo_label_frames=int(settings.get("pseudo_label_frames", 0)), iteration=iteration)
+        pseudo_label_frames=int(settings.get("pseudo_label_frames", 0)),
+        validation_fraction=float(settings.get("validation_fraction", 0.0)), iteration=iteration)
 
 
 def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
@@ -122,9 +127,9 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
     values: dict[str, Any] = {"train_size": 0, "bodyparts": "all", "test_videos": "none",
                               "augment": 1, "split_method": "random", "seed": 0,
                               "unlabeled_pairs": 0, "rotation_deg": 25.0, "pretrained": 0,
-                              "pseudo_label_frames": 0}
+                              "pseudo_label_frames": 0, "validation_fraction": 0.0}
     tokens, net_type = variant.split("-")[1:], []
-    while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, seed<N>,
+    while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, val<f>, seed<N>,
         # noaug or rot<deg>, pretrained, unlabeled<N>, pseudo<N>, net_type
         token = tokens.pop(0)
         if re.fullmatch(r"n\d+", token) and not net_type:
@@ -146,6 +151,8 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
             values["unlabeled_pairs"] = int(token[9:].removesuffix("views"))
         elif re.fullmatch(r"pseudo\d+", token) and not net_type:
             values["pseudo_label_frames"] = int(token[6:])
+        elif re.fullmatch(r"val[\d.]+", token) and not net_type:
+            values["validation_fraction"] = float(token[3:])
         else:  # the rest: a net_type, which may hold '-' (efficientnet-b0)
             net_type.append(token)
     values["net_type"] = "-".join(net_type) or "resnet_50"
