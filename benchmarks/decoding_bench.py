@@ -79,11 +79,15 @@ def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
     """The model decoded with ``fields`` set in its pose config: its test and unused points'
     errors and the jitter of its analysis of the project's first ``args.video_frames`` video
     frames (:func:`kit.experiments.beyond_labels.jitter`)."""
-    folder.save_pose_config(dataclasses.replace(folder.load_pose_config(), **fields))
+    pose = dataclasses.replace(folder.load_pose_config(), **fields)
+    folder.save_pose_config(pose)
     settings = BeyondConfig(video_frames=args.video_frames,
                             train_fraction=folder.load_train_config().train_fraction)
-    name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in fields.items()))
-    moves = jitter(project, [folder], settings, args.work / folder.path.name / name)
+    decoding = {"decoder": pose.decoder, "test_scales": pose.test_scales,
+                "test_rotations": pose.test_rotations}  # each decoding its own analysis
+    name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in decoding.items()))
+    where = f"{project.root.parent.name}-{folder.path.name}"  # runs share folder names
+    moves = jitter(project, [folder], settings, args.work / where / name)
     points, test_map = blocks_scores(project, [folder])
     return {"test": points, "unused": unused_points(project, folder), "jitter": moves,
             "mAP": test_map}
