@@ -147,9 +147,9 @@ def evaluate_model(project: Project, model: ModelFolder, pcutoff: float | None =
                    batch_size: int = 8) -> Evaluation:
     """Predict every image of the split stored with the model; save and return the errors.
 
-    Writes ``evaluation.csv`` (the table: splits train, test and, for models that
-    kept videos out of training, novel, or kept a validation set, validation) and ``predictions.h5`` to
-    ``model.evaluation_dir(project)``. ``model``: e.g.
+    Writes ``evaluation.csv`` (the table: splits train, test and, for models that kept
+    videos out of training, novel, or a validation set, validation) and ``predictions.h5``
+    to ``model.evaluation_dir(project)``. ``model``: e.g.
     :func:`kit.net.model_query.find_model`'s. ``pcutoff``: None for the config's
     (:func:`kit.project.config.resolve_pcutoff`). A multi-animal project
     (``project.layout``) also gets ``oks.csv`` (mAP, mAR, animals labeled, missed and
