@@ -322,6 +322,11 @@ MIN_ANIMAL_PX = 10.0  # the matching radius of an animal with one keypoint
 _NO_MATCH = 1e12  # the cost of a pair that may not match
 
 
+def present(points: np.ndarray) -> np.ndarray:
+    """(..., I) bool: animals with at least one finite body part; points (..., I, K, C)."""
+    return np.isfinite(np.asarray(points)[..., :2]).all(-1).any(-1)
+
+
 def keypoint_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B) mean distance over keypoints finite in both of a (A, K, >= 2) and b (B, K,
     >= 2); inf where none is shared."""
@@ -339,8 +344,8 @@ def animal_size(animals: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an empty animal: NaN is right
         extent = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
-    found = np.isfinite(xy).all(-1).any(-1)
-    return np.where(found, np.maximum(np.linalg.norm(extent, axis=-1), MIN_ANIMAL_PX), np.nan)
+    return np.where(present(xy), np.maximum(np.linalg.norm(extent, axis=-1), MIN_ANIMAL_PX),
+                    np.nan)
 
 
 def matched_pairs(first: np.ndarray, second: np.ndarray,

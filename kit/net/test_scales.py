@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from kit.net.assembly import matched_pairs
+from kit.net.assembly import matched_pairs, present
 from kit.net.images import check_passes, scale_image
 from kit.net.model_folder import ModelFolder, PoseConfig
 
@@ -103,7 +103,7 @@ def median_of_passes(passes: np.ndarray, animals: int = 1, identity: np.ndarray 
                 frame[p] = _take(frame[p], rows)
                 if identity is not None:
                     identity[p, n, :animals] = _take(identity[p, n, :animals], rows)
-                empty = ~np.isfinite(reference[..., :2]).any((-1, -2))
+                empty = ~present(reference)
                 reference[empty] = frame[p][empty]
     found = np.isfinite(passes[..., :2]).all(-1)  # (P, N, R, K)
     scores = np.median(np.where(found, passes[..., 2], 0.0), axis=0)
@@ -131,9 +131,8 @@ def aligned_rows(reference: np.ndarray, animals: np.ndarray) -> np.ndarray:
     rows = np.full(len(reference), -1)
     for i, row in matched_pairs(animals, reference):
         rows[row] = i
-    free = iter(np.flatnonzero(~np.isfinite(reference[..., :2]).all(-1).any(-1)))
-    found = np.isfinite(animals[..., :2]).all(-1).any(-1)
-    for i in np.flatnonzero(found & ~np.isin(np.arange(len(animals)), rows)):
+    free = iter(np.flatnonzero(~present(reference)))
+    for i in np.flatnonzero(present(animals) & ~np.isin(np.arange(len(animals)), rows)):
         row = next(free, None)
         if row is not None:
             rows[row] = i

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from kit.net.assembly import animal_size, keypoint_distance, matched_pairs
+from kit.net.assembly import animal_size, keypoint_distance, matched_pairs, present
 
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's 0.50:0.05:0.95
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # pycocotools' (and DeepLabCut's) recall grid
@@ -46,11 +46,6 @@ def _check(pred: np.ndarray, truth: np.ndarray, ndim: int) -> tuple[np.ndarray, 
         raise ValueError(f"pred must be {lead}I, K, 3) and truth {lead}J, K, 2) with the same "
                          f"frames and body parts. Received: {pred.shape} and {truth.shape}.")
     return pred, truth
-
-
-def present(points: np.ndarray) -> np.ndarray:
-    """(..., I) bool: animals with at least one finite body part; points (..., I, K, C)."""
-    return np.isfinite(np.asarray(points)[..., :2]).all(-1).any(-1)
 
 
 def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
