@@ -59,6 +59,9 @@ def main() -> None:
                         help="--sleap: keep this many animals per frame, the best-scored (0: all)")
     parser.add_argument("--train-fraction", type=float, default=0.8,
                         help="share of each video's labeled frames before the test block")
+    parser.add_argument("--validation-fraction", type=float, default=0.0,
+                        help="each video's frames just before its test block kept out of "
+                             "training to choose on (the val_ columns, _chosen.csv)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--train-sizes", nargs="+", type=int, default=[20, 50])
     parser.add_argument("--train-steps", type=int, default=500)
@@ -146,11 +149,12 @@ def merge(args) -> None:
 
 def save_outputs(args, table, points=None) -> None:
     """``table`` as --out/<output_name>.csv and its figure (.png), printed; with the test
-    points' errors (``points``, :func:`kit.experiments.beyond_labels.read_points`'s) those as
-    <output_name>_points.csv and each method against supervised training as
-    <output_name>_against.csv (:func:`kit.experiments.beyond_labels.against_supervised`)."""
+    points' errors (``points``, :func:`kit.experiments.beyond_labels_tables.read_points`'s)
+    those as <output_name>_points.csv and each method against supervised training as
+    <output_name>_against.csv (:func:`kit.experiments.beyond_labels_tables.against_supervised`),
+    and with a validation block the method it chooses (``chosen_methods``), printed."""
     from kit import plots
-    from kit.experiments.beyond_labels import against_supervised
+    from kit.experiments.beyond_labels_tables import against_supervised, chosen_methods
     from kit.project.drawing import save_figure
 
     out = Path(args.out)
@@ -165,6 +169,10 @@ def save_outputs(args, table, points=None) -> None:
         against.to_csv(out / f"{name}_against.csv", index=False)
         print("\nAgainst supervised training, the same test points (95% interval over test "
               f"frames):\n{against.round(3).to_string(index=False)}")
+    if "val_median_px" in table and table.val_median_px.notna().any():
+        chosen = chosen_methods(table)
+        chosen.to_csv(out / f"{name}_chosen.csv", index=False)
+        print(f"\nChosen on the validation block:\n{chosen.round(2).to_string(index=False)}")
 
 
 def scratch_project(args, work: Path) -> Path:
@@ -191,7 +199,8 @@ def scratch_project(args, work: Path) -> Path:
 
 
 def run(args) -> None:
-    from kit.experiments.beyond_labels import BeyondConfig, compare_methods, read_points
+    from kit.experiments.beyond_labels import BeyondConfig, compare_methods
+    from kit.experiments.beyond_labels_tables import read_points
     from kit.project import load_project
 
     work = Path(args.work or tempfile.mkdtemp(prefix="beyond-"))
@@ -208,7 +217,8 @@ def run(args) -> None:
         crop_size=args.crop_size, video_frames=args.video_frames,
         train_fraction=args.train_fraction, rotation_deg=args.rotation_deg,
         global_scale=args.global_scale, time_budget_s=args.time_budget, view_pairs=view_pairs,
-        pca_bodyparts=pca_bodyparts, train_settings=args.train_settings, seed=args.seed)
+        pca_bodyparts=pca_bodyparts, train_settings=args.train_settings, seed=args.seed,
+        validation_fraction=args.validation_fraction)
     print(f"{copy}: {config}", flush=True)
     table = compare_methods(load_project(copy), config, work / "results",
                             progress=lambda line: print(line, flush=True))

@@ -1,8 +1,9 @@
 """Two ways of decoding the same trained models, compared: the change of the test error
 (mean, median, 90th percentile, px) with a 95% interval from resampling the frames
-(:func:`kit.results.paired.paired_change`), on the test frames and on the labeled frames of
-the training pool that the model did not train on (``unused``: a validation set, to choose
-a decoding without looking at the test frames), and the jitter of each one's analysis of
+(:func:`kit.results.paired.paired_change`), on the test frames, on a model's validation
+block where it kept one (``validation_fraction``: the frames to choose on) and on the
+labeled frames of the training pool that the model did not train on (``unused``: fine for
+choosing how to decode one model, not how to train it), and the jitter of each one's analysis of
 the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
 trained, whose pose configs this rewrites (left with ``--after``).
 
@@ -65,9 +66,10 @@ def pose_fields(text: str) -> dict:
 
 def unused_points(project, folder: ModelFolder) -> pd.DataFrame:
     """Every labeled point's error on the labeled frames neither in the model's training
-    frames nor in its test frames (the training pool's rest)."""
+    frames nor in its test or validation frames (the training pool's rest)."""
     split, labels = folder.load_split(), load_labels(project)
-    unused = [f for f in labels.index if f not in {*split.train, *split.test}]
+    unused = [f for f in labels.index
+              if f not in {*split.train, *split.test, *split.validation}]
     if not unused:
         return pd.DataFrame(columns=["image", "individual", "bodypart", "error_px"])
     evaluation = evaluate_images(project, Predictor(folder.path), labels.loc[unused], 0.0,
@@ -76,8 +78,8 @@ def unused_points(project, folder: ModelFolder) -> pd.DataFrame:
 
 
 def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
-    """The model decoded with ``fields`` set in its pose config: its test and unused points'
-    errors and the jitter of its analysis of the project's first ``args.video_frames`` video
+    """The model decoded with ``fields`` set in its pose config: its test, validation and
+    unused points' errors and the jitter of its analysis of the project's first ``args.video_frames`` video
     frames (:func:`kit.experiments.beyond_labels.jitter`)."""
     pose = dataclasses.replace(folder.load_pose_config(), **fields)
     folder.save_pose_config(pose)
@@ -88,9 +90,10 @@ def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
     name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in decoding.items()))
     where = f"{project.root.parent.name}-{folder.path.name}"  # runs share folder names
     moves = jitter(project, [folder], settings, args.work / where / name)
-    points, test_map = blocks_scores(project, [folder])
-    return {"test": points, "unused": unused_points(project, folder), "jitter": moves,
-            "mAP": test_map}
+    points, maps = blocks_scores(project, [folder])
+    return {"test": points[points.frames == "test"].drop(columns="frames"),
+            "validation": points[points.frames == "validation"].drop(columns="frames"),
+            "unused": unused_points(project, folder), "jitter": moves, "mAP": maps["test"]}
 
 
 def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
@@ -112,7 +115,7 @@ def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
             use_two_views(project, folder)  # fitted on its training frames
         first = against or decoded(project, folder, before, args)
         second = decoded(project, folder, after, args)
-        for frames in ("test", "unused"):
+        for frames in ("test", "validation", "unused"):
             if first[frames].empty or second[frames].empty:
                 continue
             both = first[frames].merge(second[frames], on=["image", "individual", "bodypart"],

@@ -12,13 +12,12 @@ from kit.experiments import beyond_labels
 from kit.experiments.beyond_labels import (
     METHODS,
     BeyondConfig,
-    against_supervised,
     compare_methods,
     method_steps,
     planned_steps,
-    read_points,
     train_config,
 )
+from kit.experiments.beyond_labels_tables import against_supervised, chosen_methods, read_points
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
 from kit.net.model_query import find_models
@@ -82,6 +81,49 @@ def test_each_method_against_supervised_training_on_the_same_points():
     assert against.statistic.tolist() == ["mean", "median", "p90"]
     np.testing.assert_allclose(against[["change", "low", "high"]], -0.5)
     assert against.supervised_px.iloc[0] == pytest.approx(10.5)
+
+
+def test_a_validation_block_scores_each_run_where_its_method_is_chosen(tmp_path):
+    """With validation_fraction every run keeps the frames just before its test block out of
+    training and is scored there too; the points say which frames they are, the comparison
+    with supervised training reads the test block only, and the choice the validation."""
+    project = tiny_project(tmp_path)
+    table = compare_methods(project, tiny_config(methods=("full_rotation",),
+                                                 validation_fraction=0.25), tmp_path / "out")
+    model, = find_models(project, seed=-1, net_type="mobilenet_v2_0.35", split_method="blocks")
+    split = model.load_split()
+    assert model.load_train_config().validation_fraction == 0.25 and len(split.validation) == 3
+    assert not {*split.validation} & {*split.train, *split.test}
+    points = read_points(tmp_path / "out")
+    assert set(points.loc[points.frames == "validation", "image"]) == set(split.validation)
+    assert set(points.loc[points.frames == "test", "image"]) == set(split.test)
+    row = table.iloc[0]
+    assert row.num_points == len(split.test) * len(project.bodyparts)
+    validation = points.loc[points.frames == "validation", "error_px"]
+    assert row.val_median_px == pytest.approx(validation.median())
+    assert row.val_mean_px == pytest.approx(validation.mean()) and np.isnan(row.val_mAP)
+    chosen = chosen_methods(table)
+    assert chosen.chosen.tolist() == ["full_rotation"]
+    assert chosen.test_median_px.iloc[0] == row.median_px
+
+
+def test_the_method_chosen_is_the_validation_blocks_best_not_the_tests():
+    """Per training size, the lowest validation error (the highest mAP) wins, whatever the
+    test block says; supervised training's test figures beside it."""
+    rows = [("supervised", "blocks", 50, 5.0, 4.0, 60.0), ("pretrained", "blocks", 50, 9.0, 3.0,
+                                                           80.0),
+            ("pretrained", "blocks", 20, 2.0, 6.0, 50.0), ("supervised", "random", 50, 1.0, 1.0,
+                                                           99.0)]
+    table = pd.DataFrame([{"method": m, "split": s, "train_size": n, "mean_px": test,
+                           "median_px": test, "p90_px": test, "val_median_px": val,
+                           "val_mAP": ap} for m, s, n, test, val, ap in rows])
+    chosen = chosen_methods(table).set_index("train_size")
+    assert chosen.chosen.to_dict() == {20: "pretrained", 50: "pretrained"}
+    assert chosen.loc[50, "test_median_px"] == 9.0 and chosen.loc[50, "supervised_median_px"] == 5
+    assert np.isnan(chosen.loc[20, "supervised_median_px"])
+    assert chosen_methods(table, "mAP").chosen.to_dict() == {0: "pretrained", 1: "pretrained"}
+    table.loc[0, "val_mAP"] = 90.0
+    assert chosen_methods(table, "mAP").chosen.tolist() == ["pretrained", "supervised"]
 
 
 def networks_that_find_every_animal(project, monkeypatch):
@@ -202,7 +244,8 @@ def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
 
 def test_the_figure_reads_errors_as_plain_pixels():
     """A log axis (a failed method is far off) labelled 6, 7, 8, 9, not 6x10^0."""
-    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, wall, wall, 100)
+    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, wall, wall, 100,
+                           *[np.nan] * 4)
                           for m, s, median, jitter, wall in (
                               ("supervised", "blocks", 6.1, 6.4, 890.0),
                               ("ensemble", "blocks", 9.0, 4.2, 1390.0),

@@ -377,4 +377,6 @@ def test_beyond_labels_notebook_compares_methods_and_draws_them(tmp_path):
         ["supervised", "blocks"], ["full_rotation", "blocks"], ["supervised", "random"]]
     assert (results / "beyond_labels.png").stat().st_size > 0
     points = pd.read_csv(results / "beyond_labels_points.csv")  # what the against cell reads
-    assert len(points) == table.num_points.sum()
+    assert (points.frames == "test").sum() == table.num_points.sum()
+    # the notebook's validation block (its default): every run scored there too
+    assert table.val_median_px.notna().all() and (points.frames == "validation").any()

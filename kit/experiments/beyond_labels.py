@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kit.experiments.beyond_labels_tables import POINTS_FILE, figures
 from kit.net.ensemble_train import train_ensemble
 from kit.net.model_folder import ModelFolder
 from kit.net.pretrain import (PretrainConfig, is_pretrained_file, pretrain, pretrained_with,
@@ -59,7 +60,6 @@ from kit.results.ensemble_analysis import analyze_ensemble
 from kit.results.evaluate import evaluate_model
 from kit.results.evaluate_ma import oks_map
 from kit.results.generalization import animal_poses, matched_animals, point_errors
-from kit.results.paired import paired_change
 from kit.results.tracklets import quiet_nan
 
 
@@ -88,9 +88,9 @@ METHODS: dict[str, Method] = {
     "ensemble_3x": Method(members=3, seed_offset=4, budget=3.0),  # members as long as one model
     "self_training": Method({"pseudo_label_frames": 200}),  # labels video frames half-way
 }
-POINTS_FILE = "beyond_labels_points.csv"  # every test point's error, each run's
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
-           "num_predicted", "mAP", "jitter_px", "wall_s", "train_s", "steps"]
+           "num_predicted", "mAP", "jitter_px", "wall_s", "train_s", "steps",
+           "val_mean_px", "val_median_px", "val_p90_px", "val_mAP"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,10 @@ class BeyondConfig:
             whose body parts span more than the crop (a mirror's two views), scale it to
             fit, or the losses on unlabeled frames read body parts that are out of view.
         train_fraction: the share of each video's labeled frames before the test block.
+        validation_fraction: > 0: the share of each video's labeled frames just before its
+            test block kept out of training as a validation block (``TrainConfig``'s), each
+            run scored there too (the ``val_`` columns): the frames to choose a method on
+            (:func:`chosen_methods`), not the test block.
         pretrain_share: the share of ``train_steps`` a pretrained method spends pretraining.
         rotation_deg: the rotation range of every method but ``supervised`` (DeepLabCut's
             25 degrees): the full circle (180) for an animal filmed from above, which turns
@@ -137,6 +141,7 @@ class BeyondConfig:
     learning_rate: float = 1e-3
     global_scale: float = 0.8
     train_fraction: float = 0.8
+    validation_fraction: float = 0.0
     pretrain_share: float = 0.3
     rotation_deg: float = 180.0
     view_pairs: tuple[tuple[str, str], ...] = ()
@@ -164,7 +169,8 @@ def train_config(config: BeyondConfig, method: Method, train_size: int, steps: i
         train_fraction=config.train_fraction, train_steps=steps, batch_size=config.batch_size,
         net_type=config.net_type, weights="", optimizer="adam",
         learning_rate=config.learning_rate, seed=config.seed, train_size=train_size,
-        split_method=split_method, view_pairs=config.view_pairs,
+        split_method=split_method, validation_fraction=config.validation_fraction,
+        view_pairs=config.view_pairs,
         pca_bodyparts=config.pca_bodyparts, batchnorm_batches=config.batchnorm_batches,
         crop_size=config.crop_size, global_scale=config.global_scale,
         rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG,
@@ -214,24 +220,31 @@ def run_method(project: Project, config: BeyondConfig, name: str, train_size: in
     return models, total
 
 
-def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[pd.DataFrame, float]:
-    """Every labeled test point's error (:func:`kit.results.generalization.point_errors`'s
-    table: image, individual, bodypart, error_px), and for several animals the test frames'
-    OKS mAP (percent; NaN for one animal). An ensemble's prediction is its members' median
-    (of the animals matched to labeled ones, for several animals)."""
+def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[pd.DataFrame, dict]:
+    """Every labeled point's error on the test frames and, with a validation block, on
+    those (:func:`kit.results.generalization.point_errors`'s table: image, individual,
+    bodypart, error_px, and ``frames``: "test" or "validation"), and for several animals
+    each frame set's OKS mAP ({frames: percent}; NaN for one animal). An ensemble's
+    prediction is its members' median (of the animals matched to labeled ones, for several
+    animals)."""
     evaluations = [evaluate_model(project, model, pcutoff=0.0) for model in models]
-    test = list(evaluations[0].test_images)
-    labels = evaluations[0].labels.loc[test]
-    tables = [e.predictions.loc[test] for e in evaluations]
-    if len(tables) > 1:  # the members' animals in the same columns: the labeled animals'
-        tables = [matched_animals(table, labels) for table in tables]
-    predictions = tables[0].copy()
-    with quiet_nan():  # an animal no member found stays NaN
-        predictions[:] = np.nanmedian(np.stack([t.to_numpy() for t in tables]), axis=0)
-    points = point_errors(predictions, labels)
-    if project.layout is None:
-        return points, float("nan")
-    return points, oks_map(*animal_poses(predictions, labels))["mAP"]
+    points, average_precision = [], {}
+    split = evaluations[0].split
+    for frames, images in (("test", list(evaluations[0].test_images)),
+                           ("validation", list(split.validation if split else ()))):
+        if not images:
+            continue
+        labels = evaluations[0].labels.loc[images]
+        tables = [e.predictions.loc[images] for e in evaluations]
+        if len(tables) > 1:  # the members' animals in the same columns: the labeled animals'
+            tables = [matched_animals(table, labels) for table in tables]
+        predictions = tables[0].copy()
+        with quiet_nan():  # an animal no member found stays NaN
+            predictions[:] = np.nanmedian(np.stack([t.to_numpy() for t in tables]), axis=0)
+        points.append(point_errors(predictions, labels).assign(frames=frames))
+        average_precision[frames] = (float("nan") if project.layout is None else
+                                     oks_map(*animal_poses(predictions, labels))["mAP"])
+    return pd.concat(points, ignore_index=True), average_precision
 
 
 def train_seconds(models: list[ModelFolder]) -> float:
@@ -305,16 +318,17 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                                    planned[f"{name}/{size}"])
         wall = time.perf_counter() - start
         scored, average_precision = blocks_scores(project, models)
-        errors = scored["error_px"].to_numpy()
+        errors = scored.loc[scored.frames == "test", "error_px"].to_numpy()
         points.append(scored.assign(method=name, split=split, train_size=size))
         moved = jitter(project, models, config,  # a folder per model: settings differ
                        out / "videos" / f"{name}-{split}-{size}" / models[0].path.name)
         rows.append({"method": name, "split": split, "train_size": size,
-                     "mean_px": np.nanmean(errors), "median_px": np.nanmedian(errors),
-                     "p90_px": np.nanpercentile(errors, 90), "num_points": len(errors),
+                     **figures(errors), "num_points": len(errors),
                      "num_predicted": int(np.isfinite(errors).sum()),
-                     "mAP": average_precision, "jitter_px": moved, "wall_s": wall,
-                     "train_s": train_seconds(models), "steps": steps})
+                     "mAP": average_precision["test"], "jitter_px": moved, "wall_s": wall,
+                     "train_s": train_seconds(models), "steps": steps,
+                     **figures(scored[scored.frames == "validation"].error_px, "val_"),
+                     "val_mAP": average_precision.get("validation", np.nan)})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
                  f"jitter {moved:.2f} px, {wall:.0f} s")
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training
@@ -322,32 +336,3 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
         atomic_write_text(out / "beyond_labels.csv", table.to_csv(index=False))
         atomic_write_text(out / POINTS_FILE, pd.concat(points).to_csv(index=False))
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def read_points(out: str | Path) -> pd.DataFrame:
-    """The test points' errors :func:`compare_methods` wrote in ``out`` (:data:`POINTS_FILE`):
-    method, split, train_size, image, individual, bodypart, error_px."""
-    return pd.read_csv(Path(out) / POINTS_FILE)
-
-
-def against_supervised(points: pd.DataFrame, num_resamples: int = 2000) -> pd.DataFrame:
-    """Each method's test error against supervised training's on the same split and
-    training size, point by point: the relative change of the mean, median and 90th
-    percentile with its 95% interval over resampled test frames
-    (:func:`kit.results.paired.paired_change`; it covers which frames were tested, not
-    another training run; points either did not predict, a missed animal's, are left out).
-    ``points``: :func:`read_points`'s."""
-    keys, rows = ["image", "individual", "bodypart"], []
-    for (method, split, size), own in points.groupby(["method", "split", "train_size"]):
-        base = points[(points.method == "supervised") & (points.split == split)
-                      & (points.train_size == size)]
-        if method == "supervised" or base.empty:
-            continue
-        both = base.merge(own, on=keys, suffixes=("_supervised", ""))
-        change = paired_change(both["error_px_supervised"], both["error_px"], both["image"],
-                               num_resamples)
-        rows += [{"method": method, "split": split, "train_size": size, "statistic": stat,
-                  "supervised_px": row["before"], "method_px": row["after"],
-                  "change": row["change"], "low": row["low"], "high": row["high"]}
-                 for stat, row in change.iterrows()]
-    return pd.DataFrame(rows)
