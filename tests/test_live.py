@@ -1,15 +1,19 @@
 """kit.live: the live predictor, its export, dynamic cropping, processor and forward predictor."""
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kit.live.export import export_model, load_net
+from kit.live.export import ensure_exported, export_model, load_live_config, load_net
 from kit.live.forward import ConstantVelocity, Kalman, make_forward
 from kit.live.predictor import LiveConfig, LivePredictor, crop_box
 from kit.live.processor import RecordingProcessor
 from kit.live.stream import latency_summary
+from kit.net.predict import Predictor
+from kit.net.test_scales import use_test_scales
 from kit.project.video import iter_frames
 
 STRIDE = 8
@@ -88,6 +92,21 @@ def test_resize_keeps_full_frame_pixels():
     # its centre (20.5, 24.5), which is (41, 49) in the frame: half a half-size pixel off.
     np.testing.assert_allclose(pose[0, :, :2], [[41, 49], [81, 65]])
     assert (pose[0, :, 2] > 0.99).all()
+
+
+def test_the_models_passes_only_when_asked():
+    """A model whose pose config lists test_scales: one pass live by default (latency), every
+    scale with test_passes, the median of the passes reported in full-frame pixels."""
+    info = {**INFO, "test_scales": [0.5, 1.0]}
+    frame = dot_frame((40, 48), (80, 64))
+    one_pass = DotNet()
+    LivePredictor(one_pass, info, LiveConfig(warmup_hw=None)).get_pose(frame)
+    assert one_pass.shapes == [(128, 160)]
+    net = DotNet()
+    pose = LivePredictor(net, info, LiveConfig(warmup_hw=None, test_passes=True)).get_pose(frame)
+    assert net.shapes == [(64, 80), (128, 160)]  # half size (60 x 80 padded), full size
+    # half size finds (41, 49) (test_resize_keeps_full_frame_pixels), full size (40.5, 48.5)
+    np.testing.assert_allclose(pose[0, :, :2], [[40.75, 48.75], [80.75, 64.75]])
 
 
 def test_processor_receives_every_pose():
@@ -176,6 +195,24 @@ def test_live_predictor_agrees_with_predictor(exported, runtime):
     assert live.bodyparts == predictor.bodyparts
     np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=0.1)
     np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-3)
+
+
+def test_live_decodes_at_the_models_scales_as_analysis_does(exported, tmp_path):
+    """A decoding chosen after export (three scales): the export is renewed, and both
+    runtimes with test_passes give the poses the Predictor gives at those scales."""
+    predictor, _, video = exported
+    folder = Path(shutil.copytree(predictor.model_dir, tmp_path / predictor.model_dir.name))
+    use_test_scales(folder, (0.85, 1.0, 1.15))
+    frames = np.stack([frame for _, frame in iter_frames(video, 0, 3)])
+    expected = Predictor(folder).predict_batch(frames)  # (N, 1, K, 3)
+    exported_dir = ensure_exported(folder)
+    assert load_live_config(exported_dir)["test_scales"] == [0.85, 1.0, 1.15]
+    for runtime, path in (("keras", folder), ("onnx", exported_dir)):
+        live = LivePredictor.load(path, LiveConfig(runtime=runtime, warmup_hw=None,
+                                                   test_passes=True))
+        got = np.stack([live.get_pose(frame) for frame in frames])
+        np.testing.assert_allclose(got[..., :2], expected[..., :2], atol=0.1)
+        np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-3)
 
 
 def test_latency_summary_leaves_out_the_first_call():

@@ -7,7 +7,8 @@ from kit.live.live_settings import LiveSettings
 from kit.project import create_project
 
 FLAT = dict(source="", pcutoff=-1.0, runtime="onnx", resize=0.5, dynamic=True, margin_px=20,
-            forward="kalman", lag_s=-1.0, tracker="ellipse", num_frames=12, num_stills=3)
+            forward="kalman", lag_s=-1.0, tracker="ellipse", num_frames=12, num_stills=3,
+            test_passes=False)
 
 
 def test_defaults_come_from_the_project(coloured_clip, tmp_path):
@@ -31,9 +32,11 @@ def test_given_values_and_several_animals(coloured_clip, tmp_path):
                              individuals=["m1", "m2", "m3"])
     settings = LiveSettings.from_parameters(
         project, tmp_path / "model", **{**FLAT, "source": str(coloured_clip), "pcutoff": 0.6,
-                                        "dynamic": False, "num_stills": 2})
+                                        "dynamic": False, "num_stills": 2,
+                                        "test_passes": True})
     assert settings.source == str(coloured_clip)
     assert settings.config.dynamic == (False, 0.6, 20) and settings.style.pcutoff == 0.6
+    assert settings.config.test_passes
     assert settings.keep == {0, 11}
     assert settings.num_animals == 3 and settings.style.color_by == "individual"
     with pytest.raises(ValueError, match="'linear'"):

@@ -64,10 +64,13 @@ def export_model(model_dir: str | Path, folder: str | Path | None = None) -> Pat
 
 def ensure_exported(model_dir: str | Path) -> Path:
     """The exported folder of ``model_dir``, exported first if it is missing or older than
-    the model (a model trained again)."""
-    folder = ModelFolder(model_dir).exported_dir
-    onnx_file, model_file = folder / ONNX_FILE, ModelFolder(model_dir).model_file
-    if (onnx_file.is_file() and (folder / CONFIG_FILE).is_file() and model_file.is_file()
-            and onnx_file.stat().st_mtime >= model_file.stat().st_mtime):
+    the model (a model trained again) or than its pose config (a decoding chosen since:
+    ``decoder``, ``test_scales``)."""
+    model = ModelFolder(model_dir)
+    folder = model.exported_dir
+    onnx_file, config_file = folder / ONNX_FILE, folder / CONFIG_FILE
+    if (onnx_file.is_file() and config_file.is_file() and model.model_file.is_file()
+            and onnx_file.stat().st_mtime >= model.model_file.stat().st_mtime
+            and config_file.stat().st_mtime >= model.pose_config_file.stat().st_mtime):
         return folder
     return export_model(model_dir)

@@ -41,7 +41,7 @@ class LiveSettings:
         """From ``08_live``'s parameters: ``source`` "" the project's first video;
         ``pcutoff`` -1 the config's; ``dynamic`` and ``margin_px`` with it make
         :class:`kit.live.predictor.LiveConfig`'s ``dynamic``; ``runtime``, ``resize``,
-        ``forward``, ``lag_s`` as its own, ``tracker`` as its ``track``'s; ``num_stills``
+        ``forward``, ``lag_s``, ``test_passes`` as its own, ``tracker`` as its ``track``'s; ``num_stills``
         frames spread evenly over the first ``num_frames`` are kept. The predictor is
         warmed up on a blank frame of the source's size (a camera is opened to read it)."""
         source = flat["source"] or str(find_videos(project)[0])
@@ -50,7 +50,7 @@ class LiveSettings:
             runtime=flat["runtime"], resize=flat["resize"],
             dynamic=(flat["dynamic"], pcutoff, flat["margin_px"]), forward=flat["forward"],
             lag_s=flat["lag_s"], warmup_hw=frame_hw(source),
-            track=TrackConfig(tracker=flat["tracker"]))
+            track=TrackConfig(tracker=flat["tracker"]), test_passes=flat["test_passes"])
         keep = np.linspace(0, flat["num_frames"] - 1, flat["num_stills"]).astype(int)
         num_animals = len(project.layout.individuals) if project.layout else 1
         style = PoseStyle(pcutoff=pcutoff, colormap=project.config["colormap"],

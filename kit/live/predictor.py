@@ -27,9 +27,13 @@ import numpy as np
 from kit.live.animals import LiveAnimals
 from kit.live.forward import FORWARD_METHODS, make_forward
 from kit.live.processor import Processor
-from kit.live.runtimes import Net, complete_info, decode_outputs, load_net, named_outputs
+from kit.live.runtimes import (Net, complete_info, decode_outputs, live_pose, load_net,
+                               named_outputs)
 from kit.net.assembly import AssemblyConfig
+from kit.net.decoders import Decoded
 from kit.net.images import pad_to_stride, scale_image
+from kit.net.model_folder import PoseConfig
+from kit.net.test_scales import at_scale, decode_passes
 from kit.results.tracklets import TrackConfig
 
 
@@ -54,6 +58,10 @@ class LiveConfig:
         assembly: a multi-animal model: how peaks become animals (as in video analysis).
         track: a multi-animal model: the online tracker (``tracker``: "keypoints", "box"
             or "ellipse") and its settings, as in video analysis.
+        test_passes: decode each frame at the model's ``test_scales`` and
+            ``test_rotations`` (its pose config's, :mod:`kit.net.test_scales`), the median
+            taken, as analysis does: as many times the latency as there are passes; off:
+            one pass.
     """
 
     runtime: str = "keras"
@@ -64,6 +72,7 @@ class LiveConfig:
     warmup_hw: tuple[int, int] | None = (480, 640)
     assembly: AssemblyConfig = AssemblyConfig()
     track: TrackConfig = TrackConfig()
+    test_passes: bool = False
 
     def __post_init__(self):
         on, pcutoff, margin = self.dynamic
@@ -123,6 +132,11 @@ class LivePredictor:
         self.animals = (LiveAnimals(len(self.individuals), self.num_multi, config.track)
                         if self.individuals else None)
         self.scale = config.resize * info["global_scale"]
+        model_pose = live_pose(info)
+        # the pose config of resized frames' maps (a two_views subspace in their pixels)
+        self.pose_config = at_scale(model_pose, config.resize)
+        self.passes = ((model_pose.test_scales or (1.0,), model_pose.test_rotations or (0,))
+                       if config.test_passes else ((1.0,), (0,)))
         self.forward = make_forward(config.forward, config.dynamic[1])
         self.pose: np.ndarray | None = None  # the last measured pose (rows, K, 3)
         self.box: tuple[int, int, int, int] | None = None
@@ -143,12 +157,20 @@ class LivePredictor:
         """The network on one whole image, RGB uint8 (h, w, 3): poses (rows, K, 3), x, y in
         the image's pixels (the resize and global_scale undone), rows untracked (several
         animals: best assembly first); identity scores (rows, I) or None."""
-        scaled = scale_image(image, self.scale).astype(np.float32)[None]
-        scaled = pad_to_stride(scaled, self.info["backbone_stride"])  # as Predictor's
+        if self.passes != ((1.0,), (0,)):
+            decoded = decode_passes(image[None], self.pose_config, *self.passes, self._decode)
+        else:
+            decoded = self._decode(scale_image(image, self.scale)[None], self.pose_config)
+            decoded.poses[..., :2] /= self.scale
+        identity = decoded.identity
+        return decoded.poses[0], None if identity is None else identity[0]
+
+    def _decode(self, scaled: np.ndarray, pose: PoseConfig) -> Decoded:
+        """The network's poses of resized frames (1, h, w, 3), in their pixels."""
+        scaled = pad_to_stride(scaled.astype(np.float32), self.info["backbone_stride"])
         outputs = named_outputs(self.net(scaled), self.info["heads"])
-        poses, identity = decode_outputs(outputs, self.info, self.config.assembly)
-        poses[..., :2] /= self.scale
-        return poses[0], None if identity is None else identity[0]
+        poses, identity = decode_outputs(outputs, self.info, self.config.assembly, pose)
+        return Decoded(poses, identity, np.zeros(len(poses), np.int64))
 
     def infer(self, image: np.ndarray) -> np.ndarray:
         """:meth:`detect`'s poses (rows, K, 3)."""

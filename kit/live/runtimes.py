@@ -77,7 +77,7 @@ def named_outputs(outputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
 
 
 def decode_outputs(outputs: Mapping[str, np.ndarray], info: Mapping[str, Any],
-                   assembly: AssemblyConfig = AssemblyConfig(),
+                   assembly: AssemblyConfig = AssemblyConfig(), pose: PoseConfig | None = None,
                    ) -> tuple[np.ndarray, np.ndarray | None]:
     """Positions from the network's outputs: the one place live decoding happens.
 
@@ -91,6 +91,8 @@ def decode_outputs(outputs: Mapping[str, np.ndarray], info: Mapping[str, Any],
             multi-animal model's ``paf`` (2E) and ``identity`` logits (I).
         info: live_config.json's content (:func:`complete_info`).
         assembly: peak threshold and matching of a multi-animal model.
+        pose: the pose config to decode with (e.g. :func:`kit.net.test_scales.at_scale`'s,
+            for frames resized); None: ``info``'s.
 
     Returns:
         poses: (N, rows, K, 3) float64, x, y in the network's input pixels, likelihood;
@@ -98,7 +100,7 @@ def decode_outputs(outputs: Mapping[str, np.ndarray], info: Mapping[str, Any],
             ``single`` (unique body parts) if the model has them, NaN where empty.
         identity: (N, rows, I) identity scores of each row, or None without that head.
     """
-    pose = live_pose(info)
+    pose = pose or live_pose(info)
     activations = info.get("activations") or OLD_EXPORT_ACTIVATIONS
     maps = {name: ACTIVATIONS[activations.get(name)](np.asarray(out, np.float32))
             for name, out in outputs.items()}

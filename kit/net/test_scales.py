@@ -7,8 +7,8 @@ lists ``test_scales`` (factors of its ``global_scale``, e.g. ``(0.85, 1.0, 1.15)
 every image once per factor, each decoded by the model's decoder (the ``two_views``
 subspace rescaled to that scale's map pixels), and reports per body part the median of x,
 of y and of the likelihood over the scales: one far miss among three is outvoted. Analysis
-and evaluation take as many times as long as there are passes; live prediction stays at one
-scale (latency). A model trained with rotations over the full circle (``rotation_deg=180``,
+and evaluation take as many times as long as there are passes; live prediction takes one
+pass unless asked (``LiveConfig.test_passes``: latency). A model trained with rotations over the full circle (``rotation_deg=180``,
 an animal filmed from above) can also predict each image turned by ``test_rotations``
 (multiples of 90 degrees: exact, no interpolation), every scale at every turn; no turns for
 ``two_views`` (a mirror's views do not turn). Several animals: each pass's animals are
@@ -59,19 +59,32 @@ def decode_at_scales(predictor, images: np.ndarray):
     """The :class:`kit.net.decoders.Decoded` of a batch of images at full resolution (N, H,
     W, 3) by ``predictor`` (a :class:`kit.net.predict.Predictor`) at each of its
     ``test_scales`` and ``test_rotations``: poses (N, rows, K, 3) in the images' pixels, the
-    passes' median (:func:`median_of_passes`)."""
+    passes' median (:func:`decode_passes`)."""
+    def decode(scaled, pose):
+        return predictor.decoder(predictor.maps_scaled(scaled), pose, predictor.assembly)
+
+    return decode_passes(images, predictor.pose, predictor.test_scales,
+                         predictor.test_rotations, decode)
+
+
+def decode_passes(images: np.ndarray, pose: PoseConfig, scales, rotations, decode):
+    """Images (N, H, W, 3) decoded once per scale factor (of ``pose.global_scale``) and
+    turn (degrees) by ``decode(scaled images, the pose at that scale)`` (a
+    :class:`kit.net.decoders.Decoded` in the scaled images' pixels, e.g. the network's maps
+    through the model's decoder): the passes' median (:func:`median_of_passes`) in the
+    images' pixels, animals dropped the passes' median. One way for evaluation, analysis
+    (:class:`kit.net.predict.Predictor`) and live prediction."""
     passes, identities, dropped, (height, width) = [], [], [], images.shape[1:3]
-    for degrees in predictor.test_rotations:
+    for degrees in rotations:
         turned = np.rot90(images, degrees // 90, axes=(1, 2))
-        for factor in predictor.test_scales:
-            pose = at_scale(predictor.pose, factor)
-            scaled = np.stack([scale_image(image, pose.global_scale) for image in turned])
-            decoded = predictor.decoder(predictor.maps_scaled(scaled), pose, predictor.assembly)
-            decoded.poses[..., :2] /= pose.global_scale
+        for factor in scales:
+            scaled_pose = at_scale(pose, factor)
+            scaled = np.stack([scale_image(image, scaled_pose.global_scale) for image in turned])
+            decoded = decode(scaled, scaled_pose)
+            decoded.poses[..., :2] /= scaled_pose.global_scale
             passes.append(turned_back(decoded.poses, degrees, height, width))
             identities.append(decoded.identity)
             dropped.append(decoded.num_dropped)
-    pose = predictor.pose
     animals = len(pose.individuals) if pose.multianimal else 1
     poses, identity = median_of_passes(
         np.stack(passes), animals, None if identities[0] is None else np.stack(identities))
