@@ -41,9 +41,10 @@ class LiveSettings:
         """From ``08_live``'s parameters: ``source`` "" the project's first video;
         ``pcutoff`` -1 the config's; ``dynamic`` and ``margin_px`` with it make
         :class:`kit.live.predictor.LiveConfig`'s ``dynamic``; ``runtime``, ``resize``,
-        ``forward``, ``lag_s``, ``test_passes`` as its own, ``tracker`` as its ``track``'s; ``num_stills``
-        frames spread evenly over the first ``num_frames`` are kept. The predictor is
-        warmed up on a blank frame of the source's size (a camera is opened to read it)."""
+        ``forward``, ``lag_s``, ``test_passes`` as its own, ``tracker`` as its ``track``'s;
+        ``num_stills`` frames spread evenly over the first ``num_frames`` are kept. The
+        predictor is warmed up on a blank frame of the source's size (a camera is opened to
+        read it)."""
         source = flat["source"] or str(find_videos(project)[0])
         pcutoff = project.pcutoff if flat["pcutoff"] == -1.0 else flat["pcutoff"]
         config = LiveConfig(

@@ -135,8 +135,10 @@ class LivePredictor:
         model_pose = live_pose(info)
         # the pose config of resized frames' maps (a two_views subspace in their pixels)
         self.pose_config = at_scale(model_pose, config.resize)
+        # (scales, turns) of several passes when asked and the model has them; else None
         self.passes = ((model_pose.test_scales or (1.0,), model_pose.test_rotations or (0,))
-                       if config.test_passes else ((1.0,), (0,)))
+                       if config.test_passes and (model_pose.test_scales
+                                                  or model_pose.test_rotations) else None)
         self.forward = make_forward(config.forward, config.dynamic[1])
         self.pose: np.ndarray | None = None  # the last measured pose (rows, K, 3)
         self.box: tuple[int, int, int, int] | None = None
@@ -157,7 +159,7 @@ class LivePredictor:
         """The network on one whole image, RGB uint8 (h, w, 3): poses (rows, K, 3), x, y in
         the image's pixels (the resize and global_scale undone), rows untracked (several
         animals: best assembly first); identity scores (rows, I) or None."""
-        if self.passes != ((1.0,), (0,)):
+        if self.passes:
             decoded = decode_passes(image[None], self.pose_config, *self.passes, self._decode)
         else:
             decoded = self._decode(scale_image(image, self.scale)[None], self.pose_config)
