@@ -3,6 +3,7 @@ train. The settings alone are tested in tests/test_train_config.py."""
 
 import dataclasses
 import json
+import time
 
 import keras
 import numpy as np
@@ -119,16 +120,24 @@ def test_unavailable_imagenet_weights_stop_before_any_work(tmp_path, monkeypatch
     assert not config.model_dir(project).exists()
 
 
-def test_seconds_per_step_times_the_step_and_trains_nothing(tmp_path):
-    """A larger batch costs more per step; the probe leaves the split (what training would
-    draw) and no model, checkpoint or log."""
+def test_seconds_per_step_times_the_step_and_trains_nothing(tmp_path, monkeypatch):
+    """The probe runs warm-up plus timed optimizer steps of the configured batch and reports
+    a timed step's seconds (each step here made to take at least 0.2 s: no comparison of two
+    timings, which another job's load can turn round); it leaves the split (what training
+    would draw) and no model, checkpoint or log."""
     project = make_blob_project(tmp_path / "p", num_frames=12)
-    small = TrainConfig(train_steps=10, run_eagerly=True, **{**LIGHT, "batch_size": 1})  # no tracing
-    # 32 times the images: well above the noise of another job's load (pytest -n's other worker)
-    large = dataclasses.replace(small, batch_size=32, shuffle=2)
-    costs = [kit.net.train.seconds_per_step(project, c, steps=5, warmup=1) for c in (small, large)]
-    assert 0 < costs[0] < costs[1]
-    folder = small.model_dir(project)
+    config = TrainConfig(train_steps=10, run_eagerly=True, **{**LIGHT, "batch_size": 3})
+    real, batches = keras.Model.train_on_batch, []
+
+    def slow_step(model, x, y=None, **kwargs):
+        batches.append(len(x))
+        time.sleep(0.2)
+        return real(model, x, y, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "train_on_batch", slow_step)
+    cost = kit.net.train.seconds_per_step(project, config, steps=3, warmup=1)
+    assert batches == [3] * 4 and cost >= 0.2
+    folder = config.model_dir(project)
     assert sorted(p.name for p in folder.iterdir()) == ["split.json"]
 
 
