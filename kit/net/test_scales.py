@@ -8,9 +8,10 @@ every image once per factor, each decoded by the model's decoder (the ``two_view
 subspace rescaled to that scale's map pixels), and reports per body part the median of x,
 of y and of the likelihood over the scales: one far miss among three is outvoted. Analysis
 and evaluation take as many times as long as there are passes; live prediction takes one
-pass unless asked (``LiveConfig.test_passes``: latency). A model trained with rotations over the full circle (``rotation_deg=180``,
-an animal filmed from above) can also predict each image turned by ``test_rotations``
-(multiples of 90 degrees: exact, no interpolation), every scale at every turn; no turns for
+pass unless asked (``LiveConfig.test_passes``: latency). A model trained with rotations
+over the full circle (``rotation_deg=180``, an animal filmed from above) can also predict
+each image turned by ``test_rotations`` (multiples of 90 degrees: exact, no
+interpolation), every scale at every turn; no turns for
 ``two_views`` (a mirror's views do not turn). Several animals: each pass's animals are
 matched to those of the pass that found the most keypoints (Hungarian, on their mean
 distance, within an animal's size) and the median taken per animal; a body part counts as
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -67,7 +69,8 @@ def decode_at_scales(predictor, images: np.ndarray):
                          predictor.test_rotations, decode)
 
 
-def decode_passes(images: np.ndarray, pose: PoseConfig, scales, rotations, decode):
+def decode_passes(images: np.ndarray, pose: PoseConfig, scales: Sequence[float],
+                  rotations: Sequence[int], decode: Callable):
     """Images (N, H, W, 3) decoded once per scale factor (of ``pose.global_scale``) and
     turn (degrees) by ``decode(scaled images, the pose at that scale)`` (a
     :class:`kit.net.decoders.Decoded` in the scaled images' pixels, e.g. the network's maps
