@@ -3,8 +3,8 @@
 (:func:`kit.results.paired.paired_change`), on the test frames, on a model's validation
 block where it kept one (``validation_fraction``: the frames to choose on) and on the
 labeled frames of the training pool that the model did not train on (``unused``: fine for
-choosing how to decode one model, not how to train it), and the jitter of each one's analysis of
-the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
+choosing how to decode one model, not how to train it), and the jitter of each one's
+analysis of the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
 trained, whose pose configs this rewrites (left with ``--after``).
 
 ``--before`` and ``--after`` set pose-config fields (:class:`kit.net.model_folder.PoseConfig`)
@@ -79,8 +79,8 @@ def unused_points(project, folder: ModelFolder) -> pd.DataFrame:
 
 def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
     """The model decoded with ``fields`` set in its pose config: its test, validation and
-    unused points' errors and the jitter of its analysis of the project's first ``args.video_frames`` video
-    frames (:func:`kit.experiments.beyond_labels.jitter`)."""
+    unused points' errors and the jitter of its analysis of the project's first
+    ``args.video_frames`` video frames (:func:`kit.experiments.beyond_labels.jitter`)."""
     pose = dataclasses.replace(folder.load_pose_config(), **fields)
     folder.save_pose_config(pose)
     settings = BeyondConfig(video_frames=args.video_frames,

@@ -229,9 +229,8 @@ def blocks_scores(project: Project, models: list[ModelFolder]) -> tuple[pd.DataF
     animals)."""
     evaluations = [evaluate_model(project, model, pcutoff=0.0) for model in models]
     points, average_precision = [], {}
-    split = evaluations[0].split
     for frames, images in (("test", list(evaluations[0].test_images)),
-                           ("validation", list(split.validation if split else ()))):
+                           ("validation", list(evaluations[0].split.validation))):
         if not images:
             continue
         labels = evaluations[0].labels.loc[images]

@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.results.paired import paired_change
+from kit.results.paired import STATISTICS, paired_change
 
 POINTS_FILE = "beyond_labels_points.csv"  # every scored point's error, each run's
 
 
 def figures(errors, prefix: str = "") -> dict[str, float]:
-    """The mean, median and 90th percentile of ``errors`` (pixels; NaN: not predicted),
-    named ``<prefix>mean_px`` and so on; NaN where none is finite."""
+    """Each of :data:`kit.results.paired.STATISTICS` (mean, median, 90th percentile) of
+    ``errors`` (pixels; NaN: not predicted), named ``<prefix>mean_px`` and so on; NaN where
+    none is finite."""
     errors = np.asarray(errors, float)
     errors = errors[np.isfinite(errors)]
-    values = ((errors.mean(), np.median(errors), np.percentile(errors, 90)) if errors.size
-              else (np.nan,) * 3)
-    return dict(zip((f"{prefix}mean_px", f"{prefix}median_px", f"{prefix}p90_px"), values))
+    return {f"{prefix}{name}_px": float(statistic(errors)) if errors.size else np.nan
+            for name, statistic in STATISTICS.items()}
 
 
 def chosen_methods(table: pd.DataFrame, statistic: str = "median_px") -> pd.DataFrame:
