@@ -3,7 +3,8 @@
 (:func:`kit.results.paired.paired_change`), on the test frames, on a model's validation
 block where it kept one (``validation_fraction``: the frames to choose on) and on the
 labeled frames of the training pool that the model did not train on (``unused``: fine for
-choosing how to decode one model, not how to train it), and the jitter of each one's
+choosing how to decode one model, not how to train it) and those it trained on (``train``:
+how closely it fits its own labels), and the jitter of each one's
 analysis of the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
 trained, whose pose configs this rewrites (left with ``--after``).
 
@@ -64,22 +65,26 @@ def pose_fields(text: str) -> dict:
     return fields
 
 
-def unused_points(project, folder: ModelFolder) -> pd.DataFrame:
-    """Every labeled point's error on the labeled frames neither in the model's training
-    frames nor in its test or validation frames (the training pool's rest)."""
+def pool_points(project, folder: ModelFolder, which: str) -> pd.DataFrame:
+    """Every labeled point's error on the training pool's frames: ``"train"``, those the
+    model trained on (how closely it fits its own labels: the floor of what generalizing
+    better can win), or ``"unused"``, the rest of the pool (in neither its training frames
+    nor its test or validation frames)."""
     split, labels = folder.load_split(), load_labels(project)
-    unused = [f for f in labels.index
-              if f not in {*split.train, *split.test, *split.validation}]
-    if not unused:
+    if which == "train":
+        frames = [f for f in labels.index if f in set(split.train)]
+    else:
+        frames = [f for f in labels.index
+                  if f not in {*split.train, *split.test, *split.validation}]
+    if not frames:
         return pd.DataFrame(columns=["image", "individual", "bodypart", "error_px"])
-    evaluation = evaluate_images(project, Predictor(folder.path), labels.loc[unused], 0.0,
-                                 "unused")
-    return point_errors(evaluation.predictions, labels.loc[unused])
+    evaluation = evaluate_images(project, Predictor(folder.path), labels.loc[frames], 0.0, which)
+    return point_errors(evaluation.predictions, labels.loc[frames])
 
 
 def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
-    """The model decoded with ``fields`` set in its pose config: its test, validation and
-    unused points' errors and the jitter of its analysis of the project's first
+    """The model decoded with ``fields`` set in its pose config: its test, validation,
+    unused and training points' errors and the jitter of its analysis of the project's first
     ``args.video_frames`` video frames (:func:`kit.experiments.beyond_labels.jitter`)."""
     pose = dataclasses.replace(folder.load_pose_config(), **fields)
     folder.save_pose_config(pose)
@@ -93,7 +98,8 @@ def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
     points, maps = blocks_scores(project, [folder])
     return {"test": points[points.frames == "test"].drop(columns="frames"),
             "validation": points[points.frames == "validation"].drop(columns="frames"),
-            "unused": unused_points(project, folder), "jitter": moves, "mAP": maps["test"]}
+            "unused": pool_points(project, folder, "unused"),
+            "train": pool_points(project, folder, "train"), "jitter": moves, "mAP": maps["test"]}
 
 
 def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
@@ -115,7 +121,7 @@ def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
             use_two_views(project, folder)  # fitted on its training frames
         first = against or decoded(project, folder, before, args)
         second = decoded(project, folder, after, args)
-        for frames in ("test", "validation", "unused"):
+        for frames in ("test", "validation", "unused", "train"):
             if first[frames].empty or second[frames].empty:
                 continue
             both = first[frames].merge(second[frames], on=["image", "individual", "bodypart"],
