@@ -84,6 +84,8 @@ class PoseConfig:
             decoder's pairs of body parts (one point seen in two views) and the subspace of
             their four coordinates (map pixels: mean (4,), components (4, 3), the labels'
             own residual) (:mod:`kit.net.two_views`).
+        view_tolerances_px: each pair's tolerance (in ``view_pairs``' order; never below
+            ``view_tolerance_px``); empty (a model of before): ``view_tolerance_px`` for all.
         test_scales, test_rotations: factors of ``global_scale`` to predict at, and turns of
             the image (degrees, multiples of 90), the median taken over every pass
             (:mod:`kit.net.test_scales`); empty: once, at ``global_scale``, upright.
@@ -111,6 +113,7 @@ class PoseConfig:
     view_mean: tuple[float, ...] = ()
     view_components: tuple[tuple[float, ...], ...] = ()
     view_tolerance_px: float = 0.0
+    view_tolerances_px: tuple[float, ...] = ()
     test_scales: tuple[float, ...] = ()
     test_rotations: tuple[int, ...] = ()
 
@@ -129,6 +132,9 @@ class PoseConfig:
             raise ValueError("The two_views decoder needs view_pairs of body parts and their "
                              "subspace (kit.net.two_views.use_two_views writes them). Received: "
                              f"view_pairs={self.view_pairs!r}, view_mean={self.view_mean!r}.")
+        if self.view_tolerances_px and len(self.view_tolerances_px) != len(self.view_pairs):
+            raise ValueError("view_tolerances_px needs one tolerance per view pair. Received: "
+                             f"{self.view_tolerances_px!r} for {len(self.view_pairs)} pairs.")
         check_passes(self.test_scales, self.test_rotations,
                      two_views=self.decoder == TWO_VIEWS_DECODER)
 
@@ -156,8 +162,8 @@ class PoseConfig:
         for key in ("bodyparts", "heads", "individuals", "unique_bodyparts"):
             merged[key] = tuple(merged[key])
         merged["paf_graph"] = tuple(tuple(int(i) for i in edge) for edge in merged["paf_graph"])
-        for key in ("view_pairs", "view_mean", "view_components", "test_scales",
-                    "test_rotations"):
+        for key in ("view_pairs", "view_mean", "view_components", "view_tolerances_px",
+                    "test_scales", "test_rotations"):
             merged[key] = tuple(tuple(v) if isinstance(v, list) else v
                                 for v in merged.get(key, ()))
         if merged["crop_hw"] is not None:

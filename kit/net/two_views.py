@@ -11,7 +11,9 @@ breaks it by tens of pixels.
 The decoder keeps each body part's score-map argmax (``single_animal``), then for each pair
 finds again the body part of the view it is less sure of: the cell that maximizes the log of
 its score minus a penalty on the pair's distance r from the subspace beyond the labels' own
-residual (tolerance t, the 95th percentile of the labels' residuals):
+residual (tolerance t, the 95th percentile of the labels' residuals, and of the pair's own
+where its labels scatter more: a tail's middle, which a labeler places on other points of
+the tail in the two views, is held to its own labels' spread, not the paws'):
 ``log p - max(0, r - t)**2 / (2 t**2)``. A pair that already agrees keeps its argmax (no
 penalty there, and nothing scores higher); a pair that does not moves the weaker view to
 the best-scoring place that agrees with the stronger one. Its likelihood is the score map's
@@ -28,7 +30,8 @@ import warnings
 import numpy as np
 
 from kit.net.model_folder import TWO_VIEWS_DECODER, ModelFolder, PoseConfig
-from kit.net.subspaces import VIEW_COMPONENTS, fit_view_subspace
+from kit.net.subspaces import (RESIDUAL_PERCENTILE, VIEW_COMPONENTS, PoseSubspace,
+                                fit_view_subspace, view_rows)
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
 
@@ -41,8 +44,8 @@ def with_view_prior(pose: PoseConfig, points: np.ndarray,
     than 6 pairs are labeled in both views."""
     first, second = ([pose.bodyparts.index(p[i]) for p in view_pairs] for i in (0, 1))
     try:
-        subspace = fit_view_subspace(np.asarray(points, float) * pose.global_scale, first,
-                                     second)
+        points = np.asarray(points, float) * pose.global_scale
+        subspace = fit_view_subspace(points, first, second)
     except ValueError:  # too few pairs labeled in both views to fit: the argmax
         warnings.warn(f"view_pairs={view_pairs}: fewer than {2 * VIEW_COMPONENTS} pairs are "
                       "labeled in both views on the training frames, so the model decodes "
@@ -53,7 +56,24 @@ def with_view_prior(pose: PoseConfig, points: np.ndarray,
         pose, decoder=TWO_VIEWS_DECODER, view_pairs=tuple(tuple(p) for p in view_pairs),
         view_mean=tuple(float(v) for v in subspace.mean),
         view_components=tuple(tuple(float(v) for v in row) for row in subspace.components),
-        view_tolerance_px=float(subspace.tolerance_px))
+        view_tolerance_px=float(subspace.tolerance_px),
+        view_tolerances_px=pair_tolerances(points, first, second, subspace))
+
+
+def pair_tolerances(points: np.ndarray, first, second,
+                    subspace: PoseSubspace) -> tuple[float, ...]:
+    """Each pair's tolerance: the 95th percentile of its labeled rows' distance from the
+    subspace (``points`` (N, K, 2) map pixels; the distance :func:`refine_views` measures),
+    never below the subspace's own (pooled) tolerance."""
+    away = np.eye(len(subspace.mean)) - subspace.components @ subspace.components.T
+    tolerances = []
+    for one, other in zip(first, second):
+        rows = view_rows(points, [one], [other])
+        rows = rows[np.isfinite(rows).all(axis=1)]
+        own = (np.percentile(np.linalg.norm((rows - subspace.mean) @ away, axis=-1),
+                             RESIDUAL_PERCENTILE) if len(rows) else 0.0)
+        tolerances.append(max(float(own), float(subspace.tolerance_px)))
+    return tuple(tolerances)
 
 
 def training_points(project: Project, folder: ModelFolder, bodyparts) -> np.ndarray:
@@ -92,9 +112,10 @@ def refine_views(poses: np.ndarray, part_pred: np.ndarray, locref: np.ndarray,
     mean = np.asarray(pose.view_mean)
     basis = np.asarray(pose.view_components).reshape(len(mean), -1)
     away = np.eye(len(mean)) - basis @ basis.T  # a row's part off the subspace
-    tolerance = max(pose.view_tolerance_px, 1e-6)
+    tolerances = pose.view_tolerances_px or (pose.view_tolerance_px,) * len(pose.view_pairs)
     frames = np.arange(n)[:, None]
-    for first_name, second_name in pose.view_pairs:
+    for (first_name, second_name), tolerance in zip(pose.view_pairs, tolerances):
+        tolerance = max(tolerance, 1e-6)
         first, second = pose.bodyparts.index(first_name), pose.bodyparts.index(second_name)
         fix_first = out[:, first, 2] < out[:, second, 2]  # (N,) which view to find again
         fix = np.where(fix_first, first, second)[:, None]
