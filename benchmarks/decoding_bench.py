@@ -72,10 +72,11 @@ def pool_points(project, folder: ModelFolder, which: str) -> pd.DataFrame:
     nor its test or validation frames)."""
     split, labels = folder.load_split(), load_labels(project)
     if which == "train":
-        frames = [f for f in labels.index if f in set(split.train)]
+        trained = set(split.train)
+        frames = [f for f in labels.index if f in trained]
     else:
-        frames = [f for f in labels.index
-                  if f not in {*split.train, *split.test, *split.validation}]
+        elsewhere = {*split.train, *split.test, *split.validation}
+        frames = [f for f in labels.index if f not in elsewhere]
     if not frames:
         return pd.DataFrame(columns=["image", "individual", "bodypart", "error_px"])
     evaluation = evaluate_images(project, Predictor(folder.path), labels.loc[frames], 0.0, which)
