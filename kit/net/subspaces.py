@@ -28,12 +28,15 @@ class PoseSubspace:
     ``tolerance_px`` the labels' own per-point residual (RESIDUAL_PERCENTILE). The pose
     subspace's rows are poses (of the body parts ``columns``, () all) centred on their mean
     keypoint, flattened x0, y0, x1, ...; the view subspace's are one body part's two views,
-    x1, y1, x2, y2."""
+    x1, y1, x2, y2, and ``pair_tolerances_px`` each pair's own (RESIDUAL_PERCENTILE of its
+    rows' distances from the subspace, never below ``tolerance_px``: what the ``two_views``
+    decoder holds each pair to)."""
 
     mean: np.ndarray
     components: np.ndarray
     tolerance_px: float
     columns: tuple[int, ...] = ()
+    pair_tolerances_px: tuple[float, ...] = ()
 
 
 def _residuals(rows: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
@@ -85,9 +88,15 @@ def fit_view_subspace(poses: np.ndarray, first, second) -> PoseSubspace:
     """PCA (:data:`VIEW_COMPONENTS`) of the :func:`view_rows` of ``poses`` (N, K, 2) where
     both views are labeled. Raises with fewer such rows than 2 * VIEW_COMPONENTS."""
     rows = view_rows(poses, first, second)
-    rows = rows[np.isfinite(rows).all(axis=1)]
+    labeled = np.isfinite(rows).all(axis=1)
+    pairs, rows = (np.arange(len(rows)) % len(first))[labeled], rows[labeled]  # rows n * P + p
     if len(rows) < 2 * VIEW_COMPONENTS:
         raise ValueError(f"The views loss needs at least {2 * VIEW_COMPONENTS} body parts "
                          f"labeled in both views; {len(rows)} are. Check view_pairs, or set "
                          "views_loss_weight=0.")
-    return _subspace(rows, count=VIEW_COMPONENTS)
+    subspace = _subspace(rows, count=VIEW_COMPONENTS)
+    distances = np.linalg.norm(_residuals(rows, subspace.mean, subspace.components), axis=-1)
+    own = [np.percentile(distances[pairs == p], RESIDUAL_PERCENTILE) if np.any(pairs == p)
+           else 0.0 for p in range(len(first))]
+    return dataclasses.replace(subspace, pair_tolerances_px=tuple(
+        max(float(t), subspace.tolerance_px) for t in own))

@@ -30,8 +30,7 @@ import warnings
 import numpy as np
 
 from kit.net.model_folder import TWO_VIEWS_DECODER, ModelFolder, PoseConfig
-from kit.net.subspaces import (RESIDUAL_PERCENTILE, VIEW_COMPONENTS, PoseSubspace,
-                                fit_view_subspace, view_rows)
+from kit.net.subspaces import VIEW_COMPONENTS, fit_view_subspace
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
 
@@ -44,8 +43,8 @@ def with_view_prior(pose: PoseConfig, points: np.ndarray,
     than 6 pairs are labeled in both views."""
     first, second = ([pose.bodyparts.index(p[i]) for p in view_pairs] for i in (0, 1))
     try:
-        points = np.asarray(points, float) * pose.global_scale
-        subspace = fit_view_subspace(points, first, second)
+        subspace = fit_view_subspace(np.asarray(points, float) * pose.global_scale, first,
+                                     second)
     except ValueError:  # too few pairs labeled in both views to fit: the argmax
         warnings.warn(f"view_pairs={view_pairs}: fewer than {2 * VIEW_COMPONENTS} pairs are "
                       "labeled in both views on the training frames, so the model decodes "
@@ -57,23 +56,7 @@ def with_view_prior(pose: PoseConfig, points: np.ndarray,
         view_mean=tuple(float(v) for v in subspace.mean),
         view_components=tuple(tuple(float(v) for v in row) for row in subspace.components),
         view_tolerance_px=float(subspace.tolerance_px),
-        view_tolerances_px=pair_tolerances(points, first, second, subspace))
-
-
-def pair_tolerances(points: np.ndarray, first, second,
-                    subspace: PoseSubspace) -> tuple[float, ...]:
-    """Each pair's tolerance: the 95th percentile of its labeled rows' distance from the
-    subspace (``points`` (N, K, 2) map pixels; the distance :func:`refine_views` measures),
-    never below the subspace's own (pooled) tolerance."""
-    away = np.eye(len(subspace.mean)) - subspace.components @ subspace.components.T
-    tolerances = []
-    for one, other in zip(first, second):
-        rows = view_rows(points, [one], [other])
-        rows = rows[np.isfinite(rows).all(axis=1)]
-        own = (np.percentile(np.linalg.norm((rows - subspace.mean) @ away, axis=-1),
-                             RESIDUAL_PERCENTILE) if len(rows) else 0.0)
-        tolerances.append(max(float(own), float(subspace.tolerance_px)))
-    return tuple(tolerances)
+        view_tolerances_px=subspace.pair_tolerances_px)
 
 
 def training_points(project: Project, folder: ModelFolder, bodyparts) -> np.ndarray:
