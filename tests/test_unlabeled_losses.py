@@ -120,6 +120,46 @@ def test_views_loss_is_zero_on_two_views_that_agree_and_positive_on_two_that_do_
         fit_view_subspace(np.full((2, 4, 2), np.nan), first, second)
 
 
+def test_the_views_loss_holds_a_pair_whose_labels_scatter_more_to_its_own_spread():
+    rng = np.random.default_rng(1)
+    parts = rng.uniform(-10.0, 10.0, (10, 3))  # nose, paws, ..., the tail's middle last
+
+    def frame(point3d):  # each body part in both views
+        return np.array(sum((_mirror_frame(point3d + part) for part in parts), []))
+
+    labels = np.array([frame(p) for p in rng.uniform(0, 100, (60, 3))])
+    labels[:, 19, 0] += rng.uniform(-10.0, 10.0, 60)  # the labelers' tail below: elsewhere
+    first, second = list(range(0, 20, 2)), list(range(1, 20, 2))
+    subspace = fit_view_subspace(labels, first, second)
+    tail_tol, paw_tol = subspace.pair_tolerances_px[-1], subspace.pair_tolerances_px[0]
+    assert tail_tol > 1.5 * paw_tol and paw_tol == subspace.tolerance_px
+    args = (subspace.mean, subspace.components, subspace.tolerance_px, first, second)
+    own, pooled = ViewsLoss(*args, subspace.pair_tolerances_px), ViewsLoss(*args)
+    away = np.eye(4) - subspace.components @ subspace.components.T
+
+    def residuals(pose):  # each pair's distance from the view subspace, both views
+        rows = np.concatenate([pose[first], pose[second]], axis=-1)
+        return np.linalg.norm((rows - subspace.mean) @ away, axis=-1)
+
+    unseen = frame(np.array([50.0, 20.0, 40.0]))
+    assert np.all(residuals(unseen) < paw_tol / 2)
+    # The tail's bottom point moved along x: within the tail's own spread, beyond what the
+    # pooled tolerance of each view (paw_tol, the paws' spread) allows both views together.
+    tail_off = unseen.copy()
+    tail_off[19, 0] += 0.5 * (2**0.5 * paw_tol + tail_tol) / np.linalg.norm(away[:, 2])
+    assert 2**0.5 * paw_tol < residuals(tail_off)[-1] < tail_tol
+    assert _loss(own, [1], [tail_off]) == pytest.approx(0.0, abs=1e-3)
+    assert _loss(pooled, [1], [tail_off]) > 0.05  # the pooled tolerance would pull it in
+    nose_off = unseen.copy()
+    nose_off[1, 0] += 3.0 * paw_tol
+    beyond = np.maximum(residuals(nose_off) - subspace.pair_tolerances_px, 0.0).mean()
+    assert beyond > 0 and _loss(own, [1], [nose_off]) == pytest.approx(beyond, rel=1e-3)
+    restored = keras.losses.deserialize(keras.losses.serialize(own))
+    assert _loss(restored, [1], [nose_off]) == pytest.approx(beyond, rel=1e-3)
+    with pytest.raises(ValueError, match="one tolerance per view pair"):
+        ViewsLoss(*args, [1.0])
+
+
 def test_keypoints_are_the_peaks_and_the_saved_model_keeps_the_pose_heads_only():
     logits = np.full((1, 4, 5, 1), -10.0, np.float32)
     logits[0, 2, 3, 0] = 10.0  # cell (row 2, column 3): pixel (3 * 8 + 4, 2 * 8 + 4)

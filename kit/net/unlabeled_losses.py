@@ -15,8 +15,10 @@ on frame pairs of the project's videos that nobody labeled (:mod:`kit.net.unlabe
 - ``views``: on a rig that films the animal from two views in one frame (a mirror), the
   body parts seen in both (``TrainConfig.view_pairs``) disagreeing: each pair's two points
   (x1, y1, x2, y2) lie near a 3-dimensional subspace (two views of a point in 3D;
-  :func:`kit.net.subspaces.fit_view_subspace`, Lightning Pose's multi-view PCA loss), and each view's
-  residual beyond the labels' own 95th percentile counts.
+  :func:`kit.net.subspaces.fit_view_subspace`, Lightning Pose's multi-view PCA loss), and each pair's
+  residual beyond its own labels' 95th percentile counts (a tail's middle, which labelers
+  place on other points of the tail in the two views, is held to its own spread, not the
+  paws'; a loss saved before per-pair tolerances: each view's beyond the pooled one).
 
 Each is an extra model output (``temporal``, ``pca``, ``views``: the same keypoints and
 confidences (B, K, 3)) while its weight is > 0, so Keras reports each loss under its own
@@ -151,7 +153,11 @@ class PoseSubspaceLoss(keras.losses.Loss):
         distances = _norm(ops.reshape(rest, (-1, self.mean.shape[0] // 2, 2)))
         flags = ops.cast(flags, "float32")
         flags = ops.repeat(flags, per_pose) if per_pose > 1 else flags
-        return _masked_mean(ops.maximum(distances - self.tolerance_px, 0.0), flags)
+        return _masked_mean(self.beyond(distances), flags)
+
+    def beyond(self, distances):
+        """The rows' points' distances (R, D / 2) beyond the tolerance (0 within it)."""
+        return ops.maximum(distances - self.tolerance_px, 0.0)
 
     def get_config(self):
         """The subspace (for saving)."""
@@ -161,15 +167,21 @@ class PoseSubspaceLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="kit")
 class ViewsLoss(PoseSubspaceLoss):
-    """Two views of the body parts ``first[i]`` and ``second[i]`` disagreeing: each view's
-    residual from the view subspace (:func:`fit_view_subspace`) beyond its tolerance, the
-    mean over the flagged rows, pairs and views."""
+    """Two views of the body parts ``first[i]`` and ``second[i]`` disagreeing: each pair's
+    residual from the view subspace (:func:`fit_view_subspace`) beyond its own tolerance
+    (``pair_tolerances_px``, the pair's labels' spread, as the ``two_views`` decoder holds
+    it), the mean over the flagged rows and pairs; without them (a loss saved before), each
+    view's residual beyond ``tolerance_px``, the mean over rows, pairs and views."""
 
     def __init__(self, mean, components, tolerance_px: float, first, second,  # size: Keras
-                 name: str = "views", **kwargs):  # rebuilds a loss from these (get_config)
+                 pair_tolerances_px=(), name: str = "views", **kwargs):  # rebuilds from these
         super().__init__(mean, components, tolerance_px, name=name, **kwargs)
         self.columns = []  # its rows are the pairs' (rows)
         self.first, self.second = [int(i) for i in first], [int(i) for i in second]
+        self.pair_tolerances_px = [float(t) for t in pair_tolerances_px]
+        if self.pair_tolerances_px and len(self.pair_tolerances_px) != len(self.first):
+            raise ValueError(f"Need one tolerance per view pair ({len(self.first)}). Received: "
+                             f"pair_tolerances_px={self.pair_tolerances_px}.")
 
     def rows(self, points):
         """(B * P, 4) rows x1, y1, x2, y2, and P rows per pose."""
@@ -177,9 +189,20 @@ class ViewsLoss(PoseSubspaceLoss):
                                 ops.take(points, self.second, axis=1)], axis=-1)
         return ops.reshape(both, (-1, 4)), len(self.first)
 
+    def beyond(self, distances):
+        """With ``pair_tolerances_px``: each row's (B * P, 2 views' distances) pair residual,
+        sqrt(d1**2 + d2**2), beyond its pair's tolerance (row b * P + p: pair p's), as the
+        ``two_views`` decoder measures and holds it; else each view's beyond the pooled one."""
+        if not self.pair_tolerances_px:
+            return super().beyond(distances)
+        tolerances = np.asarray(self.pair_tolerances_px, np.float32)[None, :]
+        residuals = ops.reshape(_norm(distances), (-1, len(self.first)))
+        return ops.reshape(ops.maximum(residuals - tolerances, 0.0), (-1, 1))
+
     def get_config(self):
-        """The subspace and pairs (for saving)."""
-        config = {**super().get_config(), "first": self.first, "second": self.second}
+        """The subspace, pairs and their tolerances (for saving)."""
+        config = {**super().get_config(), "first": self.first, "second": self.second,
+                  "pair_tolerances_px": self.pair_tolerances_px}
         config.pop("columns")
         return config
 
@@ -212,7 +235,8 @@ def with_unlabeled_losses(model: keras.Model, config, subspaces: dict[str, PoseS
     losses = {"temporal": lambda s: TemporalLoss(config.temporal_epsilon_px,
                                                  config.temporal_min_confidence),
               "pca": lambda s: PoseSubspaceLoss(s.mean, s.components, s.tolerance_px, s.columns),
-              "views": lambda s: ViewsLoss(s.mean, s.components, s.tolerance_px, *view_pairs)}
+              "views": lambda s: ViewsLoss(s.mean, s.components, s.tolerance_px, *view_pairs,
+                                          s.pair_tolerances_px)}
     weights = _weights(config)
     return (keras.Model(model.input, list(model.outputs) + extra, name=model.name),
             {n: losses[n](subspaces.get(n)) for n in names}, {n: float(weights[n]) for n in names})
