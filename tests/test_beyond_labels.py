@@ -108,8 +108,9 @@ def test_a_validation_block_scores_each_run_where_its_method_is_chosen(tmp_path)
 
 
 def test_the_method_chosen_is_the_validation_blocks_best_not_the_tests():
-    """Per training size, the lowest validation error (the highest mAP) wins, whatever the
-    test block says; supervised training's test figures beside it."""
+    """Per training size, the lowest validation error (the highest mAP; by default the mAP
+    where there is one) wins, whatever the test block says; supervised training's test
+    figures beside it."""
     rows = [("supervised", "blocks", 50, 5.0, 4.0, 60.0), ("pretrained", "blocks", 50, 9.0, 3.0,
                                                            80.0),
             ("pretrained", "blocks", 20, 2.0, 6.0, 50.0), ("supervised", "random", 50, 1.0, 1.0,
@@ -117,13 +118,19 @@ def test_the_method_chosen_is_the_validation_blocks_best_not_the_tests():
     table = pd.DataFrame([{"method": m, "split": s, "train_size": n, "mean_px": test,
                            "median_px": test, "p90_px": test, "val_median_px": val,
                            "val_mAP": ap} for m, s, n, test, val, ap in rows])
-    chosen = chosen_methods(table).set_index("train_size")
+    chosen = chosen_methods(table, "median_px").set_index("train_size")
     assert chosen.chosen.to_dict() == {20: "pretrained", 50: "pretrained"}
     assert chosen.loc[50, "test_median_px"] == 9.0 and chosen.loc[50, "supervised_median_px"] == 5
     assert np.isnan(chosen.loc[20, "supervised_median_px"])
     assert chosen_methods(table, "mAP").chosen.to_dict() == {0: "pretrained", 1: "pretrained"}
     table.loc[0, "val_mAP"] = 90.0
     assert chosen_methods(table, "mAP").chosen.tolist() == ["pretrained", "supervised"]
+    # By default several animals (an mAP) are chosen on it, one animal on the median.
+    assert chosen_methods(table).chosen.tolist() == ["pretrained", "supervised"]
+    assert "val_mAP" in chosen_methods(table)
+    table["val_mAP"] = np.nan
+    assert chosen_methods(table).chosen.tolist() == ["pretrained", "pretrained"]
+    assert "val_median_px" in chosen_methods(table)
 
 
 def networks_that_find_every_animal(project, monkeypatch):

@@ -24,11 +24,16 @@ def figures(errors, prefix: str = "") -> dict[str, float]:
             for name, statistic in STATISTICS.items()}
 
 
-def chosen_methods(table: pd.DataFrame, statistic: str = "median_px") -> pd.DataFrame:
+def chosen_methods(table: pd.DataFrame, statistic: str | None = None) -> pd.DataFrame:
     """For each training size, the blocks-split method whose validation block's
     ``statistic`` (``val_<statistic>``; "mAP": the highest) is best, chosen without looking
     at the test block, with its test figures and supervised training's beside them.
-    ``table``: :func:`compare_methods`'s, run with a ``validation_fraction``."""
+    ``table``: :func:`compare_methods`'s, run with a ``validation_fraction``. ``statistic``
+    None: "mAP" where the table has one (several animals: the OKS mAP sees animals found head
+    to tail, which the median of the points' errors can hide), else "median_px"."""
+    if statistic is None:
+        has_map = "val_mAP" in table and table.val_mAP.notna().any()
+        statistic = "mAP" if has_map else "median_px"
     blocks = table[(table.split == "blocks") & table[f"val_{statistic}"].notna()]
     rows = []
     for size, runs in blocks.groupby("train_size"):
