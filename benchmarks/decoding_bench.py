@@ -6,7 +6,9 @@ labeled frames of the training pool that the model did not train on (``unused``:
 choosing how to decode one model, not how to train it) and those it trained on (``train``:
 how closely it fits its own labels), and the jitter of each one's
 analysis of the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
-trained, whose pose configs this rewrites (left with ``--after``).
+trained, whose pose configs this rewrites (left with ``--after``). For several animals each
+frame set's OKS mAP is beside it (``map_before``, ``map_after``; the validation block's is what
+several animals are chosen on, :func:`kit.experiments.beyond_labels_tables.chosen_methods`).
 
 ``--before`` and ``--after`` set pose-config fields (:class:`kit.net.model_folder.PoseConfig`)
 as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
@@ -100,7 +102,7 @@ def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
     return {"test": points[points.frames == "test"].drop(columns="frames"),
             "validation": points[points.frames == "validation"].drop(columns="frames"),
             "unused": pool_points(project, folder, "unused"),
-            "train": pool_points(project, folder, "train"), "jitter": moves, "mAP": maps["test"]}
+            "train": pool_points(project, folder, "train"), "jitter": moves, "mAP": maps}
 
 
 def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
@@ -128,15 +130,16 @@ def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
             both = first[frames].merge(second[frames], on=["image", "individual", "bodypart"],
                                        suffixes=("_before", ""))
             change = paired_change(both["error_px_before"], both["error_px"], both["image"])
+            maps = [side["mAP"].get(frames, np.nan) for side in (first, second)]
             print(f"\n{folder.path.name} ({frames})\n{change.round(3).to_string()}\njitter "
-                  f"px: {first['jitter']:.2f} -> {second['jitter']:.2f}; test mAP "
-                  f"{first['mAP']:.1f} -> {second['mAP']:.1f}", flush=True)
+                  f"px: {first['jitter']:.2f} -> {second['jitter']:.2f}; {frames} mAP "
+                  f"{maps[0]:.1f} -> {maps[1]:.1f}", flush=True)
             rows += [{"project": project_dir.parent.name, "model": folder.variant.lstrip("-"),
                       "against": args.against.name if args.against else "",
                       "frames": frames, "statistic": statistic,
                       "num_frames": both["image"].nunique(), **row.to_dict(),
                       "jitter_before": first["jitter"], "jitter_after": second["jitter"],
-                      "map_before": first["mAP"], "map_after": second["mAP"]}
+                      "map_before": maps[0], "map_after": maps[1]}
                      for statistic, row in change.iterrows()]
     return rows
 
