@@ -6,9 +6,10 @@ labeled frames of the training pool that the model did not train on (``unused``:
 choosing how to decode one model, not how to train it) and those it trained on (``train``:
 how closely it fits its own labels), and the jitter of each one's
 analysis of the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
-trained, whose pose configs this rewrites (left with ``--after``). For several animals each
-frame set's OKS mAP is beside it (``map_before``, ``map_after``; the validation block's is what
-several animals are chosen on, :func:`kit.experiments.beyond_labels_tables.chosen_methods`).
+trained, whose pose configs this rewrites (left with ``--after``). For several animals the test
+and validation blocks' OKS mAP are beside them (``map_before``, ``map_after``; NaN for the pool's
+frames; the validation block's is what several animals are chosen on,
+:func:`kit.experiments.beyond_labels_tables.chosen_methods`).
 
 ``--before`` and ``--after`` set pose-config fields (:class:`kit.net.model_folder.PoseConfig`)
 as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
