@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--net-type", default="mobilenet_v2_1.0")
     parser.add_argument("--crop-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=0.001,
+                        help="Adam's initial rate, every method's (divided by 10 at 80%% and 95%%)")
     parser.add_argument("--rotation-deg", type=float, default=180.0,
                         help="rotation range of the methods but supervised (25: a rig whose "
                              "views do not turn, like the mirror mouse)")
@@ -214,7 +216,8 @@ def run(args) -> None:
     config = BeyondConfig(
         methods=tuple(args.methods), train_sizes=tuple(args.train_sizes),
         train_steps=args.train_steps, net_type=args.net_type, batch_size=args.batch_size,
-        crop_size=args.crop_size, video_frames=args.video_frames,
+        crop_size=args.crop_size, learning_rate=args.learning_rate,
+        video_frames=args.video_frames,
         train_fraction=args.train_fraction, rotation_deg=args.rotation_deg,
         global_scale=args.global_scale, time_budget_s=args.time_budget, view_pairs=view_pairs,
         pca_bodyparts=pca_bodyparts, train_settings=args.train_settings, seed=args.seed,
