@@ -11,6 +11,7 @@ from kit.net.pretrain import (
     patch_mask,
     pretrain,
     pretrain_on_frames,
+    pretrained_source,
     pretraining_seconds,
     project_videos,
     reconstruct,
@@ -104,3 +105,19 @@ def test_pretrain_saves_in_the_project_and_names_the_folder_without_videos(tmp_p
         video.unlink()
     with pytest.raises(FileNotFoundError, match="No videos in .*videos"):
         pretrain(project, PretrainConfig(train_steps=2, **TINY), verbose=0)
+
+
+def test_a_weights_file_that_fills_part_of_the_backbone_stops_with_the_fix(monkeypatch):
+    import warnings
+
+    import kit.net.pretrain as pretrain_module
+
+    class HalfFilled:  # Keras's load of a file lacking some layers: warns, keeps fresh weights
+        def load_weights(self, path):
+            warnings.warn("Skipping variable loading for layer 'Conv1': no matching group",
+                          UserWarning)
+
+    monkeypatch.setattr(pretrain_module, "feature_model", lambda net_type: HalfFilled())
+    with pytest.raises(ValueError, match=r"b\.weights\.h5 fills only part of a "
+                                         r"mobilenet_v2_0\.35 backbone \(1 of its layers.*07_pretrain"):
+        pretrained_source("b.weights.h5", "mobilenet_v2_0.35")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,11 +282,20 @@ def pretrained_source(path: str | Path, net_type: str) -> keras.Model:
     """The backbone of ``net_type`` holding the weights of ``path`` (written by
     :func:`pretrain`), for :func:`kit.net.model.load_backbone_weights` to copy by name."""
     source = feature_model(net_type)
-    try:
-        source.load_weights(path)
-    except ValueError as e:
-        raise ValueError(
-            f"{path} holds no {net_type} backbone weights ({e}). Pretrain with "
-            f"net_type={net_type!r} (07_pretrain), or train with the net_type it was pretrained with."
-        ) from e
+    fix = (f"Pretrain with net_type={net_type!r} (07_pretrain), or train with the net_type "
+           "it was pretrained with.")
+    # Keras warns once per layer it cannot fill (and keeps that layer's fresh weights); a
+    # file of another backbone then raises: one clear error in place of a page of warnings.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            source.load_weights(path)
+        except ValueError as e:
+            raise ValueError(f"{path} holds no {net_type} backbone weights ({e}). {fix}") from e
+    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+    if skipped:
+        raise ValueError(f"{path} fills only part of a {net_type} backbone ({len(skipped)} of its "
+                         f"layers would keep fresh weights, e.g. {skipped[0]}). {fix}")
+    for w in caught:  # the others, as they were
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return source
