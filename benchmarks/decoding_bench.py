@@ -45,7 +45,7 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kit.experiments.beyond_labels import BeyondConfig, blocks_scores, jitter  # noqa: E402
+from kit.experiments.beyond_labels import BeyondConfig, blocks_scores, video_figures  # noqa: E402
 from kit.net.model_folder import TWO_VIEWS_DECODER, ModelFolder  # noqa: E402
 from kit.net.predict import Predictor  # noqa: E402
 from kit.net.two_views import use_two_views  # noqa: E402
@@ -89,7 +89,7 @@ def pool_points(project, folder: ModelFolder, which: str) -> pd.DataFrame:
 def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
     """The model decoded with ``fields`` set in its pose config: its test, validation,
     unused and training points' errors and the jitter of its analysis of the project's first
-    ``args.video_frames`` video frames (:func:`kit.experiments.beyond_labels.jitter`)."""
+    ``args.video_frames`` video frames (:func:`kit.experiments.beyond_labels.video_figures`)."""
     pose = dataclasses.replace(folder.load_pose_config(), **fields)
     folder.save_pose_config(pose)
     settings = BeyondConfig(video_frames=args.video_frames,
@@ -98,7 +98,7 @@ def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
                 "test_rotations": pose.test_rotations}  # each decoding its own analysis
     name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in decoding.items()))
     where = f"{project.root.parent.name}-{folder.path.name}"  # runs share folder names
-    moves = jitter(project, [folder], settings, args.work / where / name)
+    moves = video_figures(project, [folder], settings, args.work / where / name)["jitter_px"]
     points, maps = blocks_scores(project, [folder])
     return {"test": points[points.frames == "test"].drop(columns="frames"),
             "validation": points[points.frames == "validation"].drop(columns="frames"),

@@ -57,6 +57,7 @@ def test_an_ensemble_trains_on_the_frames_a_single_model_does(tmp_path):
     assert (table.num_points == len(test) * len(project.bodyparts)).all()
     assert np.isfinite(table[["mean_px", "median_px", "p90_px", "jitter_px", "wall_s"]]).all(
         axis=None)
+    assert table.below_pcutoff.between(0, 1).all()  # a share of the video's points
     assert (table.train_s > 0).all() and (table.train_s < table.wall_s).all()
     assert (table.steps == 3).all() and len(lines) == len(table)
     assert list((tmp_path / "out" / "videos" / "ensemble-blocks-6").glob("*-seed1-*"))
@@ -180,6 +181,8 @@ def test_several_animals_every_method_is_scored(tmp_path, monkeypatch):
     assert (table.mAP > 0).all() and (table.num_predicted == table.num_points).all()
     ensemble = table.method == "ensemble"
     assert (table.jitter_px[~ensemble] == 0).all() and table.jitter_px[ensemble].isna().all()
+    assert table.below_pcutoff[~ensemble].between(0, 1).all()
+    assert table.below_pcutoff[ensemble].isna().all()
     assert list(tmp_path.glob("out/videos/supervised-blocks-6/*/*_el.h5"))  # tracked
 
 
@@ -251,8 +254,8 @@ def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
 
 def test_the_figure_reads_errors_as_plain_pixels():
     """A log axis (a failed method is far off) labelled 6, 7, 8, 9, not 6x10^0."""
-    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, wall, wall, 100,
-                           *[np.nan] * 4)
+    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, 0.1, wall, wall,
+                           100, *[np.nan] * 4)
                           for m, s, median, jitter, wall in (
                               ("supervised", "blocks", 6.1, 6.4, 890.0),
                               ("ensemble", "blocks", 9.0, 4.2, 1390.0),
@@ -265,6 +268,32 @@ def test_the_figure_reads_errors_as_plain_pixels():
     assert {"6", "7", "8", "9"} <= set(labels), labels
     assert not any("^" in text for text in labels)  # mathtext's 6\times10^{0}
     assert [t.get_text() for t in figure.axes[2].get_xticklabels()] == ["supervised", "ensemble"]
+
+
+def test_video_figures_read_the_moves_and_the_unsure_share_of_the_analysis(tmp_path,
+                                                                          monkeypatch):
+    """jitter: the median move of parts above pcutoff in both frames; below_pcutoff: the share
+    of the predicted points below it (an animal not found, NaN, is not a point)."""
+    from types import SimpleNamespace
+
+    from kit.project.analysis_file import predictions_frame, save_analysis
+
+    poses = np.zeros((4, 2, 2, 3))  # 4 frames, 2 animals, 2 parts, moving 3 px a frame
+    poses[..., 0] = 3.0 * np.arange(4)[:, None, None]
+    poses[..., 2] = 0.9
+    poses[1, 0, 1, 2] = 0.2  # one unsure point: its two moves are left out of the jitter
+    poses[:, 1] = np.nan  # the second animal never found
+    h5 = tmp_path / "v.h5"
+    save_analysis(h5, predictions_frame(poses, range(4), "kit", ["a", "b"], ["m1", "m2"]))
+    monkeypatch.setattr(beyond_labels.analyze, "find_videos", lambda project: ["v.mp4"])
+    monkeypatch.setattr(beyond_labels.analyze, "analyze_videos",
+                        lambda project, videos, settings: [SimpleNamespace(h5=h5)])
+    folder = SimpleNamespace(variant="")
+    figures = beyond_labels.video_figures(None, [folder], BeyondConfig(video_frames=4),
+                                          tmp_path)
+    assert figures == {"jitter_px": pytest.approx(3.0), "below_pcutoff": pytest.approx(1 / 8)}
+    assert np.isnan(beyond_labels.video_figures(
+        None, [folder], BeyondConfig(video_frames=0), tmp_path)["below_pcutoff"])
 
 
 def counted_pretraining(monkeypatch) -> list:

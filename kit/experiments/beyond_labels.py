@@ -17,7 +17,8 @@ wall-clock seconds the method took, so the comparison can be read against time t
 Errors are every labeled point's distance to its prediction on the test frames (mean,
 median, 90th percentile, pixels); jitter is the median frame-to-frame move of the body
 parts above ``pcutoff`` on the first ``video_frames`` frames of the project's first video
-(the ensemble's: of its eks-smoothed analysis).
+(the ensemble's: of its eks-smoothed analysis); ``below_pcutoff`` is the share of the points
+predicted there below ``pcutoff``: frames no one labeled, where the model is unsure.
 
 Several animals (a multi-animal project): each labeled animal's error is to the predicted
 animal matched to it (:func:`kit.results.generalization.point_errors`; a missed animal's
@@ -25,7 +26,7 @@ points, and parts its match lacks, have no error: ``num_predicted`` of the ``num
 do, so a method that predicts fewer parts is not better for it), ``mAP`` is the test frames' OKS
 mAP (percent, :func:`kit.results.evaluate_ma.oks_map`; NaN for one animal), jitter is of
 the tracked analysis. An ensemble is scored by its members' median of the matched animals
-(no extra animal counts against its mAP) and has no jitter (NaN): each member tracks the
+(no extra animal counts against its mAP) and has no video figures (NaN): each member tracks the
 animals under identities of its own, which eks would smooth together. The losses on
 unlabeled frames (``unlabeled_losses``) are on the assembled animals
 (:mod:`kit.net.unlabeled_animals`); ``self_training`` (:mod:`kit.net.pseudo_labels`) is for
@@ -89,7 +90,7 @@ METHODS: dict[str, Method] = {
     "self_training": Method({"pseudo_label_frames": 200}),  # labels video frames half-way
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
-           "num_predicted", "mAP", "jitter_px", "wall_s", "train_s", "steps",
+           "num_predicted", "mAP", "jitter_px", "below_pcutoff", "wall_s", "train_s", "steps",
            "val_mean_px", "val_median_px", "val_p90_px", "val_mAP"]
 
 
@@ -121,8 +122,9 @@ class BeyondConfig:
         view_pairs: such a rig's body parts seen in both views (``TrainConfig.view_pairs``):
             ``unlabeled_losses`` adds the loss on their disagreement.
         pca_bodyparts: the body parts of its pose-subspace loss (``TrainConfig``'s; (): all).
-        video_frames: frames of the project's first video analysed for jitter (0: none).
-        pcutoff: likelihood threshold of the jitter.
+        video_frames: frames of the project's first video analysed for the jitter and
+            ``below_pcutoff`` (0: none).
+        pcutoff: likelihood threshold of both.
         seed: seeds every run.
         batchnorm_batches: augmented batches BatchNorm's statistics are set from after each
             run (``TrainConfig``'s).
@@ -256,15 +258,17 @@ def train_seconds(models: list[ModelFolder]) -> float:
                for model in models) + pretrained
 
 
-def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
-           out: Path) -> float:
-    """Median frame-to-frame move (pixels) of the confident body parts on the first
-    ``video_frames`` frames of the project's first video (several animals: of each tracked
-    animal); NaN without a video, and for an ensemble of several animals (its members' tracks
-    do not share identities)."""
+def video_figures(project: Project, models: list[ModelFolder], config: BeyondConfig,
+                  out: Path) -> dict[str, float]:
+    """Figures of the models' analysis of the first ``video_frames`` frames of the project's
+    first video, which no one labeled: ``jitter_px``, the median frame-to-frame move (pixels)
+    of the body parts above ``pcutoff`` (several animals: of each tracked animal), and
+    ``below_pcutoff``, the share of the predicted points below it (where the model is unsure).
+    NaN without a video, and for an ensemble of several animals (its members' tracks do not
+    share identities)."""
     videos = analyze.find_videos(project) if config.video_frames else []
     if not videos or (len(models) > 1 and project.layout is not None):
-        return float("nan")
+        return {"jitter_px": float("nan"), "below_pcutoff": float("nan")}
     settings = analyze.AnalyzeConfig(
         shuffle=1, train_fraction=config.train_fraction, variant=models[0].variant,
         output_dir=str(out), progress=False, max_frames=config.video_frames)
@@ -272,8 +276,12 @@ def jitter(project: Project, models: list[ModelFolder], config: BeyondConfig,
         h5 = analyze_ensemble(project, models, videos[:1], settings).smoothed[0].h5
     else:
         h5 = analyze.analyze_videos(project, videos[:1], settings)[0].h5
-    moves = frame_jumps(load_poses(h5)[0], config.pcutoff)
-    return float(np.nanmedian(moves)) if np.isfinite(moves).any() else float("nan")
+    poses = load_poses(h5)[0]
+    moves = frame_jumps(poses, config.pcutoff)
+    likelihood = poses[..., 2][np.isfinite(poses[..., 2])]  # several animals: those found
+    return {"jitter_px": float(np.nanmedian(moves)) if np.isfinite(moves).any() else np.nan,
+            "below_pcutoff": float(np.mean(likelihood < config.pcutoff))
+            if likelihood.size else np.nan}
 
 
 def planned_steps(project: Project, config: BeyondConfig, out: Path,
@@ -319,17 +327,17 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
         scored, average_precision = blocks_scores(project, models)
         errors = scored.loc[scored.frames == "test", "error_px"].to_numpy()
         points.append(scored.assign(method=name, split=split, train_size=size))
-        moved = jitter(project, models, config,  # a folder per model: settings differ
-                       out / "videos" / f"{name}-{split}-{size}" / models[0].path.name)
+        video = video_figures(project, models, config,  # a folder per model: settings differ
+                              out / "videos" / f"{name}-{split}-{size}" / models[0].path.name)
         rows.append({"method": name, "split": split, "train_size": size,
                      **figures(errors), "num_points": len(errors),
                      "num_predicted": int(np.isfinite(errors).sum()),
-                     "mAP": average_precision["test"], "jitter_px": moved, "wall_s": wall,
+                     "mAP": average_precision["test"], **video, "wall_s": wall,
                      "train_s": train_seconds(models), "steps": steps,
                      **figures(scored[scored.frames == "validation"].error_px, "val_"),
                      "val_mAP": average_precision.get("validation", np.nan)})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
-                 f"jitter {moved:.2f} px, {wall:.0f} s")
+                 f"jitter {video['jitter_px']:.2f} px, {wall:.0f} s")
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "beyond_labels.csv", table.to_csv(index=False))
