@@ -332,8 +332,11 @@ def plot_beyond_labels(table: pd.DataFrame) -> plt.Figure:
     """:func:`kit.experiments.beyond_labels.compare_methods`'s table: the blocks split's
     median test error against labeled frames and against training time (``train_s``; tables
     of before that column: ``wall_s``), one line per method (supervised on the random split
-    dashed), and each method's jitter on the video."""
-    fig, (by_size, by_time, shake) = plt.subplots(1, 3, figsize=(15, 4))
+    dashed), and each method's jitter on the video and share of its points there below
+    pcutoff (tables of before that column: the jitter alone)."""
+    video = ["jitter_px"] + (["below_pcutoff"] if "below_pcutoff" in table else [])
+    fig, (by_size, by_time, *bars) = plt.subplots(1, 2 + len(video),
+                                                  figsize=(5 * (2 + len(video)), 4))
     blocks = table[table.split == "blocks"]
     for method, rows in blocks.groupby("method", sort=False):
         line, = by_size.plot(rows.train_size, rows.median_px, marker="o", label=method)
@@ -348,9 +351,12 @@ def plot_beyond_labels(table: pd.DataFrame) -> plt.Figure:
         ax.set_ylabel("median test error, blocks split (px)")
         plain_log_scale(ax)  # a failed method is 10-100 times off the others
     by_size.legend(frameon=False, fontsize=8)
-    jitter = blocks.groupby("method", sort=False).jitter_px.mean()
-    shake.bar(range(len(jitter)), jitter.to_numpy())
-    shake.set_xticks(range(len(jitter)), jitter.index, rotation=30, ha="right")
-    shake.set_ylabel("median frame-to-frame move (px)")
+    labels = {"jitter_px": "median frame-to-frame move (px)",
+              "below_pcutoff": "share of the video's points below pcutoff"}
+    for ax, column in zip(bars, video, strict=True):
+        values = blocks.groupby("method", sort=False)[column].mean()
+        ax.bar(range(len(values)), values.to_numpy())
+        ax.set_xticks(range(len(values)), values.index, rotation=30, ha="right")
+        ax.set_ylabel(labels[column])
     fig.tight_layout()
     return fig

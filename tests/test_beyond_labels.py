@@ -268,6 +268,11 @@ def test_the_figure_reads_errors_as_plain_pixels():
     assert {"6", "7", "8", "9"} <= set(labels), labels
     assert not any("^" in text for text in labels)  # mathtext's 6\times10^{0}
     assert [t.get_text() for t in figure.axes[2].get_xticklabels()] == ["supervised", "ensemble"]
+    unsure = figure.axes[3]  # the video's points below pcutoff, one bar per method
+    assert unsure.get_ylabel() == "share of the video's points below pcutoff"
+    assert [bar.get_height() for bar in unsure.patches] == [0.1, 0.1]
+    older = plot_beyond_labels(table.drop(columns="below_pcutoff"))  # a table of before it
+    assert len(older.axes) == 3
 
 
 def test_video_figures_read_the_moves_and_the_unsure_share_of_the_analysis(tmp_path,
