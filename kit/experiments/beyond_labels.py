@@ -55,6 +55,7 @@ from kit.net.train_config import DLC_ROTATION_DEG
 from kit.plots import frame_jumps
 from kit.project import Project, atomic_write_text
 from kit.project.analysis_file import load_poses
+from kit.project.drawing import confident_mask
 from kit.project.labels import load_labels
 from kit.results import analyze
 from kit.results.ensemble_analysis import analyze_ensemble
@@ -278,10 +279,9 @@ def video_figures(project: Project, models: list[ModelFolder], config: BeyondCon
         h5 = analyze.analyze_videos(project, videos[:1], settings)[0].h5
     poses = load_poses(h5)[0]
     moves = frame_jumps(poses, config.pcutoff)
-    likelihood = poses[..., 2][np.isfinite(poses[..., 2])]  # several animals: those found
+    unsure = ~confident_mask(poses, config.pcutoff)[np.isfinite(poses[..., 2])]  # those found
     return {"jitter_px": float(np.nanmedian(moves)) if np.isfinite(moves).any() else np.nan,
-            "below_pcutoff": float(np.mean(likelihood < config.pcutoff))
-            if likelihood.size else np.nan}
+            "below_pcutoff": float(np.mean(unsure)) if unsure.size else np.nan}
 
 
 def planned_steps(project: Project, config: BeyondConfig, out: Path,
