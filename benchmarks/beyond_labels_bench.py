@@ -62,6 +62,9 @@ def main() -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.0,
                         help="each video's frames just before its test block kept out of "
                              "training to choose on (the val_ columns, _chosen.csv)")
+    parser.add_argument("--rotation-by-video", action="store_true",
+                        help="choose the rotation range on the video's points below pcutoff "
+                             "first, then the method on the validation block (_chosen.csv)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--train-sizes", nargs="+", type=int, default=[20, 50])
     parser.add_argument("--train-steps", type=int, default=500)
@@ -172,7 +175,7 @@ def save_outputs(args, table, points=None) -> None:
         print("\nAgainst supervised training, the same test points (95% interval over test "
               f"frames):\n{against.round(3).to_string(index=False)}")
     if "val_median_px" in table and table.val_median_px.notna().any():
-        chosen = chosen_methods(table)
+        chosen = chosen_methods(table, rotation_by_video=args.rotation_by_video)
         chosen.to_csv(out / f"{name}_chosen.csv", index=False)
         print(f"\nChosen on the validation block:\n{chosen.round(2).to_string(index=False)}")
 

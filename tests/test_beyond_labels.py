@@ -134,6 +134,27 @@ def test_the_method_chosen_is_the_validation_blocks_best_not_the_tests():
     assert "val_median_px" in chosen_methods(table)
 
 
+def test_the_rotation_chosen_on_the_video_then_the_method_on_the_validation_block():
+    """rotation_by_video: the range whose training leaves fewer of the video's points below
+    pcutoff (supervised: 25 degrees, full_rotation: the project's), then the validation
+    block's best of the methods with that range; without both rows' shares, as before."""
+    rows = [("supervised", 2.0, 0.05), ("full_rotation", 3.0, 0.01), ("pretrained", 2.5, 0.02),
+            ("supervised", 1.0, 0.05)]
+    table = pd.DataFrame([{"method": m, "split": "blocks" if i < 3 else "random",
+                           "train_size": 50, "mean_px": 9.0 + i, "median_px": 9.0 + i,
+                           "p90_px": 9.0 + i, "val_median_px": val, "below_pcutoff": below}
+                          for i, (m, val, below) in enumerate(rows)])
+    assert chosen_methods(table).chosen.tolist() == ["supervised"]
+    chosen = chosen_methods(table, rotation_by_video=True).iloc[0]
+    assert (chosen.chosen, chosen.rotation_by_video) == ("pretrained", "full_rotation")
+    assert (chosen.test_median_px, chosen.supervised_median_px) == (11.0, 9.0)
+    table.loc[0, "below_pcutoff"] = 0.001  # 25 degrees surer on the video: supervised alone
+    assert chosen_methods(table, rotation_by_video=True).chosen.tolist() == ["supervised"]
+    table.loc[1, "below_pcutoff"] = np.nan  # no video figure: the validation block alone
+    chosen = chosen_methods(table, rotation_by_video=True).iloc[0]
+    assert chosen.chosen == "supervised" and chosen.rotation_by_video is None
+
+
 def networks_that_find_every_animal(project, monkeypatch):
     """Networks that find every animal, which 3 training steps do not: in evaluation
     (Predictor.predict_images) the labeled animals, Gaussian noise of 1 px added (drawn per

@@ -365,7 +365,7 @@ def test_beyond_labels_notebook_compares_methods_and_draws_them(tmp_path):
     run_notebook(NOTEBOOKS / "15_beyond_labels.ipynb", {
         "project_dir": str(project.root), "methods": "supervised,full_rotation",
         "train_sizes": "4", "train_steps": 2, "net_type": "mobilenet_v2_0.35", "batch_size": 2,
-        "crop_size": 64, "video_frames": 4, "pcutoff": 0.0,
+        "crop_size": 64, "video_frames": 4, "pcutoff": 0.0, "rotation_by_video": True,
         "train_settings": "test_scales=0.85,1,1.15"},  # every model scored at three scales
         runs_dir=tmp_path / "runs", log_to_console=False)
     poses = list(project.root.glob("kit-models/iteration-0/*/pose_config.json"))

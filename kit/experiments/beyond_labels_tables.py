@@ -24,28 +24,60 @@ def figures(errors, prefix: str = "") -> dict[str, float]:
             for name, statistic in STATISTICS.items()}
 
 
-def chosen_methods(table: pd.DataFrame, statistic: str | None = None) -> pd.DataFrame:
+def chosen_methods(table: pd.DataFrame, statistic: str | None = None,
+                   rotation_by_video: bool = False) -> pd.DataFrame:
     """For each training size, the blocks-split method whose validation block's
     ``statistic`` (``val_<statistic>``; "mAP": the highest) is best, chosen without looking
     at the test block, with its test figures and supervised training's beside them.
     ``table``: :func:`compare_methods`'s, run with a ``validation_fraction``. ``statistic``
     None: "mAP" where the table has one (several animals: the OKS mAP sees animals found head
-    to tail, which the median of the points' errors can hide), else "median_px"."""
+    to tail, which the median of the points' errors can hide), else "median_px".
+
+    ``rotation_by_video``: the rotation range is chosen first, on the project's unlabeled
+    video (:func:`video_rotation`), and the method among those of that range: a validation
+    block just before the test block holds the poses of the labeled stretch, not the turns
+    an animal makes later (``benchmarks/RESULTS.md``, "What the unlabeled video says")."""
     if statistic is None:
         has_map = "val_mAP" in table and table.val_mAP.notna().any()
         statistic = "mAP" if has_map else "median_px"
     blocks = table[(table.split == "blocks") & table[f"val_{statistic}"].notna()]
     rows = []
     for size, runs in blocks.groupby("train_size"):
+        rotation = video_rotation(runs) if rotation_by_video else None
+        if rotation is not None:
+            runs = runs[runs.method.map(rotates) == (rotation == "full_rotation")]
         values = runs[f"val_{statistic}"]
         best = runs.loc[values.idxmax() if statistic == "mAP" else values.idxmin()]
-        base = runs[runs.method == "supervised"]
+        base = blocks[(blocks.train_size == size) & (blocks.method == "supervised")]
         rows.append({"train_size": size, "chosen": best.method,
+                     **({"rotation_by_video": rotation} if rotation_by_video else {}),
                      f"val_{statistic}": best[f"val_{statistic}"],
                      **{f"test_{c}": best[c] for c in ("mean_px", "median_px", "p90_px")},
                      **{f"supervised_{c}": base[c].iloc[0] if len(base) else np.nan
                         for c in ("mean_px", "median_px", "p90_px")}})
     return pd.DataFrame(rows)
+
+
+def rotates(method: str) -> bool:
+    """Whether ``method`` trains with the project's rotation range rather than DeepLabCut's
+    25 degrees (:data:`kit.experiments.beyond_labels.METHODS`)."""
+    from kit.experiments.beyond_labels import METHODS  # it imports this module
+
+    return METHODS[method].rotate
+
+
+def video_rotation(runs: pd.DataFrame) -> str | None:
+    """Of ``runs`` (one training size's blocks-split rows), "supervised" (DeepLabCut's 25
+    degrees) or "full_rotation" (the project's range), whichever leaves fewer of the
+    unlabeled video's predicted points below pcutoff (``below_pcutoff``): the same network,
+    steps and scale, trained on the same frames, so the one surer on frames no one labeled.
+    None where either row or figure is missing. (Across scales the share misleads: a coarser
+    scale is surer and less exact, so compare trainings at one scale only.)"""
+    shares = runs.set_index("method")["below_pcutoff"] if "below_pcutoff" in runs else None
+    if shares is None or not {"supervised", "full_rotation"} <= set(shares.index):
+        return None
+    pair = shares[["supervised", "full_rotation"]].astype(float)
+    return None if pair.isna().any() else str(pair.idxmin())
 
 
 def read_points(out: str | Path) -> pd.DataFrame:
