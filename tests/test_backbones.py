@@ -11,6 +11,7 @@ from keras import layers
 
 from kit.experiments.synthetic import SyntheticConfig, make_synthetic_project
 from kit.net.backbones import BACKBONES, Backbone, get_backbone, register_backbone
+from kit.net.backbones.fused import MatchCells
 from kit.net.data import AugmentConfig, scale_image
 from kit.net.heads import upsampling_factor
 from kit.net.images import pad_to_stride
@@ -18,6 +19,7 @@ from kit.net.model import build_model, fold_batchnorm
 from kit.net.predict import Predictor, sigmoid
 from kit.net.targets import TargetConfig, decode, map_shape
 from kit.net.train import TrainConfig, train
+from kit.project.config import ANALYSIS_NETWORK_NAMES
 from kit.project.labels import load_labels
 from kit.project.video import load_image
 
@@ -94,6 +96,22 @@ def test_heads_reach_stride_8():
     assert map_shape(64, 48, backbone_stride=32) == (8, 8)  # 2 x 2 features, 4x larger
 
 
+def test_fused_backbone_maps_every_stride_8_cell_of_any_multiple_of_8():
+    """mobilenet_v2_1.0_fpn: maps at stride 8 on images whose size is no multiple of 32
+    (Keras's stride-32 features cover fewer cells: the last one stands for the rest), and
+    the enlarged features cut to the stride-8 grid keep their top-left cells."""
+    model = build_model(2, net_type="mobilenet_v2_1.0_fpn")
+    for height, width in ((40, 48), (72, 56), (64, 64)):
+        logits, locref = model.predict_on_batch(np.zeros((1, height, width, 3), np.float32))
+        assert logits.shape[1:3] == locref.shape[1:3] == (height // 8, width // 8)
+    coarse = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    matched = np.asarray(MatchCells()(coarse, np.zeros((1, 7, 5, 3), np.float32)))
+    assert matched.shape == (1, 7, 5, 1)
+    np.testing.assert_array_equal(matched[0, :4, :4, 0], coarse[0, ..., 0])
+    np.testing.assert_array_equal(matched[0, 4:, :4, 0], np.repeat(coarse[0, 3:, :, 0], 3, 0))
+    np.testing.assert_array_equal(matched[0, :, 4, 0], matched[0, :, 3, 0])
+
+
 def test_model_folder_from_before_net_type_still_predicts(tmp_path):
     """pose_config.json as kit wrote it before net_type, strides and heads were recorded."""
     keras.utils.set_random_seed(0)
@@ -120,12 +138,13 @@ def test_model_folder_from_before_net_type_still_predicts(tmp_path):
 # loaded 2-core machine; the light ones 20-45 s there, about a third of that when idle).
 LIGHT = ("mobilenet_v2_0.35", "efficientnet-b0")
 HEAVY = ("resnet_101", "mobilenet_v2_1.0", "mobilenet_v2_0.5", "efficientnet-b1",
-         "efficientnet-b2", "efficientnet-b3")
+         "efficientnet-b2", "efficientnet-b3", "mobilenet_v2_1.0_fpn")
 ALL_NET_TYPES = [*LIGHT, *(pytest.param(n, marks=pytest.mark.slow) for n in HEAVY)]
 
 
-def test_every_registered_backbone_is_tested():
+def test_every_registered_backbone_is_tested_and_names_its_analysis_files():
     assert set(BACKBONES) == {"resnet_50", *LIGHT, *HEAVY}
+    assert set(BACKBONES) <= set(ANALYSIS_NETWORK_NAMES)  # DLC_<name>_<Task>... of 05
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +182,10 @@ def test_backbone_trains_and_predicts_folded_as_unfolded(net_type, tiny_project)
     unfolded = keras.saving.load_model(model_dir / "model.keras", compile=False)
     scaled = np.stack([scale_image(im, 0.8) for im in images])  # 64 * 0.8: 52 px
     # on 52 px, Keras's stride-32 padding rounds down (4 cells, 32 px of the 52) where
-    # kit's maps round up: the Predictor pads to a multiple of the stride (64 px, 8 cells)
-    assert unfolded.predict_on_batch(scaled.astype(np.float32))[0].shape[1:3] == (
-        (4, 4) if stride == 32 else map_shape(52, 52, backbone_stride=stride))
+    # kit's maps round up: the Predictor pads to a multiple of the stride (64 px, 8 cells);
+    # MobileNetV2's stride-8 features, which the fused backbone's maps follow, round down too
+    unpadded = {32: (4, 4), 8: (6, 6)}.get(stride, map_shape(52, 52, backbone_stride=stride))
+    assert unfolded.predict_on_batch(scaled.astype(np.float32))[0].shape[1:3] == unpadded
     logits, locref = unfolded.predict_on_batch(pad_to_stride(scaled, stride).astype(np.float32))
     assert logits.shape[1:3] == map_shape(52, 52, backbone_stride=stride)
     expected = decode(sigmoid(np.asarray(logits)), np.asarray(locref), TargetConfig())

@@ -28,6 +28,7 @@ ANALYSIS_NETWORK_NAMES = {
     "resnet_50": "resnet50", "resnet_101": "resnet101", "resnet_152": "resnet152",
     "mobilenet_v2_1.0": "mobnet_100", "mobilenet_v2_0.75": "mobnet_75",
     "mobilenet_v2_0.5": "mobnet_50", "mobilenet_v2_0.35": "mobnet_35",
+    "mobilenet_v2_1.0_fpn": "mobnet_100_fpn",  # kit's own (its stride-8 features added back)
     **{f"efficientnet-b{n}": f"effnet_b{n}" for n in range(7)},
 }
 DEFAULT_PCUTOFF = 0.6  # DeepLabCut's: a config without pcutoff, and every setting's default

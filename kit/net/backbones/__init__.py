@@ -15,6 +15,7 @@ from kit.net.backbones.efficientnet import (
     EFFICIENTNET_B2,
     EFFICIENTNET_B3,
 )
+from kit.net.backbones.fused import MOBILENET_V2_1_0_FPN
 from kit.net.backbones.mobilenet import MOBILENET_V2_0_5, MOBILENET_V2_0_35, MOBILENET_V2_1_0
 from kit.net.backbones.resnet import RESNET_50, RESNET_101
 
@@ -24,6 +25,7 @@ BACKBONES: dict[str, Backbone] = {
     "mobilenet_v2_1.0": MOBILENET_V2_1_0,
     "mobilenet_v2_0.5": MOBILENET_V2_0_5,
     "mobilenet_v2_0.35": MOBILENET_V2_0_35,
+    "mobilenet_v2_1.0_fpn": MOBILENET_V2_1_0_FPN,  # its stride-8 features added back
     "efficientnet-b0": EFFICIENTNET_B0,
     "efficientnet-b1": EFFICIENTNET_B1,
     "efficientnet-b2": EFFICIENTNET_B2,
