@@ -103,6 +103,7 @@ def test_a_validation_block_scores_each_run_where_its_method_is_chosen(tmp_path)
     validation = points.loc[points.frames == "validation", "error_px"]
     assert row.val_median_px == pytest.approx(validation.median())
     assert row.val_mean_px == pytest.approx(validation.mean()) and np.isnan(row.val_mAP)
+    assert row.rotation_deg == 180.0  # the range it trained with (the config's)
     chosen = chosen_methods(table)
     assert chosen.chosen.tolist() == ["full_rotation"]
     assert chosen.test_median_px.iloc[0] == row.median_px
@@ -137,22 +138,27 @@ def test_the_method_chosen_is_the_validation_blocks_best_not_the_tests():
 def test_the_rotation_chosen_on_the_video_then_the_method_on_the_validation_block():
     """rotation_by_video: the range whose training leaves fewer of the video's points below
     pcutoff (supervised: 25 degrees, full_rotation: the project's), then the validation
-    block's best of the methods with that range; without both rows' shares, as before."""
-    rows = [("supervised", 2.0, 0.05), ("full_rotation", 3.0, 0.01), ("pretrained", 2.5, 0.02),
-            ("supervised", 1.0, 0.05)]
+    block's best of the methods trained with that range; without both rows' shares, as
+    before; a project whose range is 25 degrees keeps every method."""
+    rows = [("supervised", 25.0, 2.0, 0.05), ("full_rotation", 180.0, 3.0, 0.01),
+            ("pretrained", 180.0, 2.5, 0.02), ("supervised", 25.0, 1.0, 0.05)]
     table = pd.DataFrame([{"method": m, "split": "blocks" if i < 3 else "random",
                            "train_size": 50, "mean_px": 9.0 + i, "median_px": 9.0 + i,
-                           "p90_px": 9.0 + i, "val_median_px": val, "below_pcutoff": below}
-                          for i, (m, val, below) in enumerate(rows)])
+                           "p90_px": 9.0 + i, "val_median_px": val, "below_pcutoff": below,
+                           "rotation_deg": degrees}
+                          for i, (m, degrees, val, below) in enumerate(rows)])
     assert chosen_methods(table).chosen.tolist() == ["supervised"]
     chosen = chosen_methods(table, rotation_by_video=True).iloc[0]
     assert (chosen.chosen, chosen.rotation_by_video) == ("pretrained", "full_rotation")
     assert (chosen.test_median_px, chosen.supervised_median_px) == (11.0, 9.0)
     table.loc[0, "below_pcutoff"] = 0.001  # 25 degrees surer on the video: supervised alone
     assert chosen_methods(table, rotation_by_video=True).chosen.tolist() == ["supervised"]
+    table.loc[1:2, "rotation_deg"] = 25.0  # every method at 25 degrees: every one a candidate
+    table.loc[2, "val_median_px"] = 1.5
+    assert chosen_methods(table, rotation_by_video=True).chosen.tolist() == ["pretrained"]
     table.loc[1, "below_pcutoff"] = np.nan  # no video figure: the validation block alone
     chosen = chosen_methods(table, rotation_by_video=True).iloc[0]
-    assert chosen.chosen == "supervised" and chosen.rotation_by_video is None
+    assert chosen.chosen == "pretrained" and chosen.rotation_by_video is None
 
 
 def networks_that_find_every_animal(project, monkeypatch):
@@ -276,7 +282,7 @@ def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
 def test_the_figure_reads_errors_as_plain_pixels():
     """A log axis (a failed method is far off) labelled 6, 7, 8, 9, not 6x10^0."""
     table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, 0.1, wall, wall,
-                           100, *[np.nan] * 4)
+                           100, *[np.nan] * 4, 25.0)
                           for m, s, median, jitter, wall in (
                               ("supervised", "blocks", 6.1, 6.4, 890.0),
                               ("ensemble", "blocks", 9.0, 4.2, 1390.0),

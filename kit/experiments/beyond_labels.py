@@ -92,7 +92,7 @@ METHODS: dict[str, Method] = {
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
            "num_predicted", "mAP", "jitter_px", "below_pcutoff", "wall_s", "train_s", "steps",
-           "val_mean_px", "val_median_px", "val_p90_px", "val_mAP"]
+           "val_mean_px", "val_median_px", "val_p90_px", "val_mAP", "rotation_deg"]
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,13 @@ def train_config(config: BeyondConfig, method: Method, train_size: int, steps: i
         view_pairs=config.view_pairs,
         pca_bodyparts=config.pca_bodyparts, batchnorm_batches=config.batchnorm_batches,
         crop_size=config.crop_size, global_scale=config.global_scale,
-        rotation_deg=config.rotation_deg if method.rotate else DLC_ROTATION_DEG,
+        rotation_deg=run_rotation(config, method),
         settings=config.train_settings, **method.train)
+
+
+def run_rotation(config: BeyondConfig, method: Method) -> float:
+    """The rotation range (degrees) ``method`` trains with."""
+    return config.rotation_deg if method.rotate else DLC_ROTATION_DEG
 
 
 def method_steps(project: Project, config: BeyondConfig, name: str, train_size: int,
@@ -335,7 +340,8 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                      "mAP": average_precision["test"], **video, "wall_s": wall,
                      "train_s": train_seconds(models), "steps": steps,
                      **figures(scored[scored.frames == "validation"].error_px, "val_"),
-                     "val_mAP": average_precision.get("validation", np.nan)})
+                     "val_mAP": average_precision.get("validation", np.nan),
+                     "rotation_deg": run_rotation(config, METHODS[name])})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
                  f"jitter {video['jitter_px']:.2f} px, {wall:.0f} s")
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training

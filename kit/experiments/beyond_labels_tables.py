@@ -44,8 +44,9 @@ def chosen_methods(table: pd.DataFrame, statistic: str | None = None,
     rows = []
     for size, runs in blocks.groupby("train_size"):
         rotation = video_rotation(runs) if rotation_by_video else None
-        if rotation is not None:
-            runs = runs[runs.method.map(rotates) == (rotation == "full_rotation")]
+        if rotation is not None:  # the methods trained with the chosen run's range
+            chosen_range = runs.loc[runs.method == rotation, "rotation_deg"].iloc[0]
+            runs = runs[runs.rotation_deg == chosen_range]
         values = runs[f"val_{statistic}"]
         best = runs.loc[values.idxmax() if statistic == "mAP" else values.idxmin()]
         base = blocks[(blocks.train_size == size) & (blocks.method == "supervised")]
@@ -58,26 +59,20 @@ def chosen_methods(table: pd.DataFrame, statistic: str | None = None,
     return pd.DataFrame(rows)
 
 
-def rotates(method: str) -> bool:
-    """Whether ``method`` trains with the project's rotation range rather than DeepLabCut's
-    25 degrees (:data:`kit.experiments.beyond_labels.METHODS`)."""
-    from kit.experiments.beyond_labels import METHODS  # it imports this module
-
-    return METHODS[method].rotate
-
-
 def video_rotation(runs: pd.DataFrame) -> str | None:
     """Of ``runs`` (one training size's blocks-split rows), "supervised" (DeepLabCut's 25
     degrees) or "full_rotation" (the project's range), whichever leaves fewer of the
     unlabeled video's predicted points below pcutoff (``below_pcutoff``): the same network,
     steps and scale, trained on the same frames, so the one surer on frames no one labeled.
-    None where either row or figure is missing. (Across scales the share misleads: a coarser
-    scale is surer and less exact, so compare trainings at one scale only.)"""
-    shares = runs.set_index("method")["below_pcutoff"] if "below_pcutoff" in runs else None
-    if shares is None or not {"supervised", "full_rotation"} <= set(shares.index):
+    None where either row, its figure or its ``rotation_deg`` is missing. (Across scales the
+    share misleads: a coarser scale is surer and less exact, so compare trainings at one
+    scale only.)"""
+    if not {"below_pcutoff", "rotation_deg"} <= set(runs):
         return None
-    pair = shares[["supervised", "full_rotation"]].astype(float)
-    return None if pair.isna().any() else str(pair.idxmin())
+    pair = runs.set_index("method").reindex(["supervised", "full_rotation"])
+    if pair[["below_pcutoff", "rotation_deg"]].isna().any(axis=None):
+        return None
+    return str(pair["below_pcutoff"].astype(float).idxmin())
 
 
 def read_points(out: str | Path) -> pd.DataFrame:
