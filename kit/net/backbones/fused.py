@@ -45,6 +45,7 @@ class MatchCells(layers.Layer):
         return coarse[:, :shape[1], :shape[2]]
 
     def compute_output_shape(self, coarse_shape, fine_shape):
+        """Coarse's batch and channels, fine's rows and columns."""
         return (coarse_shape[0], fine_shape[1], fine_shape[2], coarse_shape[3])
 
 
