@@ -11,20 +11,20 @@ a ReLU. Its output stride is 8, so the heads are one 3x3 convolution on the fuse
 
 The MobileNetV2 layers keep Keras's names (ImageNet weights copy over by name; the fused
 layers, ``fpn_*``, start from random weights). Images of any multiple of 8 pixels: Keras's
-stride-32 features of such an image cover ``floor(size / 32)`` cells, so they are extended
-by their last cell before enlarging and cut to the stride-8 grid after
+stride-32 features of such an image cover ``floor(size / 32)`` cells, so once enlarged they
+are extended by their last row and column and cut to the stride-8 grid
 (:class:`MatchCells`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import keras
 from keras import layers, ops
 
-from kit.net.backbones.base import Backbone
-from kit.net.backbones.mobilenet import WEIGHTS_URL, _keras_mobilenet_v2, _preprocess
+from kit.net.backbones.mobilenet import MOBILENET_V2_1_0
 
 FUSED_CHANNELS = 128
 LATERAL_LAYER = "block_5_add"  # MobileNetV2's last stride-8 features
@@ -63,13 +63,7 @@ def mobilenet_v2_fused(x, alpha: float):
     return layers.ReLU(name="fpn_relu")(layers.Add(name="fpn_add")([enlarged, lateral]))
 
 
-def _mobilenet_v2_fused(name: str, alpha: float) -> Backbone:
-    weights_file = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_224_no_top.h5"
-    return Backbone(
-        name=name, build=functools.partial(mobilenet_v2_fused, alpha=alpha), output_stride=8,
-        preprocess=_preprocess, weights_file=weights_file, weights_url=WEIGHTS_URL + weights_file,
-        weights_source=functools.partial(_keras_mobilenet_v2, alpha=alpha),
-    )
-
-
-MOBILENET_V2_1_0_FPN = _mobilenet_v2_fused("mobilenet_v2_1.0_fpn", 1.0)
+# MobileNetV2 1.0's declaration (preprocessing, ImageNet weights) with the fused builder
+MOBILENET_V2_1_0_FPN = dataclasses.replace(
+    MOBILENET_V2_1_0, name="mobilenet_v2_1.0_fpn", output_stride=8,
+    build=functools.partial(mobilenet_v2_fused, alpha=1.0))
