@@ -1,0 +1,131 @@
+"""Labels that contradict the others: a left and a right body part placed on the wrong sides.
+
+A labeler who clicks ``leftear`` where the right ear is, in one frame of a hundred, teaches the
+network both ways and, in a test frame, scores a correct prediction as a 20-pixel miss; no
+drawing makes it stand out among a hundred. For an animal seen from above (or below) the side
+of a left or right body part against the body's axis (from its tail end to its head end) is
+the same in every frame, whatever way the animal turns: the sign of the cross product of the
+axis and the vector from the right part to the left. :func:`side_swaps` finds the frames whose
+sign is against that of the others (for each animal of a multi-animal project): a swap, or a
+frame seen from an angle where the sides are hard to tell, worth a look either way. The openfield
+project of DeepLabCut's examples has one such frame in 116 (its ears, ``img0102``).
+
+The pairs are found from the body part names (``left``/``right``, or a final or leading
+``l``/``r`` token: ``ear_l``, ``L_ear``) or given; the axis is the two other body parts
+furthest apart in the labels (the snout and the tail base of a mouse) or given.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from kit.project import Project
+from kit.project.labels import labels_to_array, load_labels
+
+SIDE_WORDS = (("left", "right"), ("l", "r"))
+COLUMNS = ["image", "individual", "left", "right", "agreeing_frames", "frames"]
+
+
+def side_pairs(bodyparts: Sequence[str]) -> list[tuple[str, str]]:
+    """(left, right) pairs of ``bodyparts`` whose names differ only in a ``left``/``right``
+    word (``leftear``, ``front_left_paw``) or an ``l``/``r`` token (``ear_l``, ``L-ear``),
+    any case."""
+    pairs, names = [], set(bodyparts)
+    for part in bodyparts:
+        for left, right in SIDE_WORDS:
+            # a whole word for l/r (between separators or at an end); anywhere for left/right
+            edge = r"(?<![a-z0-9])" if len(left) == 1 else ""
+            after = r"(?![a-z0-9])" if len(left) == 1 else ""
+            pattern = re.compile(f"{edge}{left}{after}", re.IGNORECASE)
+            for match in pattern.finditer(part):
+                text = match.group()
+                swapped = right.upper() if text.isupper() else (
+                    right.capitalize() if text[0].isupper() else right)
+                other = part[:match.start()] + swapped + part[match.end():]
+                if other in names and (part, other) not in pairs:
+                    pairs.append((part, other))
+    return pairs
+
+
+def body_axis(points: np.ndarray, bodyparts: Sequence[str],
+              exclude: Sequence[str] = ()) -> tuple[str, str] | None:
+    """The two body parts outside ``exclude`` furthest apart in the median over the labeled
+    frames (``points``: (frames, animals, parts, 2)), in the order of ``bodyparts``: the
+    body's axis, whichever end is its head; None with fewer than two."""
+    keep = [k for k, part in enumerate(bodyparts) if part not in exclude]
+    best, axis = 0.0, None
+    for a, b in itertools.combinations(keep, 2):
+        distance = np.linalg.norm(points[..., a, :] - points[..., b, :], axis=-1)
+        if np.isfinite(distance).any() and np.nanmedian(distance) > best:
+            best, axis = float(np.nanmedian(distance)), (bodyparts[a], bodyparts[b])
+    return axis
+
+
+def side_swaps(points: np.ndarray, bodyparts: Sequence[str], images: Sequence[str],
+               individuals: Sequence[str] = ("single animal",),
+               pairs: Sequence[tuple[str, str]] | None = None,
+               axis: tuple[str, str] | None = None, min_sine: float = 0.2,
+               min_agreement: float = 0.8) -> pd.DataFrame:  # size: the checks' settings
+    """Frames whose left and right body parts lie on the other side of the body axis than in
+    most labeled frames: one row each (:data:`COLUMNS`: the image, the animal, the pair, and
+    how many of the pair's frames (``frames``) agree with each other, ``agreeing_frames``).
+
+    Args:
+        points: (frames, animals, parts, 2) labels, NaN where not placed.
+        pairs: (left, right) body parts (default: :func:`side_pairs`).
+        axis: two body parts along the body, e.g. ("tailbase", "snout") (default:
+            :func:`body_axis` of the others).
+        min_sine: a frame counts where the pair's line crosses the axis at least this sharply
+            (the sine of the angle): head-on or in profile the sides are hard to tell.
+        min_agreement: a pair is judged only where at least this share of its counted frames
+            agree (an animal filmed from the side shows either side: no rule to break).
+    """
+    pairs = side_pairs(bodyparts) if pairs is None else list(pairs)
+    axis = axis or body_axis(points, bodyparts, [p for pair in pairs for p in pair])
+    if not pairs or axis is None:
+        return pd.DataFrame(columns=COLUMNS)
+    index = {part: k for k, part in enumerate(bodyparts)}
+    heading = points[..., index[axis[1]], :] - points[..., index[axis[0]], :]
+    rows = []
+    for left, right in pairs:
+        across = points[..., index[left], :] - points[..., index[right], :]
+        cross = heading[..., 0] * across[..., 1] - heading[..., 1] * across[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sine = cross / (np.linalg.norm(heading, axis=-1) * np.linalg.norm(across, axis=-1))
+        counted = np.isfinite(sine) & (np.abs(sine) >= min_sine)
+        sides = np.sign(sine[counted])
+        if not sides.size:
+            continue
+        usual = 1.0 if (sides > 0).sum() >= (sides < 0).sum() else -1.0
+        agreeing = int((sides == usual).sum())
+        if agreeing < min_agreement * sides.size:
+            continue
+        for frame, animal in zip(*np.nonzero(counted & (np.sign(sine) == -usual))):
+            rows.append({"image": images[frame], "individual": individuals[animal],
+                         "left": left, "right": right, "agreeing_frames": agreeing,
+                         "frames": int(sides.size)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def project_side_swaps(project: Project, videos: Sequence[str] | None = None,
+                       pairs: Sequence[tuple[str, str]] | None = None,
+                       axis: tuple[str, str] | None = None) -> pd.DataFrame:
+    """:func:`side_swaps` of the project's labels (of ``videos``; default: all), every
+    animal of a multi-animal project with its body parts (its unique parts left out)."""
+    labels = load_labels(project, videos)
+    layout = project.layout
+    if layout is None:
+        points = labels_to_array(labels, project.bodyparts)[:, None]
+        bodyparts, individuals = list(project.bodyparts), ["single animal"]
+    else:
+        parts = list(layout.multianimal_bodyparts)
+        table = labels_to_array(labels, layout.bodyparts, layout)
+        keep = [layout.table_individuals.index(i) for i in layout.individuals]
+        points = table[:, keep][:, :, [layout.bodyparts.index(p) for p in parts]]
+        bodyparts, individuals = parts, list(layout.individuals)
+    return side_swaps(points, bodyparts, list(labels.index), individuals, pairs, axis)

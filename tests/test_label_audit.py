@@ -1,0 +1,92 @@
+"""Labels whose left and right body parts are on the wrong sides (kit.labeling.label_audit):
+found among a turning animal's frames, for one or several animals, and in the openfield
+project's labels, where one frame has its ears swapped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_dataset
+
+from kit.labeling.label_audit import body_axis, project_side_swaps, side_pairs, side_swaps
+from kit.project import create_project, load_project
+from kit.project.labels import make_labels_frame, save_labels
+
+PARTS = ["snout", "leftear", "rightear", "tailbase"]
+
+
+def turning_mouse(num_frames: int, seed: int = 0) -> np.ndarray:
+    """(frames, 4, 2) snout, ears, tail base of a mouse seen from above (image y down),
+    heading every way, ears 10 px to either side of a point 12 px behind the snout."""
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(-np.pi, np.pi, num_frames)
+    ahead = np.stack([np.cos(angle), np.sin(angle)], -1)
+    left = np.stack([np.sin(angle), -np.cos(angle)], -1)  # the animal's left, seen from above
+    centre = rng.uniform(100, 300, (num_frames, 2))
+    head = centre + 50 * ahead
+    points = np.stack([head, head - 12 * ahead + 10 * left, head - 12 * ahead - 10 * left,
+                       centre - 60 * ahead], 1)
+    return points + rng.normal(0, 1.0, points.shape)
+
+
+def test_side_pairs_are_found_from_the_names():
+    names = ["snout", "leftear", "rightear", "ear_l", "ear_r", "L-paw", "R-paw", "LeftHand",
+             "RightHand", "tail", "paw1LH_top", "paw1RH_top", "leftonly"]
+    assert side_pairs(names) == [("leftear", "rightear"), ("ear_l", "ear_r"),
+                                 ("L-paw", "R-paw"), ("LeftHand", "RightHand")]
+    assert side_pairs(["snout", "tail", "nail_l"]) == []  # no partner, no l inside a word
+
+
+def test_a_swapped_frame_is_found_among_every_heading():
+    points = turning_mouse(40)
+    assert body_axis(points[:, None], PARTS, ["leftear", "rightear"]) == ("snout", "tailbase")
+    images = [f"img{i}.png" for i in range(40)]
+    assert side_swaps(points[:, None], PARTS, images).empty  # every frame agrees
+    points[[7, 23]] = points[[7, 23]][:, [0, 2, 1, 3]]  # ears swapped in two frames
+    found = side_swaps(points[:, None], PARTS, images)
+    assert found.image.tolist() == ["img7.png", "img23.png"]
+    assert found.iloc[0][["left", "right", "agreeing_frames", "frames"]].tolist() == [
+        "leftear", "rightear", 38, 40]
+
+
+def test_frames_without_a_side_and_a_side_view_are_not_judged():
+    points = turning_mouse(40)
+    head_on = points[5].copy()
+    points[5, 1] = points[5, 2] = (head_on[0] + head_on[3]) / 2  # both ears on the axis
+    points[6, 1] = np.nan  # one ear not placed
+    images = [f"img{i}.png" for i in range(40)]
+    assert side_swaps(points[:, None], PARTS, images).empty
+    half = turning_mouse(40, seed=1)
+    half[::2] = half[::2][:, [0, 2, 1, 3]]  # seen from either side: no rule to break
+    assert side_swaps(half[:, None], PARTS, images).empty
+    assert side_swaps(points[:, None], PARTS, images, pairs=[]).empty
+
+
+def test_each_animal_of_a_multianimal_project_is_checked(tmp_path):
+    project = create_project(tmp_path / "p", "pair", "me", PARTS, individuals=["m1", "m2"],
+                             uniquebodyparts=["feeder"])
+    points = np.full((30, 3, 5, 2), np.nan)  # m1, m2, single; four parts and the feeder
+    points[:, 0, :4], points[:, 1, :4] = turning_mouse(30, 2), turning_mouse(30, 3)
+    points[:, 2, 4] = 20.0
+    points[11, 1, 1:3] = points[11, 1, [2, 1]]  # m2's ears swapped in frame 11
+    names = [f"labeled-data/v/img{i:03d}.png" for i in range(30)]
+    save_labels(project, "v", make_labels_frame(points, names, "me", project.bodyparts,
+                                                project.layout))
+    found = project_side_swaps(load_project(project.root))
+    assert found[["image", "individual", "left"]].values.tolist() == [
+        ["labeled-data/v/img011.png", "m2", "leftear"]]
+
+
+def test_the_openfield_projects_swapped_ears_are_found():
+    found = project_side_swaps(load_project(shared_dataset("openfield-Pranav-2018-10-30")))
+    assert found.image.tolist() == ["labeled-data/m4s1/img0102.png"]
+    assert found.iloc[0][["agreeing_frames", "frames"]].tolist() == [115, 116]
+
+
+@pytest.mark.parametrize("pairs", [[("leftear", "rightear")], None])
+def test_given_pairs_and_axis_are_used(pairs):
+    points = turning_mouse(20)
+    points[3] = points[3][[0, 2, 1, 3]]
+    found = side_swaps(points[:, None], PARTS, list(range(20)), pairs=pairs,
+                       axis=("tailbase", "snout"))
+    assert found.image.tolist() == [3]
