@@ -31,9 +31,12 @@ def turning_mouse(num_frames: int, seed: int = 0) -> np.ndarray:
 
 def test_side_pairs_are_found_from_the_names():
     names = ["snout", "leftear", "rightear", "ear_l", "ear_r", "L-paw", "R-paw", "LeftHand",
-             "RightHand", "tail", "paw1LH_top", "paw1RH_top", "leftonly"]
+             "RightHand", "tail", "paw1LH_top", "paw1RH_top", "leftonly", "wingL", "wingR",
+             "forelegL4", "forelegR4", "LEFT_EYE", "RIGHT_EYE"]
     assert side_pairs(names) == [("leftear", "rightear"), ("ear_l", "ear_r"),
-                                 ("L-paw", "R-paw"), ("LeftHand", "RightHand")]
+                                 ("L-paw", "R-paw"), ("LeftHand", "RightHand"),
+                                 ("wingL", "wingR"), ("forelegL4", "forelegR4"),
+                                 ("LEFT_EYE", "RIGHT_EYE")]
     assert side_pairs(["snout", "tail", "nail_l"]) == []  # no partner, no l inside a word
 
 

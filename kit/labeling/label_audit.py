@@ -27,26 +27,26 @@ import pandas as pd
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
 
-SIDE_WORDS = (("left", "right"), ("l", "r"))
+SIDE_PATTERNS = (  # a left body part's name: what to find, and the right one's word
+    (re.compile("left", re.IGNORECASE), "right"),  # leftear, front_left_paw
+    (re.compile(r"(?<![a-z0-9])l(?![a-z0-9])", re.IGNORECASE), "r"),  # ear_l, L-paw
+    (re.compile(r"(?<=[a-z])L(?=\d*$)"), "R"),  # wingL, forelegL4 (SLEAP's flies)
+)
 COLUMNS = ["image", "individual", "left", "right", "agreeing_frames", "frames"]
 
 
 def side_pairs(bodyparts: Sequence[str]) -> list[tuple[str, str]]:
     """(left, right) pairs of ``bodyparts`` whose names differ only in a ``left``/``right``
-    word (``leftear``, ``front_left_paw``) or an ``l``/``r`` token (``ear_l``, ``L-ear``),
-    any case."""
+    word (``leftear``, ``front_left_paw``), an ``l``/``r`` token (``ear_l``, ``L-ear``) or a
+    final ``L``/``R`` (``wingL``, ``forelegL4``): :data:`SIDE_PATTERNS`."""
     pairs, names = [], set(bodyparts)
     for part in bodyparts:
-        for left, right in SIDE_WORDS:
-            # a whole word for l/r (between separators or at an end); anywhere for left/right
-            edge = r"(?<![a-z0-9])" if len(left) == 1 else ""
-            after = r"(?![a-z0-9])" if len(left) == 1 else ""
-            pattern = re.compile(f"{edge}{left}{after}", re.IGNORECASE)
+        for pattern, right in SIDE_PATTERNS:
             for match in pattern.finditer(part):
                 text = match.group()
-                swapped = right.upper() if text.isupper() else (
+                word = right.upper() if text.isupper() else (
                     right.capitalize() if text[0].isupper() else right)
-                other = part[:match.start()] + swapped + part[match.end():]
+                other = part[:match.start()] + word + part[match.end():]
                 if other in names and (part, other) not in pairs:
                     pairs.append((part, other))
     return pairs
