@@ -10,7 +10,8 @@ from conftest import shared_dataset
 
 from kit.labeling.label_audit import body_axis, project_side_swaps, side_pairs, side_swaps
 from kit.project import create_project, load_project
-from kit.project.labels import make_labels_frame, save_labels
+from kit.project.labels import load_labels, make_labels_frame, save_labels
+from kit.project.splits import make_split
 
 PARTS = ["snout", "leftear", "rightear", "tailbase"]
 
@@ -81,9 +82,13 @@ def test_each_animal_of_a_multianimal_project_is_checked(tmp_path):
 
 
 def test_the_openfield_projects_swapped_ears_are_found():
-    found = project_side_swaps(load_project(shared_dataset("openfield-Pranav-2018-10-30")))
+    project = load_project(shared_dataset("openfield-Pranav-2018-10-30"))
+    found = project_side_swaps(project)
     assert found.image.tolist() == ["labeled-data/m4s1/img0102.png"]
     assert found.iloc[0][["agreeing_frames", "frames"]].tolist() == [115, 116]
+    labels = load_labels(project)  # the blocks split's test block: the last fifth
+    split = make_split(list(labels.index), 0.8, 1, method="blocks")
+    assert project_side_swaps(project, split=split).split.tolist() == ["test"]
 
 
 @pytest.mark.parametrize("pairs", [[("leftear", "rightear")], None])

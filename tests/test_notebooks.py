@@ -254,14 +254,21 @@ def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
     from kit.experiments.synthetic_group import GroupConfig, make_synthetic_group_project
     from kit.project import load_project
     from kit.project.analysis_file import load_poses
-    from kit.project.labels import load_labels
+    from kit.project.labels import load_labels, save_labels
 
     project = make_synthetic_group_project(
         tmp_path / "group", GroupConfig(num_animals=3, num_frames=40, image_size=(96, 96)),
         num_labeled=8)
+    labels = load_labels(project)  # animal2's ears swapped in the first labeled frame
+    ears = [(project.scorer, "animal2", part, c) for part in ("leftear", "rightear")
+            for c in ("x", "y")]
+    labels.loc[labels.index[0], ears] = labels.loc[labels.index[0], ears[2:] + ears[:2]].values
+    save_labels(project, "group0", labels)
     runs = tmp_path / "runs"
-    _train_and_evaluate(project.root, runs, crop_size=96, train_fraction=0.75,
-                        net_type="mobilenet_v2_0.35")
+    evaluated = _train_and_evaluate(project.root, runs, crop_size=96, train_fraction=0.75,
+                                    net_type="mobilenet_v2_0.35")
+    assert "1 labeled frame(s) with a left and right body part the other way round" in (
+        evaluated.notebook.read_text())  # 04 lists it
     oks = next(project.root.glob("evaluation-results-kit/*/*/oks.csv"))
     assert {"mAP", "mAR", "num_missed", "num_extra"} <= set(pd.read_csv(oks).columns)
     result = run_notebook(NOTEBOOKS / "05_analyze_videos.ipynb", {

@@ -26,6 +26,7 @@ import pandas as pd
 
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
+from kit.project.splits import Split
 
 SIDE_PATTERNS = (  # a left body part's name: what to find, and the right one's word
     (re.compile("left", re.IGNORECASE), "right"),  # leftear, front_left_paw
@@ -114,9 +115,13 @@ def side_swaps(points: np.ndarray, bodyparts: Sequence[str], images: Sequence[st
 
 def project_side_swaps(project: Project, videos: Sequence[str] | None = None,
                        pairs: Sequence[tuple[str, str]] | None = None,
-                       axis: tuple[str, str] | None = None) -> pd.DataFrame:
+                       axis: tuple[str, str] | None = None,
+                       split: Split | None = None) -> pd.DataFrame:
     """:func:`side_swaps` of the project's labels (of ``videos``; default: all), every
-    animal of a multi-animal project with its body parts (its unique parts left out)."""
+    animal of a multi-animal project with its body parts (its unique parts left out). With a
+    model's ``split``, a column ``split`` says where each frame is: "train" (the network
+    learned both ways), "test" or "validation" (a right prediction scored as a miss),
+    "novel", or "unused"."""
     labels = load_labels(project, videos)
     layout = project.layout
     if layout is None:
@@ -128,4 +133,10 @@ def project_side_swaps(project: Project, videos: Sequence[str] | None = None,
         keep = [layout.table_individuals.index(i) for i in layout.individuals]
         points = table[:, keep][:, :, [layout.bodyparts.index(p) for p in parts]]
         bodyparts, individuals = parts, list(layout.individuals)
-    return side_swaps(points, bodyparts, list(labels.index), individuals, pairs, axis)
+    swaps = side_swaps(points, bodyparts, list(labels.index), individuals, pairs, axis)
+    if split is not None:
+        sets = {"train": split.train, "test": split.test, "validation": split.validation,
+                "novel": split.novel}
+        swaps["split"] = [next((name for name, images in sets.items() if image in images),
+                               "unused") for image in swaps.image]
+    return swaps
