@@ -10,9 +10,9 @@ sign is against that of the others (for each animal of a multi-animal project): 
 frame seen from an angle where the sides are hard to tell, worth a look either way. The openfield
 project of DeepLabCut's examples has one such frame in 116 (its ears, ``img0102``).
 
-The pairs are found from the body part names (``left``/``right``, or a final or leading
-``l``/``r`` token: ``ear_l``, ``L_ear``) or given; the axis is the two other body parts
-furthest apart in the labels (the snout and the tail base of a mouse) or given.
+The pairs are found from the body part names (:func:`side_pairs`: ``leftear``, ``ear_l``,
+``L_ear``, ``wingL``) or given; the axis is the two other body parts furthest apart in the
+labels (the snout and the tail base of a mouse) or given.
 """
 
 from __future__ import annotations
