@@ -369,7 +369,7 @@ def test_label_notebook_runs_headless(project, tmp_path):
     )
     text = result.notebook.read_text()
     assert "4 labeled frames drawn into" in text
-    assert "0 labeled frame(s) with a left and right body part the other way round" in text
+    assert "\"0 labeled frame(s) with a left and right body part the other way round" in text
     assert len(list(project.check_labels_dir(VIDEO).glob("*.png"))) == 4
 
 

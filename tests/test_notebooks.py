@@ -267,7 +267,7 @@ def test_multi_animal_project_through_notebooks_03_to_06(tmp_path):
     runs = tmp_path / "runs"
     evaluated = _train_and_evaluate(project.root, runs, crop_size=96, train_fraction=0.75,
                                     net_type="mobilenet_v2_0.35")
-    assert "1 labeled frame(s) with a left and right body part the other way round" in (
+    assert "\"1 labeled frame(s) with a left and right body part the other way round" in (
         evaluated.notebook.read_text())  # 04 lists it
     oks = next(project.root.glob("evaluation-results-kit/*/*/oks.csv"))
     assert {"mAP", "mAR", "num_missed", "num_extra"} <= set(pd.read_csv(oks).columns)
