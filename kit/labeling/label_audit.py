@@ -67,11 +67,11 @@ def body_axis(points: np.ndarray, bodyparts: Sequence[str],
     return axis
 
 
-def side_swaps(points: np.ndarray, bodyparts: Sequence[str], images: Sequence[str],
+def side_swaps(points: np.ndarray, bodyparts: Sequence[str], images: Sequence[str],  # size: the check's settings
                individuals: Sequence[str] = ("single animal",),
                pairs: Sequence[tuple[str, str]] | None = None,
                axis: tuple[str, str] | None = None, min_sine: float = 0.2,
-               min_agreement: float = 0.8) -> pd.DataFrame:  # size: the checks' settings
+               min_agreement: float = 0.8) -> pd.DataFrame:
     """Frames whose left and right body parts lie on the other side of the body axis than in
     most labeled frames: one row each (:data:`COLUMNS`: the image, the animal, the pair, and
     how many of the pair's frames (``frames``) agree with each other, ``agreeing_frames``).
