@@ -128,11 +128,9 @@ def project_side_swaps(project: Project, videos: Sequence[str] | None = None,
         points = labels_to_array(labels, project.bodyparts)[:, None]
         bodyparts, individuals = list(project.bodyparts), ["single animal"]
     else:
-        parts = list(layout.multianimal_bodyparts)
-        table = labels_to_array(labels, layout.bodyparts, layout)
-        keep = [layout.table_individuals.index(i) for i in layout.individuals]
-        points = table[:, keep][:, :, [layout.bodyparts.index(p) for p in parts]]
-        bodyparts, individuals = parts, list(layout.individuals)
+        bodyparts, individuals = list(layout.multianimal_bodyparts), list(layout.individuals)
+        table = labels_to_array(labels, layout.bodyparts, layout)  # the animals' rows first,
+        points = table[:, :len(individuals), :len(bodyparts)]  # their body parts first
     swaps = side_swaps(points, bodyparts, list(labels.index), individuals, pairs, axis)
     if split is not None:
         sets = {"train": split.train, "test": split.test, "validation": split.validation,
