@@ -5,10 +5,13 @@ project's labels, where one frame has its ears swapped."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import shared_dataset
 
-from kit.labeling.label_audit import body_axis, project_side_swaps, side_pairs, side_swaps
+from kit.labeling.label_audit import (body_axis, project_side_swaps, side_pairs, side_swaps,
+                                     swap_sides)
+from kit.labeling.label_store import LabelStore
 from kit.project import create_project, load_project
 from kit.project.labels import load_labels, make_labels_frame, save_labels
 from kit.project.splits import make_split
@@ -79,6 +82,37 @@ def test_each_animal_of_a_multianimal_project_is_checked(tmp_path):
     found = project_side_swaps(load_project(project.root))
     assert found[["image", "individual", "left"]].values.tolist() == [
         ["labeled-data/v/img011.png", "m2", "leftear"]]
+    store = LabelStore(project, "v", [])
+    assert swap_sides(store, found) == ["labeled-data/v/img011.png"]
+    assert project_side_swaps(load_project(project.root)).empty
+    after = load_labels(project).loc["labeled-data/v/img011.png", ("me", "m2")]
+    assert after[["leftear", "rightear"]].tolist() == pytest.approx(  # m2's ears back,
+        points[11, 1, [2, 1]].ravel())  # m1's and the feeder as they were
+    assert store.all_points("labeled-data/v/img011.png")[[0, 2]] == pytest.approx(
+        points[11, [0, 2]], nan_ok=True)
+
+
+def test_swapping_back_keeps_the_file_before_and_an_unplaced_ear(tmp_path):
+    project = create_project(tmp_path / "p", "mouse", "me", PARTS)
+    points = turning_mouse(20)
+    points[4], points[9] = points[4][[0, 2, 1, 3]], points[9][[0, 2, 1, 3]]
+    points[12, 2] = np.nan  # the right ear not placed
+    names = [f"labeled-data/v/img{i:03d}.png" for i in range(20)]
+    path = save_labels(project, "v", make_labels_frame(points, names, "me", PARTS))
+    found = project_side_swaps(project)
+    assert found.image.tolist() == [names[4], names[9]]
+    extra = [found.iloc[:1].assign(image=names[12]),  # asked by hand: the unplaced ear swaps
+             found.iloc[:1].assign(image="labeled-data/w/img000.png")]  # another video: none
+    assert swap_sides(LabelStore(project, "v", []), pd.concat([found, *extra])) == [
+        names[4], names[9], names[12]]
+    fixed = points.copy()
+    fixed[[4, 9, 12]] = fixed[[4, 9, 12]][:, [0, 2, 1, 3]]
+    assert load_labels(project).to_numpy().reshape(20, 4, 2) == pytest.approx(
+        fixed, nan_ok=True)
+    backup = pd.read_hdf(path.with_name(path.name + ".bak"))  # the file before the last save
+    assert backup.to_numpy().reshape(20, 4, 2)[[4, 9]] == pytest.approx(fixed[[4, 9]])
+    assert backup.to_numpy().reshape(20, 4, 2)[12] == pytest.approx(points[12], nan_ok=True)
+    assert project_side_swaps(project).empty
 
 
 def test_the_openfield_projects_swapped_ears_are_found():

@@ -373,6 +373,28 @@ def test_label_notebook_runs_headless(project, tmp_path):
     assert len(list(project.check_labels_dir(VIDEO).glob("*.png"))) == 4
 
 
+def test_label_notebook_puts_swapped_ears_back(project, tmp_path):
+    labels = load_labels(project)  # the four labeled frames, and the three unlabeled given
+    names = sorted(str(p.relative_to(project.root)).replace("\\", "/")  # the first's labels
+                   for p in project.labeled_data_dir(VIDEO).glob("*.png"))
+    points = labels_to_array(labels, project.bodyparts)
+    points = np.concatenate([points, np.repeat(points[:1], len(names) - len(points), 0)])
+    names = list(labels.index) + [n for n in names if n not in labels.index]
+    points[2, [1, 2]] = points[2, [2, 1]]  # the third frame's ears swapped
+    save_labels(project, VIDEO, make_labels_frame(points, names, project.scorer,
+                                                  project.bodyparts))
+    result = run_notebook(NOTEBOOKS / "02_label_frames.ipynb",
+                          {"project_dir": str(project.root), "swap_listed_sides": True},
+                          runs_dir=tmp_path / "runs", log_to_console=False)
+    text = result.notebook.read_text()
+    assert "\"1 labeled frame(s) with a left and right body part the other way round" in text
+    assert "\"put back in 1 frame(s), 0 left" in text
+    after = labels_to_array(load_labels(project).loc[names], project.bodyparts)
+    points[2, [1, 2]] = points[2, [2, 1]]
+    assert after == pytest.approx(points)
+    assert project.labels_file(VIDEO).with_name(f"CollectedData_{project.scorer}.h5.bak").is_file()
+
+
 CHILD = textwrap.dedent("""
     import sys
     import numpy as np

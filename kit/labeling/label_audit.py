@@ -12,7 +12,8 @@ project of DeepLabCut's examples has one such frame in 116 (its ears, ``img0102`
 
 The pairs are found from the body part names (:func:`side_pairs`: ``leftear``, ``ear_l``,
 ``L_ear``, ``wingL``) or given; the axis is the two other body parts furthest apart in the
-labels (the snout and the tail base of a mouse) or given.
+labels (the snout and the tail base of a mouse) or given. :func:`swap_sides` puts the frames
+found back, through the labeler's store (the file as it was kept as ``.bak``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from kit.labeling.label_store import LabelStore
 from kit.project import Project
 from kit.project.labels import labels_to_array, load_labels
 from kit.project.splits import Split
@@ -138,3 +140,23 @@ def project_side_swaps(project: Project, videos: Sequence[str] | None = None,
         swaps["split"] = [next((name for name, images in sets.items() if image in images),
                                "unused") for image in swaps.image]
     return swaps
+
+
+def swap_sides(store: LabelStore, swaps: pd.DataFrame) -> list[str]:
+    """Exchange the ``left`` and ``right`` points of each row of ``swaps`` (from
+    :func:`project_side_swaps`) whose image is in ``store``'s video, one save per image (the
+    label file as it was kept as ``.bak``); the images changed."""
+    rows = {name: k for k, name in enumerate(store.individuals or ["single animal"])}
+    changes: dict[str, dict[tuple[int, int], tuple[float, float] | None]] = {}
+    for swap in swaps.itertuples():
+        if swap.image not in store.table.index:
+            continue
+        row, points = rows[swap.individual], store.all_points(swap.image)
+        left, right = store.bodyparts.index(swap.left), store.bodyparts.index(swap.right)
+        for part, other in ((left, right), (right, left)):
+            xy = points[row, other]
+            changes.setdefault(swap.image, {})[(row, part)] = (
+                tuple(xy) if np.isfinite(xy).all() else None)
+    for image, change in changes.items():
+        store.set_points(image, change)
+    return list(changes)
