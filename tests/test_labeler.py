@@ -259,6 +259,11 @@ def test_lock_live_holder_read_only_or_refused(project, open_labeler):
         labeler.on_click(10.0, 10.0)
         assert labeler.read_only and project.labels_file(VIDEO).read_bytes() == before
         assert "Read-only" in labeler.status.value
+        swap = pd.DataFrame([{"image": labeler.images[1], "individual": "single animal",
+                              "left": "leftear", "right": "rightear"}])
+        with pytest.raises(LabelsLockedError, match="nothing swapped"):
+            labeler.swap_sides(swap)
+        assert project.labels_file(VIDEO).read_bytes() == before
         labeler.close()
         assert json.loads(lock.read_text())["pid"] == holder.pid  # not ours to remove
     finally:

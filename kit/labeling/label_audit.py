@@ -13,7 +13,8 @@ project of DeepLabCut's examples has one such frame in 116 (its ears, ``img0102`
 The pairs are found from the body part names (:func:`side_pairs`: ``leftear``, ``ear_l``,
 ``L_ear``, ``wingL``) or given; the axis is the two other body parts furthest apart in the
 labels (the snout and the tail base of a mouse) or given. :func:`swap_sides` puts the frames
-found back, through the labeler's store (the file as it was kept as ``.bak``).
+found back through a video's label store (``Labeler.swap_sides`` in the notebook: not while
+another kernel holds the video), the file as it was kept as ``.bak``.
 """
 
 from __future__ import annotations

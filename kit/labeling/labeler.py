@@ -41,6 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from kit.labeling.label_audit import swap_sides
 from kit.labeling.label_store import (
     ON_LOCKED,
     LabelLock,
@@ -305,6 +306,20 @@ class Labeler(LabelerEvents):
         self.message = self.store.warnings[-1] if self.store.warnings else f"saved {path.name}"
         self.store.warnings.clear()
         return True
+
+    def swap_sides(self, swaps: pd.DataFrame) -> list[str]:
+        """Exchange the left and right points of each row of ``swaps``
+        (:func:`kit.labeling.label_audit.project_side_swaps`) in this video's labels, the
+        file before kept as ``.bak``; the images changed.
+
+        Raises:
+            LabelsLockedError: another kernel is labeling this video (read-only here).
+        """
+        if self.read_only:
+            raise LabelsLockedError(f"Read-only, nothing swapped: {self.lock.describe_holder()}.")
+        changed = swap_sides(self.store, swaps)
+        self._show_frame()
+        return changed
 
     def close(self) -> None:
         """Release the lock and close the figure and the widget."""
