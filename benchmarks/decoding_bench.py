@@ -15,7 +15,8 @@ frames; the validation block's is what several animals are chosen on,
 as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
 training frames first where it was trained with view_pairs), ``test_scales=0.85,1,1.15``
 (:mod:`kit.net.test_scales`; empty: one scale), ``test_rotations=0,90,180,270`` (models
-trained with rotation_deg=180 only). The mirror's two views, then several scales:
+trained with rotation_deg=180 only), ``view_boundary=`` (two_views without the line between
+the views). Each decoding starts from the pose config as fitted, not the other's. The mirror's two views, then several scales:
 
     .venv/bin/python benchmarks/decoding_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
         --before decoder=single_animal --after decoder=two_views --tag two_views_t1200
@@ -46,7 +47,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from kit.experiments.beyond_labels import BeyondConfig, blocks_scores, video_figures  # noqa: E402
-from kit.net.model_folder import TWO_VIEWS_DECODER, ModelFolder  # noqa: E402
+from kit.net.model_folder import TWO_VIEWS_DECODER, ModelFolder, PoseConfig  # noqa: E402
 from kit.net.predict import Predictor  # noqa: E402
 from kit.net.two_views import use_two_views  # noqa: E402
 from kit.project import load_project  # noqa: E402
@@ -63,7 +64,7 @@ def pose_fields(text: str) -> dict:
     fields = {}
     for item in text.split():
         name, _, value = item.partition("=")
-        kind = {"test_scales": float, "test_rotations": int}.get(name)
+        kind = {"test_scales": float, "test_rotations": int, "view_boundary": float}.get(name)
         fields[name] = tuple(kind(v) for v in value.split(",") if v) if kind else value
     return fields
 
@@ -86,16 +87,19 @@ def pool_points(project, folder: ModelFolder, which: str) -> pd.DataFrame:
     return point_errors(evaluation.predictions, labels.loc[frames])
 
 
-def decoded(project, folder: ModelFolder, fields: dict, args) -> dict:
-    """The model decoded with ``fields`` set in its pose config: its test, validation,
+def decoded(project, folder: ModelFolder, fields: dict, args,
+            base: PoseConfig | None = None) -> dict:
+    """The model decoded with ``fields`` set in its pose config (``base``: default, the one
+    on disk): its test, validation,
     unused and training points' errors and the jitter of its analysis of the project's first
     ``args.video_frames`` video frames (:func:`kit.experiments.beyond_labels.video_figures`)."""
-    pose = dataclasses.replace(folder.load_pose_config(), **fields)
+    pose = dataclasses.replace(base or folder.load_pose_config(), **fields)
     folder.save_pose_config(pose)
     settings = BeyondConfig(video_frames=args.video_frames,
                             train_fraction=folder.load_train_config().train_fraction)
-    decoding = {"decoder": pose.decoder, "test_scales": pose.test_scales,
-                "test_rotations": pose.test_rotations}  # each decoding its own analysis
+    decoding = {"decoder": pose.decoder, "test_scales": pose.test_scales,  # each decoding
+                "test_rotations": pose.test_rotations,  # its own analysis
+                "boundary": bool(pose.view_boundary)}
     name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in decoding.items()))
     where = f"{project.root.parent.name}-{folder.path.name}"  # runs share folder names
     moves = video_figures(project, [folder], settings, args.work / where / name)["jitter_px"]
@@ -123,8 +127,9 @@ def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
             continue  # two_views needs view_pairs; turns, a full-circle model
         if views:
             use_two_views(project, folder)  # fitted on its training frames
-        first = against or decoded(project, folder, before, args)
-        second = decoded(project, folder, after, args)
+        fitted = folder.load_pose_config()  # each decoding from it
+        first = against or decoded(project, folder, before, args, fitted)
+        second = decoded(project, folder, after, args, fitted)
         for frames in ("test", "validation", "unused", "train"):
             if first[frames].empty or second[frames].empty:
                 continue
@@ -192,7 +197,8 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     stem = OUT / ("decoding" + (f"_{args.tag}" if args.tag else ""))
     table.to_csv(stem.with_suffix(".csv"), index=False)
-    plot(table, f"{args.before} -> {args.after}", stem.with_suffix(".png"))
+    first = f"against {args.against.name}" if args.against else args.before
+    plot(table, f"{first} -> {args.after}", stem.with_suffix(".png"))
     print(f"\nwrote {stem}.csv and .png")
 
 

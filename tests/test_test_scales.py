@@ -56,12 +56,15 @@ def test_a_point_found_in_a_turned_image_is_turned_back_exactly():
 
 def test_the_two_views_subspace_follows_the_scale():
     """At a scale 1.15 times the model's, the pair's subspace mean and tolerance (map
-    pixels) are 1.15 times theirs (each pair's tolerance too), its directions the same."""
+    pixels) are 1.15 times theirs (each pair's tolerance too, and the views' boundary's
+    offset), its directions the same."""
     pose = PoseConfig(bodyparts=("t", "b"), global_scale=0.8, decoder="two_views",
                       view_pairs=(("t", "b"),), view_mean=(10.0, 20.0, 10.0, 60.0),
                       view_components=((1.0, 0, 0, 0), (0, 1.0, 0, 0), (0, 0, 0, 1.0)),
-                      view_tolerance_px=2.0, view_tolerances_px=(3.0,))
+                      view_tolerance_px=2.0, view_tolerances_px=(3.0,),
+                      view_boundary=(0.0, 1.0, 40.0))
     scaled = at_scale(pose, 1.15)
+    assert scaled.view_boundary == pytest.approx((0.0, 1.0, 46.0))  # the line between views
     np.testing.assert_allclose(scaled.view_mean, [11.5, 23.0, 11.5, 69.0])
     assert scaled.view_tolerance_px == pytest.approx(2.3)
     assert scaled.view_tolerances_px == pytest.approx((3.45,))

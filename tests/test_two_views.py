@@ -23,10 +23,14 @@ from kit.results.evaluate import evaluate_model
 PAIR = (("paw_top", "paw_bot"),)
 
 
-def rig_pose(num_frames: int = 30) -> PoseConfig:
-    """A pose config of a rig: one paw seen from the side (above) and from below, one x."""
+def rig_pose(num_frames: int = 30, apart: bool = False) -> PoseConfig:
+    """A pose config of a rig: one paw seen from the side (above) and from below, one x;
+    the two views overlapping (each y anywhere in 10-110) or ``apart`` (the side view's y
+    10-50, the view from below's 75-120, as a mirror rig's)."""
     rng = np.random.default_rng(0)
     x, y_top, y_bot = rng.uniform(10, 110, (3, num_frames))
+    if apart:
+        y_top, y_bot = rng.uniform(10, 50, num_frames), rng.uniform(75, 120, num_frames)
     points = np.stack([np.stack([x, y_top], -1),
                        np.stack([x + rng.normal(0, 0.5, num_frames), y_bot], -1)], axis=1)
     return with_view_prior(PoseConfig(bodyparts=("paw_top", "paw_bot"), global_scale=1.0),
@@ -100,14 +104,46 @@ def test_a_pair_whose_labels_scatter_more_is_held_to_its_own_spread():
         dataclasses.replace(pose, view_tolerances_px=(1.0,))
 
 
+def test_a_view_seen_in_the_other_view_is_found_in_its_own():
+    """The mirror mouse's far misses: the network's map of the paw from below fires on the
+    side view above, at the paw's own x (which the subspace alone cannot refuse: x agrees,
+    and a view's y is free), stronger than on the view below. With the views apart in the
+    labels, the decoder finds each view's part in its own view."""
+    pose = rig_pose(apart=True)
+    nx, ny, c = pose.view_boundary
+    assert (nx, ny) == pytest.approx((0, 1), abs=0.05) and 50 < c < 75
+    assert not rig_pose().view_boundary  # views that overlap: no line
+    decode = get_decoder("two_views")
+    # the argmax from below lies above: moved to its best cell below
+    maps = maps_with_peaks([[(40, 30, 0.9)], [(40, 36, 0.95), (40, 100, 0.5)]])
+    views = decode(maps, pose, AssemblyConfig()).poses[0, 0]
+    np.testing.assert_allclose(views[1, :2], [40, 100], atol=0.5)
+    assert views[1, 2] == pytest.approx(0.5, abs=0.02)
+    np.testing.assert_allclose(views[0, :2], [40, 30], atol=0.5)
+    unbounded = dataclasses.replace(pose, view_boundary=())  # a model of before: kept above
+    np.testing.assert_allclose(decode(maps, unbounded, AssemblyConfig()).poses[0, 0, 1, :2],
+                               [40, 36], atol=0.5)
+    # the view below found again where it agrees: below, not on a stronger cell above
+    maps = maps_with_peaks([[(40, 30, 0.9)], [(100, 100, 0.6), (40, 44, 0.35), (40, 100, 0.3)]])
+    views = decode(maps, pose, AssemblyConfig()).poses[0, 0]
+    np.testing.assert_allclose(views[1, :2], [40, 100], atol=0.5)
+    np.testing.assert_allclose(decode(maps, unbounded, AssemblyConfig()).poses[0, 0, 1, :2],
+                               [40, 44], atol=0.5)
+    # the side view's map fires on the view below (the tail there, its own hidden): the side
+    # view is the one found again, beside the view below, however sure its best cell above
+    maps = maps_with_peaks([[(40, 100, 0.95), (100, 20, 0.8), (40, 30, 0.1)], [(40, 100, 0.7)]])
+    views = decode(maps, pose, AssemblyConfig()).poses[0, 0]
+    np.testing.assert_allclose(views[:, :2], [[40, 30], [40, 100]], atol=0.5)
+
+
 def test_too_few_labeled_pairs_decode_each_part_on_its_own():
     with pytest.warns(UserWarning, match="fewer than 6 pairs"):
         pose = rig_pose(num_frames=5)
     assert pose.decoder == "single_animal" and not pose.view_pairs
     with pytest.raises(ValueError, match="two_views decoder needs view_pairs"):
         PoseConfig(bodyparts=("paw_top", "paw_bot"), decoder="two_views")
-    saved = rig_pose().to_dict()  # its pose_config.json, read back
-    assert PoseConfig.from_dict(saved) == rig_pose()
+    saved = rig_pose(apart=True).to_dict()  # its pose_config.json, read back
+    assert PoseConfig.from_dict(saved) == rig_pose(apart=True)
 
 
 def test_a_model_trained_before_decodes_its_views_together(trained_synthetic):

@@ -86,6 +86,9 @@ class PoseConfig:
             own residual) (:mod:`kit.net.two_views`).
         view_tolerances_px: each pair's tolerance (in ``view_pairs``' order; never below
             ``view_tolerance_px``); empty (a model of before): ``view_tolerance_px`` for all.
+        view_boundary: (nx, ny, c), map pixels: the first view of each pair lies at
+            nx * x + ny * y < c, the second beyond (the labels' views apart); empty: the
+            views overlap, or a model of before.
         test_scales, test_rotations: factors of ``global_scale`` to predict at, and turns of
             the image (degrees, multiples of 90), the median taken over every pass
             (:mod:`kit.net.test_scales`); empty: once, at ``global_scale``, upright.
@@ -114,6 +117,7 @@ class PoseConfig:
     view_components: tuple[tuple[float, ...], ...] = ()
     view_tolerance_px: float = 0.0
     view_tolerances_px: tuple[float, ...] = ()
+    view_boundary: tuple[float, ...] = ()
     test_scales: tuple[float, ...] = ()
     test_rotations: tuple[int, ...] = ()
 
@@ -163,7 +167,7 @@ class PoseConfig:
             merged[key] = tuple(merged[key])
         merged["paf_graph"] = tuple(tuple(int(i) for i in edge) for edge in merged["paf_graph"])
         for key in ("view_pairs", "view_mean", "view_components", "view_tolerances_px",
-                    "test_scales", "test_rotations"):
+                    "view_boundary", "test_scales", "test_rotations"):
             merged[key] = tuple(tuple(v) if isinstance(v, list) else v
                                 for v in merged.get(key, ()))
         if merged["crop_hw"] is not None:

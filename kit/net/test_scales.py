@@ -37,13 +37,15 @@ SUGGESTED_SCALES = (0.85, 1.0, 1.15)  # within kit's training scale_range (0.5, 
 
 def at_scale(pose: PoseConfig, factor: float) -> PoseConfig:
     """``pose`` for maps of images resized by ``global_scale * factor``: what its decoder
-    holds in map pixels (the ``two_views`` subspace's mean and tolerances) multiplied by
-    ``factor`` (the subspace's directions do not change)."""
+    holds in map pixels (the ``two_views`` subspace's mean and tolerances, its views'
+    boundary's offset) multiplied by ``factor`` (directions do not change)."""
     return dataclasses.replace(
         pose, global_scale=pose.global_scale * factor,
         view_mean=tuple(v * factor for v in pose.view_mean),
         view_tolerance_px=pose.view_tolerance_px * factor,
-        view_tolerances_px=tuple(t * factor for t in pose.view_tolerances_px))
+        view_tolerances_px=tuple(t * factor for t in pose.view_tolerances_px),
+        view_boundary=(*pose.view_boundary[:2], pose.view_boundary[2] * factor)
+        if pose.view_boundary else ())
 
 
 def turned_back(points: np.ndarray, degrees: int, height: int, width: int) -> np.ndarray:
