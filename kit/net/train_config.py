@@ -81,7 +81,7 @@ class TrainConfig:
         validation_fraction: the share of each video's labeled frames before the test set
             kept out of training to choose settings on (split "validation"); 0: none.
         precision: "float32", or a Keras mixed-precision policy ("mixed_float16",
-            "mixed_bfloat16": faster on recent GPUs, slower on an AVX512-BF16 CPU; heads float32).
+            "mixed_bfloat16": faster on recent GPUs; on a CPU see docs/how-to; heads float32).
         jit_compile: XLA-compile the train step: True, False, or "auto" (Keras's choice:
             XLA on JAX and on TensorFlow with a GPU).
         run_eagerly: run the train step op by op instead of tracing it into a graph:
