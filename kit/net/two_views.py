@@ -95,7 +95,7 @@ def fit_view_boundary(points: np.ndarray, first: list[int], second: list[int]
                       ) -> tuple[float, float, float] | None:
     """The line between the two views: (nx, ny, c) with every labeled point of the first
     view's body parts (``first``; ``points`` (N, K, 2)) at n . p < c and every one of the
-    second's above it, c halfway across the widest gap of three directions (the views'
+    second's beyond it, c halfway across the widest gap of three directions (the views'
     means' difference, x, y); None where the labels of the two views overlap (no line)."""
     ones, twos = (points[:, parts].reshape(-1, 2) for parts in (first, second))
     ones, twos = ones[np.isfinite(ones).all(1)], twos[np.isfinite(twos).all(1)]
