@@ -109,9 +109,8 @@ def test_swapping_back_keeps_the_file_before_and_an_unplaced_ear(tmp_path):
     fixed[[4, 9, 12]] = fixed[[4, 9, 12]][:, [0, 2, 1, 3]]
     assert load_labels(project).to_numpy().reshape(20, 4, 2) == pytest.approx(
         fixed, nan_ok=True)
-    backup = pd.read_hdf(path.with_name(path.name + ".bak"))  # the file before the last save
-    assert backup.to_numpy().reshape(20, 4, 2)[[4, 9]] == pytest.approx(fixed[[4, 9]])
-    assert backup.to_numpy().reshape(20, 4, 2)[12] == pytest.approx(points[12], nan_ok=True)
+    backup = pd.read_hdf(path.with_name(path.name + ".bak"))  # the file before: one save
+    assert backup.to_numpy().reshape(20, 4, 2) == pytest.approx(points, nan_ok=True)
     assert project_side_swaps(project).empty
 
 

@@ -145,8 +145,8 @@ def project_side_swaps(project: Project, videos: Sequence[str] | None = None,
 
 def swap_sides(store: LabelStore, swaps: pd.DataFrame) -> list[str]:
     """Exchange the ``left`` and ``right`` points of each row of ``swaps`` (from
-    :func:`project_side_swaps`) whose image is in ``store``'s video, one save per image (the
-    label file as it was kept as ``.bak``); the images changed."""
+    :func:`project_side_swaps`) whose image is in ``store``'s video, in one save (the label
+    file as it was kept as ``.bak``); the images changed."""
     rows = {name: k for k, name in enumerate(store.individuals or ["single animal"])}
     changes: dict[str, dict[tuple[int, int], tuple[float, float] | None]] = {}
     for swap in swaps.itertuples():
@@ -158,6 +158,6 @@ def swap_sides(store: LabelStore, swaps: pd.DataFrame) -> list[str]:
             xy = points[row, other]
             changes.setdefault(swap.image, {})[(row, part)] = (
                 tuple(xy) if np.isfinite(xy).all() else None)
-    for image, change in changes.items():
-        store.set_points(image, change)
+    if changes:
+        store.set_images(changes)
     return list(changes)

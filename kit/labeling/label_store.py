@@ -258,10 +258,17 @@ class LabelStore:
             changes: ``{(individual, part): (x, y) or None}``, indices into rows and
                 body parts; None = not visible.
         """
-        for (individual, part), xy in changes.items():
-            values = (np.nan, np.nan) if xy is None else (float(xy[0]), float(xy[1]))
-            self.table.loc[name, self._columns(individual, part)] = values
-        return self.save([name])
+        return self.set_images({name: changes})
+
+    def set_images(self, changes: Mapping[str, Mapping[tuple[int, int],
+                                                     tuple[float, float] | None]]) -> Path:
+        """:meth:`set_points` of several images, one save (so the ``.bak`` is the file
+        before all of them)."""
+        for name, points in changes.items():
+            for (individual, part), xy in points.items():
+                values = (np.nan, np.nan) if xy is None else (float(xy[0]), float(xy[1]))
+                self.table.loc[name, self._columns(individual, part)] = values
+        return self.save(list(changes))
 
     def save(self, edited: Sequence[str]) -> Path:
         """Write the table, rows ``edited`` from memory, every other row as on disk.
