@@ -14,6 +14,7 @@ from kit.net.decoders import get_decoder
 from kit.net.model_folder import ModelFolder, PoseConfig
 from kit.net.predict import Predictor
 from kit.net.targets import TargetConfig, make_targets
+from kit.net.test_scales import at_offset
 from kit.net.train import TrainConfig, train
 from kit.net.two_views import use_two_views, with_view_prior
 from kit.project.video import iter_frames
@@ -134,6 +135,21 @@ def test_a_view_seen_in_the_other_view_is_found_in_its_own():
     maps = maps_with_peaks([[(40, 100, 0.95), (100, 20, 0.8), (40, 30, 0.1)], [(40, 100, 0.7)]])
     views = decode(maps, pose, AssemblyConfig()).poses[0, 0]
     np.testing.assert_allclose(views[:, :2], [[40, 30], [40, 100]], atol=0.5)
+
+
+def test_a_crop_of_the_frame_keeps_its_views_apart():
+    """Live prediction's dynamic cropping: maps of a crop from y = 40 of the frame; the view
+    below's paw at the crop's y = 60 (the frame's 100) is below the line (the frame's y ~62)
+    once the pose config is moved with the crop, and taken for the side view's without."""
+    pose = rig_pose(apart=True)
+    maps = maps_with_peaks([[(40, 5, 0.9)], [(40, 60, 0.6), (100, 100, 0.1)]])
+    moved = at_offset(pose, 0, 40)
+    assert moved.view_boundary[2] == pytest.approx(pose.view_boundary[2] - 40, abs=2)
+    views = get_decoder("two_views")(maps, moved, AssemblyConfig()).poses[0, 0]
+    np.testing.assert_allclose(views[:, :2], [[40, 5], [40, 60]], atol=0.5)
+    unmoved = get_decoder("two_views")(maps, pose, AssemblyConfig()).poses[0, 0]
+    assert abs(unmoved[1, 1] - 60) > 10
+    assert at_offset(pose, 0, 0) == pose
 
 
 def test_too_few_labeled_pairs_decode_each_part_on_its_own():

@@ -33,7 +33,7 @@ from kit.net.assembly import AssemblyConfig
 from kit.net.decoders import Decoded
 from kit.net.images import pad_to_stride, scale_image
 from kit.net.model_folder import PoseConfig
-from kit.net.test_scales import at_scale, decode_passes
+from kit.net.test_scales import at_offset, at_scale, decode_passes
 from kit.results.tracklets import TrackConfig
 
 
@@ -155,14 +155,17 @@ class LivePredictor:
         net, info = load_net(path, config.runtime)
         return cls(net, info, config, processor)
 
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The network on one whole image, RGB uint8 (h, w, 3): poses (rows, K, 3), x, y in
-        the image's pixels (the resize and global_scale undone), rows untracked (several
-        animals: best assembly first); identity scores (rows, I) or None."""
+    def detect(self, image: np.ndarray, origin: tuple[int, int] = (0, 0)
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network on one whole image, RGB uint8 (h, w, 3), cut from a frame at
+        ``origin`` (x, y): poses (rows, K, 3), x, y in the image's pixels (the resize and
+        global_scale undone), rows untracked (several animals: best assembly first);
+        identity scores (rows, I) or None."""
+        pose = at_offset(self.pose_config, origin[0] * self.scale, origin[1] * self.scale)
         if self.passes:
-            decoded = decode_passes(image[None], self.pose_config, *self.passes, self._decode)
+            decoded = decode_passes(image[None], pose, *self.passes, self._decode)
         else:
-            decoded = self._decode(scale_image(image, self.scale)[None], self.pose_config)
+            decoded = self._decode(scale_image(image, self.scale)[None], pose)
             decoded.poses[..., :2] /= self.scale
         identity = decoded.identity
         return decoded.poses[0], None if identity is None else identity[0]
@@ -219,7 +222,7 @@ class LivePredictor:
         frame_time = time.perf_counter() if frame_time is None else frame_time
         self.box = self.search_box(frame.shape[:2])
         x0, y0, x1, y1 = self.box or (0, 0, frame.shape[1], frame.shape[0])
-        poses, identity = self.detect(frame[y0:y1, x0:x1])
+        poses, identity = self.detect(frame[y0:y1, x0:x1], (x0, y0))
         poses[..., 0] += x0
         poses[..., 1] += y0
         pose = self.pose = self._track(poses, identity)

@@ -48,6 +48,20 @@ def at_scale(pose: PoseConfig, factor: float) -> PoseConfig:
         if pose.view_boundary else ())
 
 
+def at_offset(pose: PoseConfig, dx: float, dy: float) -> PoseConfig:
+    """``pose`` for maps of a crop whose top-left corner lies at (``dx``, ``dy``) in the map
+    pixels of the image it was fitted on (live prediction's dynamic cropping): the
+    ``two_views`` subspace's mean and the views' boundary moved with it."""
+    if not pose.view_mean or (dx, dy) == (0, 0):
+        return pose
+    x1, y1, x2, y2 = pose.view_mean
+    boundary = pose.view_boundary
+    return dataclasses.replace(
+        pose, view_mean=(x1 - dx, y1 - dy, x2 - dx, y2 - dy),
+        view_boundary=(*boundary[:2], boundary[2] - boundary[0] * dx - boundary[1] * dy)
+        if boundary else ())
+
+
 def turned_back(points: np.ndarray, degrees: int, height: int, width: int) -> np.ndarray:
     """``points`` (..., >= 2) x, y found in an image turned by ``np.rot90(image, degrees //
     90)`` (counterclockwise), in the pixels of the ``height`` x ``width`` image before it was
