@@ -114,6 +114,8 @@ def test_a_view_seen_in_the_other_view_is_found_in_its_own():
     nx, ny, c = pose.view_boundary
     assert (nx, ny) == pytest.approx((0, 1), abs=0.05) and 50 < c < 75
     assert not rig_pose().view_boundary  # views that overlap: no line
+    with pytest.raises(ValueError, match="view_boundary is a line"):
+        dataclasses.replace(pose, view_boundary=(0.0, 1.0))
     decode = get_decoder("two_views")
     # the argmax from below lies above: moved to its best cell below
     maps = maps_with_peaks([[(40, 30, 0.9)], [(40, 36, 0.95), (40, 100, 0.5)]])

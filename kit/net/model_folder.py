@@ -139,6 +139,9 @@ class PoseConfig:
         if self.view_tolerances_px and len(self.view_tolerances_px) != len(self.view_pairs):
             raise ValueError("view_tolerances_px needs one tolerance per view pair. Received: "
                              f"{self.view_tolerances_px!r} for {len(self.view_pairs)} pairs.")
+        if self.view_boundary and len(self.view_boundary) != 3:
+            raise ValueError("view_boundary is a line (nx, ny, c) between the views, or empty. "
+                             f"Received: {self.view_boundary!r}.")
         check_passes(self.test_scales, self.test_rotations,
                      two_views=self.decoder == TWO_VIEWS_DECODER)
 
