@@ -16,7 +16,8 @@ as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on 
 training frames first where it was trained with view_pairs), ``test_scales=0.85,1,1.15``
 (:mod:`kit.net.test_scales`; empty: one scale), ``test_rotations=0,90,180,270`` (models
 trained with rotation_deg=180 only), ``view_boundary=`` (two_views without the line between
-the views). Each decoding starts from the pose config as fitted, not the other's. The mirror's two views, then several scales:
+the views). Each decoding starts from the pose config as fitted, not from the other's. The
+mirror's two views, then several scales:
 
     .venv/bin/python benchmarks/decoding_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
         --before decoder=single_animal --after decoder=two_views --tag two_views_t1200
