@@ -4,7 +4,7 @@
 block where it kept one (``validation_fraction``: the frames to choose on) and on the
 labeled frames of the training pool that the model did not train on (``unused``: fine for
 choosing how to decode one model, not how to train it) and those it trained on (``train``:
-how closely it fits its own labels), and the jitter of each one's
+how closely it fits its own labels), and the jitter and roughness of each one's
 analysis of the project's video. Nothing is trained: the models are those ``beyond_labels_bench.py``
 trained, whose pose configs this rewrites (left with ``--after``). For several animals the test
 and validation blocks' OKS mAP are beside them (``map_before``, ``map_after``; NaN for the pool's
@@ -91,9 +91,9 @@ def pool_points(project, folder: ModelFolder, which: str) -> pd.DataFrame:
 def decoded(project, folder: ModelFolder, fields: dict, args,
             base: PoseConfig | None = None) -> dict:
     """The model decoded with ``fields`` set in its pose config (``base``: default, the one
-    on disk): its test, validation,
-    unused and training points' errors and the jitter of its analysis of the project's first
-    ``args.video_frames`` video frames (:func:`kit.experiments.beyond_labels.video_figures`)."""
+    on disk): its test, validation, unused and training points' errors and the jitter and
+    roughness of its analysis of the project's first ``args.video_frames`` video frames
+    (:func:`kit.experiments.beyond_labels.video_figures`)."""
     pose = dataclasses.replace(base or folder.load_pose_config(), **fields)
     folder.save_pose_config(pose)
     settings = BeyondConfig(video_frames=args.video_frames,
@@ -103,12 +103,13 @@ def decoded(project, folder: ModelFolder, fields: dict, args,
                 "boundary": bool(pose.view_boundary)}
     name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in decoding.items()))
     where = f"{project.root.parent.name}-{folder.path.name}"  # runs share folder names
-    moves = video_figures(project, [folder], settings, args.work / where / name)["jitter_px"]
+    video = video_figures(project, [folder], settings, args.work / where / name)
     points, maps = blocks_scores(project, [folder])
     return {"test": points[points.frames == "test"].drop(columns="frames"),
             "validation": points[points.frames == "validation"].drop(columns="frames"),
             "unused": pool_points(project, folder, "unused"),
-            "train": pool_points(project, folder, "train"), "jitter": moves, "mAP": maps}
+            "train": pool_points(project, folder, "train"), "jitter": video["jitter_px"],
+            "roughness": video["roughness_px"], "mAP": maps}
 
 
 def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
@@ -139,13 +140,16 @@ def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
             change = paired_change(both["error_px_before"], both["error_px"], both["image"])
             maps = [side["mAP"].get(frames, np.nan) for side in (first, second)]
             print(f"\n{folder.path.name} ({frames})\n{change.round(3).to_string()}\njitter "
-                  f"px: {first['jitter']:.2f} -> {second['jitter']:.2f}; {frames} mAP "
+                  f"px: {first['jitter']:.2f} -> {second['jitter']:.2f} (roughness "
+                  f"{first['roughness']:.2f} -> {second['roughness']:.2f}); {frames} mAP "
                   f"{maps[0]:.1f} -> {maps[1]:.1f}", flush=True)
             rows += [{"project": project_dir.parent.name, "model": folder.variant.lstrip("-"),
                       "against": args.against.name if args.against else "",
                       "frames": frames, "statistic": statistic,
                       "num_frames": both["image"].nunique(), **row.to_dict(),
                       "jitter_before": first["jitter"], "jitter_after": second["jitter"],
+                      "roughness_before": first["roughness"],
+                      "roughness_after": second["roughness"],
                       "map_before": maps[0], "map_after": maps[1]}
                      for statistic, row in change.iterrows()]
     return rows

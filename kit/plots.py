@@ -205,6 +205,17 @@ def frame_jumps(points: np.ndarray, pcutoff: float) -> np.ndarray:
     return np.where(confident[1:] & confident[:-1], jumps, np.nan)
 
 
+def frame_roughness(points: np.ndarray, pcutoff: float) -> np.ndarray:
+    """(N - 2, I, K) distance in pixels of each body part from the midpoint of its places in
+    the frames before and after: what is left of a move once steady motion is taken out
+    (noise; 0 for a part moving at a steady speed, however fast); NaN unless all three
+    frames reach ``pcutoff``. points: (N, I, K, 3)."""
+    confident = confident_mask(points, pcutoff)
+    middle = (points[:-2, ..., :2] + points[2:, ..., :2]) / 2
+    rough = np.linalg.norm(points[1:-1, ..., :2] - middle, axis=-1)
+    return np.where(confident[:-2] & confident[1:-1] & confident[2:], rough, np.nan)
+
+
 def plot_jumps(points: np.ndarray, bodyparts: Sequence[str], pcutoff: float,
                colormap: str = "rainbow") -> plt.Figure:
     """Histogram per body part of the frame-to-frame jumps (see :func:`frame_jumps`); a long
@@ -332,9 +343,9 @@ def plot_beyond_labels(table: pd.DataFrame) -> plt.Figure:
     """:func:`kit.experiments.beyond_labels.compare_methods`'s table: the blocks split's
     median test error against labeled frames and against training time (``train_s``; tables
     of before that column: ``wall_s``), one line per method (supervised on the random split
-    dashed), and each method's jitter on the video and share of its points there below
-    pcutoff (tables of before that column: the jitter alone)."""
-    video = ["jitter_px"] + (["below_pcutoff"] if "below_pcutoff" in table else [])
+    dashed), and each method's jitter on the video, share of its points there below
+    pcutoff and roughness (tables of before those columns: the jitter alone)."""
+    video = ["jitter_px"] + [c for c in ("below_pcutoff", "roughness_px") if c in table]
     fig, (by_size, by_time, *bars) = plt.subplots(1, 2 + len(video),
                                                   figsize=(5 * (2 + len(video)), 4))
     blocks = table[table.split == "blocks"]
@@ -352,7 +363,8 @@ def plot_beyond_labels(table: pd.DataFrame) -> plt.Figure:
         plain_log_scale(ax)  # a failed method is 10-100 times off the others
     by_size.legend(frameon=False, fontsize=8)
     labels = {"jitter_px": "median frame-to-frame move (px)",
-              "below_pcutoff": "share of the video's points below pcutoff"}
+              "below_pcutoff": "share of the video's points below pcutoff",
+              "roughness_px": "median roughness (px, steady motion taken out)"}
     for ax, column in zip(bars, video, strict=True):
         values = blocks.groupby("method", sort=False)[column].mean()
         ax.bar(range(len(values)), values.to_numpy())

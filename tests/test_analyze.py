@@ -198,6 +198,21 @@ def test_frame_jumps_count_only_confident_pairs():
     np.testing.assert_array_equal(plots.frame_jumps(points, 0.5)[:, 0, 0], [5.0, np.nan, np.nan])
 
 
+def test_frame_roughness_takes_steady_motion_out():
+    """A part moving 10 px a frame at a steady speed has no roughness, however far it moves
+    (its jitter: 10 px); one that shakes between two places 2 px apart has roughness 2, as
+    its move; an unsure frame leaves out the three triples it is in."""
+    steady = np.zeros((5, 1, 1, 3))
+    steady[:, 0, 0, 0], steady[..., 2] = 10.0 * np.arange(5), 1.0
+    shaking = steady.copy()
+    shaking[:, 0, 0, 0] = [0, 2, 0, 2, 0]
+    np.testing.assert_allclose(plots.frame_roughness(steady, 0.5)[:, 0, 0], 0.0)
+    np.testing.assert_allclose(plots.frame_roughness(shaking, 0.5)[:, 0, 0], 2.0)
+    np.testing.assert_allclose(plots.frame_jumps(shaking, 0.5)[:, 0, 0], 2.0)
+    shaking[2, 0, 0, 2] = 0.1
+    assert np.isnan(plots.frame_roughness(shaking, 0.5)[:, 0, 0]).all()
+
+
 def test_draw_pose_draws_every_individual_in_body_part_colours():
     frame = np.zeros((40, 40, 3), np.uint8)
     points = np.array([[[[10.0, 10.0, 0.9]], [[30.0, 30.0, 0.9]]]])  # 2 individuals, 1 part

@@ -55,8 +55,8 @@ def test_an_ensemble_trains_on_the_frames_a_single_model_does(tmp_path):
     assert len(splits) == 1  # one split: same training frames, same test block
     test = next(iter(splits)).test
     assert (table.num_points == len(test) * len(project.bodyparts)).all()
-    assert np.isfinite(table[["mean_px", "median_px", "p90_px", "jitter_px", "wall_s"]]).all(
-        axis=None)
+    assert np.isfinite(table[["mean_px", "median_px", "p90_px", "jitter_px", "roughness_px",
+                              "wall_s"]]).all(axis=None)
     assert table.below_pcutoff.between(0, 1).all()  # a share of the video's points
     assert (table.train_s > 0).all() and (table.train_s < table.wall_s).all()
     assert (table.steps == 3).all() and len(lines) == len(table)
@@ -208,6 +208,7 @@ def test_several_animals_every_method_is_scored(tmp_path, monkeypatch):
     assert (table.mAP > 0).all() and (table.num_predicted == table.num_points).all()
     ensemble = table.method == "ensemble"
     assert (table.jitter_px[~ensemble] == 0).all() and table.jitter_px[ensemble].isna().all()
+    assert (table.roughness_px[~ensemble] == 0).all()  # still animals: neither moves nor noise
     assert table.below_pcutoff[~ensemble].between(0, 1).all()
     assert table.below_pcutoff[ensemble].isna().all()
     assert list(tmp_path.glob("out/videos/supervised-blocks-6/*/*_el.h5"))  # tracked
@@ -281,7 +282,8 @@ def test_the_planned_steps_are_timed_once_and_kept(monkeypatch, tmp_path):
 
 def test_the_figure_reads_errors_as_plain_pixels():
     """A log axis (a failed method is far off) labelled 6, 7, 8, 9, not 6x10^0."""
-    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, 0.1, wall, wall,
+    table = pd.DataFrame([(m, s, 50, 11.0, median, 22.0, 9, 9, np.nan, jitter, jitter / 3,
+                           0.1, wall, wall,
                            100, *[np.nan] * 4, 25.0)
                           for m, s, median, jitter, wall in (
                               ("supervised", "blocks", 6.1, 6.4, 890.0),
@@ -298,14 +300,17 @@ def test_the_figure_reads_errors_as_plain_pixels():
     unsure = figure.axes[3]  # the video's points below pcutoff, one bar per method
     assert unsure.get_ylabel() == "share of the video's points below pcutoff"
     assert [bar.get_height() for bar in unsure.patches] == [0.1, 0.1]
-    older = plot_beyond_labels(table.drop(columns="below_pcutoff"))  # a table of before it
-    assert len(older.axes) == 3
+    rough = figure.axes[4]  # the video's noise, one bar per method
+    assert [bar.get_height() for bar in rough.patches] == pytest.approx([6.4 / 3, 4.2 / 3])
+    older = plot_beyond_labels(table.drop(columns=["below_pcutoff", "roughness_px"]))
+    assert len(older.axes) == 3  # a table of before them
 
 
 def test_video_figures_read_the_moves_and_the_unsure_share_of_the_analysis(tmp_path,
                                                                           monkeypatch):
-    """jitter: the median move of parts above pcutoff in both frames; below_pcutoff: the share
-    of the predicted points below it (an animal not found, NaN, is not a point)."""
+    """jitter: the median move of parts above pcutoff in both frames; roughness: of a steady
+    move, none; below_pcutoff: the share of the predicted points below it (an animal not
+    found, NaN, is not a point)."""
     from types import SimpleNamespace
 
     from kit.project.analysis_file import predictions_frame, save_analysis
@@ -323,7 +328,8 @@ def test_video_figures_read_the_moves_and_the_unsure_share_of_the_analysis(tmp_p
     folder = SimpleNamespace(variant="")
     figures = beyond_labels.video_figures(None, [folder], BeyondConfig(video_frames=4),
                                           tmp_path)
-    assert figures == {"jitter_px": pytest.approx(3.0), "below_pcutoff": pytest.approx(1 / 8)}
+    assert figures == {"jitter_px": pytest.approx(3.0), "roughness_px": pytest.approx(0.0),
+                       "below_pcutoff": pytest.approx(1 / 8)}
     assert np.isnan(beyond_labels.video_figures(
         None, [folder], BeyondConfig(video_frames=0), tmp_path)["below_pcutoff"])
 

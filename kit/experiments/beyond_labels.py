@@ -17,8 +17,11 @@ wall-clock seconds the method took, so the comparison can be read against time t
 Errors are every labeled point's distance to its prediction on the test frames (mean,
 median, 90th percentile, pixels); jitter is the median frame-to-frame move of the body
 parts above ``pcutoff`` on the first ``video_frames`` frames of the project's first video
-(the ensemble's: of its eks-smoothed analysis); ``below_pcutoff`` is the share of the points
-predicted there below ``pcutoff``: frames no one labeled, where the model is unsure.
+(the ensemble's: of its eks-smoothed analysis), and ``roughness_px`` the median distance of
+a part from the midpoint of its places in the frames before and after (the jitter with
+steady motion taken out: of an animal that moves, the jitter is mostly its motion, the
+roughness the network's noise); ``below_pcutoff`` is the share of the points predicted
+there below ``pcutoff``: frames no one labeled, where the model is unsure.
 
 Several animals (a multi-animal project): each labeled animal's error is to the predicted
 animal matched to it (:func:`kit.results.generalization.point_errors`; a missed animal's
@@ -52,7 +55,7 @@ from kit.net.pretrain import (PretrainConfig, is_pretrained_file, pretrain, pret
 from kit.net.pseudo_labels import labeling_seconds
 from kit.net.train import TrainConfig, draw_split, seconds_per_step, training_seconds
 from kit.net.train_config import DLC_ROTATION_DEG
-from kit.plots import frame_jumps
+from kit.plots import frame_jumps, frame_roughness
 from kit.project import Project, atomic_write_text
 from kit.project.analysis_file import load_poses
 from kit.project.drawing import confident_mask
@@ -91,7 +94,7 @@ METHODS: dict[str, Method] = {
     "self_training": Method({"pseudo_label_frames": 200}),  # labels video frames half-way
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
-           "num_predicted", "mAP", "jitter_px", "below_pcutoff", "wall_s", "train_s", "steps",
+           "num_predicted", "mAP", "jitter_px", "roughness_px", "below_pcutoff", "wall_s", "train_s", "steps",
            "val_mean_px", "val_median_px", "val_p90_px", "val_mAP", "rotation_deg"]
 
 
@@ -268,13 +271,15 @@ def video_figures(project: Project, models: list[ModelFolder], config: BeyondCon
                   out: Path) -> dict[str, float]:
     """Figures of the models' analysis of the first ``video_frames`` frames of the project's
     first video, which no one labeled: ``jitter_px``, the median frame-to-frame move (pixels)
-    of the body parts above ``pcutoff`` (several animals: of each tracked animal), and
+    of the body parts above ``pcutoff`` (several animals: of each tracked animal),
+    ``roughness_px``, the median distance from the midpoint of the frames before and after
+    (:func:`kit.plots.frame_roughness`: the move's noise, steady motion taken out), and
     ``below_pcutoff``, the share of the predicted points below it (where the model is unsure).
     NaN without a video, and for an ensemble of several animals (its members' tracks do not
     share identities)."""
     videos = analyze.find_videos(project) if config.video_frames else []
     if not videos or (len(models) > 1 and project.layout is not None):
-        return {"jitter_px": float("nan"), "below_pcutoff": float("nan")}
+        return {"jitter_px": np.nan, "roughness_px": np.nan, "below_pcutoff": np.nan}
     settings = analyze.AnalyzeConfig(
         shuffle=1, train_fraction=config.train_fraction, variant=models[0].variant,
         output_dir=str(out), progress=False, max_frames=config.video_frames)
@@ -285,8 +290,14 @@ def video_figures(project: Project, models: list[ModelFolder], config: BeyondCon
     poses = load_poses(h5)[0]
     moves = frame_jumps(poses, config.pcutoff)
     unsure = ~confident_mask(poses, config.pcutoff)[np.isfinite(poses[..., 2])]  # those found
-    return {"jitter_px": float(np.nanmedian(moves)) if np.isfinite(moves).any() else np.nan,
+    rough = frame_roughness(poses, config.pcutoff)
+    return {"jitter_px": _finite_median(moves), "roughness_px": _finite_median(rough),
             "below_pcutoff": float(np.mean(unsure)) if unsure.size else np.nan}
+
+
+def _finite_median(values: np.ndarray) -> float:
+    """The median of the finite values; NaN where there are none."""
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
 
 
 def planned_steps(project: Project, config: BeyondConfig, out: Path,
@@ -343,7 +354,8 @@ def compare_methods(project: Project, config: BeyondConfig, out: str | Path,
                      "val_mAP": average_precision.get("validation", np.nan),
                      "rotation_deg": run_rotation(config, METHODS[name])})
         progress(f"{name} ({split}, {size} frames): median {rows[-1]['median_px']:.1f} px, "
-                 f"jitter {video['jitter_px']:.2f} px, {wall:.0f} s")
+                 f"jitter {video['jitter_px']:.2f} px (roughness {video['roughness_px']:.2f}), "
+                 f"{wall:.0f} s")
         table = pd.DataFrame(rows, columns=COLUMNS)  # written row by row: hours of training
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "beyond_labels.csv", table.to_csv(index=False))
