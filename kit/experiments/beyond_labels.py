@@ -94,8 +94,9 @@ METHODS: dict[str, Method] = {
     "self_training": Method({"pseudo_label_frames": 200}),  # labels video frames half-way
 }
 COLUMNS = ["method", "split", "train_size", "mean_px", "median_px", "p90_px", "num_points",
-           "num_predicted", "mAP", "jitter_px", "roughness_px", "below_pcutoff", "wall_s", "train_s", "steps",
-           "val_mean_px", "val_median_px", "val_p90_px", "val_mAP", "rotation_deg"]
+           "num_predicted", "mAP", "jitter_px", "roughness_px", "below_pcutoff", "wall_s",
+           "train_s", "steps", "val_mean_px", "val_median_px", "val_p90_px", "val_mAP",
+           "rotation_deg"]
 
 
 @dataclass(frozen=True)
