@@ -87,6 +87,11 @@ def test_points_outside_the_crop_become_missing():
 
 def test_mirror_swaps_left_and_right():
     assert mirror_permutation(["snout", "leftear", "rightear", "tail"]) == [0, 2, 1, 3]
+    # SLEAP's flies write the side as a capital letter of its own; a side with no twin, or a
+    # letter inside a word (the mirror mouse's paw1LH, whose twin would be paw4RH), stays
+    flies = ["thorax", "wingL", "wingR", "forelegL1", "forelegR1", "eyeL", "Left_ear",
+             "Right_ear", "paw1LH_top", "paw4RH_top", "elbow_r", "elbow_l", "earR"]
+    assert mirror_permutation(flies) == [0, 2, 1, 4, 3, 5, 7, 6, 8, 9, 11, 10, 12]
     img = _dot_image(40, 60)
     pts = np.array([[40.0, 60.0], [30.0, 60.0], [50.0, 60.0]])
     config = AugmentConfig(global_scale=1, scale_range=(1, 1), rotation_deg=0, mirror=True,

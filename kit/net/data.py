@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,20 +61,23 @@ class AugmentConfig:
 
 
 def mirror_permutation(bodyparts: Sequence[str]) -> list[int]:
-    """Index of each part's mirror image: ``leftear`` <-> ``rightear``, others to themselves."""
+    """Index of each part's mirror image, others to themselves: ``leftear`` <-> ``rightear``
+    (``left``/``right`` in any case), and a side written as a letter of its own (SLEAP's
+    flies: ``wingL`` <-> ``wingR``, ``forelegL1`` <-> ``forelegR1``; ``L_paw`` <-> ``R_paw``,
+    ``ear_l`` <-> ``ear_r``) where the twin is one of ``bodyparts``."""
     index = {name: i for i, name in enumerate(bodyparts)}
-    perm = []
-    for name in bodyparts:
-        twin = name
-        for a, b in (("left", "right"), ("Left", "Right"), ("L_", "R_"), ("l_", "r_")):
-            if a in name:
-                twin = name.replace(a, b)
-            elif b in name:
-                twin = name.replace(b, a)
-            if twin != name:
-                break
-        perm.append(index.get(twin, index[name]))
-    return perm
+    return [index.get(mirror_name(name), i) for i, name in enumerate(bodyparts)]
+
+
+def mirror_name(name: str) -> str:
+    """``name`` with its side swapped (:func:`mirror_permutation`), or ``name``."""
+    for a, b in (("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT")):
+        if a in name or b in name:
+            return name.replace(a, "\0").replace(b, a).replace("\0", b)
+    # words: capitals run (not before a lower-case letter), a word, digits, separators
+    tokens = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+|[^A-Za-z\d]+", name)
+    sides = {"L": "R", "R": "L", "l": "r", "r": "l"}
+    return "".join(sides.get(token, token) for token in tokens)
 
 
 def labels_outside(points: np.ndarray, image_shapes: Sequence[tuple[int, int]]) -> np.ndarray:
