@@ -15,7 +15,8 @@ frames; the validation block's is what several animals are chosen on,
 as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
 training frames first where it was trained with view_pairs), ``test_scales=0.85,1,1.15``
 (:mod:`kit.net.test_scales`; empty: one scale), ``test_rotations=0,90,180,270`` (models
-trained with rotation_deg=180 only), ``view_boundary=`` (two_views without the line between
+trained with rotation_deg=180 only), ``test_mirror=True`` (each pass flipped too),
+``view_boundary=`` (two_views without the line between
 the views). Each decoding starts from the pose config as fitted, not from the other's. The
 mirror's two views, then several scales:
 
@@ -67,6 +68,8 @@ def pose_fields(text: str) -> dict:
         name, _, value = item.partition("=")
         kind = {"test_scales": float, "test_rotations": int, "view_boundary": float}.get(name)
         fields[name] = tuple(kind(v) for v in value.split(",") if v) if kind else value
+        if name == "test_mirror":
+            fields[name] = value.lower() in ("1", "true", "yes")
     return fields
 
 
@@ -100,6 +103,7 @@ def decoded(project, folder: ModelFolder, fields: dict, args,
                             train_fraction=folder.load_train_config().train_fraction)
     decoding = {"decoder": pose.decoder, "test_scales": pose.test_scales,  # each decoding
                 "test_rotations": pose.test_rotations,  # its own analysis
+                "test_mirror": pose.test_mirror,
                 "boundary": bool(pose.view_boundary)}
     name = re.sub(r"[^\w.=-]", "", "-".join(f"{k}={v}" for k, v in decoding.items()))
     where = f"{project.root.parent.name}-{folder.path.name}"  # runs share folder names

@@ -145,12 +145,15 @@ def test_training_with_test_scales_saves_them(two_videos):
     config = TrainConfig.from_parameters(
         train_steps=1, batch_size=2, train_fraction=0.9, weights="",
         net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1, crop_size=64,
-        test_scales="0.85,1,1.15", rotation_deg=180.0, test_rotations="0,180")
+        test_scales="0.85,1,1.15", rotation_deg=180.0, test_rotations="0,180",
+        settings="test_mirror=True")
     assert config.test_scales == SCALES and config.test_rotations == (0, 180)
+    assert config.test_mirror
     with pytest.raises(ValueError, match="test_scales"):
         TrainConfig(test_scales=(-1.0,))
     predictor = Predictor(train(two_videos, config, verbose=0))
     assert predictor.pose.test_scales == SCALES and predictor.pose.test_rotations == (0, 180)
+    assert predictor.pose.test_mirror and predictor.decoding.endswith("0/180, mirrored")
     poses = predictor.predict_images([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert poses.shape == (2, 1, len(two_videos.bodyparts), 3) and np.isfinite(poses).all()
     assert AugmentConfig().scale_range[0] <= min(SCALES) <= max(SCALES) <= 1.25
@@ -180,9 +183,10 @@ class CoordinatePredictor:
     shuffled in every pass, a stray animal added in the first pass and the identity scores
     following the rows."""
 
-    test_scales, test_rotations, assembly = SCALES, (0, 90, 180, 270), None
+    assembly = None
     pose = PoseConfig(bodyparts=("head", "tail"), multianimal=True, global_scale=1.0,
-                      individuals=("m1", "m2", "m3"))
+                      individuals=("m1", "m2", "m3"), test_scales=SCALES,
+                      test_rotations=(0, 90, 180, 270))
     truth = np.array([[[20.0, 12.0], [30.0, 14.0]], [[40.0, 30.0], [36.0, 20.0]]])
     scores = (0.6, 0.9)  # the second animal first, best first
 
@@ -225,3 +229,72 @@ def test_several_animals_are_matched_across_scales_and_turns():
     np.testing.assert_allclose(decoded.poses[:, :2, :, 2], [[[0.9] * 2, [0.6] * 2]] * 2)
     assert np.isnan(decoded.poses[:, 2]).all()
     np.testing.assert_allclose(decoded.identity[:, :2], [np.eye(3)[[1, 0]]] * 2)
+
+
+def centre(weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The centre of ``points`` (M, 2) weighted by ``weights`` (M,)."""
+    return (weights[:, None] * points).sum(0) / weights.sum()
+
+
+class MousePredictor:
+    """What decode_at_scales uses of a Predictor, for a mouse filmed from above whose ears
+    its "network" tells apart as a trained one must: the snout a red dot, the tail base a
+    blue one, the two ears green, the left ear the green dot on the mouse's left (seen from
+    above, left of the line from its tail base to its snout)."""
+
+    assembly = None
+    truth = np.array([[25.0, 8.0], [20.0, 14.0], [30.0, 14.0], [25.0, 35.0]])
+
+    def __init__(self, **passes):
+        self.pose = PoseConfig(bodyparts=("snout", "leftear", "rightear", "tailbase"),
+                               global_scale=1.0, **passes)
+        self.calls = 0
+
+    def image(self) -> np.ndarray:
+        image = np.zeros((48, 50, 3), np.float32)
+        for (x, y), channel in zip(self.truth.astype(int), (0, 1, 1, 2)):
+            image[y, x, channel] = 1.0
+        return image
+
+    def maps_scaled(self, scaled):
+        return {"image": scaled}
+
+    def decoder(self, maps, pose, assembly):
+        self.calls += 1
+        poses = np.zeros((len(maps["image"]), 1, 4, 3))
+        for n, image in enumerate(maps["image"]):
+            dots = []  # each colour's pixels: (weights, x and y)
+            for c in range(3):
+                at = np.argwhere(image[..., c] > 0.01)
+                dots.append((image[at[:, 0], at[:, 1], c], at[:, ::-1].astype(float)))
+            snout, tail = centre(*dots[0]), centre(*dots[2])
+            weights, points = dots[1]
+            axis, off = snout - tail, points - tail
+            left = axis[0] * off[:, 1] - axis[1] * off[:, 0] < 0  # on the mouse's left
+            ears = [centre(weights[side], points[side]) for side in (left, ~left)]
+            poses[n, 0, :, :2], poses[n, 0, :, 2] = [snout, *ears, tail], 0.9
+        return Decoded(poses, None, np.zeros(len(poses), np.int64))
+
+
+def test_a_flipped_pass_swaps_left_and_right_back():
+    """test_mirror: each pass also on the image flipped left to right; the mouse it finds
+    there, flipped back with its ears swapped, is the mouse of the upright pass (to the
+    pixel: two passes, so an ear put on the wrong side would land between the ears). A
+    two_views model refuses flips (its views would trade places)."""
+    predictor = MousePredictor(test_mirror=True)
+    images = np.stack([predictor.image()] * 2)
+    decoded = decode_at_scales(predictor, images)
+    assert predictor.calls == 2
+    np.testing.assert_allclose(decoded.poses[..., :2], [[predictor.truth]] * 2)
+    flipped = MousePredictor()
+    np.testing.assert_allclose(  # the flipped image's own mouse: mirrored, ears traded
+        flipped.decoder({"image": images[:, :, ::-1]}, flipped.pose, None).poses[0, 0, :, 0],
+        [24.0, 19.0, 29.0, 24.0])
+    predictor = MousePredictor(test_mirror=True, test_scales=SCALES)
+    decoded = decode_at_scales(predictor, images)
+    assert predictor.calls == 6
+    np.testing.assert_allclose(decoded.poses[..., :2], [[predictor.truth]] * 2, atol=1.0)
+    with pytest.raises(ValueError, match="flips"):
+        PoseConfig(bodyparts=("t", "b"), decoder="two_views", view_pairs=(("t", "b"),),
+                   view_mean=(0.0,) * 4, view_components=((1.0, 0, 0, 0),) * 3,
+                   test_mirror=True)

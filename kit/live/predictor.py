@@ -33,7 +33,7 @@ from kit.net.assembly import AssemblyConfig
 from kit.net.decoders import Decoded
 from kit.net.images import pad_to_stride, scale_image
 from kit.net.model_folder import PoseConfig
-from kit.net.test_scales import at_offset, at_scale, decode_passes
+from kit.net.test_scales import at_offset, at_scale, decode_passes, has_passes
 from kit.results.tracklets import TrackConfig
 
 
@@ -58,8 +58,8 @@ class LiveConfig:
         assembly: a multi-animal model: how peaks become animals (as in video analysis).
         track: a multi-animal model: the online tracker (``tracker``: "keypoints", "box"
             or "ellipse") and its settings, as in video analysis.
-        test_passes: decode each frame at the model's ``test_scales`` and
-            ``test_rotations`` (its pose config's, :mod:`kit.net.test_scales`), the median
+        test_passes: decode each frame at the model's ``test_scales``, ``test_rotations``
+            and ``test_mirror`` (its pose config's, :mod:`kit.net.test_scales`), the median
             taken, as analysis does: as many times the latency as there are passes; off:
             one pass.
     """
@@ -135,10 +135,8 @@ class LivePredictor:
         model_pose = live_pose(info)
         # the pose config of resized frames' maps (a two_views subspace in their pixels)
         self.pose_config = at_scale(model_pose, config.resize)
-        # (scales, turns) of several passes when asked and the model has them; else None
-        self.passes = ((model_pose.test_scales or (1.0,), model_pose.test_rotations or (0,))
-                       if config.test_passes and (model_pose.test_scales
-                                                  or model_pose.test_rotations) else None)
+        # several passes (the pose config's) when asked and the model has them
+        self.passes: bool = config.test_passes and has_passes(model_pose)
         self.forward = make_forward(config.forward, config.dynamic[1])
         self.pose: np.ndarray | None = None  # the last measured pose (rows, K, 3)
         self.box: tuple[int, int, int, int] | None = None
@@ -163,7 +161,7 @@ class LivePredictor:
         identity scores (rows, I) or None."""
         pose = at_offset(self.pose_config, origin[0] * self.scale, origin[1] * self.scale)
         if self.passes:
-            decoded = decode_passes(image[None], pose, *self.passes, self._decode)
+            decoded = decode_passes(image[None], pose, self._decode)
         else:
             decoded = self._decode(scale_image(image, self.scale)[None], pose)
             decoded.poses[..., :2] /= self.scale

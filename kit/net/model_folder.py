@@ -92,6 +92,8 @@ class PoseConfig:
         test_scales, test_rotations: factors of ``global_scale`` to predict at, and turns of
             the image (degrees, multiples of 90), the median taken over every pass
             (:mod:`kit.net.test_scales`); empty: once, at ``global_scale``, upright.
+        test_mirror: every pass also on the image flipped left to right (its left and right
+            parts swapped back).
     """
 
     bodyparts: tuple[str, ...]
@@ -120,6 +122,7 @@ class PoseConfig:
     view_boundary: tuple[float, ...] = ()
     test_scales: tuple[float, ...] = ()
     test_rotations: tuple[int, ...] = ()
+    test_mirror: bool = False
 
     def __post_init__(self):
         if not self.bodyparts:
@@ -143,7 +146,7 @@ class PoseConfig:
             raise ValueError("view_boundary is a line (nx, ny, c) between the views, or empty. "
                              f"Received: {self.view_boundary!r}.")
         check_passes(self.test_scales, self.test_rotations,
-                     two_views=self.decoder == TWO_VIEWS_DECODER)
+                     two_views=self.decoder == TWO_VIEWS_DECODER, mirror=self.test_mirror)
 
     @property
     def num_rows(self) -> int:

@@ -24,7 +24,7 @@ from kit.net.model import fold_batchnorm  # also registers kit's layers for load
 from kit.net.model_folder import (BOTTOM_UP_DECODER, SINGLE_ANIMAL_DECODER, ModelFolder,
                                   PoseConfig)
 from kit.net.targets import TargetConfig, sigmoid  # sigmoid: re-exported
-from kit.net.test_scales import decode_at_scales
+from kit.net.test_scales import decode_at_scales, has_passes
 
 
 ACTIVATIONS = {"sigmoid": sigmoid, None: lambda maps: maps}  # a head record's activation
@@ -82,7 +82,7 @@ class Predictor:
         # several passes (kit.net.test_scales): frames come at full size, scaled and turned there
         self.test_scales: tuple[float, ...] = pose.test_scales or (1.0,)
         self.test_rotations: tuple[int, ...] = pose.test_rotations or (0,)
-        self.several_passes: bool = (self.test_scales, self.test_rotations) != ((1.0,), (0,))
+        self.several_passes: bool = has_passes(pose)
         self.input_scale: float = 1.0 if self.several_passes else pose.global_scale
         self.train_steps: int = pose.train_steps
         self.multianimal: bool = pose.multianimal
@@ -102,7 +102,8 @@ class Predictor:
         if self.several_passes:
             return (f"{self.decoder_name} at scales {'/'.join(f'{s:g}' for s in self.test_scales)}"
                     + (f", turns {'/'.join(map(str, self.test_rotations))}"
-                       if self.test_rotations != (0,) else ""))
+                       if self.test_rotations != (0,) else "")
+                    + (", mirrored" if self.pose.test_mirror else ""))
         if self.decoder_name not in (SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER):
             return self.decoder_name
         return None

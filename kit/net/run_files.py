@@ -98,7 +98,8 @@ def save_final(model, project, config, dataset, model_dir: Path, bodyparts) -> N
     folder = ModelFolder(model_dir)
     pose = pose_config(project, config, dataset, bodyparts)
     pose = dataclasses.replace(pose, test_scales=config.test_scales,
-                               test_rotations=config.test_rotations)
+                               test_rotations=config.test_rotations,
+                               test_mirror=config.test_mirror)
     if config.view_pairs and dataset.spec is None:  # a mirror rig: its views decoded together
         pose = with_view_prior(pose, training_points(project, folder, bodyparts),
                                config.view_pairs)

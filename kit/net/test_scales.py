@@ -12,7 +12,11 @@ pass unless asked (``LiveConfig.test_passes``: latency). A model trained with ro
 over the full circle (``rotation_deg=180``, an animal filmed from above) can also predict
 each image turned by ``test_rotations`` (multiples of 90 degrees: exact, no
 interpolation), every scale at every turn; no turns for
-``two_views`` (a mirror's views do not turn). Several animals: each pass's animals are
+``two_views`` (a mirror's views do not turn). An animal filmed from above looks like an animal
+mirrored: ``test_mirror`` adds every pass again on the image flipped left to right, its
+points flipped back and its left and right parts swapped (``leftear`` <-> ``rightear``, as
+:func:`kit.net.data.mirror_permutation` pairs them for mirrored training crops; the flip test
+of human pose estimation), also not for ``two_views``. Several animals: each pass's animals are
 matched to those of the pass that found the most keypoints (Hungarian, on their mean
 distance, within an animal's size) and the median taken per animal; a body part counts as
 found where half the passes or more found it (:func:`median_of_passes`). Set with
@@ -24,11 +28,12 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
 from kit.net.assembly import matched_pairs, present
+from kit.net.data import mirror_permutation
 from kit.net.images import check_passes, scale_image
 from kit.net.model_folder import ModelFolder, PoseConfig
 
@@ -74,37 +79,54 @@ def turned_back(points: np.ndarray, degrees: int, height: int, width: int) -> np
     return out
 
 
+def has_passes(pose: PoseConfig) -> bool:
+    """Whether ``pose`` asks for more than one upright pass at its own scale."""
+    return bool(set(pose.test_scales) - {1.0} or set(pose.test_rotations) - {0}
+                or pose.test_mirror)
+
+
+def passes_of(pose: PoseConfig) -> list[tuple[bool, int, float]]:
+    """The passes of ``pose``'s ``test_scales``, ``test_rotations`` and ``test_mirror``:
+    (flipped left to right, turn in degrees, scale factor), each scale at each turn, the
+    unflipped image first."""
+    return [(flip, degrees, factor) for flip in ((False, True) if pose.test_mirror else (False,))
+            for degrees in pose.test_rotations or (0,) for factor in pose.test_scales or (1.0,)]
+
+
 def decode_at_scales(predictor, images: np.ndarray):
     """The :class:`kit.net.decoders.Decoded` of a batch of images at full resolution (N, H,
-    W, 3) by ``predictor`` (a :class:`kit.net.predict.Predictor`) at each of its
-    ``test_scales`` and ``test_rotations``: poses (N, rows, K, 3) in the images' pixels, the
-    passes' median (:func:`decode_passes`)."""
+    W, 3) by ``predictor`` (a :class:`kit.net.predict.Predictor`) at each pass of its pose
+    config (:func:`passes_of`): poses (N, rows, K, 3) in the images' pixels, the passes'
+    median (:func:`decode_passes`)."""
     def decode(scaled, pose):
         return predictor.decoder(predictor.maps_scaled(scaled), pose, predictor.assembly)
 
-    return decode_passes(images, predictor.pose, predictor.test_scales,
-                         predictor.test_rotations, decode)
+    return decode_passes(images, predictor.pose, decode)
 
 
-def decode_passes(images: np.ndarray, pose: PoseConfig, scales: Sequence[float],
-                  rotations: Sequence[int], decode: Callable):
-    """Images (N, H, W, 3) decoded once per scale factor (of ``pose.global_scale``) and
-    turn (degrees) by ``decode(scaled images, the pose at that scale)`` (a
-    :class:`kit.net.decoders.Decoded` in the scaled images' pixels, e.g. the network's maps
-    through the model's decoder): the passes' median (:func:`median_of_passes`) in the
-    images' pixels, animals dropped the passes' median. One way for evaluation, analysis
-    (:class:`kit.net.predict.Predictor`) and live prediction."""
+def decode_passes(images: np.ndarray, pose: PoseConfig, decode: Callable):
+    """Images (N, H, W, 3) decoded once per pass of ``pose`` (:func:`passes_of`: flipped or
+    not, turned, scaled by a factor of ``pose.global_scale``) by ``decode(scaled images,
+    the pose at that scale)`` (a :class:`kit.net.decoders.Decoded` in the scaled images'
+    pixels, e.g. the network's maps through the model's decoder): the passes' median
+    (:func:`median_of_passes`) in the images' pixels, a flipped pass's left and right
+    parts swapped back, animals dropped the passes' median. One way for evaluation,
+    analysis (:class:`kit.net.predict.Predictor`) and live prediction."""
     passes, identities, dropped, (height, width) = [], [], [], images.shape[1:3]
-    for degrees in rotations:
-        turned = np.rot90(images, degrees // 90, axes=(1, 2))
-        for factor in scales:
-            scaled_pose = at_scale(pose, factor)
-            scaled = np.stack([scale_image(image, scaled_pose.global_scale) for image in turned])
-            decoded = decode(scaled, scaled_pose)
-            decoded.poses[..., :2] /= scaled_pose.global_scale
-            passes.append(turned_back(decoded.poses, degrees, height, width))
-            identities.append(decoded.identity)
-            dropped.append(decoded.num_dropped)
+    swapped = mirror_permutation(pose.bodyparts)
+    for flip, degrees, factor in passes_of(pose):
+        turned = np.rot90(images[:, :, ::-1] if flip else images, degrees // 90, axes=(1, 2))
+        scaled_pose = at_scale(pose, factor)
+        scaled = np.stack([scale_image(image, scaled_pose.global_scale) for image in turned])
+        decoded = decode(scaled, scaled_pose)
+        decoded.poses[..., :2] /= scaled_pose.global_scale
+        points = turned_back(decoded.poses, degrees, height, width)
+        if flip:
+            points[..., 0] = width - 1 - points[..., 0]
+            points = points[..., swapped, :]
+        passes.append(points)
+        identities.append(decoded.identity)
+        dropped.append(decoded.num_dropped)
     animals = len(pose.individuals) if pose.multianimal else 1
     poses, identity = median_of_passes(
         np.stack(passes), animals, None if identities[0] is None else np.stack(identities))
@@ -180,14 +202,17 @@ def _take(rows_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def use_test_scales(folder: str | ModelFolder, scales=SUGGESTED_SCALES,
-                    rotations=()) -> PoseConfig:
+                    rotations=(), mirror: bool = False) -> PoseConfig:
     """Make a trained model predict at each of ``scales`` (factors of its global_scale),
     each image also turned by each of ``rotations`` (degrees, multiples of 90; a model
-    trained with ``rotation_deg=180`` only), and take the median; ``()`` back to one pass. Rewrites its pose config (evaluation, analysis and the notebooks read it there)."""
+    trained with ``rotation_deg=180`` only) and, with ``mirror``, flipped left to right as
+    well, and take the median; ``()`` and no mirror: back to one pass. Rewrites its pose
+    config (evaluation, analysis and the notebooks read it there)."""
     folder = ModelFolder(folder)
     check_passes(scales, rotations, folder.load_train_config().augment.rotation_deg)
     pose = dataclasses.replace(folder.load_pose_config(),  # PoseConfig checks them
                                test_scales=tuple(float(s) for s in scales),
-                               test_rotations=tuple(int(r) for r in rotations))
+                               test_rotations=tuple(int(r) for r in rotations),
+                               test_mirror=bool(mirror))
     folder.save_pose_config(pose)
     return pose

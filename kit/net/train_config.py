@@ -137,10 +137,10 @@ class TrainConfig:
             labels this many frames of the project's videos (away from the test frames, as
             the unlabeled pairs) and trains on them as well, each body part where its
             likelihood reaches ``pseudo_label_min_likelihood``; 0 frames: off.
-        test_scales, test_rotations: the model predicts each image at these factors of its
-            global_scale and turned by these degrees (multiples of 90, for rotation_deg 180),
-            and takes the median (:mod:`kit.net.test_scales`; several animals matched across
-            the passes); (): once.
+        test_scales, test_rotations, test_mirror: the model predicts each image at these
+            factors of its global_scale, turned by these degrees (multiples of 90, for
+            rotation_deg 180) and, with test_mirror, flipped left to right too, and takes the
+            median (:mod:`kit.net.test_scales`; several animals matched across the passes).
     """
 
     shuffle: int = 1
@@ -182,6 +182,7 @@ class TrainConfig:
     pseudo_label_min_likelihood: float = 0.6
     test_scales: tuple[float, ...] = ()
     test_rotations: tuple[int, ...] = ()
+    test_mirror: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
 
@@ -193,9 +194,8 @@ class TrainConfig:
                 f"Received: precision={self.precision!r}, jit_compile={self.jit_compile!r}."
             )
         if self.run_eagerly not in (True, False, "auto"):
-            raise ValueError(
-                f"run_eagerly must be True, False or 'auto'. Received: {self.run_eagerly!r}."
-            )
+            raise ValueError(f"run_eagerly must be True, False or 'auto'. Received: "
+                             f"{self.run_eagerly!r}.")
         if self.split_method not in SPLIT_METHODS:
             raise ValueError(f"split_method must be one of {sorted(SPLIT_METHODS)}. "
                              f"Received: {self.split_method!r}.")
@@ -228,7 +228,7 @@ class TrainConfig:
                 f"temporal_min_confidence={self.temporal_min_confidence}.")
         _check_self_training(self)
         check_passes(self.test_scales, self.test_rotations, self.augment.rotation_deg,
-                     two_views=bool(self.view_pairs))
+                     two_views=bool(self.view_pairs), mirror=self.test_mirror)
         if self.save_every < 0:
             raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
                              "more (0: a tenth of the run).")
