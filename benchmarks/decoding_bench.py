@@ -15,7 +15,7 @@ frames; the validation block's is what several animals are chosen on,
 as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
 training frames first where it was trained with view_pairs), ``test_scales=0.85,1,1.15``
 (:mod:`kit.net.test_scales`; empty: one scale), ``test_rotations=0,90,180,270`` (models
-trained with rotation_deg=180 only), ``test_mirror=True`` (each pass flipped too),
+trained with rotation_deg=180 only), ``test_mirror=True`` (each pass flipped too; models trained with mirror=True only),
 ``view_boundary=`` (two_views without the line between
 the views). Each decoding starts from the pose config as fitted, not from the other's. The
 mirror's two views, then several scales:
@@ -128,9 +128,11 @@ def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
         trained = folder.load_train_config()
         views, turns = trained.view_pairs, {*before.get("test_rotations", ()),
                                             *after.get("test_rotations", ())} - {0}
+        flips = before.get("test_mirror") or after.get("test_mirror")
         if ((TWO_VIEWS_DECODER in (before.get("decoder"), after.get("decoder")) and not views)
-                or (turns and (trained.augment.rotation_deg < 180 or views))):
-            continue  # two_views needs view_pairs; turns, a full-circle model
+                or (turns and (trained.augment.rotation_deg < 180 or views))
+                or (flips and not trained.augment.mirror)):
+            continue  # two_views needs view_pairs; turns, a full-circle model; flips, mirrored
         if views:
             use_two_views(project, folder)  # fitted on its training frames
         fitted = folder.load_pose_config()  # each decoding from it

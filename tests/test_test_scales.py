@@ -146,7 +146,7 @@ def test_training_with_test_scales_saves_them(two_videos):
         train_steps=1, batch_size=2, train_fraction=0.9, weights="",
         net_type="mobilenet_v2_0.35", batchnorm_batches=1, num_workers=1, crop_size=64,
         test_scales="0.85,1,1.15", rotation_deg=180.0, test_rotations="0,180",
-        settings="test_mirror=True")
+        settings="mirror=True test_mirror=True")
     assert config.test_scales == SCALES and config.test_rotations == (0, 180)
     assert config.test_mirror
     with pytest.raises(ValueError, match="test_scales"):
@@ -279,8 +279,9 @@ class MousePredictor:
 def test_a_flipped_pass_swaps_left_and_right_back():
     """test_mirror: each pass also on the image flipped left to right; the mouse it finds
     there, flipped back with its ears swapped, is the mouse of the upright pass (to the
-    pixel: two passes, so an ear put on the wrong side would land between the ears). A
-    two_views model refuses flips (its views would trade places)."""
+    pixel: two passes, so an ear put on the wrong side would land between the ears). Only
+    for a model trained on mirrored crops; a two_views model refuses flips (its views would
+    trade places)."""
     predictor = MousePredictor(test_mirror=True)
     images = np.stack([predictor.image()] * 2)
     decoded = decode_at_scales(predictor, images)
@@ -294,6 +295,9 @@ def test_a_flipped_pass_swaps_left_and_right_back():
     decoded = decode_at_scales(predictor, images)
     assert predictor.calls == 6
     np.testing.assert_allclose(decoded.poses[..., :2], [[predictor.truth]] * 2, atol=1.0)
+    with pytest.raises(ValueError, match="mirror=True"):  # never saw a mirrored animal
+        TrainConfig(test_mirror=True)
+    assert TrainConfig(test_mirror=True, augment=AugmentConfig(mirror=True)).test_mirror
     with pytest.raises(ValueError, match="flips"):
         PoseConfig(bodyparts=("t", "b"), decoder="two_views", view_pairs=(("t", "b"),),
                    view_mean=(0.0,) * 4, view_components=((1.0, 0, 0, 0),) * 3,

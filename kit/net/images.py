@@ -36,20 +36,24 @@ def pad_to_stride(images: np.ndarray, stride: int) -> np.ndarray:
 
 
 def check_passes(scales, rotations, rotation_deg: float = 180.0, two_views: bool = False,
-                 mirror: bool = False) -> None:
+                 mirror: bool = False, trained_mirrored: bool = True) -> None:
     """Raise ValueError unless a model can be given images at ``scales`` (factors of its
     global_scale), turned by ``rotations`` (degrees) and, with ``mirror``, flipped left to
     right, for the passes of :mod:`kit.net.test_scales`: scales positive, rotations
     multiples of 90, a turn only for a model trained with rotations up to ``rotation_deg``
-    180, neither a turn nor a flip for a model that decodes a mirror's ``two_views``."""
+    180, a flip only for one trained on mirrored crops (``trained_mirrored``), neither for a
+    model that decodes a mirror's ``two_views``."""
     turned = any(r % 360 for r in rotations)
     if (any(s <= 0 for s in scales) or any(r % 90 for r in rotations)
-            or (turned and (rotation_deg < 180 or two_views)) or (mirror and two_views)):
+            or (turned and (rotation_deg < 180 or two_views))
+            or (mirror and (two_views or not trained_mirrored))):
         raise ValueError(
             f"test_scales={tuple(scales)}, test_rotations={tuple(rotations)}, test_mirror="
             f"{mirror}: scales are positive factors, e.g. (0.85, 1.0, 1.15), rotations "
             "multiples of 90 degrees; a turned image needs a model trained with "
-            f"rotation_deg=180 (this one: {rotation_deg}); a model that decodes two_views "
-            f"(this one: {two_views}) takes neither turns nor flips (a mirror rig's views "
-            "would trade places). Leave test_scales and test_rotations empty and test_mirror "
-            "False to predict once.")
+            f"rotation_deg=180 (this one: {rotation_deg}), a flipped one a model trained with "
+            f"mirror=True (this one: {trained_mirrored}: a model that never saw a mirrored "
+            "animal misses it by tens of pixels); a model that decodes two_views (this one: "
+            f"{two_views}) takes neither turns nor flips (a mirror rig's views would trade "
+            "places). Leave test_scales and test_rotations empty and test_mirror False to "
+            "predict once.")

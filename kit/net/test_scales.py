@@ -16,12 +16,13 @@ interpolation), every scale at every turn; no turns for
 mirrored: ``test_mirror`` adds every pass again on the image flipped left to right, its
 points flipped back and its left and right parts swapped (``leftear`` <-> ``rightear``, as
 :func:`kit.net.data.mirror_permutation` pairs them for mirrored training crops; the flip test
-of human pose estimation), also not for ``two_views``. Several animals: each pass's animals are
-matched to those of the pass that found the most keypoints (Hungarian, on their mean
-distance, within an animal's size) and the median taken per animal; a body part counts as
-found where half the passes or more found it (:func:`median_of_passes`). Set with
-:func:`use_test_scales`, or ``TrainConfig.test_scales`` / ``test_rotations`` for a model
-being trained.
+of human pose estimation), for a model trained on mirrored crops (``mirror=True``: one that
+never saw a mirrored animal misses it by tens of pixels), not for ``two_views``. Several
+animals: each pass's animals are matched to those of the pass that found the most keypoints
+(Hungarian, on their mean distance, within an animal's size) and the median taken per
+animal; a body part counts as found where half the passes or more found it
+(:func:`median_of_passes`). Set with :func:`use_test_scales`, or ``TrainConfig.test_scales``
+/ ``test_rotations`` / ``test_mirror`` for a model being trained.
 """
 
 from __future__ import annotations
@@ -206,10 +207,12 @@ def use_test_scales(folder: str | ModelFolder, scales=SUGGESTED_SCALES,
     """Make a trained model predict at each of ``scales`` (factors of its global_scale),
     each image also turned by each of ``rotations`` (degrees, multiples of 90; a model
     trained with ``rotation_deg=180`` only) and, with ``mirror``, flipped left to right as
-    well, and take the median; ``()`` and no mirror: back to one pass. Rewrites its pose
+    well (a model trained with ``mirror=True`` only), and take the median; ``()`` and no mirror: back to one pass. Rewrites its pose
     config (evaluation, analysis and the notebooks read it there)."""
     folder = ModelFolder(folder)
-    check_passes(scales, rotations, folder.load_train_config().augment.rotation_deg)
+    augment = folder.load_train_config().augment
+    check_passes(scales, rotations, augment.rotation_deg, mirror=bool(mirror),
+                 trained_mirrored=augment.mirror)
     pose = dataclasses.replace(folder.load_pose_config(),  # PoseConfig checks them
                                test_scales=tuple(float(s) for s in scales),
                                test_rotations=tuple(int(r) for r in rotations),

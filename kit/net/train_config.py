@@ -228,7 +228,7 @@ class TrainConfig:
                 f"temporal_min_confidence={self.temporal_min_confidence}.")
         _check_self_training(self)
         check_passes(self.test_scales, self.test_rotations, self.augment.rotation_deg,
-                     two_views=bool(self.view_pairs), mirror=self.test_mirror)
+                     bool(self.view_pairs), self.test_mirror, self.augment.mirror)
         if self.save_every < 0:
             raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
                              "more (0: a tenth of the run).")
