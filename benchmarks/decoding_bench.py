@@ -17,7 +17,8 @@ training frames first where it was trained with view_pairs), ``test_scales=0.85,
 (:mod:`kit.net.test_scales`; empty: one scale), ``test_rotations=0,90,180,270`` (models
 trained with rotation_deg=180 only), ``test_mirror=True`` (each pass flipped too; models trained with mirror=True only),
 ``view_boundary=`` (two_views without the line between
-the views). Each decoding starts from the pose config as fitted, not from the other's. The
+the views). Each decoding starts from the pose config as fitted (its test passes as
+trained, whatever an earlier run left), not from the other's. The
 mirror's two views, then several scales:
 
     .venv/bin/python benchmarks/decoding_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
@@ -135,7 +136,9 @@ def compare(project_dir: Path, args, against: dict | None = None) -> list[dict]:
             continue  # two_views needs view_pairs; turns, a full-circle model; flips, mirrored
         if views:
             use_two_views(project, folder)  # fitted on its training frames
-        fitted = folder.load_pose_config()  # each decoding from it
+        fitted = dataclasses.replace(  # each decoding from it: passes as trained, not as
+            folder.load_pose_config(), test_scales=trained.test_scales,  # a last run left
+            test_rotations=trained.test_rotations, test_mirror=trained.test_mirror)
         first = against or decoded(project, folder, before, args, fitted)
         second = decoded(project, folder, after, args, fitted)
         for frames in ("test", "validation", "unused", "train"):
