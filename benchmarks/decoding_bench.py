@@ -15,10 +15,10 @@ frames; the validation block's is what several animals are chosen on,
 as "name=value ...": ``decoder=two_views`` (:mod:`kit.net.two_views`, fitted on each model's
 training frames first where it was trained with view_pairs), ``test_scales=0.85,1,1.15``
 (:mod:`kit.net.test_scales`; empty: one scale), ``test_rotations=0,90,180,270`` (models
-trained with rotation_deg=180 only), ``test_mirror=True`` (each pass flipped too; models trained with mirror=True only),
-``view_boundary=`` (two_views without the line between
-the views). Each decoding starts from the pose config as fitted (its test passes as
-trained, whatever an earlier run left), not from the other's. The
+trained with rotation_deg=180 only), ``test_mirror=True`` (each pass flipped too; models
+trained with mirror=True only), ``view_boundary=`` (two_views without the line between the
+views). Each decoding starts from the pose config as fitted (its test passes as trained,
+whatever an earlier run left), not from the other's. The
 mirror's two views, then several scales:
 
     .venv/bin/python benchmarks/decoding_bench.py /tmp/bench/mm1200/lp-mirror-mouse \
