@@ -10,9 +10,9 @@ from kit.net.data import (
     PoseDataset,
     augment,
     crop_shape,
-    mirror_permutation,
     prefetch,
 )
+from kit.net.sides import mirror_permutation
 from kit.net.targets import decode
 from kit.net.train_config import TrainConfig
 from kit.project.labels import labels_to_array, load_labels

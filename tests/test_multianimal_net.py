@@ -13,7 +13,8 @@ from keras import layers
 
 import kit.net.train
 from kit.net.backbones import BACKBONES, Backbone, register_backbone
-from kit.net.data import AugmentConfig, MultiAnimalDataset, augment, mirror_permutation
+from kit.net.data import AugmentConfig, MultiAnimalDataset, augment
+from kit.net.sides import mirror_permutation
 from kit.net.heads import head_names
 from kit.net.ma_targets import (
     MultiAnimalSpec,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,26 +59,6 @@ class AugmentConfig:
                 f"{self.keypoint_crop_probability}, crop_jitter={self.crop_jitter}.")
 
 
-def mirror_permutation(bodyparts: Sequence[str]) -> list[int]:
-    """Index of each part's mirror image, others to themselves: ``leftear`` <-> ``rightear``
-    (``left``/``right`` in any case), and a side written as a letter of its own (SLEAP's
-    flies: ``wingL`` <-> ``wingR``, ``forelegL1`` <-> ``forelegR1``; ``L_paw`` <-> ``R_paw``,
-    ``ear_l`` <-> ``ear_r``) where the twin is one of ``bodyparts``."""
-    index = {name: i for i, name in enumerate(bodyparts)}
-    return [index.get(mirror_name(name), i) for i, name in enumerate(bodyparts)]
-
-
-def mirror_name(name: str) -> str:
-    """``name`` with its side swapped (:func:`mirror_permutation`), or ``name``."""
-    for a, b in (("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT")):
-        if a in name or b in name:
-            return name.replace(a, "\0").replace(b, a).replace("\0", b)
-    # words: capitals run (not before a lower-case letter), a word, digits, separators
-    tokens = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+|[^A-Za-z\d]+", name)
-    sides = {"L": "R", "R": "L", "l": "r", "r": "l"}
-    return "".join(sides.get(token, token) for token in tokens)
-
-
 def labels_outside(points: np.ndarray, image_shapes: Sequence[tuple[int, int]]) -> np.ndarray:
     """(N, K) bool: labels that lie outside their image (usually a labeling mistake).
 
@@ -127,7 +106,7 @@ def augment(
         image: (H, W, 3) uint8 RGB.
         points: (K, 2) x then y, image pixels, NaN = missing; or (num_individuals, K, 2)
             (several animals: one warp for all, parts mirrored within each animal).
-        mirror_perm: each part's mirror image (:func:`mirror_permutation`), for mirrored crops.
+        mirror_perm: each part's mirror image (:func:`kit.net.sides.mirror_permutation`), for mirrored crops.
 
     Returns:
         The crop (crop_h, crop_w, 3) float32 in 0-255, and its points (shaped as given);
@@ -215,7 +194,7 @@ class PoseDataset(keras.utils.PyDataset):
         config: the run's settings (a :class:`kit.net.train_config.TrainConfig`): its
             ``batch_size``, ``train_steps``, ``augment``, ``targets`` and ``seed``
             (:class:`BatchSettings`).
-        mirror_perm: each part's mirror image (:func:`mirror_permutation`).
+        mirror_perm: each part's mirror image (:func:`kit.net.sides.mirror_permutation`).
         backbone_stride: the backbone's output stride (map sizes round up at it).
     """
 

@@ -15,7 +15,7 @@ interpolation), every scale at every turn; no turns for
 ``two_views`` (a mirror's views do not turn). An animal filmed from above looks like an animal
 mirrored: ``test_mirror`` adds every pass again on the image flipped left to right, its
 points flipped back and its left and right parts swapped (``leftear`` <-> ``rightear``, as
-:func:`kit.net.data.mirror_permutation` pairs them for mirrored training crops; the flip test
+:func:`kit.net.sides.mirror_permutation` pairs them for mirrored training crops; the flip test
 of human pose estimation), for a model trained on mirrored crops (``mirror=True``: one that
 never saw a mirrored animal misses it by tens of pixels), not for ``two_views``. Several
 animals: each pass's animals are matched to those of the pass that found the most keypoints
@@ -34,9 +34,9 @@ from collections.abc import Callable
 import numpy as np
 
 from kit.net.assembly import matched_pairs, present
-from kit.net.data import mirror_permutation
 from kit.net.images import check_passes, scale_image
 from kit.net.model_folder import ModelFolder, PoseConfig
+from kit.net.sides import mirror_permutation
 
 SUGGESTED_SCALES = (0.85, 1.0, 1.15)  # within kit's training scale_range (0.5, 1.25)
 

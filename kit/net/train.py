@@ -33,7 +33,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from kit.net.backbones import get_backbone
-from kit.net.data import MultiAnimalDataset, PoseDataset, mirror_permutation, prefetch
+from kit.net.data import MultiAnimalDataset, PoseDataset, prefetch
 from kit.net.heads import head_losses
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
 from kit.net.model import build_model, resolve_weights
@@ -47,6 +47,7 @@ from kit.net.run_files import (
     save_checkpoint,
     save_final,
 )
+from kit.net.sides import mirror_permutation
 from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings, make_optimizer
 from kit.net.unlabeled import WithUnlabeled, with_unlabeled
 from kit.net.unlabeled_animals import with_animal_losses
