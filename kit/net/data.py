@@ -106,7 +106,8 @@ def augment(
         image: (H, W, 3) uint8 RGB.
         points: (K, 2) x then y, image pixels, NaN = missing; or (num_individuals, K, 2)
             (several animals: one warp for all, parts mirrored within each animal).
-        mirror_perm: each part's mirror image (:func:`kit.net.sides.mirror_permutation`), for mirrored crops.
+        mirror_perm: each part's mirror image (:func:`kit.net.sides.mirror_permutation`), for
+            mirrored crops.
 
     Returns:
         The crop (crop_h, crop_w, 3) float32 in 0-255, and its points (shaped as given);

@@ -24,7 +24,7 @@ from kit.net.model import fold_batchnorm  # also registers kit's layers for load
 from kit.net.model_folder import (BOTTOM_UP_DECODER, SINGLE_ANIMAL_DECODER, ModelFolder,
                                   PoseConfig)
 from kit.net.targets import TargetConfig, sigmoid  # sigmoid: re-exported
-from kit.net.test_scales import decode_at_scales, has_passes
+from kit.net.test_scales import decode_at_scales, has_passes, passes_text
 
 
 ACTIVATIONS = {"sigmoid": sigmoid, None: lambda maps: maps}  # a head record's activation
@@ -80,8 +80,6 @@ class Predictor:
         self.net_type, self.backbone_stride = pose.net_type, pose.backbone_stride
         self.global_scale: float = pose.global_scale
         # several passes (kit.net.test_scales): frames come at full size, scaled and turned there
-        self.test_scales: tuple[float, ...] = pose.test_scales or (1.0,)
-        self.test_rotations: tuple[int, ...] = pose.test_rotations or (0,)
         self.several_passes: bool = has_passes(pose)
         self.input_scale: float = 1.0 if self.several_passes else pose.global_scale
         self.train_steps: int = pose.train_steps
@@ -100,10 +98,7 @@ class Predictor:
         (one scale, ``single_animal`` or ``bottom_up``): e.g. "two_views", "single_animal at
         scales 0.85/1/1.15"; None otherwise (what an analysis records)."""
         if self.several_passes:
-            return (f"{self.decoder_name} at scales {'/'.join(f'{s:g}' for s in self.test_scales)}"
-                    + (f", turns {'/'.join(map(str, self.test_rotations))}"
-                       if self.test_rotations != (0,) else "")
-                    + (", mirrored" if self.pose.test_mirror else ""))
+            return f"{self.decoder_name} at {passes_text(self.pose)}"
         if self.decoder_name not in (SINGLE_ANIMAL_DECODER, BOTTOM_UP_DECODER):
             return self.decoder_name
         return None

@@ -94,6 +94,14 @@ def passes_of(pose: PoseConfig) -> list[tuple[bool, int, float]]:
             for degrees in pose.test_rotations or (0,) for factor in pose.test_scales or (1.0,)]
 
 
+def passes_text(pose: PoseConfig) -> str:
+    """The passes of ``pose`` in words, e.g. "scales 0.85/1/1.15, turns 0/180, mirrored"."""
+    scales, turns = pose.test_scales or (1.0,), pose.test_rotations or (0,)
+    return (f"scales {'/'.join(f'{s:g}' for s in scales)}"
+            + (f", turns {'/'.join(map(str, turns))}" if turns != (0,) else "")
+            + (", mirrored" if pose.test_mirror else ""))
+
+
 def decode_at_scales(predictor, images: np.ndarray):
     """The :class:`kit.net.decoders.Decoded` of a batch of images at full resolution (N, H,
     W, 3) by ``predictor`` (a :class:`kit.net.predict.Predictor`) at each pass of its pose
@@ -207,8 +215,9 @@ def use_test_scales(folder: str | ModelFolder, scales=SUGGESTED_SCALES,
     """Make a trained model predict at each of ``scales`` (factors of its global_scale),
     each image also turned by each of ``rotations`` (degrees, multiples of 90; a model
     trained with ``rotation_deg=180`` only) and, with ``mirror``, flipped left to right as
-    well (a model trained with ``mirror=True`` only), and take the median; ``()`` and no mirror: back to one pass. Rewrites its pose
-    config (evaluation, analysis and the notebooks read it there)."""
+    well (a model trained with ``mirror=True`` only), and take the median; ``()`` and no
+    mirror: back to one pass. Rewrites its pose config (evaluation, analysis and the
+    notebooks read it there)."""
     folder = ModelFolder(folder)
     augment = folder.load_train_config().augment
     check_passes(scales, rotations, augment.rotation_deg, mirror=bool(mirror),
