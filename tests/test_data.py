@@ -1,3 +1,5 @@
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -75,6 +77,31 @@ def test_full_circle_rotation_and_crop_jitter(seed):
     assert np.linalg.norm(centroid - new[0]) < 1.0
     with pytest.raises(ValueError, match=r"rotation_deg must be in \[0, 180\]"):
         AugmentConfig(rotation_deg=-5.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_elastic_deformation_moves_the_labels_with_their_pixels(seed):
+    """elastic=4 bends each crop by up to several pixels, and the label follows its dot to
+    within a quarter pixel (the map never folds, so each point has one place to go); the
+    warp before it is the same draw as without the deformation."""
+    img = _dot_image(70.3, 50.7)
+    pts = np.array([[70.3, 50.7], [np.nan, np.nan]])
+    plain = AugmentConfig(contrast_range=(1, 1), brightness=0.0, keypoint_crop_probability=1.0,
+                          crop_jitter=0.1)
+    bent = dataclasses.replace(plain, elastic=4.0)
+    _, before = augment(img, pts, (96, 96), plain, np.random.default_rng(seed))
+    out, new = augment(img, pts, (96, 96), bent, np.random.default_rng(seed))
+    assert np.isnan(new[1]).all() and np.linalg.norm(new[0] - before[0]) < 15
+    mask = out[:, :, 0]
+    ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    centroid = np.array([(xs * mask).sum(), (ys * mask).sum()]) / mask.sum()
+    assert np.linalg.norm(centroid - new[0]) < 0.25
+    moves = [np.linalg.norm(augment(img, pts, (96, 96), bent, np.random.default_rng(s))[1][0]
+                            - augment(img, pts, (96, 96), plain, np.random.default_rng(s))[1][0])
+             for s in range(20)]
+    assert max(moves) > 2.0  # the deformation is real, not a no-op
+    with pytest.raises(ValueError, match="elastic >= 0"):
+        AugmentConfig(elastic=-1.0)
 
 
 def test_points_outside_the_crop_become_missing():

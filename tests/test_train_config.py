@@ -104,6 +104,8 @@ def test_split_method_and_augmentation_parameters():
     assert default.split_method == "random" and default.augment.rotation_deg == 25.0
     assert default.augment.scale_range == (0.5, 1.25) and default.augment.crop_jitter == 0.25
     assert TrainConfig.from_parameters(scale_max=2.0).augment.scale_range == (0.5, 2.0)
+    assert default.augment.elastic == 0.0  # off, as DeepLabCut's default
+    assert TrainConfig.from_parameters(settings="elastic=2").augment.elastic == 2.0
     with pytest.raises(ValueError, match="split_method must be one of"):
         TrainConfig(split_method="sequential")
     with pytest.raises(ValueError, match=r"rotation_deg must be in \[0, 180\]"):

@@ -1,7 +1,9 @@
 """Images, augmentation (DeepLabCut's), and the training batches.
 
 Augmentation is one affine warp per image (scale, rotation, mirror and crop
-together, so pixels are interpolated once) followed by contrast and brightness.
+together, so pixels are interpolated once), where asked an elastic deformation of the crop
+(imgaug's ``ElasticTransformation``, in DeepLabCut's and Lightning Pose's pipelines), then
+contrast and brightness.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ class AugmentConfig:
     up to 180, the full circle, for animals filmed from above that face every way).
     Translation is the crop's placement: with ``keypoint_crop_probability`` the crop is
     centred on a random labeled point shifted by up to ``crop_jitter`` of the crop size
-    each way (DeepLabCut's 0.25), otherwise anywhere in the image.
+    each way (DeepLabCut's 0.25), otherwise anywhere in the image. ``elastic``: each crop
+    deformed by a smooth random field of displacements, their standard deviation drawn from
+    0 to ``elastic`` crop pixels, the labels moved with their pixels; 0: none. DeepLabCut's
+    and Lightning Pose's imgaug pipelines move pixels by up to about 1.3 and 0.3 px, smooth
+    over 5 px (their ``sigma``); larger moves are smoothed over proportionally more
+    (:func:`_elastic`), so that the crop is bent, never folded.
     """
 
     enabled: bool = True
@@ -46,17 +53,19 @@ class AugmentConfig:
     crop_size: tuple[int, int] = (448, 448)  # (height, width), upper bound
     keypoint_crop_probability: float = 0.5  # crops centred near a body part
     crop_jitter: float = 0.25  # those crops' centre: +- this fraction of the crop from the part
+    elastic: float = 0.0  # px, the deformation's largest standard deviation (0: off)
 
     def __post_init__(self):
         if self.global_scale <= 0 or not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise ValueError(f"Scales must be positive and ordered. Received: {self}.")
         if not (0 <= self.rotation_deg <= 180 and 0 <= self.keypoint_crop_probability <= 1
-                and self.crop_jitter >= 0):
+                and self.crop_jitter >= 0 <= self.elastic):
             raise ValueError(
                 f"rotation_deg must be in [0, 180] (180: the full circle), "
-                f"keypoint_crop_probability in [0, 1] and crop_jitter >= 0. Received: "
-                f"rotation_deg={self.rotation_deg}, keypoint_crop_probability="
-                f"{self.keypoint_crop_probability}, crop_jitter={self.crop_jitter}.")
+                f"keypoint_crop_probability in [0, 1], crop_jitter and elastic >= 0. "
+                f"Received: rotation_deg={self.rotation_deg}, keypoint_crop_probability="
+                f"{self.keypoint_crop_probability}, crop_jitter={self.crop_jitter}, "
+                f"elastic={self.elastic}.")
 
 
 def labels_outside(points: np.ndarray, image_shapes: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -120,6 +129,8 @@ def augment(
     new_points = points @ matrix[:, :2].T + matrix[:, 2]
     if flip and mirror_perm is not None:
         new_points = new_points[..., list(mirror_perm), :]
+    if config.enabled and config.elastic > 0:
+        out, new_points = _elastic(out, new_points, rng.uniform(0, config.elastic), rng)
     inside = (new_points[..., 0] >= 0) & (new_points[..., 0] < cw) & (
         new_points[..., 1] >= 0) & (new_points[..., 1] < ch)
     new_points[~inside] = np.nan
@@ -160,6 +171,46 @@ def _draw_warp(image_hw: tuple[int, int], points: np.ndarray, crop_hw: tuple[int
         rot = rot @ np.diag([-1.0, 1.0])
     shift = np.array([cw / 2, ch / 2]) - rot @ centre
     return np.hstack([rot, shift[:, None]]), flip
+
+
+ELASTIC_SIGMA = 5.0  # px per px of displacement, at least 5 px (imgaug's sigma in DeepLabCut)
+
+
+def _elastic(crop: np.ndarray, points: np.ndarray, std: float, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The crop deformed by a smooth random field ``d`` (each axis white noise blurred over
+    ``ELASTIC_SIGMA * max(1, std)`` px, scaled to standard deviation ``std``): pixel ``q`` of
+    the result is pixel ``q + d(q)`` of ``crop``, so a point ``p`` moves to the ``q`` with
+    ``q + d(q) = p``, found by fixed-point steps. Blurred over at least 5 px per px of
+    displacement, ``d`` changes by under 1 px per px (about 0.65 at most): the map never
+    folds, and each step shrinks the miss."""
+    h, w = crop.shape[:2]
+    sigma = ELASTIC_SIGMA * max(1.0, std)
+    field = np.stack([cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0),
+                                       sigma) for _ in range(2)], axis=-1)
+    field *= std / max(float(field.std()), 1e-6)
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)),
+                    axis=-1) + field
+    out = cv2.remap(crop, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    flat = points.reshape(-1, 2)
+    moved = flat.copy()
+    for _ in range(8):
+        moved = flat - _bilinear(field, moved)
+    return out, moved.reshape(points.shape)
+
+
+def _bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(n, 2) values of ``field`` (h, w, 2) at (x, y) ``points``, clamped to its edges;
+    NaN where a point is NaN."""
+    h, w = field.shape[:2]
+    x = np.clip(points[:, 0], 0, w - 1.001)
+    y = np.clip(points[:, 1], 0, h - 1.001)
+    x0, y0 = np.nan_to_num(np.floor(x)).astype(int), np.nan_to_num(np.floor(y)).astype(int)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    top = field[y0, x0] * (1 - fx) + field[y0, x0 + 1] * fx
+    bottom = field[y0 + 1, x0] * (1 - fx) + field[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 def pack_targets(

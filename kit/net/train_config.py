@@ -285,10 +285,10 @@ class TrainConfig:
         """The settings from a notebook's flat parameters (those of ``03_train``).
 
         Conversions: ``weights`` "" -> None (from scratch); ``learning_rate`` 0 -> None (the
-        optimizer's default); ``crop_size`` n -> (n, n); ``augment``, ``mirror``,
+        optimizer's default); ``crop_size`` n -> (n, n); ``augment``, ``mirror``, ``elastic``,
         ``rotation_deg``, ``crop_jitter``, ``global_scale`` and ``scale_min``, ``scale_max`` ->
-        ``AugmentConfig(enabled=, mirror=, rotation_deg=, crop_jitter=, global_scale=,
-        scale_range=(scale_min, scale_max))``; ``bodyparts``, ``test_videos`` and
+        ``AugmentConfig(enabled=, mirror=, elastic=, rotation_deg=, crop_jitter=,
+        global_scale=, scale_range=(scale_min, scale_max))``; ``bodyparts``, ``test_videos`` and
         ``pca_bodyparts``, comma-separated, -> tuples; ``view_pairs``
         "a_top:a_bot,b_top:b_bot" -> pairs; ``test_scales`` "0.85,1,1.15" and
         ``test_rotations`` "0,90,180,270" (or lists) -> tuples of numbers; ``num_workers`` -1 -> one per core (the default).
@@ -379,7 +379,7 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
 
 
 # AugmentConfig fields that are flat parameters of their own name.
-AUGMENT_PARAMETERS = frozenset({"rotation_deg", "crop_jitter", "global_scale"})
+AUGMENT_PARAMETERS = frozenset({"rotation_deg", "crop_jitter", "global_scale", "elastic"})
 # The flat parameters of notebooks/03_train.ipynb that TrainConfig.from_parameters reads.
 FLAT_PARAMETERS = frozenset(
     {f.name for f in dataclasses.fields(TrainConfig)} - {"augment", "targets"}
