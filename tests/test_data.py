@@ -6,6 +6,7 @@ import pytest
 
 import threading
 import time
+import warnings
 
 from kit.net.data import (
     AugmentConfig,
@@ -119,6 +120,13 @@ def test_mirror_swaps_left_and_right():
     flies = ["thorax", "wingL", "wingR", "forelegL1", "forelegR1", "eyeL", "Left_ear",
              "Right_ear", "paw1LH_top", "paw4RH_top", "elbow_r", "elbow_l", "earR"]
     assert mirror_permutation(flies) == [0, 2, 1, 4, 3, 5, 7, 6, 8, 9, 11, 10, 12]
+    # mirrored training where no two names pair (the mirror mouse's paws) is warned of
+    with pytest.warns(UserWarning, match="no two of the body parts .* pair as left and right"):
+        assert mirror_permutation(["paw1LH_top", "paw4RH_top"], warn=True) == [0, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mirror_permutation(flies, warn=True)
+        mirror_permutation(["paw1LH_top", "paw4RH_top"])  # not asked: not mirrored training
     img = _dot_image(40, 60)
     pts = np.array([[40.0, 60.0], [30.0, 60.0], [50.0, 60.0]])
     config = AugmentConfig(global_scale=1, scale_range=(1, 1), rotation_deg=0, mirror=True,

@@ -253,17 +253,17 @@ def _training_data(project: Project, config: TrainConfig, model_dir: Path,
         raise ValueError(
             f"{ModelFolder(model_dir).split_file} trains on {len(unlabeled)} frame(s) that no label file "
             f"holds any more: {unlabeled[:5]}. Restore their labels (a .bak file keeps the "
-            "previous version), or train under another shuffle number."
-        )
+            "previous version), or train under another shuffle number.")
     train_labels = labels.loc[list(split.train)]
     paths = [project.image_path(name) for name in train_labels.index]
     points = labels_to_array(train_labels, bodyparts, project.layout)  # (N, [rows,] K, 2)
     stride = get_backbone(config.net_type).output_stride
+    swapped = mirror_permutation(bodyparts, warn=config.augment.enabled and config.augment.mirror)
     if project.layout is None:
-        dataset = PoseDataset(paths, points, config, mirror_permutation(bodyparts), stride)
+        dataset = PoseDataset(paths, points, config, swapped, stride)
     else:
         dataset = MultiAnimalDataset(paths, points, config, _multianimal_spec(project, points),
-                                     mirror_permutation(bodyparts), stride)
+                                     swapped, stride)
     _check_training_labels(project, train_labels, points, dataset, bodyparts)
     if not config.unlabeled_pairs:
         return dataset
