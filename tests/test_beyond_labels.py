@@ -233,6 +233,9 @@ def test_methods_differ_only_in_what_they_name():
     assert plain.split_method == rotated.split_method == "blocks"
     assert train_config(config, METHODS["unlabeled_losses"], 50, 600).unlabeled_pairs == 2
     assert train_config(config, METHODS["self_training"], 50, 600).pseudo_label_frames == 200
+    mirrored = train_config(config, METHODS["mirrored"], 50, 600)
+    assert mirrored.augment == dataclasses.replace(rotated.augment, mirror=True)
+    assert mirrored.variant == rotated.variant.replace("-rot180", "-rot180-mirror")  # own folder
     # A rig whose views do not turn: no method rotates beyond DeepLabCut's 25 degrees, and
     # the losses on unlabeled frames add the two views' agreement.
     rig = BeyondConfig(rotation_deg=25.0, view_pairs=(("nose_top", "nose_bot"),),
@@ -260,7 +263,7 @@ def test_a_time_budget_gives_each_method_the_steps_that_fit_in_it(monkeypatch):
     monkeypatch.setattr(beyond_labels, "seconds_per_step",
                         lambda project, run: 0.5 if run.unlabeled_pairs else 0.25)
     steps = {name: method_steps(None, config, name, 50) for name in METHODS}
-    assert steps == {"supervised": 40, "full_rotation": 40, "unlabeled_losses": 20,
+    assert steps == {"supervised": 40, "full_rotation": 40, "mirrored": 40, "unlabeled_losses": 20,
                      "pretrained": 40, "ensemble": 40, "ensemble_3x": 120, "self_training": 40}
     assert method_steps(None, BeyondConfig(train_steps=7), "ensemble_3x", 50) == 21  # no budget
 

@@ -87,6 +87,7 @@ class Method:
 METHODS: dict[str, Method] = {
     "supervised": Method(rotate=False),  # DeepLabCut's augmentation (rotations up to 25 degrees)
     "full_rotation": Method(),
+    "mirrored": Method({"mirror": True}),  # and mirrored crops, left and right parts swapped
     "unlabeled_losses": Method({"unlabeled_pairs": 2}),
     "pretrained": Method(pretrain=True),
     "ensemble": Method(members=3, seed_offset=1),

@@ -191,8 +191,7 @@ class TrainConfig:
         if self.precision not in PRECISIONS or self.jit_compile not in (True, False, "auto"):
             raise ValueError(
                 f"precision must be one of {PRECISIONS} and jit_compile True, False or 'auto'. "
-                f"Received: precision={self.precision!r}, jit_compile={self.jit_compile!r}."
-            )
+                f"Received: precision={self.precision!r}, jit_compile={self.jit_compile!r}.")
         if self.run_eagerly not in (True, False, "auto"):
             raise ValueError(f"run_eagerly must be True, False or 'auto'. Received: "
                              f"{self.run_eagerly!r}.")
@@ -206,8 +205,7 @@ class TrainConfig:
             raise ValueError(
                 f"train_steps and batch_size must be >= 1, batchnorm_batches and num_workers "
                 f">= 0. Received: train_steps={self.train_steps}, batch_size={self.batch_size}, "
-                f"batchnorm_batches={self.batchnorm_batches}, num_workers={self.num_workers}."
-            )
+                f"batchnorm_batches={self.batchnorm_batches}, num_workers={self.num_workers}.")
         if (min(self.unlabeled_pairs, self.unlabeled_margin_frames, self.temporal_loss_weight,
                 self.temporal_epsilon_px, self.pca_loss_weight, self.views_loss_weight) < 0
                 or any(len(pair) != 2 for pair in self.view_pairs)
@@ -254,6 +252,8 @@ class TrainConfig:
             parts.append("noaug")
         elif self.augment.rotation_deg != DLC_ROTATION_DEG:  # another augmentation
             parts.append(f"rot{self.augment.rotation_deg:g}")
+        if self.augment.enabled and self.augment.mirror:  # mirrored crops
+            parts.append("mirror")
         if self.weights and is_pretrained_file(self.weights):  # pretrained on the project
             parts.append("pretrained")
         if self.unlabeled_pairs:  # trained with losses on unlabeled frames
