@@ -193,24 +193,12 @@ def _elastic(crop: np.ndarray, points: np.ndarray, std: float, rng: np.random.Ge
                     axis=-1) + field
     out = cv2.remap(crop, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    flat = points.reshape(-1, 2)
+    flat = points.reshape(1, -1, 2).astype(np.float32)  # NaN stays NaN: p - d(q)
     moved = flat.copy()
-    for _ in range(8):
-        moved = flat - _bilinear(field, moved)
-    return out, moved.reshape(points.shape)
-
-
-def _bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(n, 2) values of ``field`` (h, w, 2) at (x, y) ``points``, clamped to its edges;
-    NaN where a point is NaN."""
-    h, w = field.shape[:2]
-    x = np.clip(points[:, 0], 0, w - 1.001)
-    y = np.clip(points[:, 1], 0, h - 1.001)
-    x0, y0 = np.nan_to_num(np.floor(x)).astype(int), np.nan_to_num(np.floor(y)).astype(int)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    top = field[y0, x0] * (1 - fx) + field[y0, x0 + 1] * fx
-    bottom = field[y0 + 1, x0] * (1 - fx) + field[y0 + 1, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
+    for _ in range(8):  # d at the points, read as the image is, edges repeated
+        moved = flat - cv2.remap(field, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    return out, moved.reshape(points.shape).astype(points.dtype)
 
 
 def pack_targets(
