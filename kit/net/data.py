@@ -22,6 +22,7 @@ import numpy as np
 
 from kit.net.images import scale_image as scale_image  # re-exported: callers import it here
 from kit.net.ma_targets import MultiAnimalSpec, make_multianimal_targets
+from kit.net.pose_balance import pose_draw_p
 from kit.net.targets import TargetConfig, make_targets, map_shape
 from kit.project.video import load_image
 from kit.project.video_workers import map_ahead, usable_cores
@@ -217,6 +218,7 @@ class BatchSettings(Protocol):
     batch_size: int
     train_steps: int
     seed: int
+    pose_balance: float
     augment: AugmentConfig
     targets: TargetConfig
 
@@ -232,8 +234,8 @@ class PoseDataset(keras.utils.PyDataset):
         image_paths: the N training images.
         points: (N, K, 2) their labels, x then y, image pixels, NaN = missing.
         config: the run's settings (a :class:`kit.net.train_config.TrainConfig`): its
-            ``batch_size``, ``train_steps``, ``augment``, ``targets`` and ``seed``
-            (:class:`BatchSettings`).
+            ``batch_size``, ``train_steps``, ``augment``, ``targets``, ``seed`` and
+            ``pose_balance`` (rare poses drawn more often: :mod:`kit.net.pose_balance`).
         mirror_perm: each part's mirror image (:func:`kit.net.sides.mirror_permutation`).
         backbone_stride: the backbone's output stride (map sizes round up at it).
     """
@@ -258,6 +260,8 @@ class PoseDataset(keras.utils.PyDataset):
         shapes = [self._image(i).shape[:2] for i in range(len(self.image_paths))]
         self.outside = labels_outside(self.points, shapes)  # left out of the targets
         self.points[self.outside] = np.nan
+        if config.pose_balance:  # rare poses drawn more often
+            self.draw_p = pose_draw_p(self.points, config.pose_balance)
         self.crop_hw = crop_shape(shapes, config.augment, backbone_stride)
         self.map_hw = map_shape(*self.crop_hw, backbone_stride, config.targets.stride)
     @functools.lru_cache(maxsize=512)  # noqa: B019 (one dataset per training run)
@@ -293,8 +297,8 @@ class PoseDataset(keras.utils.PyDataset):
         added[outside] = np.nan
         self.points = np.concatenate([self.points, added])
         self.outside = np.concatenate([self.outside, outside])
-        self.draw_p = np.concatenate([np.full(first, (1 - share) / first),
-                                      np.full(len(added), share / len(added))])
+        before = np.full(first, 1 / first) if self.draw_p is None else self.draw_p
+        self.draw_p = np.concatenate([before * (1 - share), np.full(len(added), share / len(added))])
 
     def pack(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """The packed targets of one crop's points by head name (one per model output)."""

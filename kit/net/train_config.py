@@ -92,15 +92,12 @@ class TrainConfig:
         batchnorm_batches: augmented batches that BatchNorm's moving statistics are
             recomputed on after training (``kit.net.model.recalibrate_batchnorm``); 0 keeps
             the moving averages of the run.
-        num_workers: threads that prepare the next batches (decode, augment, targets)
-            while the network trains on the current one (``kit.net.data.prefetch``);
-            default one per CPU core, at most 8; 0 makes each batch between steps on the
-            training thread. The batches are the same for any number (each depends only
-            on ``seed`` and its step).
+        num_workers: threads that prepare the next batches while the network trains
+            (``kit.net.data.prefetch``): one per CPU core, at most 8; 0: between steps, on
+            the training thread. The batches are the same for any number.
         keep_checkpoints: keep the last checkpoint (model + optimizer, about 290 MB for
-            ResNet-50 with Adam) after the run has finished. By default it is deleted once
-            final model is written: a finished run is not trained again, and training on
-            from it takes ``weights=str(ModelFolder(model_dir).model_file)``.
+            ResNet-50 with Adam) once the final model is written (by default deleted; training
+            on takes ``weights=str(ModelFolder(model_dir).model_file)``).
         unlabeled_pairs: pairs of consecutive unlabeled video frames added to each batch
             (``batch_size`` labeled crops + 2 * unlabeled_pairs) for the losses on unlabeled
             frames (:mod:`kit.net.unlabeled_losses`; several animals: on the assembled animals,
@@ -121,10 +118,8 @@ class TrainConfig:
             ``columns_for_singleview_pca``): leave out what is not the animal's pose (an
             obstacle) or is often out of view; (): all.
         unlabeled_rampup: share of ``train_steps`` over which the unlabeled losses' weights
-            grow linearly from 0 to theirs (consistency losses on keypoints that a network
-            from random weights has not learned yet pull it to a constant pose; ramping them
-            up is the usual cure in semi-supervised learning, e.g. Laine and Aila 2017); 0: full
-            weight from the first step.
+            grow from 0 to theirs (as in semi-supervised learning, e.g. Laine and Aila 2017:
+            they would pull an untrained network to a constant pose); 0: from the first step.
         view_pairs, views_loss_weight: for a rig that films two views in one frame (a
             mirror): pairs of body parts that are one point seen in both views, e.g.
             ``(("nose_top", "nose_bot"), ...)``, and the weight of the loss on their
@@ -137,6 +132,8 @@ class TrainConfig:
             labels this many frames of the project's videos (away from the test frames, as
             the unlabeled pairs) and trains on them as well, each body part where its
             likelihood reaches ``pseudo_label_min_likelihood``; 0 frames: off.
+        pose_balance: each labeled frame drawn in proportion to its pose's rarity among the
+            labeled frames raised to this power (:mod:`kit.net.pose_balance`); 0: all alike.
         test_scales, test_rotations, test_mirror: the model predicts each image at these
             factors of its global_scale, turned by these degrees (multiples of 90, for
             rotation_deg 180) and, with test_mirror, flipped left to right too, and takes the
@@ -180,6 +177,7 @@ class TrainConfig:
     pseudo_label_frames: int = 0
     pseudo_label_at: float = 0.5
     pseudo_label_min_likelihood: float = 0.6
+    pose_balance: float = 0.0
     test_scales: tuple[float, ...] = ()
     test_rotations: tuple[int, ...] = ()
     test_mirror: bool = False
@@ -215,8 +213,7 @@ class TrainConfig:
             raise ValueError(
                 "unlabeled_pairs, unlabeled_margin_frames and the temporal and pca settings must "
                 "be >= 0, pca_explained_variance in (0, 1], unlabeled_rampup in [0, 1], "
-                "temporal_min_confidence in [0, 1), "
-                "view_pairs pairs of body parts. "
+                "temporal_min_confidence in [0, 1), view_pairs pairs of body parts. "
                 f"Received: unlabeled_rampup={self.unlabeled_rampup}, unlabeled_pairs="
                 f"{self.unlabeled_pairs}, unlabeled_margin_frames={self.unlabeled_margin_frames}, "
                 f"temporal_loss_weight={self.temporal_loss_weight}, temporal_epsilon_px="
@@ -227,9 +224,10 @@ class TrainConfig:
         _check_self_training(self)
         check_passes(self.test_scales, self.test_rotations, self.augment.rotation_deg,
                      bool(self.view_pairs), self.test_mirror, self.augment.mirror)
-        if self.save_every < 0:
-            raise ValueError(f"save_every={self.save_every}: steps between checkpoints, 0 or "
-                             "more (0: a tenth of the run).")
+        if self.save_every < 0 or self.pose_balance < 0:
+            raise ValueError(f"save_every (steps between checkpoints; 0: a tenth of the run) and "
+                             f"pose_balance must be >= 0. Received: save_every={self.save_every}, "
+                             f"pose_balance={self.pose_balance}.")
 
     @property
     def variant(self) -> str:
@@ -254,6 +252,8 @@ class TrainConfig:
             parts.append(f"rot{self.augment.rotation_deg:g}")
         if self.augment.enabled and self.augment.mirror:  # mirrored crops
             parts.append("mirror")
+        if self.pose_balance:  # rare poses drawn more often
+            parts.append(f"balance{self.pose_balance:g}")
         if self.weights and is_pretrained_file(self.weights):  # pretrained on the project
             parts.append("pretrained")
         if self.unlabeled_pairs:  # trained with losses on unlabeled frames
