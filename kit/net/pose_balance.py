@@ -73,8 +73,7 @@ def pose_draw_p(points: np.ndarray, power: float, neighbours: int = NEIGHBOURS) 
     n = len(points)
     if power == 0 or n < 2:
         return np.full(n, 1 / max(n, 1))
-    animals = points.reshape(n, -1, *points.shape[-2:])  # (N, M, K, 2)
-    poses = animals.reshape(-1, *points.shape[-2:])
+    poses = points.reshape(-1, *points.shape[-2:])  # every animal of every frame
     present = np.isfinite(poses).all(-1).sum(-1) >= 2
     rarity = np.full(len(poses), np.nan)
     rarity[present] = pose_rarity(poses[present], neighbours)
