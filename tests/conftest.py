@@ -61,6 +61,24 @@ def make_blob_project(
     return project
 
 
+
+def train_interrupted(project: Project, config, step: int, monkeypatch) -> None:
+    """Run ``kit.net.train.train`` until its checkpoint of ``step`` is written, then stop it
+    as Ctrl-C (or a lost kernel) would."""
+    import kit.net.train
+
+    save = kit.net.train.save_checkpoint
+
+    def save_then_interrupt(model, folder, saved_step, **kwargs):
+        save(model, folder, saved_step, **kwargs)
+        if saved_step == step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(kit.net.train, "save_checkpoint", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        kit.net.train.train(project, config, verbose=0)
+    monkeypatch.undo()
+
 @pytest.fixture
 def blob_project(tmp_path) -> Project:
     return make_blob_project(tmp_path / "blobs")

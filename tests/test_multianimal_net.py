@@ -9,6 +9,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
+from conftest import train_interrupted
 from keras import layers
 
 import kit.net.train
@@ -219,17 +220,7 @@ SMALL = dict(net_type="tiny_ma_test", weights=None, batch_size=2, train_fraction
 def test_tiny_group_trains_resumes_and_predicts_maps(tiny, tmp_path, monkeypatch):
     project = make_group_project(tmp_path / "p")
     config = TrainConfig(train_steps=4, save_every=2, keep_checkpoints=True, **SMALL)
-    save = kit.net.train.save_checkpoint
-
-    def save_then_interrupt_at_2(model, folder, step):
-        save(model, folder, step)
-        if step == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(kit.net.train, "save_checkpoint", save_then_interrupt_at_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(project, config, verbose=0)
-    monkeypatch.undo()
+    train_interrupted(project, config, 2, monkeypatch)
     model_dir = config.model_dir(project)
     assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == ["ckpt-00000002.keras"]
     train(project, config, verbose=0)  # resumes at step 2

@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import make_blob_project
+from conftest import make_blob_project, train_interrupted
 
 import kit.net.train
 from kit.net.data import AugmentConfig
@@ -49,17 +49,7 @@ def test_short_training_lowers_the_loss(tmp_path):
 def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     project = make_blob_project(tmp_path / "p", num_frames=8)
     config = TrainConfig(train_steps=6, save_every=2, keep_checkpoints=True, **LIGHT)
-    save = kit.net.train.save_checkpoint
-
-    def save_then_interrupt_at_4(model, folder, step, **kwargs):
-        save(model, folder, step, **kwargs)
-        if step == 4:
-            raise KeyboardInterrupt  # Ctrl-C (or a lost kernel) right after checkpoint 4
-
-    monkeypatch.setattr(kit.net.train, "save_checkpoint", save_then_interrupt_at_4)
-    with pytest.raises(KeyboardInterrupt):
-        train(project, config, verbose=0)
-    monkeypatch.undo()
+    train_interrupted(project, config, 4, monkeypatch)
     model_dir = config.model_dir(project)
     assert not (model_dir / "model.keras").exists()
     assert [p.name for p in list_checkpoints(model_dir / "checkpoints")] == ["ckpt-00000004.keras"]
@@ -165,3 +155,25 @@ def test_a_run_that_intervals_do_not_divide_logs_and_ends_on_its_last_step(tmp_p
     assert (log["seconds_per_step"] > 0).all() and np.isfinite(log["loss"]).all()
     steps = [int(p.stem.split("-")[1]) for p in list_checkpoints(model_dir / "checkpoints")]
     assert steps[-1] == 5
+
+
+def test_moving_average_of_the_weights_is_saved_and_survives_a_resume(tmp_path, monkeypatch):
+    """ema_span: the final model holds the optimizer's moving average of the weights, not
+    the last step's; an interrupted run's average goes on from its checkpoint, so the resumed
+    run ends where an uninterrupted one does."""
+    config = TrainConfig(train_steps=6, save_every=2, keep_checkpoints=True, ema_span=0.5,
+                         **LIGHT)
+    whole = train(make_blob_project(tmp_path / "whole", num_frames=8), config, verbose=0)
+    last = keras.saving.load_model(list_checkpoints(whole / "checkpoints")[-1])
+    final = keras.saving.load_model(whole / "model.keras")
+    raw = last.get_layer("part_pred").kernel
+    average = last.optimizer._model_variables_moving_average[
+        last.optimizer._get_variable_index(raw)]
+    kernel = final.get_layer("part_pred").get_weights()[0]
+    assert np.allclose(kernel, keras.ops.convert_to_numpy(average))
+    assert not np.allclose(kernel, keras.ops.convert_to_numpy(raw), atol=1e-4)
+
+    project = make_blob_project(tmp_path / "cut", num_frames=8)
+    train_interrupted(project, config, 4, monkeypatch)
+    resumed = keras.saving.load_model(train(project, config, verbose=0) / "model.keras")
+    assert np.allclose(resumed.get_layer("part_pred").get_weights()[0], kernel, atol=1e-5)

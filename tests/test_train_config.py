@@ -4,7 +4,8 @@ the learning-rate schedule. Nothing here trains; tests/test_train.py does."""
 import pytest
 
 from kit.net.data import AugmentConfig
-from kit.net.train_config import EXECUTION_ONLY, TrainConfig, learning_rate_schedule
+from kit.net.optimizer import learning_rate_schedule, make_optimizer
+from kit.net.train_config import EXECUTION_ONLY, TrainConfig
 
 
 def test_sgd_schedule_is_deeplabcuts_scaled():
@@ -124,3 +125,17 @@ def test_view_pairs_from_a_notebook_string_and_back_from_the_saved_settings():
     assert TrainConfig.from_parameters(view_pairs="").view_pairs == ()
     with pytest.raises(ValueError, match="view_pairs"):
         TrainConfig.from_parameters(view_pairs="nose_top")
+
+
+def test_ema_span_sets_the_averages_time_constant():
+    """ema_span: the weights' moving average over that share of the run (Keras's use_ema)."""
+    assert not make_optimizer(TrainConfig(train_steps=10)).use_ema
+    config = TrainConfig(train_steps=1000, ema_span=0.2, optimizer="adam")
+    optimizer = make_optimizer(config)
+    assert optimizer.use_ema and optimizer.ema_momentum == pytest.approx(1 - 1 / 200)
+    assert make_optimizer(TrainConfig(train_steps=3, ema_span=0.1)).ema_momentum == 0.0
+    assert config.variant == "-ema0.2"
+    assert TrainConfig.from_parameters(settings="ema_span=0.2").ema_span == 0.2
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="ema_span=1.5"):
+        TrainConfig(ema_span=1.5)

@@ -48,7 +48,8 @@ from kit.net.run_files import (
     save_final,
 )
 from kit.net.sides import mirror_permutation
-from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings, make_optimizer
+from kit.net.optimizer import finalize_weights, make_optimizer
+from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings
 from kit.net.unlabeled import WithUnlabeled, with_unlabeled
 from kit.net.unlabeled_animals import with_animal_losses
 from kit.net.unlabeled_losses import with_unlabeled_losses
@@ -189,6 +190,7 @@ def train(project: Project, config: TrainConfig, verbose: int = 1) -> Path:
         dataset = with_pseudo_labels(project, config, model, dataset, model_dir, bodyparts)
         _fit(model, dataset, config, model_dir, range(max(start, switch), config.train_steps),
              verbose)
+    finalize_weights(model)  # the moving average of the weights, where it is kept
     recalibrate_on_training_batches(model, dataset, config)
     save_final(model, project, config, dataset, model_dir, bodyparts)
     if not config.keep_checkpoints:

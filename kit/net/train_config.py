@@ -1,5 +1,5 @@
-"""Training settings: ``TrainConfig`` (saved in the model folder: :mod:`kit.net.model_folder`)
-and the learning-rate schedule and optimizer it stands for.
+"""Training settings: ``TrainConfig`` (saved in the model folder: :mod:`kit.net.model_folder`);
+the optimizer they stand for is :mod:`kit.net.optimizer`'s.
 
 Nothing here trains or touches disk; :mod:`kit.net.train` runs the training these settings
 describe, and is where users import ``TrainConfig`` from (``from kit.net.train import TrainConfig``).
@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
-
 from kit.net.backbones import get_backbone, is_pretrained_file
 from kit.net.data import AugmentConfig, default_num_workers
 from kit.net.images import check_passes
@@ -23,8 +21,6 @@ from kit.project import Project
 from kit.project.settings_text import parse_settings
 from kit.project.splits import SPLIT_METHODS
 
-# DeepLabCut's multi-step schedule for 1,030,000 steps, as (learning rate, until step).
-DLC_MULTI_STEP = ((0.005, 10_000), (0.02, 430_000), (0.002, 730_000), (0.001, 1_030_000))
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 DLC_ROTATION_DEG = AugmentConfig().rotation_deg  # DeepLabCut's 25: keeps its folder names
@@ -134,6 +130,9 @@ class TrainConfig:
             likelihood reaches ``pseudo_label_min_likelihood``; 0 frames: off.
         pose_balance: each labeled frame drawn in proportion to its pose's rarity among the
             labeled frames raised to this power (:mod:`kit.net.pose_balance`); 0: all alike.
+        ema_span: the model saved holds the exponential moving average of the weights over
+            the steps (Keras's ``use_ema``, :mod:`kit.net.optimizer`), its time constant
+            this share of ``train_steps``; 0: the last step's weights.
         test_scales, test_rotations, test_mirror: the model predicts each image at these
             factors of its global_scale, turned by these degrees (multiples of 90, for
             rotation_deg 180) and, with test_mirror, flipped left to right too, and takes the
@@ -178,6 +177,7 @@ class TrainConfig:
     pseudo_label_at: float = 0.5
     pseudo_label_min_likelihood: float = 0.6
     pose_balance: float = 0.0
+    ema_span: float = 0.0
     test_scales: tuple[float, ...] = ()
     test_rotations: tuple[int, ...] = ()
     test_mirror: bool = False
@@ -224,10 +224,11 @@ class TrainConfig:
         _check_self_training(self)
         check_passes(self.test_scales, self.test_rotations, self.augment.rotation_deg,
                      bool(self.view_pairs), self.test_mirror, self.augment.mirror)
-        if self.save_every < 0 or self.pose_balance < 0:
+        if self.save_every < 0 or self.pose_balance < 0 or not 0 <= self.ema_span <= 1:
             raise ValueError(f"save_every (steps between checkpoints; 0: a tenth of the run) and "
-                             f"pose_balance must be >= 0. Received: save_every={self.save_every}, "
-                             f"pose_balance={self.pose_balance}.")
+                             f"pose_balance must be >= 0, ema_span in [0, 1]. Received: "
+                             f"save_every={self.save_every}, pose_balance={self.pose_balance}, "
+                             f"ema_span={self.ema_span}.")
 
     @property
     def variant(self) -> str:
@@ -254,6 +255,8 @@ class TrainConfig:
             parts.append("mirror")
         if self.pose_balance:  # rare poses drawn more often
             parts.append(f"balance{self.pose_balance:g}")
+        if self.ema_span:  # the weights' moving average saved
+            parts.append(f"ema{self.ema_span:g}")
         if self.weights and is_pretrained_file(self.weights):  # pretrained on the project
             parts.append("pretrained")
         if self.unlabeled_pairs:  # trained with losses on unlabeled frames
@@ -352,30 +355,6 @@ def _check_self_training(config: TrainConfig) -> None:
             "pseudo_label_min_likelihood in [0, 1]. Received: pseudo_label_frames="
             f"{config.pseudo_label_frames}, pseudo_label_at={config.pseudo_label_at}, "
             f"pseudo_label_min_likelihood={config.pseudo_label_min_likelihood}.")
-
-
-def learning_rate_schedule(config: TrainConfig):
-    """The learning rate as a function of the step (a Keras schedule)."""
-    n = config.train_steps
-    if config.optimizer == "sgd":
-        peak = config.learning_rate or 0.02
-        scale = n / DLC_MULTI_STEP[-1][1]
-        bounds = [max(1, int(until * scale)) for _, until in DLC_MULTI_STEP[:-1]]
-        values = [lr * peak / 0.02 for lr, _ in DLC_MULTI_STEP]
-    else:
-        lr = config.learning_rate or 1e-3
-        bounds, values = [int(0.8 * n), int(0.95 * n)], [lr, lr / 10, lr / 100]
-    bounds = sorted({max(1, b) for b in bounds})
-    values = values[-len(bounds) - 1:]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
-
-
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    """SGD (momentum 0.9, weight decay 1e-4) or Adam, on :func:`learning_rate_schedule`."""
-    schedule = learning_rate_schedule(config)
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=1e-4)
-    return keras.optimizers.Adam(schedule)
 
 
 # AugmentConfig fields that are flat parameters of their own name.
