@@ -38,6 +38,7 @@ from kit.net.heads import head_losses
 from kit.net.ma_targets import MultiAnimalSpec, minimum_spanning_graph, skeleton_graph
 from kit.net.model import build_model, resolve_weights
 from kit.net.model_folder import ModelFolder
+from kit.net.optimizer import finalize_weights, make_optimizer
 from kit.net.pseudo_labels import pseudo_label_step, with_pseudo_labels
 from kit.net.run_files import (
     append_log,
@@ -48,7 +49,6 @@ from kit.net.run_files import (
     save_final,
 )
 from kit.net.sides import mirror_permutation
-from kit.net.optimizer import finalize_weights, make_optimizer
 from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings
 from kit.net.unlabeled import WithUnlabeled, with_unlabeled
 from kit.net.unlabeled_animals import with_animal_losses
