@@ -209,11 +209,11 @@ def main() -> None:
     table = pd.DataFrame([row for project in args.projects
                           for row in compare(project, args, against)])
     OUT.mkdir(exist_ok=True)
-    stem = OUT / ("decoding" + (f"_{args.tag}" if args.tag else ""))
-    table.to_csv(stem.with_suffix(".csv"), index=False)
+    stem = "decoding" + (f"_{args.tag}" if args.tag else "")  # a tag may hold a dot: "ema0.2"
+    table.to_csv(OUT / f"{stem}.csv", index=False)
     first = f"against {args.against.name}" if args.against else args.before
-    plot(table, f"{first} -> {args.after}", stem.with_suffix(".png"))
-    print(f"\nwrote {stem}.csv and .png")
+    plot(table, f"{first} -> {args.after}", OUT / f"{stem}.png")
+    print(f"\nwrote {OUT / stem}.csv and .png")
 
 
 if __name__ == "__main__":
