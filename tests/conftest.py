@@ -61,7 +61,6 @@ def make_blob_project(
     return project
 
 
-
 def train_interrupted(project: Project, config, step: int, monkeypatch) -> None:
     """Run ``kit.net.train.train`` until its checkpoint of ``step`` is written, then stop it
     as Ctrl-C (or a lost kernel) would."""
@@ -78,6 +77,7 @@ def train_interrupted(project: Project, config, step: int, monkeypatch) -> None:
     with pytest.raises(KeyboardInterrupt):
         kit.net.train.train(project, config, verbose=0)
     monkeypatch.undo()
+
 
 @pytest.fixture
 def blob_project(tmp_path) -> Project:
