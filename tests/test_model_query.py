@@ -64,7 +64,8 @@ def test_find_model_finds_old_suffixed_folders(project):
     assert find_model(project, net_type="efficientnet-b0") == bare
     assert find_model(project, test_videos="w,v", augment=0, train_size=8) == bare
     assert trained_with(bare) == ModelQuery(1, 0.95, "efficientnet-b0", 8, "all", "w,v", 0, 0,
-                                          "random", 0, 0, 25.0, 0, 0, 0.0)
+                                          "random", 0, 0, 25.0, 0, 0, 0.0, mirror=0, elastic=0.0,
+                                          pose_balance=0.0, ema_span=0.0)
 
 
 def test_the_query_of_a_train_config_finds_its_model(project):
@@ -125,3 +126,32 @@ def test_a_validation_set_tells_models_apart(project):
     assert find_model(project, validation_fraction=0) == plain
     held.train_config_file.unlink()  # the name says the same
     assert find_model(project, validation_fraction=0.1) == held
+
+
+def test_mirrored_bent_balanced_and_averaged_trainings_are_told_apart(project):
+    """Each of 03_train's train_settings that gives a model its own folder (mirror, elastic,
+    pose_balance, ema_span) finds it again, by its saved settings or by its name alone."""
+    from kit.net.data import AugmentConfig
+    from kit.net.train import TrainConfig
+
+    configs = {"plain": TrainConfig(weights=None),
+               "mirror": TrainConfig(weights=None, augment=AugmentConfig(mirror=True)),
+               "elastic": TrainConfig(weights=None, augment=AugmentConfig(elastic=3.0)),
+               "balance": TrainConfig(weights=None, pose_balance=1.0),
+               "ema": TrainConfig(weights=None, ema_span=0.2)}
+    folders = {key: _trained(project, c.to_dict(), variant=c.variant)
+               for key, c in configs.items()}
+    assert [f.path.name.split("shuffle1")[1] for f in folders.values()] == [
+        "", "-mirror", "-elastic3", "-balance1", "-ema0.2"]
+    queries = {"plain": dict(mirror=0, elastic=0, pose_balance=0, ema_span=0),
+               "mirror": dict(mirror=1), "elastic": dict(elastic=3),
+               "balance": dict(pose_balance=1), "ema": dict(ema_span=0.2)}
+    for key, query in queries.items():
+        assert find_model(project, **query) == folders[key]
+    with pytest.raises(ValueError, match='-ema0.2: .*model_settings ".*ema_span=0.2'):
+        find_model(project)
+    assert query_settings("mirror=1 ema_span=0.2") == {"mirror": 1, "ema_span": 0.2}
+    for folder in folders.values():  # without saved settings, the names say the same
+        folder.train_config_file.unlink()
+    for key, query in queries.items():
+        assert find_model(project, **query) == folders[key]

@@ -25,7 +25,8 @@ NOTEBOOK_PARAMETERS = ("shuffle", "train_fraction", "net_type", "train_size", "b
 _ANY = {"train_fraction": -1.0, "net_type": "", "train_size": -1, "bodyparts": "",
         "test_videos": "", "augment": -1, "split_method": "", "seed": -1, "unlabeled_pairs": -1,
         "rotation_deg": -1.0, "pretrained": -1, "pseudo_label_frames": -1,
-        "validation_fraction": -1.0}
+        "validation_fraction": -1.0, "mirror": -1, "elastic": -1.0, "pose_balance": -1.0,
+        "ema_span": -1.0}
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class ModelQuery:
             ``kit.net.pseudo_labels``; 0: none); -1: any.
         validation_fraction: the share of labeled frames kept out as a validation set (0:
             none); -1: any.
+        mirror: 1 trained on mirrored crops too, 0 not, -1 any.
+        elastic, pose_balance, ema_span: the training's elastic deformation (px), rare poses'
+            draw power and weights' moving average (``TrainConfig``; 0: none); -1: any.
     """
 
     shuffle: int = 1
@@ -74,6 +78,10 @@ class ModelQuery:
     pretrained: int = -1
     pseudo_label_frames: int = -1
     validation_fraction: float = -1.0
+    mirror: int = -1
+    elastic: float = -1.0
+    pose_balance: float = -1.0
+    ema_span: float = -1.0
 
     def matches(self, recorded: ModelQuery) -> bool:
         """Whether a model trained as ``recorded`` (no "any" values) is one asked for."""
@@ -100,6 +108,7 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
     """What a run was trained with, from its settings (``TrainConfig.to_dict()``, as saved;
     older runs lack newer keys: today's defaults, as ``TrainConfig.from_dict`` reads them):
     the query that finds its model."""
+    augment = settings.get("augment", {})
     return ModelQuery(
         shuffle=int(settings.get("shuffle", 1)),
         train_fraction=float(settings.get("train_fraction", 0.95)),
@@ -107,14 +116,17 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
         train_size=int(settings.get("train_size", 0)),
         bodyparts=",".join(settings.get("bodyparts", ())) or "all",
         test_videos=",".join(settings.get("test_videos", ())) or "none",
-        augment=int(settings.get("augment", {}).get("enabled", True)),
+        augment=int(augment.get("enabled", True)),
         split_method=settings.get("split_method", "random"),
         seed=int(settings.get("seed", 0)),
         unlabeled_pairs=int(settings.get("unlabeled_pairs", 0)),
-        rotation_deg=float(settings.get("augment", {}).get("rotation_deg", 25.0)),
+        rotation_deg=float(augment.get("rotation_deg", 25.0)),
         pretrained=int(bool(settings.get("weights")) and is_pretrained_file(settings["weights"])),
         pseudo_label_frames=int(settings.get("pseudo_label_frames", 0)),
-        validation_fraction=float(settings.get("validation_fraction", 0.0)), iteration=iteration)
+        validation_fraction=float(settings.get("validation_fraction", 0.0)),
+        mirror=int(augment.get("mirror", False)), elastic=float(augment.get("elastic", 0.0)),
+        pose_balance=float(settings.get("pose_balance", 0.0)),
+        ema_span=float(settings.get("ema_span", 0.0)), iteration=iteration)
 
 
 def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
@@ -127,10 +139,12 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
     values: dict[str, Any] = {"train_size": 0, "bodyparts": "all", "test_videos": "none",
                               "augment": 1, "split_method": "random", "seed": 0,
                               "unlabeled_pairs": 0, "rotation_deg": 25.0, "pretrained": 0,
-                              "pseudo_label_frames": 0, "validation_fraction": 0.0}
+                              "pseudo_label_frames": 0, "validation_fraction": 0.0, "mirror": 0,
+                              "elastic": 0.0, "pose_balance": 0.0, "ema_span": 0.0}
     tokens, net_type = variant.split("-")[1:], []
     while tokens:  # TrainConfig.variant's order: n<N>, parts-, novel-, blocks, val<f>, seed<N>,
-        # noaug or rot<deg>, pretrained, unlabeled<N>, pseudo<N>, net_type
+        # noaug or rot<deg>, mirror, elastic<f>, balance<f>, ema<f>, pretrained, unlabeled<N>,
+        # pseudo<N>, net_type
         token = tokens.pop(0)
         if re.fullmatch(r"n\d+", token) and not net_type:
             values["train_size"] = int(token[1:])
@@ -145,6 +159,11 @@ def _query_from_name(name: str, iteration: int) -> ModelQuery | None:
             values["seed"] = int(token[4:])
         elif re.fullmatch(r"rot[\d.]+", token) and not net_type:
             values["rotation_deg"] = float(token[3:])
+        elif token == "mirror" and not net_type:
+            values["mirror"] = 1
+        elif (match := re.fullmatch(r"(elastic|balance|ema)([\d.]+)", token)) and not net_type:
+            key = {"balance": "pose_balance", "ema": "ema_span"}.get(match[1], match[1])
+            values[key] = float(match[2])
         elif token == "pretrained" and not net_type:
             values["pretrained"] = 1
         elif re.fullmatch(r"unlabeled\d+(views)?", token) and not net_type:

@@ -253,6 +253,8 @@ class TrainConfig:
             parts.append(f"rot{self.augment.rotation_deg:g}")
         if self.augment.enabled and self.augment.mirror:  # mirrored crops
             parts.append("mirror")
+        if self.augment.enabled and self.augment.elastic:  # bent crops
+            parts.append(f"elastic{self.augment.elastic:g}")
         if self.pose_balance:  # rare poses drawn more often
             parts.append(f"balance{self.pose_balance:g}")
         if self.ema_span:  # the weights' moving average saved
