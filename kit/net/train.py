@@ -40,14 +40,8 @@ from kit.net.model import build_model, resolve_weights
 from kit.net.model_folder import ModelFolder
 from kit.net.optimizer import finalize_weights, make_optimizer
 from kit.net.pseudo_labels import pseudo_label_step, with_pseudo_labels
-from kit.net.run_files import (
-    append_log,
-    list_checkpoints,
-    recalibrate_on_training_batches,
-    remove_stale_temporaries,
-    save_checkpoint,
-    save_final,
-)
+from kit.net.run_files import (append_log, list_checkpoints, recalibrate_on_training_batches,
+                               remove_stale_temporaries, save_checkpoint, save_final)
 from kit.net.sides import mirror_permutation
 from kit.net.train_config import EAGER_STEPS, TrainConfig, computing_settings
 from kit.net.unlabeled import WithUnlabeled, with_unlabeled
