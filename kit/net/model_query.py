@@ -109,7 +109,7 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
     older runs lack newer keys: today's defaults, as ``TrainConfig.from_dict`` reads them):
     the query that finds its model."""
     augment = settings.get("augment", {})
-    bent = augment.get("enabled", True)  # without augmentation, no crop is mirrored or bent
+    augmented = augment.get("enabled", True)  # if not, no crop was mirrored or bent
     return ModelQuery(
         shuffle=int(settings.get("shuffle", 1)),
         train_fraction=float(settings.get("train_fraction", 0.95)),
@@ -117,7 +117,7 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
         train_size=int(settings.get("train_size", 0)),
         bodyparts=",".join(settings.get("bodyparts", ())) or "all",
         test_videos=",".join(settings.get("test_videos", ())) or "none",
-        augment=int(augment.get("enabled", True)),
+        augment=int(augmented),
         split_method=settings.get("split_method", "random"),
         seed=int(settings.get("seed", 0)),
         unlabeled_pairs=int(settings.get("unlabeled_pairs", 0)),
@@ -125,8 +125,8 @@ def query_of(settings: dict[str, Any], iteration: int = -1) -> ModelQuery:
         pretrained=int(bool(settings.get("weights")) and is_pretrained_file(settings["weights"])),
         pseudo_label_frames=int(settings.get("pseudo_label_frames", 0)),
         validation_fraction=float(settings.get("validation_fraction", 0.0)),
-        mirror=int(bent and augment.get("mirror", False)),
-        elastic=float(augment.get("elastic", 0.0)) if bent else 0.0,
+        mirror=int(augmented and augment.get("mirror", False)),
+        elastic=float(augment.get("elastic", 0.0)) if augmented else 0.0,
         pose_balance=float(settings.get("pose_balance", 0.0)),
         ema_span=float(settings.get("ema_span", 0.0)), iteration=iteration)
 
